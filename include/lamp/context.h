@@ -1,0 +1,84 @@
+/* lamp: a context is one device, one OpenCL context and one in-order queue, plus lamp's
+ * built programs, profiling records and last error message. Everything lamp does runs in a
+ * context; two contexts share nothing. A context is not thread-safe: use one per thread. */
+#ifndef LAMP_CONTEXT_H
+#define LAMP_CONTEXT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lamp/device.h"
+#include "lamp/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lamp_context lamp_context;
+
+/* Value meaning "read the environment variable" in the integer fields below. */
+#define LAMP_FROM_ENV (-1)
+
+typedef struct lamp_context_options {
+  const char *device;     /* selector as in lamp_device_select; NULL: $LAMP_DEVICE or default */
+  const char *cache_dir;  /* NULL: $LAMP_CACHE_DIR, else $XDG_CACHE_HOME/lamp, else ~/.cache/lamp */
+  int cache;              /* 0 off, 1 on, LAMP_FROM_ENV: off when $LAMP_CACHE is "0" */
+  int profile;            /* 0 off, 1 on, LAMP_FROM_ENV: on when $LAMP_PROFILE is "1" */
+  const char *kernel_dir; /* NULL: $LAMP_KERNEL_DIR, else the sources built into the library */
+} lamp_context_options;
+
+/* Defaults: everything from the environment. */
+void lamp_context_options_init(lamp_context_options *options);
+
+/* Creates a context that owns a new OpenCL context and queue on the selected device.
+ * `options` may be NULL. On failure `*out` is NULL and, when `error` is not NULL, a message
+ * naming the cause is written there (at most `error_size` bytes, NUL-terminated). */
+lamp_status lamp_context_create(const lamp_context_options *options, lamp_context **out,
+                                char *error, size_t error_size);
+
+/* Creates a context on objects the host application owns. lamp retains its own reference to
+ * each and releases only those: the host's objects stay valid after lamp_context_release.
+ * `queue` must be in-order, on `device` and `cl_ctx`. Profiling needs the queue to have been
+ * created with CL_QUEUE_PROFILING_ENABLE; without it, profiling stays off. */
+lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device, cl_command_queue queue,
+                               const lamp_context_options *options, lamp_context **out,
+                               char *error, size_t error_size);
+
+/* Waits for queued work, prints the profile table to stderr when profiling is on, and releases
+ * everything the context holds. NULL is accepted. */
+void lamp_context_release(lamp_context *ctx);
+
+/* The detail of the last failed call on this context ("" when none): the call, the kernel or
+ * file, and for a failed build the compiler's full log. Valid until the next call. */
+const char *lamp_context_error(const lamp_context *ctx);
+
+/* Waits until every command queued so far has finished. */
+lamp_status lamp_context_finish(lamp_context *ctx);
+
+cl_context lamp_context_cl_context(const lamp_context *ctx);
+cl_device_id lamp_context_cl_device(const lamp_context *ctx);
+cl_command_queue lamp_context_cl_queue(const lamp_context *ctx);
+
+/* The device the context runs on. */
+const lamp_device_info *lamp_context_device(const lamp_context *ctx);
+
+/* Program builds and the on-disk cache, counted since the context was created. */
+typedef struct lamp_context_stats {
+  uint64_t programs_built;    /* programs compiled from source */
+  uint64_t cache_hits;        /* programs loaded from a cached binary */
+  uint64_t cache_misses;      /* cache lookups that found no usable entry */
+  uint64_t cache_rejected;    /* entries found truncated or corrupt, discarded and rebuilt */
+  uint64_t cache_write_failed;/* binaries that could not be stored (the build still succeeds) */
+  double build_seconds;       /* wall time spent obtaining programs, built or cached */
+} lamp_context_stats;
+
+lamp_status lamp_context_get_stats(const lamp_context *ctx, lamp_context_stats *stats);
+
+/* The cache folder in use, or "" when the cache is off. */
+const char *lamp_context_cache_dir(const lamp_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,17 @@
+/* lamp: soft-prompt tuning with LAMP on any OpenCL device. The one header to include. */
+#ifndef LAMP_LAMP_H
+#define LAMP_LAMP_H
+
+#define LAMP_VERSION_MAJOR 0
+#define LAMP_VERSION_MINOR 1
+#define LAMP_VERSION_PATCH 0
+
+#include "lamp/status.h"
+#include "lamp/device.h"
+#include "lamp/context.h"
+#include "lamp/tensor.h"
+#include "lamp/gemm.h"
+#include "lamp/program.h"
+#include "lamp/profile.h"
+
+#endif

@@ -1,0 +1,263 @@
+/* Contexts: owned or adopted OpenCL objects, options resolved once, and teardown. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void lamp_context_options_init(lamp_context_options *options) {
+  if (!options) return;
+  memset(options, 0, sizeof(*options));
+  options->cache = LAMP_FROM_ENV;
+  options->profile = LAMP_FROM_ENV;
+}
+
+static void lamp__copy(char *dst, size_t size, const char *src) {
+  snprintf(dst, size, "%s", src ? src : "");
+}
+
+static lamp_status lamp__early_fail(char *error, size_t error_size, lamp_status st,
+                                    const char *fmt, const char *detail) {
+  if (error && error_size) snprintf(error, error_size, fmt, detail);
+  return st;
+}
+
+/* Reads the options (or the environment) into ctx; nothing here touches OpenCL. */
+static void lamp__context_configure(lamp_context *ctx, const lamp_context_options *options) {
+  lamp_context_options defaults;
+  lamp_context_options_init(&defaults);
+  if (!options) options = &defaults;
+
+  const char *env = getenv("LAMP_CACHE");
+  ctx->cache_on = options->cache == LAMP_FROM_ENV ? !(env && strcmp(env, "0") == 0)
+                                                  : options->cache != 0;
+  env = getenv("LAMP_PROFILE");
+  ctx->profile_on = options->profile == LAMP_FROM_ENV ? (env && strcmp(env, "1") == 0)
+                                                      : options->profile != 0;
+
+  const char *dir = options->cache_dir;
+  if (!dir || !*dir) dir = getenv("LAMP_CACHE_DIR");
+  if (dir && *dir) {
+    lamp__copy(ctx->cache_dir, sizeof(ctx->cache_dir), dir);
+  } else if ((env = getenv("XDG_CACHE_HOME")) && *env) {
+    snprintf(ctx->cache_dir, sizeof(ctx->cache_dir), "%s/lamp", env);
+  } else if ((env = getenv("HOME")) && *env) {
+    snprintf(ctx->cache_dir, sizeof(ctx->cache_dir), "%s/.cache/lamp", env);
+  } else {
+    ctx->cache_on = 0; /* nowhere sensible to write */
+  }
+  if (!ctx->cache_on) ctx->cache_dir[0] = '\0';
+
+  const char *kdir = options->kernel_dir;
+  if (!kdir || !*kdir) kdir = getenv("LAMP_KERNEL_DIR");
+  lamp__copy(ctx->kernel_dir, sizeof(ctx->kernel_dir), kdir);
+}
+
+/* Defines every lamp kernel may rely on, derived from what the device reports. */
+static void lamp__context_device_options(lamp_context *ctx) {
+  size_t wg = ctx->info.max_work_group_size ? ctx->info.max_work_group_size : 64;
+  if (wg > 256) wg = 256;
+  size_t pow2 = 1;
+  while (pow2 * 2 <= wg) pow2 *= 2;
+  int tile = ctx->info.local_mem_bytes >= 32768 ? 16 : 8;
+  snprintf(ctx->device_options, sizeof(ctx->device_options),
+           "-cl-std=CL1.2 -DLAMP_WG_SIZE=%zu -DLAMP_TILE=%d%s", pow2, tile,
+           ctx->info.has_fp16 ? " -DLAMP_HAS_FP16=1" : "");
+}
+
+static lamp_status lamp__context_alloc(const lamp_context_options *options, lamp_context **out,
+                                       char *error, size_t error_size) {
+  *out = calloc(1, sizeof(**out));
+  if (!*out)
+    return lamp__early_fail(error, error_size, LAMP_ERR_OUT_OF_MEMORY,
+                            "out of host memory allocating a lamp context%s", "");
+  lamp__context_configure(*out, options);
+  return LAMP_OK;
+}
+
+static void lamp__context_finish_setup(lamp_context *ctx) {
+  lamp__context_device_options(ctx);
+  if (ctx->profile_on) {
+    cl_command_queue_properties props = 0;
+    if (clGetCommandQueueInfo(ctx->queue, CL_QUEUE_PROPERTIES, sizeof(props), &props, NULL) !=
+            CL_SUCCESS ||
+        !(props & CL_QUEUE_PROFILING_ENABLE))
+      ctx->profile_on = 0;
+  }
+}
+
+lamp_status lamp_context_create(const lamp_context_options *options, lamp_context **out,
+                                char *error, size_t error_size) {
+  if (error && error_size) error[0] = '\0';
+  if (!out) return LAMP_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+
+  size_t count = 0;
+  lamp_status st = lamp_device_list(NULL, 0, &count);
+  if (st != LAMP_OK)
+    return lamp__early_fail(error, error_size, st,
+                            "no OpenCL platform or device found%s (is an ICD such as "
+                            "pocl-opencl-icd installed?)",
+                            "");
+  lamp_device_info *infos = calloc(count, sizeof(*infos));
+  if (!infos) return lamp__early_fail(error, error_size, LAMP_ERR_OUT_OF_MEMORY, "%s",
+                                      "out of host memory listing devices");
+  size_t filled = count;
+  st = lamp_device_list(infos, count, &filled);
+  if (st == LAMP_OK && filled < count) count = filled;
+  size_t index = 0;
+  if (st == LAMP_OK)
+    st = lamp_device_select(infos, count, options ? options->device : NULL, &index, error,
+                            error_size);
+  if (st != LAMP_OK) {
+    free(infos);
+    return st;
+  }
+
+  lamp_context *ctx = NULL;
+  st = lamp__context_alloc(options, &ctx, error, error_size);
+  if (st != LAMP_OK) {
+    free(infos);
+    return st;
+  }
+  ctx->info = infos[index];
+  free(infos);
+  clRetainDevice(ctx->info.device);
+  ctx->device = ctx->info.device;
+
+  cl_int err = CL_SUCCESS;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->info.platform,
+                                   0};
+  ctx->cl_ctx = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+  if (err != CL_SUCCESS) {
+    lamp_context_release(ctx);
+    return lamp__early_fail(error, error_size, lamp__status_from_cl(err),
+                            "clCreateContext failed: %s", lamp_cl_error_name(err));
+  }
+  ctx->queue = clCreateCommandQueue(ctx->cl_ctx, ctx->device,
+                                    ctx->profile_on ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+  if (err != CL_SUCCESS) {
+    lamp_context_release(ctx);
+    return lamp__early_fail(error, error_size, lamp__status_from_cl(err),
+                            "clCreateCommandQueue failed: %s", lamp_cl_error_name(err));
+  }
+  lamp__context_finish_setup(ctx);
+  *out = ctx;
+  return LAMP_OK;
+}
+
+/* Fills the device info of an adopted device, with its indices when the ICD lists it. */
+static lamp_status lamp__adopted_info(cl_device_id device, lamp_device_info *info) {
+  size_t count = 0;
+  if (lamp_device_list(NULL, 0, &count) == LAMP_OK && count) {
+    lamp_device_info *all = calloc(count, sizeof(*all));
+    if (!all) return LAMP_ERR_OUT_OF_MEMORY;
+    size_t n = count;
+    if (lamp_device_list(all, count, &n) == LAMP_OK) {
+      for (size_t i = 0; i < n && i < count; i++)
+        if (all[i].device == device) {
+          *info = all[i];
+          free(all);
+          return LAMP_OK;
+        }
+    }
+    free(all);
+  }
+  /* Sub-devices and devices hidden from the loader are not supported yet. */
+  return LAMP_ERR_NOT_FOUND;
+}
+
+lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device, cl_command_queue queue,
+                               const lamp_context_options *options, lamp_context **out,
+                               char *error, size_t error_size) {
+  if (error && error_size) error[0] = '\0';
+  if (!out) return LAMP_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (!cl_ctx || !device || !queue)
+    return lamp__early_fail(error, error_size, LAMP_ERR_INVALID_ARGUMENT,
+                            "lamp_context_adopt needs a context, a device and a queue%s", "");
+
+  cl_context queue_ctx = NULL;
+  cl_device_id queue_dev = NULL;
+  cl_command_queue_properties props = 0;
+  if (clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof(queue_ctx), &queue_ctx, NULL) !=
+          CL_SUCCESS ||
+      clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof(queue_dev), &queue_dev, NULL) !=
+          CL_SUCCESS ||
+      clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof(props), &props, NULL) !=
+          CL_SUCCESS)
+    return lamp__early_fail(error, error_size, LAMP_ERR_INVALID_ARGUMENT, "%s",
+                            "the queue handed to lamp_context_adopt is not a valid queue");
+  if (queue_ctx != cl_ctx || queue_dev != device)
+    return lamp__early_fail(error, error_size, LAMP_ERR_INVALID_ARGUMENT, "%s",
+                            "the queue handed to lamp_context_adopt belongs to another "
+                            "context or device");
+  if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+    return lamp__early_fail(error, error_size, LAMP_ERR_INVALID_ARGUMENT, "%s",
+                            "lamp needs an in-order queue; this one is out-of-order");
+
+  lamp_device_info info;
+  lamp_status st = lamp__adopted_info(device, &info);
+  if (st != LAMP_OK)
+    return lamp__early_fail(error, error_size, st, "%s",
+                            "the adopted device is not one the OpenCL loader lists");
+
+  lamp_context *ctx = NULL;
+  st = lamp__context_alloc(options, &ctx, error, error_size);
+  if (st != LAMP_OK) return st;
+  ctx->info = info;
+  /* Our own references: the host releases its own, in any order relative to ours. */
+  clRetainContext(cl_ctx);
+  ctx->cl_ctx = cl_ctx;
+  clRetainCommandQueue(queue);
+  ctx->queue = queue;
+  clRetainDevice(device);
+  ctx->device = device;
+  lamp__context_finish_setup(ctx);
+  *out = ctx;
+  return LAMP_OK;
+}
+
+void lamp_context_release(lamp_context *ctx) {
+  if (!ctx) return;
+  if (ctx->queue) clFinish(ctx->queue);
+  if (ctx->profile_on && ctx->queue) {
+    lamp__profile_flush(ctx);
+    lamp_profile_print(ctx, stderr);
+  }
+  lamp__profile_free(ctx);
+  for (size_t i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
+  free(ctx->kernels);
+  for (size_t i = 0; i < ctx->n_programs; i++) lamp_program_release(ctx->programs[i].program);
+  free(ctx->programs);
+  if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+  if (ctx->device) clReleaseDevice(ctx->device);
+  if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);
+  free(ctx->error);
+  free(ctx);
+}
+
+lamp_status lamp_context_finish(lamp_context *ctx) {
+  if (!ctx) return LAMP_ERR_INVALID_ARGUMENT;
+  LAMP__CL(ctx, clFinish(ctx->queue));
+  return LAMP_OK;
+}
+
+cl_context lamp_context_cl_context(const lamp_context *ctx) { return ctx ? ctx->cl_ctx : NULL; }
+cl_device_id lamp_context_cl_device(const lamp_context *ctx) { return ctx ? ctx->device : NULL; }
+cl_command_queue lamp_context_cl_queue(const lamp_context *ctx) { return ctx ? ctx->queue : NULL; }
+const lamp_device_info *lamp_context_device(const lamp_context *ctx) {
+  return ctx ? &ctx->info : NULL;
+}
+
+lamp_status lamp_context_get_stats(const lamp_context *ctx, lamp_context_stats *stats) {
+  if (!ctx || !stats) return LAMP_ERR_INVALID_ARGUMENT;
+  *stats = ctx->stats;
+  return LAMP_OK;
+}
+
+const char *lamp_context_cache_dir(const lamp_context *ctx) { return ctx ? ctx->cache_dir : ""; }
+
+const char *lamp_program_device_options(const lamp_context *ctx) {
+  return ctx ? ctx->device_options : "";
+}

@@ -1,0 +1,151 @@
+/* lamp internals shared by the runtime and the op modules. Not installed. */
+#ifndef LAMP_INTERNAL_H
+#define LAMP_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lamp/lamp.h"
+
+/* One kernel source built into the library (generated from kernels/ at build time). */
+typedef struct lamp__kernel_source {
+  const char *name; /* file name without .cl, e.g. "tensor_fill" */
+  const char *text;
+  size_t length;
+} lamp__kernel_source;
+
+extern const lamp__kernel_source lamp__kernel_sources[];
+extern const size_t lamp__kernel_source_count;
+
+typedef struct lamp__program_slot {
+  char name[64];
+  lamp_program *program;
+} lamp__program_slot;
+
+typedef struct lamp__kernel_slot {
+  char name[128]; /* "program/kernel" */
+  cl_kernel kernel;
+} lamp__kernel_slot;
+
+typedef struct lamp__profile_pending {
+  cl_event start; /* when set, timing starts where this marker ended (multi-kernel calls) */
+  cl_event event;
+  size_t entry;   /* index into prof */
+} lamp__profile_pending;
+
+typedef struct lamp__profile_acc {
+  char name[64];
+  uint64_t calls;
+  double total_ms;
+} lamp__profile_acc;
+
+struct lamp_context {
+  cl_context cl_ctx;
+  cl_device_id device;
+  cl_command_queue queue;
+  lamp_device_info info;
+
+  int cache_on;
+  char cache_dir[1024];
+  char kernel_dir[1024]; /* "" means embedded sources */
+  char device_options[512];
+  lamp_context_stats stats;
+
+  char *error; /* last error detail, grown as needed */
+  size_t error_cap;
+
+  lamp__program_slot *programs;
+  size_t n_programs, cap_programs;
+  lamp__kernel_slot *kernels;
+  size_t n_kernels, cap_kernels;
+
+  int profile_on;
+  lamp__profile_pending *pending;
+  size_t n_pending, cap_pending;
+  lamp__profile_acc *prof;
+  size_t n_prof, cap_prof;
+};
+
+/* Records a message for lamp_context_error and returns `status`. `ctx` may be NULL. */
+lamp_status lamp__fail(lamp_context *ctx, lamp_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Appends more text to the current error message (e.g. a build log). */
+void lamp__fail_append(lamp_context *ctx, const char *text);
+
+/* Maps an OpenCL error to the closest lamp status. */
+lamp_status lamp__status_from_cl(cl_int err);
+
+/* Evaluates an OpenCL call; on error records the call text, the code's name, file and line and
+ * returns from the enclosing function with the mapped status. */
+#define LAMP__CL(ctx, call)                                                                   \
+  do {                                                                                        \
+    cl_int lamp__err = (call);                                                                \
+    if (lamp__err != CL_SUCCESS)                                                              \
+      return lamp__fail((ctx), lamp__status_from_cl(lamp__err), "%s failed: %s (%s:%d)",      \
+                        #call, lamp_cl_error_name(lamp__err), __FILE__, __LINE__);            \
+  } while (0)
+
+/* Propagates a non-OK lamp status. */
+#define LAMP__TRY(expr)                     \
+  do {                                      \
+    lamp_status lamp__st = (expr);          \
+    if (lamp__st != LAMP_OK) return lamp__st; \
+  } while (0)
+
+/* A kernel from one of lamp's built-in programs, built (or loaded from the cache) on first use
+ * and kept for the context's lifetime. `program` is the kernels/ file name without ".cl". */
+lamp_status lamp__kernel(lamp_context *ctx, const char *program, const char *kernel,
+                         cl_kernel *out);
+
+/* Sets kernel argument `index`; records the kernel and index on failure. */
+lamp_status lamp__arg(lamp_context *ctx, cl_kernel kernel, cl_uint index, size_t size,
+                      const void *value);
+
+/* Enqueues `kernel` on the context's queue. `global` is rounded up to a multiple of `local`
+ * when `local` is not NULL (kernels check their bounds). Timed under `name` when profiling. */
+lamp_status lamp__launch(lamp_context *ctx, cl_kernel kernel, const char *name, cl_uint dims,
+                         const size_t *global, const size_t *local);
+
+/* Where an enqueue should store its event: a slot when profiling is on, else NULL. After the
+ * enqueue, lamp__profile_commit(ctx, name) files the event under `name`. */
+cl_event *lamp__profile_event_slot(lamp_context *ctx);
+lamp_status lamp__profile_commit(lamp_context *ctx, const char *name);
+
+/* Times everything enqueued between two calls, for library calls (CLBlast) that may launch
+ * several kernels: begin enqueues a marker, end enqueues another and files the interval under
+ * `name`. Both do nothing when profiling is off. */
+lamp_status lamp__profile_begin(lamp_context *ctx, cl_event *marker);
+lamp_status lamp__profile_end(lamp_context *ctx, cl_event marker, const char *name);
+
+/* Resolves pending events into the per-name totals (waits for them). */
+lamp_status lamp__profile_flush(lamp_context *ctx);
+void lamp__profile_free(lamp_context *ctx);
+
+/* 64-bit FNV-1a, for cache keys and checksums. */
+uint64_t lamp__hash64(uint64_t seed, const void *data, size_t size);
+#define LAMP__HASH_SEED 0xcbf29ce484222325ULL
+
+/* Reads a whole file; `*data` is malloc'ed and NUL-terminated. */
+lamp_status lamp__read_file(lamp_context *ctx, const char *path, char **data, size_t *size);
+
+/* Writes `size` bytes to `path` atomically: a temporary file in the same folder, flushed, then
+ * renamed over the target. Creates missing parent folders. */
+lamp_status lamp__write_file_atomic(lamp_context *ctx, const char *path, const void *data,
+                                    size_t size);
+
+/* Program cache internals used by program.c. */
+lamp_status lamp__cache_load(lamp_context *ctx, uint64_t key, const char *key_text,
+                             unsigned char **binary, size_t *size);
+lamp_status lamp__cache_store(lamp_context *ctx, uint64_t key, const char *key_text,
+                              const unsigned char *binary, size_t size);
+void lamp__cache_path(const lamp_context *ctx, uint64_t key, char *path, size_t path_size);
+void lamp__cache_discard(const lamp_context *ctx, uint64_t key);
+
+double lamp__now_seconds(void);
+
+#endif
