@@ -1,0 +1,44 @@
+#include "ref.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void ref_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi) {
+  uint64_t s = seed;
+  for (size_t i = 0; i < n; i++) {
+    double u = (double)(splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+    x[i] = (float)(lo + (hi - lo) * u);
+  }
+}
+
+void ref_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha,
+              const float *a, size_t lda, const float *b, size_t ldb, double beta, float *c,
+              size_t ldc) {
+  for (size_t i = 0; i < m; i++)
+    for (size_t j = 0; j < n; j++) {
+      double acc = 0.0;
+      for (size_t p = 0; p < k; p++) {
+        double av = trans_a ? a[p * lda + i] : a[i * lda + p];
+        double bv = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+        acc += av * bv;
+      }
+      c[i * ldc + j] = (float)(alpha * acc + beta * (double)c[i * ldc + j]);
+    }
+}
+
+double ref_max_rel_error(const float *x, const float *y, size_t n) {
+  double scale = 1e-30, err = 0.0;
+  for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs((double)y[i]));
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs((double)x[i] - (double)y[i]);
+    if (!(e <= err)) err = e; /* also catches NaN */
+  }
+  return err / scale;
+}
