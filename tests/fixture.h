@@ -11,7 +11,7 @@
 
 #include "lamp/lamp.h"
 
-static int fixture_setup(void **state) {
+static inline int fixture_setup(void **state) {
   char err[2048];
   lamp_context *ctx = NULL;
   lamp_status st = lamp_context_create(NULL, &ctx, err, sizeof(err));
@@ -23,7 +23,7 @@ static int fixture_setup(void **state) {
   return 0;
 }
 
-static int fixture_teardown(void **state) {
+static inline int fixture_teardown(void **state) {
   lamp_context_release(*state);
   *state = NULL;
   return 0;
