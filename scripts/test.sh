@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up (see setup.sh), builds with warnings as errors, runs every test, then builds the
+# embedding example against the installed package (CMake and pkg-config) and runs a short
+# benchmark smoke run. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${BUILD_DIR:-build}
+CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/setup.sh
+
+ctest --test-dir "$build_dir" --output-on-failure
+
+prefix="$PWD/$build_dir/install"
+rm -rf "$prefix" "$build_dir/example"
+cmake --install "$build_dir" --prefix "$prefix" >/dev/null
+cmake -S examples/embed_gemm -B "$build_dir/example" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >/dev/null
+cmake --build "$build_dir/example" >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" "$build_dir/example/embed_gemm"
+cc -std=c11 -Wall -Wextra -Werror examples/embed_gemm/main.c -o "$build_dir/example/embed_gemm_pc" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs lamp) -lm
+LD_LIBRARY_PATH="$prefix/lib" "$build_dir/example/embed_gemm_pc"
+
+"$build_dir/bench/bench_gemm" --quick
+echo "test: all passed"
