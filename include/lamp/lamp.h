@@ -13,5 +13,8 @@
 #include "lamp/gemm.h"
 #include "lamp/program.h"
 #include "lamp/profile.h"
+#include "lamp/optim.h"
+#include "lamp/prompt.h"
+#include "lamp/safetensors.h"
 
 #endif
