@@ -1,0 +1,118 @@
+/* lamp: byte-level BPE tokenizer (GPT-2 family, as used by SmolLM2 and other Llama-family
+ * models), built from GGUF metadata (tokenizer.ggml.*) or from a Hugging Face tokenizer.json.
+ *
+ * Encoding follows the reference tokenizers: special tokens are cut out of the text first
+ * (leftmost, longest match), then each remaining piece is split by the pre-tokenizer (GPT-2's
+ * pattern, preceded for "smollm"-style tokenizers by a split of every number character into its
+ * own piece), mapped to GPT-2's byte-level alphabet and merged by BPE in merge-rank order.
+ * Text is UTF-8; a byte that is not part of valid UTF-8 is kept as a piece character of its own
+ * (neither letter, number nor space), so every byte string encodes and decodes back exactly.
+ *
+ * Errors as in gguf.h: `ctx` may be NULL everywhere; the create functions also write the message
+ * to `error`, and lamp_tokenizer_error gives the message of the handle's last failed call. */
+#ifndef LAMP_TOKENIZER_H
+#define LAMP_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lamp/context.h"
+#include "lamp/gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lamp_tokenizer lamp_tokenizer;
+
+/* Token attributes, numbered as GGUF's tokenizer.ggml.token_type. */
+typedef enum lamp_token_type {
+  LAMP_TOKEN_NORMAL = 1,
+  LAMP_TOKEN_UNKNOWN = 2,
+  LAMP_TOKEN_CONTROL = 3,      /* special tokens such as <|im_start|> */
+  LAMP_TOKEN_USER_DEFINED = 4, /* added tokens matched verbatim but not special */
+  LAMP_TOKEN_UNUSED = 5,
+  LAMP_TOKEN_BYTE = 6,
+} lamp_token_type;
+
+/* Pre-tokenizers lamp implements. */
+typedef enum lamp_pretokenizer {
+  LAMP_PRETOKENIZER_GPT2 = 0,   /* GPT-2's pattern */
+  LAMP_PRETOKENIZER_SMOLLM = 1, /* each \p{N} alone, then GPT-2's pattern (also StarCoder) */
+} lamp_pretokenizer;
+
+/* Special token ids; -1 where the tokenizer has none. */
+typedef struct lamp_tokenizer_special {
+  int32_t bos, eos, pad, unk;
+} lamp_tokenizer_special;
+
+/* Builds a tokenizer from tokenizer.ggml.model ("gpt2"), .tokens, .merges, .token_type
+ * (optional: all normal), .pre (optional: "gpt2"), and the bos/eos/padding/unknown token ids.
+ * A missing or malformed entry is LAMP_ERR_FORMAT naming the key (and the token or merge);
+ * an unknown model or pre-tokenizer is LAMP_ERR_UNSUPPORTED naming it. */
+lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_tokenizer **out,
+                                     char *error, size_t error_size);
+
+/* Builds a tokenizer from the text of a Hugging Face tokenizer.json (`length` bytes): model
+ * BPE with vocab and merges (either "a b" strings or [a, b] pairs), added_tokens (special ones
+ * become CONTROL, the others USER_DEFINED), no normalizer, a ByteLevel pre-tokenizer alone
+ * (GPT-2) or after Digits with individual_digits (SmolLM). Special ids are not part of
+ * tokenizer.json: they start at -1 (see lamp_tokenizer_set_special). */
+lamp_status lamp_tokenizer_from_json(lamp_context *ctx, const char *json, size_t length,
+                                     lamp_tokenizer **out, char *error, size_t error_size);
+
+/* The same, reading the file at `path`. */
+lamp_status lamp_tokenizer_from_json_file(lamp_context *ctx, const char *path,
+                                          lamp_tokenizer **out, char *error, size_t error_size);
+
+void lamp_tokenizer_release(lamp_tokenizer *tok);
+
+/* The message of the handle's last failed call ("" when none). */
+const char *lamp_tokenizer_error(const lamp_tokenizer *tok);
+
+size_t lamp_tokenizer_vocab_size(const lamp_tokenizer *tok);
+lamp_pretokenizer lamp_tokenizer_pretokenizer(const lamp_tokenizer *tok);
+lamp_tokenizer_special lamp_tokenizer_get_special(const lamp_tokenizer *tok);
+/* Sets the special ids (each -1 or a valid id, else LAMP_ERR_INVALID_ARGUMENT). */
+lamp_status lamp_tokenizer_set_special(lamp_context *ctx, lamp_tokenizer *tok,
+                                       const lamp_tokenizer_special *special);
+
+/* Encoding options (bit flags). */
+#define LAMP_TOKENIZE_PARSE_SPECIAL 1u /* match CONTROL tokens in the text (the reference's
+                                          default); USER_DEFINED ones are always matched */
+#define LAMP_TOKENIZE_ADD_BOS 2u       /* put the BOS id first (LAMP_ERR_INVALID_ARGUMENT when
+                                          there is none) */
+
+/* Encodes `length` bytes of `text`. Writes up to `capacity` ids to `ids` and sets *count to the
+ * number of ids the text needs. Returns LAMP_ERR_INVALID_ARGUMENT when they do not fit, except
+ * that `ids` NULL with `capacity` 0 asks for the count only (LAMP_OK). */
+lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
+                                  size_t length, unsigned flags, int32_t *ids, size_t capacity,
+                                  size_t *count);
+
+/* Decoding options (bit flags). */
+#define LAMP_DETOKENIZE_SKIP_SPECIAL 1u /* leave CONTROL tokens out */
+
+/* Decodes ids to bytes (the exact bytes encoded; a cut through a multi-byte character gives its
+ * partial bytes). Writes up to `capacity` bytes and a NUL when there is room for it, and sets
+ * *length to the bytes the ids need (without the NUL). Returns LAMP_ERR_INVALID_ARGUMENT when
+ * they do not fit, except that `text` NULL with `capacity` 0 asks for the length only; an id
+ * outside the vocabulary is LAMP_ERR_INVALID_ARGUMENT naming it. */
+lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *tok, const int32_t *ids,
+                                  size_t n_ids, unsigned flags, char *text, size_t capacity,
+                                  size_t *length);
+
+/* The vocabulary string of a token as stored (byte-level alphabet for normal tokens), and its
+ * type. The pointer stays valid until lamp_tokenizer_release. */
+lamp_status lamp_tokenizer_token(lamp_context *ctx, lamp_tokenizer *tok, int32_t id,
+                                 const char **text, size_t *length, lamp_token_type *type);
+
+/* The id of a vocabulary string (as stored), or LAMP_ERR_NOT_FOUND. */
+lamp_status lamp_tokenizer_find(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
+                                size_t length, int32_t *id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
