@@ -13,11 +13,9 @@
 #include "lamp/gemm.h"
 #include "lamp/program.h"
 #include "lamp/profile.h"
-#include "lamp/tune.h"
 #include "lamp/optim.h"
 #include "lamp/prompt.h"
 #include "lamp/safetensors.h"
-#include "lamp/svd.h"
 #include "lamp/gguf.h"
 #include "lamp/tokenizer.h"
 
