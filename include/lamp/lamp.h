@@ -18,5 +18,6 @@
 #include "lamp/safetensors.h"
 #include "lamp/gguf.h"
 #include "lamp/tokenizer.h"
+#include "lamp/model.h"
 
 #endif

@@ -1,0 +1,165 @@
+/* lamp: a frozen Llama-family model on the device: forward for batches of token sequences with
+ * an optional soft prompt prepended, logits over the vocabulary or over a verbaliser's label
+ * words, cross-entropy at chosen positions, and the gradient of that loss with respect to the
+ * prompt only (no weight gradients exist anywhere).
+ *
+ * Architecture: token embedding; L blocks of x += Wo attn(rope(Wqkv rmsnorm(x))),
+ * x += Wdown swiglu(Wgate/up rmsnorm(x)); final rmsnorm; output head (tied to the embedding or
+ * separate). Attention is causal, grouped-query (query head h reads KV head h / (H / Hkv)).
+ *
+ * Rotary embeddings use the rotate-half pairing of Hugging Face's Llama (element i of a head
+ * pairs with element i + D/2, frequency base^(-2i/D)), and the model keeps Q and K weights in
+ * Hugging Face row order. llama.cpp's converter reorders the rows of Q and K so that its
+ * interleaved pairing (2i, 2i + 1) computes the same thing; weights named the GGUF way
+ * (LAMP_MODEL_NAMES_GGUF) are therefore put back in Hugging Face order on load: GGUF row
+ * 2i + j of a head becomes row j D/2 + i. Both namings give the same model.
+ *
+ * Sequences: every sequence of a batch is laid out as S = P + T rows, the P prompt rows first,
+ * then its tokens, then padding (right-padded to the longest, T). Positions count from 0 at
+ * the first prompt row; padding rows take part in nothing. Outputs are requested at chosen
+ * (sequence, token index) pairs, token index counted from the first token (not the prompt).
+ *
+ * Memory: frozen weights live in a few big device buffers viewed per tensor. A workspace holds
+ * everything one batch shape needs (inputs, activations kept for the backward, scratch) and is
+ * allocated once and reused; with `recompute` set it keeps only each block's input and reruns
+ * a block's forward during the backward (about a third more time, far less memory).
+ *
+ * Synchronisation: lamp_model_set_* copy host data to the device (blocking); forward and
+ * backward only enqueue kernels and GEMMs, with no host round trip, and return before the
+ * device is done. */
+#ifndef LAMP_MODEL_H
+#define LAMP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lamp/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lamp_model_config {
+  size_t n_layers;   /* L */
+  size_t n_embd;     /* C */
+  size_t n_heads;    /* H */
+  size_t n_kv_heads; /* Hkv, dividing H */
+  size_t head_dim;   /* D, even, at most 128; 0 means C / H */
+  size_t n_ff;       /* F, the MLP's inner width */
+  size_t n_vocab;    /* V */
+  float rope_base;   /* theta of the rotary frequencies, e.g. 10000 */
+  float norm_eps;    /* RMSNorm epsilon, e.g. 1e-5 */
+  int tied_embeddings; /* nonzero: the output head is the token embedding table */
+} lamp_model_config;
+
+/* How the lookup function is asked for tensors. */
+typedef enum lamp_model_names {
+  /* "token_embd.weight", "output_norm.weight", "output.weight", "blk.<i>.attn_norm.weight",
+   * "blk.<i>.attn_q.weight", "blk.<i>.attn_k.weight", "blk.<i>.attn_v.weight",
+   * "blk.<i>.attn_output.weight", "blk.<i>.ffn_norm.weight", "blk.<i>.ffn_gate.weight",
+   * "blk.<i>.ffn_up.weight", "blk.<i>.ffn_down.weight"; Q and K rows in llama.cpp's order. */
+  LAMP_MODEL_NAMES_GGUF = 0,
+  /* "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
+   * "model.layers.<i>.input_layernorm.weight", "model.layers.<i>.self_attn.{q,k,v,o}_proj.weight",
+   * "model.layers.<i>.post_attention_layernorm.weight",
+   * "model.layers.<i>.mlp.{gate,up,down}_proj.weight"; Q and K rows in Hugging Face's order. */
+  LAMP_MODEL_NAMES_HF = 1,
+} lamp_model_names;
+
+/* Returns in *data the host f32 values of tensor `name`, row-major with the shape
+ * (rows, cols) given (e.g. attn_q is (H D, C), ffn_down is (C, F), norms are (1, C)); the
+ * pointer must stay valid until the next call or until lamp_model_create returns. A missing
+ * tensor is LAMP_ERR_NOT_FOUND; the function may record its own message with lamp's context
+ * API only through its return value, so it should say why in `error` (error_size bytes). */
+typedef lamp_status (*lamp_model_lookup_fn)(void *user, const char *name, size_t rows,
+                                            size_t cols, const float **data, char *error,
+                                            size_t error_size);
+
+typedef struct lamp_model lamp_model;
+
+/* Checks the configuration, allocates the weights on the context's device and fills them
+ * through `lookup` (called once per tensor, in a fixed order). */
+lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_config *config,
+                              lamp_model_names names, lamp_model_lookup_fn lookup, void *user,
+                              lamp_model **out);
+
+/* Waits for queued work and frees the weights. NULL is accepted. */
+void lamp_model_release(lamp_model *model);
+
+/* The configuration, with head_dim filled in. */
+lamp_status lamp_model_get_config(const lamp_model *model, lamp_model_config *config);
+
+/* The (V, C) token embedding table on the device (for prompt initialisation). */
+lamp_status lamp_model_embedding(const lamp_model *model, lamp_tensor *table);
+
+/* Bytes of device memory the weights take. */
+size_t lamp_model_weight_bytes(const lamp_model *model);
+
+/* The largest batch shape a workspace serves. */
+typedef struct lamp_model_shape {
+  size_t batch;     /* B sequences */
+  size_t tokens;    /* T, most tokens per sequence (prompt not counted) */
+  size_t prompt;    /* P, prompt rows prepended (0: no prompt) */
+  size_t outputs;   /* M, most chosen positions per batch */
+  size_t labels;    /* K, verbaliser label words (0: none) */
+  int recompute;    /* nonzero: keep block inputs only and recompute blocks in the backward */
+} lamp_model_shape;
+
+typedef struct lamp_model_workspace lamp_model_workspace;
+
+lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shape *shape,
+                                        lamp_model_workspace **out);
+
+/* Waits for queued work and frees the workspace. NULL is accepted. */
+void lamp_model_workspace_release(lamp_model_workspace *ws);
+
+/* Bytes of device memory the workspace takes. */
+size_t lamp_model_workspace_bytes(const lamp_model_workspace *ws);
+
+/* The batch: tokens (batch, tokens) row-major ids in 0 .. V-1, lengths (batch) of at most
+ * `tokens` each (entries past a sequence's length are ignored). batch and tokens may be smaller
+ * than the workspace's shape; later calls run on this batch until the next set_tokens. */
+lamp_status lamp_model_set_tokens(lamp_model_workspace *ws, size_t batch, size_t tokens,
+                                  const int32_t *ids, const size_t *lengths);
+
+/* The chosen positions: `count` (<= M) pairs (seq[m], pos[m]) with pos[m] < lengths[seq[m]],
+ * all distinct, and their targets: a vocabulary id (vocabulary head) or an index into the
+ * label list (label head), or -1 for no loss at that position. `targets` NULL means no loss
+ * (forward gives logits only). Must follow set_tokens. */
+lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const size_t *seq,
+                                   const size_t *pos, const int32_t *targets);
+
+/* The verbaliser: K token ids whose output-head rows the label head scores. */
+lamp_status lamp_model_set_labels(lamp_model_workspace *ws, size_t count, const int32_t *ids);
+
+/* The (P, C) prompt input that forward prepends: a view into the workspace for the caller to
+ * fill (e.g. with lamp_prompt_forward) before each forward. */
+lamp_status lamp_model_prompt(lamp_model_workspace *ws, lamp_tensor *prompt);
+
+/* The (P, C) gradient of the loss with respect to the prompt, written by lamp_model_backward. */
+lamp_status lamp_model_prompt_grad(lamp_model_workspace *ws, lamp_tensor *dprompt);
+
+typedef enum lamp_model_head {
+  LAMP_MODEL_HEAD_VOCAB = 0,  /* logits (M, V) over the whole vocabulary */
+  LAMP_MODEL_HEAD_LABELS = 1, /* logits (M, K) over the label words only */
+} lamp_model_head;
+
+/* Runs the model on the current batch and prompt and computes the logits at the chosen
+ * positions, and with targets set the per-position cross-entropy. */
+lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head);
+
+/* Views of the last forward's logits (M, V or K) and per-position losses (M); the loss of the
+ * batch is their mean over the positions that have a target. */
+lamp_status lamp_model_logits(lamp_model_workspace *ws, lamp_tensor *logits);
+lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses);
+
+/* The gradient of the mean cross-entropy of the last forward (same head, same batch) with
+ * respect to the prompt, into lamp_model_prompt_grad's tensor (overwritten). Needs P > 0 and
+ * targets. */
+lamp_status lamp_model_backward(lamp_model_workspace *ws);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,34 @@
+/* Rotary position embeddings in the rotate-half pairing of Hugging Face Llama: within each
+ * head of width D, element i pairs with element i + D/2 and both turn by the angle
+ * pos * base^(-2i/D). The angles come as cos and sin tables (S, D/2) computed on the host in
+ * double. Works in place on the first `heads` heads of each row of x (N, >= heads * D): in the
+ * fused QKV buffer those are the query heads followed by the key heads. Row n sits at position
+ * n % S (sequences of S rows, the prompt included). Offsets and strides are in floats. */
+
+static void rope_turn(__global float *x, ulong x_off, uint stride, uint heads, uint dim,
+                      uint rows, uint seq, __global const float *cos_t,
+                      __global const float *sin_t, float sign) {
+  const uint i = get_global_id(0), h = get_global_id(1), n = get_global_id(2);
+  const uint half_dim = dim / 2;
+  if (i >= half_dim || h >= heads || n >= rows) return;
+  const ulong t = (ulong)(n % seq) * half_dim + i;
+  const float c = cos_t[t], s = sign * sin_t[t];
+  __global float *p = x + x_off + (ulong)n * stride + (ulong)h * dim + i;
+  const float x1 = p[0], x2 = p[half_dim];
+  p[0] = x1 * c - x2 * s;
+  p[half_dim] = x2 * c + x1 * s;
+}
+
+/* x <- R(pos) x. One work-item per pair, global (D/2, heads, N). */
+__kernel void rope_forward(__global float *x, ulong x_off, uint stride, uint heads, uint dim,
+                           uint rows, uint seq, __global const float *cos_t,
+                           __global const float *sin_t) {
+  rope_turn(x, x_off, stride, heads, dim, rows, seq, cos_t, sin_t, 1.0f);
+}
+
+/* dx <- R(pos)^T dx: the rotation is orthogonal, so the backward turns by the opposite angle. */
+__kernel void rope_backward(__global float *dx, ulong dx_off, uint stride, uint heads, uint dim,
+                            uint rows, uint seq, __global const float *cos_t,
+                            __global const float *sin_t) {
+  rope_turn(dx, dx_off, stride, heads, dim, rows, seq, cos_t, sin_t, -1.0f);
+}

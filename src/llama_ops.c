@@ -1,0 +1,412 @@
+/* Host side of the Llama-family kernels: shape checks, arguments and launch geometry. */
+#include "llama_ops.h"
+
+#include <math.h>
+
+#include "internal.h"
+
+/* Rows a work-group of the attention kernels covers; must match ATT_TILE in attention.cl. */
+#define LAMP__ATTENTION_TILE 16
+/* Work-items per row in the row-reduction kernels (RMSNorm, cross-entropy), at most. */
+#define LAMP__ROW_LOCAL 64
+
+typedef struct lamp__karg {
+  size_t size;
+  const void *value;
+} lamp__karg;
+
+#define LAMP__KA(x) {sizeof(x), &(x)}
+
+static lamp_status lamp__llama_run(lamp_context *ctx, const char *program, const char *name,
+                                   const lamp__karg *args, size_t nargs, cl_uint dims,
+                                   const size_t *global, const size_t *local) {
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__kernel(ctx, program, name, &k));
+  for (size_t i = 0; i < nargs; i++)
+    LAMP__TRY(lamp__arg(ctx, k, (cl_uint)i, args[i].size, args[i].value));
+  return lamp__launch(ctx, k, name, dims, global, local);
+}
+
+/* The local size of a row-reduction kernel: a power of two no larger than LAMP__ROW_LOCAL, the
+ * kernel's own limit or the LAMP_WG_SIZE its local arrays were sized for. */
+static lamp_status lamp__llama_row_local(lamp_context *ctx, const char *program, const char *name,
+                                         size_t *local) {
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__kernel(ctx, program, name, &k));
+  size_t limit = 0;
+  LAMP__CL(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                         sizeof(limit), &limit, NULL));
+  if (ctx->info.max_work_group_size && ctx->info.max_work_group_size < limit)
+    limit = ctx->info.max_work_group_size;
+  size_t n = 1;
+  while (n * 2 <= LAMP__ROW_LOCAL && n * 2 <= limit) n *= 2;
+  *local = n;
+  return LAMP_OK;
+}
+
+/* An f32 tensor with dense rows of `cols` floats, read as (rows, cols); rows == 0 means any. */
+static lamp_status lamp__llama_mat(lamp_context *ctx, const lamp_tensor *t, const char *what,
+                                   size_t cols, size_t rows) {
+  if (!t || !t->buffer)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "llama op: tensor %s is NULL", what);
+  if (t->dtype != LAMP_DTYPE_F32 || !lamp_tensor_is_contiguous(t) || t->offset % 4)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "llama op: tensor %s must be contiguous f32", what);
+  size_t n = lamp_tensor_numel(t);
+  if (t->ne[0] != cols || (rows && n != cols * rows))
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "llama op: tensor %s has %zu x %zu elements, expected "
+                      "%zu x %zu", what, n / t->ne[0], t->ne[0], rows ? rows : n / cols, cols);
+  return LAMP_OK;
+}
+
+static size_t lamp__rows(const lamp_tensor *t) { return lamp_tensor_numel(t) / t->ne[0]; }
+
+static lamp_status lamp__llama_u32(lamp_context *ctx, size_t v, const char *what, cl_uint *out) {
+  if (v > 0x7fffffffu)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "llama op: %s = %zu is too large", what, v);
+  *out = (cl_uint)v;
+  return LAMP_OK;
+}
+
+lamp_status lamp__llama_embedding_forward(lamp_context *ctx, lamp_tensor *x,
+                                          const lamp_tensor *table, const lamp_tensor *prompt,
+                                          cl_mem ids, cl_mem lengths, size_t batch,
+                                          size_t tokens, size_t prompt_rows) {
+  if (!ctx || !ids || !lengths) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "embedding: NULL");
+  if (!table) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "embedding: table is NULL");
+  size_t width = table->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, table, "embedding table", width, 0));
+  LAMP__TRY(lamp__llama_mat(ctx, x, "embedding output", width, batch * (prompt_rows + tokens)));
+  if (prompt_rows) LAMP__TRY(lamp__llama_mat(ctx, prompt, "prompt", width, prompt_rows));
+  const lamp_tensor *p = prompt_rows ? prompt : table;
+  cl_ulong x_off = x->offset / 4, t_off = table->offset / 4, p_off = p->offset / 4;
+  cl_uint ub, ut, up, uc, uv;
+  LAMP__TRY(lamp__llama_u32(ctx, batch, "batch", &ub));
+  LAMP__TRY(lamp__llama_u32(ctx, tokens, "tokens", &ut));
+  LAMP__TRY(lamp__llama_u32(ctx, prompt_rows, "prompt rows", &up));
+  LAMP__TRY(lamp__llama_u32(ctx, width, "width", &uc));
+  LAMP__TRY(lamp__llama_u32(ctx, lamp__rows(table), "vocabulary", &uv));
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(table->buffer), LAMP__KA(t_off),
+                    LAMP__KA(p->buffer), LAMP__KA(p_off), LAMP__KA(ids), LAMP__KA(lengths),
+                    LAMP__KA(ub), LAMP__KA(ut), LAMP__KA(up), LAMP__KA(uc), LAMP__KA(uv)};
+  size_t global[2] = {width, batch * (prompt_rows + tokens)}, local[2] = {width < 64 ? width : 64, 1};
+  return lamp__llama_run(ctx, "embedding", "embedding_forward", a, 13, 2, global, local);
+}
+
+lamp_status lamp__llama_embedding_backward(lamp_context *ctx, lamp_tensor *dprompt,
+                                           const lamp_tensor *dx, size_t batch, size_t tokens,
+                                           size_t prompt_rows) {
+  if (!ctx || !dprompt || !dx)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "embedding backward: NULL");
+  size_t width = dprompt->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, dprompt, "prompt gradient", width, prompt_rows));
+  LAMP__TRY(lamp__llama_mat(ctx, dx, "embedding gradient", width, batch * (prompt_rows + tokens)));
+  cl_ulong p_off = dprompt->offset / 4, x_off = dx->offset / 4;
+  cl_uint ub, ut, up, uc;
+  LAMP__TRY(lamp__llama_u32(ctx, batch, "batch", &ub));
+  LAMP__TRY(lamp__llama_u32(ctx, tokens, "tokens", &ut));
+  LAMP__TRY(lamp__llama_u32(ctx, prompt_rows, "prompt rows", &up));
+  LAMP__TRY(lamp__llama_u32(ctx, width, "width", &uc));
+  lamp__karg a[] = {LAMP__KA(dprompt->buffer), LAMP__KA(p_off), LAMP__KA(dx->buffer),
+                    LAMP__KA(x_off), LAMP__KA(ub), LAMP__KA(ut), LAMP__KA(up), LAMP__KA(uc)};
+  size_t global[2] = {width, prompt_rows}, local[2] = {width < 64 ? width : 64, 1};
+  return lamp__llama_run(ctx, "embedding", "embedding_backward", a, 8, 2, global, local);
+}
+
+static lamp_status lamp__llama_rows_move(lamp_context *ctx, const char *name, lamp_tensor *out,
+                                         const lamp_tensor *src, cl_mem idx, size_t moved) {
+  if (!ctx || !out || !src || !idx)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: NULL argument", name);
+  size_t width = src->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, src, "source rows", width, 0));
+  LAMP__TRY(lamp__llama_mat(ctx, out, "destination rows", width, 0));
+  cl_ulong o_off = out->offset / 4, s_off = src->offset / 4;
+  cl_uint um, uc;
+  LAMP__TRY(lamp__llama_u32(ctx, moved, "rows", &um));
+  LAMP__TRY(lamp__llama_u32(ctx, width, "width", &uc));
+  lamp__karg a[] = {LAMP__KA(out->buffer), LAMP__KA(o_off), LAMP__KA(src->buffer),
+                    LAMP__KA(s_off), LAMP__KA(idx), LAMP__KA(um), LAMP__KA(uc)};
+  size_t global[2] = {width, moved}, local[2] = {width < 64 ? width : 64, 1};
+  return lamp__llama_run(ctx, "embedding", name, a, 7, 2, global, local);
+}
+
+lamp_status lamp__llama_gather(lamp_context *ctx, lamp_tensor *out, const lamp_tensor *src,
+                               cl_mem idx) {
+  if (!out) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "gather: NULL output");
+  return lamp__llama_rows_move(ctx, "embedding_gather", out, src, idx, lamp__rows(out));
+}
+
+lamp_status lamp__llama_scatter(lamp_context *ctx, lamp_tensor *dst, const lamp_tensor *src,
+                                cl_mem idx) {
+  if (!src) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "scatter: NULL source");
+  return lamp__llama_rows_move(ctx, "embedding_scatter", dst, src, idx, lamp__rows(src));
+}
+
+lamp_status lamp__llama_rmsnorm_forward(lamp_context *ctx, lamp_tensor *y, lamp_tensor *rstd,
+                                        const lamp_tensor *x, const lamp_tensor *w, float eps) {
+  if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rmsnorm: NULL input");
+  size_t width = x->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, x, "rmsnorm input", width, 0));
+  size_t rows = lamp__rows(x);
+  LAMP__TRY(lamp__llama_mat(ctx, y, "rmsnorm output", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, w, "rmsnorm weight", width, 1));
+  LAMP__TRY(lamp__llama_mat(ctx, rstd, "rmsnorm rstd", rows, 1));
+  cl_ulong y_off = y->offset / 4, r_off = rstd->offset / 4, x_off = x->offset / 4,
+           w_off = w->offset / 4;
+  cl_uint uc, un;
+  LAMP__TRY(lamp__llama_u32(ctx, width, "width", &uc));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  lamp__karg a[] = {LAMP__KA(y->buffer), LAMP__KA(y_off), LAMP__KA(rstd->buffer), LAMP__KA(r_off),
+                    LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(w->buffer), LAMP__KA(w_off),
+                    LAMP__KA(uc), LAMP__KA(un), LAMP__KA(eps)};
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_forward", &local));
+  size_t global = rows * local;
+  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_forward", a, 11, 1, &global, &local);
+}
+
+lamp_status lamp__llama_rmsnorm_add_forward(lamp_context *ctx, lamp_tensor *s, lamp_tensor *y,
+                                            lamp_tensor *rstd, const lamp_tensor *a_in,
+                                            const lamp_tensor *b_in, const lamp_tensor *w,
+                                            float eps) {
+  if (!ctx || !a_in) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rmsnorm_add: NULL input");
+  size_t width = a_in->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, a_in, "residual input", width, 0));
+  size_t rows = lamp__rows(a_in);
+  LAMP__TRY(lamp__llama_mat(ctx, b_in, "residual branch", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, s, "residual sum", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, y, "rmsnorm output", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, w, "rmsnorm weight", width, 1));
+  LAMP__TRY(lamp__llama_mat(ctx, rstd, "rmsnorm rstd", rows, 1));
+  cl_ulong s_off = s->offset / 4, y_off = y->offset / 4, r_off = rstd->offset / 4,
+           a_off = a_in->offset / 4, b_off = b_in->offset / 4, w_off = w->offset / 4;
+  cl_uint uc, un;
+  LAMP__TRY(lamp__llama_u32(ctx, width, "width", &uc));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  lamp__karg a[] = {LAMP__KA(s->buffer), LAMP__KA(s_off), LAMP__KA(y->buffer), LAMP__KA(y_off),
+                    LAMP__KA(rstd->buffer), LAMP__KA(r_off), LAMP__KA(a_in->buffer),
+                    LAMP__KA(a_off), LAMP__KA(b_in->buffer), LAMP__KA(b_off),
+                    LAMP__KA(w->buffer), LAMP__KA(w_off), LAMP__KA(uc), LAMP__KA(un),
+                    LAMP__KA(eps)};
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_add_forward", &local));
+  size_t global = rows * local;
+  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_add_forward", a, 15, 1, &global, &local);
+}
+
+lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
+                                         const lamp_tensor *dy, const lamp_tensor *x,
+                                         const lamp_tensor *rstd, const lamp_tensor *w,
+                                         int accumulate) {
+  if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rmsnorm backward: NULL");
+  size_t width = x->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, x, "rmsnorm input", width, 0));
+  size_t rows = lamp__rows(x);
+  LAMP__TRY(lamp__llama_mat(ctx, dx, "rmsnorm input gradient", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, dy, "rmsnorm output gradient", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, w, "rmsnorm weight", width, 1));
+  LAMP__TRY(lamp__llama_mat(ctx, rstd, "rmsnorm rstd", rows, 1));
+  cl_ulong dx_off = dx->offset / 4, dy_off = dy->offset / 4, x_off = x->offset / 4,
+           r_off = rstd->offset / 4, w_off = w->offset / 4;
+  cl_uint uc, un;
+  LAMP__TRY(lamp__llama_u32(ctx, width, "width", &uc));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  lamp__karg a[] = {LAMP__KA(dx->buffer), LAMP__KA(dx_off), LAMP__KA(dy->buffer),
+                    LAMP__KA(dy_off), LAMP__KA(x->buffer), LAMP__KA(x_off),
+                    LAMP__KA(rstd->buffer), LAMP__KA(r_off), LAMP__KA(w->buffer),
+                    LAMP__KA(w_off), LAMP__KA(uc), LAMP__KA(un)};
+  const char *name = accumulate ? "rmsnorm_backward_acc" : "rmsnorm_backward";
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", name, &local));
+  size_t global = rows * local;
+  return lamp__llama_run(ctx, "rmsnorm", name, a, 12, 1, &global, &local);
+}
+
+lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
+                             size_t seq, const lamp_tensor *cos_t, const lamp_tensor *sin_t,
+                             int backward) {
+  if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rope: NULL input");
+  if (dim == 0 || dim % 2 || seq == 0)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: head width %zu must be even and positive", dim);
+  size_t stride = x->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, x, "rope input", stride, 0));
+  if (heads * dim > stride)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: %zu heads of %zu exceed rows of %zu", heads,
+                      dim, stride);
+  size_t rows = lamp__rows(x);
+  LAMP__TRY(lamp__llama_mat(ctx, cos_t, "rope cos table", dim / 2, 0));
+  LAMP__TRY(lamp__llama_mat(ctx, sin_t, "rope sin table", dim / 2, 0));
+  if (lamp__rows(cos_t) < seq || lamp__rows(sin_t) < seq)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables have fewer than %zu positions", seq);
+  if (cos_t->offset || sin_t->offset)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables must start their buffers");
+  cl_ulong x_off = x->offset / 4;
+  cl_uint us, uh, ud, un, useq;
+  LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &us));
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  LAMP__TRY(lamp__llama_u32(ctx, seq, "sequence", &useq));
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(us), LAMP__KA(uh),
+                    LAMP__KA(ud), LAMP__KA(un), LAMP__KA(useq), LAMP__KA(cos_t->buffer),
+                    LAMP__KA(sin_t->buffer)};
+  size_t global[3] = {dim / 2, heads, rows}, local[3] = {dim / 2 < 32 ? dim / 2 : 32, 1, 1};
+  return lamp__llama_run(ctx, "rope", backward ? "rope_backward" : "rope_forward", a, 9, 3,
+                         global, local);
+}
+
+static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, size_t seq,
+                                              size_t heads, size_t kv_heads, size_t dim,
+                                              cl_uint u[4]) {
+  if (!batch || !seq || !heads || !kv_heads || !dim || heads % kv_heads)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "attention: %zu heads must be a positive multiple of "
+                      "%zu KV heads, with batch %zu, rows %zu, head width %zu", heads, kv_heads,
+                      batch, seq, dim);
+  if (dim > LAMP__ATTENTION_MAX_DIM)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "attention: head width %zu exceeds %d", dim,
+                      LAMP__ATTENTION_MAX_DIM);
+  LAMP__TRY(lamp__llama_u32(ctx, seq, "rows per sequence", &u[0]));
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &u[1]));
+  LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &u[2]));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &u[3]));
+  return LAMP_OK;
+}
+
+lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
+                                          const lamp_tensor *qkv, cl_mem valid, size_t batch,
+                                          size_t seq, size_t heads, size_t kv_heads,
+                                          size_t dim) {
+  if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention: NULL");
+  cl_uint u[4];
+  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, seq, heads, kv_heads, dim, u));
+  size_t rows = batch * seq;
+  LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", (heads + 2 * kv_heads) * dim, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, lse, "attention lse", heads, rows));
+  cl_ulong o_off = o->offset / 4, l_off = lse->offset / 4, q_off = qkv->offset / 4;
+  float scale = (float)(1.0 / sqrt((double)dim));
+  lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(lse->buffer), LAMP__KA(l_off),
+                    LAMP__KA(qkv->buffer), LAMP__KA(q_off), LAMP__KA(valid), LAMP__KA(u[0]),
+                    LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(scale)};
+  size_t global[3] = {seq, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
+  return lamp__llama_run(ctx, "attention", "attention_forward", a, 12, 3, global, local);
+}
+
+lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
+                                           lamp_tensor *delta, const lamp_tensor *qkv,
+                                           const lamp_tensor *o, const lamp_tensor *dout,
+                                           const lamp_tensor *lse, cl_mem valid, size_t batch,
+                                           size_t seq, size_t heads, size_t kv_heads,
+                                           size_t dim) {
+  if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention backward: NULL");
+  cl_uint u[4];
+  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, seq, heads, kv_heads, dim, u));
+  size_t rows = batch * seq, width = (heads + 2 * kv_heads) * dim;
+  LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, dqkv, "attention qkv gradient", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, dout, "attention output gradient", heads * dim, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, lse, "attention lse", heads, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, delta, "attention delta", heads, rows));
+  cl_ulong dq_off = dqkv->offset / 4, de_off = delta->offset / 4, q_off = qkv->offset / 4,
+           o_off = o->offset / 4, do_off = dout->offset / 4, l_off = lse->offset / 4;
+  float scale = (float)(1.0 / sqrt((double)dim));
+  lamp__karg aq[] = {LAMP__KA(dqkv->buffer), LAMP__KA(dq_off), LAMP__KA(delta->buffer),
+                     LAMP__KA(de_off), LAMP__KA(qkv->buffer), LAMP__KA(q_off),
+                     LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(dout->buffer),
+                     LAMP__KA(do_off), LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(valid),
+                     LAMP__KA(u[0]), LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]),
+                     LAMP__KA(scale)};
+  size_t global[3] = {seq, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
+  LAMP__TRY(lamp__llama_run(ctx, "attention", "attention_backward_q", aq, 18, 3, global, local));
+  lamp__karg akv[] = {LAMP__KA(dqkv->buffer), LAMP__KA(dq_off), LAMP__KA(qkv->buffer),
+                      LAMP__KA(q_off), LAMP__KA(dout->buffer), LAMP__KA(do_off),
+                      LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(delta->buffer),
+                      LAMP__KA(de_off), LAMP__KA(valid), LAMP__KA(u[0]), LAMP__KA(u[1]),
+                      LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(scale)};
+  global[1] = kv_heads;
+  return lamp__llama_run(ctx, "attention", "attention_backward_kv", akv, 16, 3, global, local);
+}
+
+lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a_out,
+                                       const lamp_tensor *gu) {
+  if (!ctx || !a_out) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "swiglu: NULL output");
+  size_t ffn = a_out->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, a_out, "swiglu output", ffn, 0));
+  size_t rows = lamp__rows(a_out);
+  LAMP__TRY(lamp__llama_mat(ctx, gu, "swiglu gate/up", 2 * ffn, rows));
+  cl_ulong a_off = a_out->offset / 4, g_off = gu->offset / 4;
+  cl_uint uf, un;
+  LAMP__TRY(lamp__llama_u32(ctx, ffn, "MLP width", &uf));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  lamp__karg a[] = {LAMP__KA(a_out->buffer), LAMP__KA(a_off), LAMP__KA(gu->buffer),
+                    LAMP__KA(g_off), LAMP__KA(uf), LAMP__KA(un)};
+  size_t global[2] = {ffn, rows}, local[2] = {ffn < 64 ? ffn : 64, 1};
+  return lamp__llama_run(ctx, "swiglu", "swiglu_forward", a, 6, 2, global, local);
+}
+
+lamp_status lamp__llama_swiglu_backward(lamp_context *ctx, lamp_tensor *dgu,
+                                        const lamp_tensor *da, const lamp_tensor *gu) {
+  if (!ctx || !da) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "swiglu backward: NULL");
+  size_t ffn = da->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, da, "swiglu output gradient", ffn, 0));
+  size_t rows = lamp__rows(da);
+  LAMP__TRY(lamp__llama_mat(ctx, gu, "swiglu gate/up", 2 * ffn, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, dgu, "swiglu gate/up gradient", 2 * ffn, rows));
+  cl_ulong d_off = dgu->offset / 4, a_off = da->offset / 4, g_off = gu->offset / 4;
+  cl_uint uf, un;
+  LAMP__TRY(lamp__llama_u32(ctx, ffn, "MLP width", &uf));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  lamp__karg a[] = {LAMP__KA(dgu->buffer), LAMP__KA(d_off), LAMP__KA(da->buffer),
+                    LAMP__KA(a_off), LAMP__KA(gu->buffer), LAMP__KA(g_off), LAMP__KA(uf),
+                    LAMP__KA(un)};
+  size_t global[2] = {ffn, rows}, local[2] = {ffn < 64 ? ffn : 64, 1};
+  return lamp__llama_run(ctx, "swiglu", "swiglu_backward", a, 8, 2, global, local);
+}
+
+lamp_status lamp__llama_cross_entropy_forward(lamp_context *ctx, lamp_tensor *loss,
+                                              lamp_tensor *lse, const lamp_tensor *logits,
+                                              cl_mem target) {
+  if (!ctx || !logits || !target)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cross-entropy: NULL input");
+  size_t width = logits->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, logits, "logits", width, 0));
+  size_t rows = lamp__rows(logits);
+  LAMP__TRY(lamp__llama_mat(ctx, loss, "loss", rows, 1));
+  LAMP__TRY(lamp__llama_mat(ctx, lse, "log-sum-exp", rows, 1));
+  cl_ulong lo_off = loss->offset / 4, ls_off = lse->offset / 4, z_off = logits->offset / 4;
+  cl_uint uw, un;
+  LAMP__TRY(lamp__llama_u32(ctx, width, "logit width", &uw));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  lamp__karg a[] = {LAMP__KA(loss->buffer), LAMP__KA(lo_off), LAMP__KA(lse->buffer),
+                    LAMP__KA(ls_off), LAMP__KA(logits->buffer), LAMP__KA(z_off), LAMP__KA(uw),
+                    LAMP__KA(target), LAMP__KA(uw), LAMP__KA(un)};
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "cross_entropy", "cross_entropy_forward", &local));
+  size_t global = rows * local;
+  return lamp__llama_run(ctx, "cross_entropy", "cross_entropy_forward", a, 10, 1, &global,
+                         &local);
+}
+
+lamp_status lamp__llama_cross_entropy_backward(lamp_context *ctx, lamp_tensor *dlogits,
+                                               const lamp_tensor *logits,
+                                               const lamp_tensor *lse, cl_mem target,
+                                               float scale) {
+  if (!ctx || !logits || !target)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cross-entropy backward: NULL input");
+  size_t width = logits->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, logits, "logits", width, 0));
+  size_t rows = lamp__rows(logits);
+  LAMP__TRY(lamp__llama_mat(ctx, dlogits, "logit gradient", width, rows));
+  LAMP__TRY(lamp__llama_mat(ctx, lse, "log-sum-exp", rows, 1));
+  cl_ulong d_off = dlogits->offset / 4, z_off = logits->offset / 4, l_off = lse->offset / 4;
+  cl_uint uw, un;
+  LAMP__TRY(lamp__llama_u32(ctx, width, "logit width", &uw));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  lamp__karg a[] = {LAMP__KA(dlogits->buffer), LAMP__KA(d_off), LAMP__KA(uw),
+                    LAMP__KA(logits->buffer), LAMP__KA(z_off), LAMP__KA(uw),
+                    LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(target), LAMP__KA(uw),
+                    LAMP__KA(un), LAMP__KA(scale)};
+  size_t global[2] = {width, rows}, local[2] = {width < 64 ? width : 64, 1};
+  return lamp__llama_run(ctx, "cross_entropy", "cross_entropy_backward", a, 12, 2, global,
+                         local);
+}

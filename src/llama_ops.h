@@ -1,0 +1,96 @@
+/* Device ops of the Llama-family model (internal): each launches the kernels of one
+ * kernels/<op>.cl file on the context's queue, never waits, and checks the shapes it is given.
+ *
+ * Float tensors are f32 with dense rows: ne[0] is the row width, every further dimension is
+ * folded into the row count. Integer inputs (token ids, lengths, indices, targets) are cl_mem
+ * buffers of cl_int prepared by the caller. Legend: N = B S rows, S = P + T rows per sequence
+ * (prompt and tokens), W = (H + 2 Hkv) D the fused QKV width, F the MLP width, M chosen rows. */
+#ifndef LAMP_LLAMA_OPS_H
+#define LAMP_LLAMA_OPS_H
+
+#include "lamp/lamp.h"
+
+/* Largest head width the attention kernels hold in private memory. */
+#define LAMP__ATTENTION_MAX_DIM 128
+
+/* x (N, C): prompt rows, then table rows of ids (B, T), zeros past lengths (B). `prompt`
+ * (P, C) may be NULL when P == 0. Overwrites x. */
+lamp_status lamp__llama_embedding_forward(lamp_context *ctx, lamp_tensor *x,
+                                          const lamp_tensor *table, const lamp_tensor *prompt,
+                                          cl_mem ids, cl_mem lengths, size_t batch,
+                                          size_t tokens, size_t prompt_rows);
+
+/* dprompt (P, C) = sum over sequences of the prompt rows of dx (N, C). Overwrites dprompt. */
+lamp_status lamp__llama_embedding_backward(lamp_context *ctx, lamp_tensor *dprompt,
+                                           const lamp_tensor *dx, size_t batch, size_t tokens,
+                                           size_t prompt_rows);
+
+/* out (M, C) = src[idx[m]] for m < M; idx holds M row indices into src (checked by the
+ * caller). Overwrites out. */
+lamp_status lamp__llama_gather(lamp_context *ctx, lamp_tensor *out, const lamp_tensor *src,
+                               cl_mem idx);
+
+/* dst[idx[m]] = src[m] for m < M, indices distinct (checked by the caller); other rows of dst
+ * are left as they are. */
+lamp_status lamp__llama_scatter(lamp_context *ctx, lamp_tensor *dst, const lamp_tensor *src,
+                                cl_mem idx);
+
+/* y (N, C) = x r w, r = 1 / sqrt(mean(x^2) + eps) saved in rstd (N). Overwrites y, rstd. */
+lamp_status lamp__llama_rmsnorm_forward(lamp_context *ctx, lamp_tensor *y, lamp_tensor *rstd,
+                                        const lamp_tensor *x, const lamp_tensor *w, float eps);
+
+/* s (N, C) = a + b, then y = norm(s) w as above. s may be the same tensor as a. */
+lamp_status lamp__llama_rmsnorm_add_forward(lamp_context *ctx, lamp_tensor *s, lamp_tensor *y,
+                                            lamp_tensor *rstd, const lamp_tensor *a,
+                                            const lamp_tensor *b, const lamp_tensor *w,
+                                            float eps);
+
+/* dx (N, C) from dy through the norm at input x with the saved rstd: accumulates (+=) when
+ * `accumulate` is nonzero, else overwrites. */
+lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
+                                         const lamp_tensor *dy, const lamp_tensor *x,
+                                         const lamp_tensor *rstd, const lamp_tensor *w,
+                                         int accumulate);
+
+/* Rotates, in place, the first `heads` heads (width `dim`) of each row of x (N, >= heads dim)
+ * in the rotate-half pairing; row n is at position n % seq; cos_t and sin_t are (>= seq, D/2).
+ * `backward` nonzero applies the transposed rotation (for gradients). */
+lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
+                             size_t seq, const lamp_tensor *cos_t, const lamp_tensor *sin_t,
+                             int backward);
+
+/* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real rows per sequence.
+ * Overwrites o and lse. */
+lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
+                                          const lamp_tensor *qkv, cl_mem valid, size_t batch,
+                                          size_t seq, size_t heads, size_t kv_heads, size_t dim);
+
+/* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse; delta (N, H) is scratch.
+ * Overwrites dqkv (padding rows get zeros). */
+lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
+                                           lamp_tensor *delta, const lamp_tensor *qkv,
+                                           const lamp_tensor *o, const lamp_tensor *dout,
+                                           const lamp_tensor *lse, cl_mem valid, size_t batch,
+                                           size_t seq, size_t heads, size_t kv_heads,
+                                           size_t dim);
+
+/* a (N, F) = silu(gate) * up from gu (N, 2F). Overwrites a. */
+lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a, const lamp_tensor *gu);
+
+/* dgu (N, 2F) from da (N, F) and the forward's gu. Overwrites dgu. */
+lamp_status lamp__llama_swiglu_backward(lamp_context *ctx, lamp_tensor *dgu,
+                                        const lamp_tensor *da, const lamp_tensor *gu);
+
+/* loss (M) and lse (M) of logits (M, W) against target (M) column ids; a negative target gives
+ * loss 0. Overwrites loss and lse. */
+lamp_status lamp__llama_cross_entropy_forward(lamp_context *ctx, lamp_tensor *loss,
+                                              lamp_tensor *lse, const lamp_tensor *logits,
+                                              cl_mem target);
+
+/* dlogits (M, W) = scale (softmax - onehot(target)), zero rows where target < 0. Overwrites. */
+lamp_status lamp__llama_cross_entropy_backward(lamp_context *ctx, lamp_tensor *dlogits,
+                                               const lamp_tensor *logits,
+                                               const lamp_tensor *lse, cl_mem target,
+                                               float scale);
+
+#endif

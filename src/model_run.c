@@ -1,0 +1,548 @@
+/* The frozen Llama-family model at work: workspaces, batches, forward, backward to the prompt. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llama_ops.h"
+#include "model_internal.h"
+
+static lamp_status lamp__int_buffer(lamp_context *ctx, size_t count, const char *what,
+                                    cl_mem *out) {
+  cl_int err = CL_SUCCESS;
+  *out = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (count ? count : 1) * sizeof(cl_int),
+                        NULL, &err);
+  if (err != CL_SUCCESS)
+    return lamp__fail(ctx, lamp__status_from_cl(err), "allocating the %s on %s: %s", what,
+                      ctx->info.name, lamp_cl_error_name(err));
+  return LAMP_OK;
+}
+
+static lamp_status lamp__write_ints(lamp_context *ctx, cl_mem buf, const cl_int *v, size_t n) {
+  if (n) LAMP__CL(ctx, clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, 0, n * sizeof(cl_int), v, 0,
+                                            NULL, NULL));
+  return LAMP_OK;
+}
+
+static void lamp__set_buffer(lamp__region *r, cl_mem b) { r->buffer = b; }
+
+/* The cos and sin tables (S, D/2) of every position the workspace can see, in double. */
+static lamp_status lamp__rope_tables(lamp_model_workspace *ws, size_t positions) {
+  const lamp_model_config *c = &ws->model->cfg;
+  size_t half = c->head_dim / 2;
+  float *cs = malloc(positions * half * sizeof(float)), *sn = malloc(positions * half * sizeof(float));
+  if (!cs || !sn) {
+    free(cs);
+    free(sn);
+    return lamp__fail(ws->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for RoPE tables");
+  }
+  for (size_t t = 0; t < positions; t++)
+    for (size_t i = 0; i < half; i++) {
+      double freq = pow((double)c->rope_base, -2.0 * (double)i / (double)c->head_dim);
+      cs[t * half + i] = (float)cos((double)t * freq);
+      sn[t * half + i] = (float)sin((double)t * freq);
+    }
+  lamp_status st = lamp__model_write(ws->ctx, ws->cos_t, 0, cs, positions * half);
+  if (st == LAMP_OK) st = lamp__model_write(ws->ctx, ws->sin_t, 0, sn, positions * half);
+  free(cs);
+  free(sn);
+  return st;
+}
+
+lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shape *shape,
+                                        lamp_model_workspace **out) {
+  lamp_context *ctx = model ? model->ctx : NULL;
+  if (!model || !shape || !out)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_workspace_create: NULL argument");
+  *out = NULL;
+  const lamp_model_config *c = &model->cfg;
+  const lamp_model_shape s = *shape;
+  if (!s.batch || !s.tokens || !s.outputs)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu and "
+                      "outputs %zu must be positive", s.batch, s.tokens, s.outputs);
+  if (s.batch > 65536 || s.tokens > 65536 || s.prompt > 65536 || s.labels > c->n_vocab ||
+      s.outputs > s.batch * s.tokens)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu, "
+                      "prompt %zu, outputs %zu or labels %zu out of range", s.batch, s.tokens,
+                      s.prompt, s.outputs, s.labels);
+  const size_t C = c->n_embd, D = c->head_dim, H = c->n_heads, HD = H * D;
+  const size_t W = HD + 2 * c->n_kv_heads * D, F = c->n_ff, M = s.outputs;
+  const size_t S = s.prompt + s.tokens, N = s.batch * S, L = c->n_layers;
+  const size_t VK = c->n_vocab > s.labels ? c->n_vocab : s.labels;
+  lamp_model_workspace *ws = calloc(1, sizeof(*ws));
+  if (!ws) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
+  ws->model = model;
+  ws->ctx = ctx;
+  ws->shape = s;
+  size_t n_slots = s.recompute ? 1 : L;
+  ws->buffers = calloc(L + 3, sizeof(cl_mem));
+  ws->xs = calloc(L, sizeof(*ws->xs));
+  ws->slots = calloc(n_slots, sizeof(*ws->slots));
+  ws->lengths = calloc(s.batch, sizeof(size_t));
+  ws->targets = calloc(M, sizeof(int32_t));
+  lamp_status st = LAMP_OK;
+  if (!ws->buffers || !ws->xs || !ws->slots || !ws->lengths || !ws->targets) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
+    goto done;
+  }
+  if ((st = lamp__int_buffer(ctx, s.batch * s.tokens, "token ids", &ws->ids)) ||
+      (st = lamp__int_buffer(ctx, s.batch, "sequence lengths", &ws->lengths_dev)) ||
+      (st = lamp__int_buffer(ctx, s.batch, "valid rows", &ws->valid)) ||
+      (st = lamp__int_buffer(ctx, M, "output rows", &ws->out_rows)) ||
+      (st = lamp__int_buffer(ctx, M, "targets", &ws->targets_dev)) ||
+      (st = lamp__int_buffer(ctx, s.labels, "label ids", &ws->label_ids)))
+    goto done;
+
+  /* Buffer 0: inputs, scratch and the final rows; then one buffer per block for what it
+   * keeps. */
+  size_t cur = 0;
+  ws->prompt = lamp__model_reserve(&cur, s.prompt * C);
+  ws->dprompt = lamp__model_reserve(&cur, s.prompt * C);
+  ws->h = lamp__model_reserve(&cur, N * C);
+  ws->tmp = lamp__model_reserve(&cur, N * C);
+  ws->dr = lamp__model_reserve(&cur, N * C);
+  ws->a = lamp__model_reserve(&cur, N * F);
+  ws->dgu = lamp__model_reserve(&cur, N * 2 * F);
+  ws->dqkv = lamp__model_reserve(&cur, N * W);
+  ws->dout = lamp__model_reserve(&cur, N * HD);
+  ws->delta = lamp__model_reserve(&cur, N * H);
+  lamp__region *rows[] = {&ws->xsel, &ws->tsel, &ws->xl, &ws->hf, &ws->dhf, &ws->dxl};
+  for (size_t i = 0; i < 6; i++) *rows[i] = lamp__model_reserve(&cur, M * C);
+  ws->rstdf = lamp__model_reserve(&cur, M);
+  ws->wlab = lamp__model_reserve(&cur, s.labels * C);
+  ws->logits = lamp__model_reserve(&cur, M * VK);
+  ws->dlogits = lamp__model_reserve(&cur, M * VK);
+  ws->loss = lamp__model_reserve(&cur, M);
+  ws->lse_ce = lamp__model_reserve(&cur, M);
+  if ((st = lamp__model_alloc(ctx, cur, "the workspace's scratch", &ws->buffers[0]))) goto done;
+  ws->n_buffers = 1;
+  ws->bytes = cur;
+  lamp__region *scratch[] = {&ws->prompt, &ws->dprompt, &ws->h, &ws->tmp, &ws->dr, &ws->a,
+                             &ws->dgu, &ws->dqkv, &ws->dout, &ws->delta, &ws->xsel, &ws->tsel,
+                             &ws->xl, &ws->hf, &ws->dhf, &ws->dxl, &ws->rstdf, &ws->wlab,
+                             &ws->logits, &ws->dlogits, &ws->loss, &ws->lse_ce};
+  for (size_t i = 0; i < sizeof(scratch) / sizeof(scratch[0]); i++)
+    lamp__set_buffer(scratch[i], ws->buffers[0]);
+
+  for (size_t l = 0; l < L; l++) {
+    cur = 0;
+    ws->xs[l] = lamp__model_reserve(&cur, N * C);
+    lamp__slot *sl = l < n_slots ? &ws->slots[l] : NULL;
+    if (sl) {
+      sl->qkv = lamp__model_reserve(&cur, N * W);
+      sl->o = lamp__model_reserve(&cur, N * HD);
+      sl->lse = lamp__model_reserve(&cur, N * H);
+      sl->xmid = lamp__model_reserve(&cur, N * C);
+      sl->gu = lamp__model_reserve(&cur, N * 2 * F);
+      sl->rstd1 = lamp__model_reserve(&cur, N);
+      sl->rstd2 = lamp__model_reserve(&cur, N);
+    }
+    cl_mem buf = NULL;
+    if ((st = lamp__model_alloc(ctx, cur, "the activations one block keeps", &buf))) goto done;
+    ws->buffers[ws->n_buffers++] = buf;
+    ws->bytes += cur;
+    ws->xs[l].buffer = buf;
+    if (sl) {
+      lamp__region *r[] = {&sl->qkv, &sl->o, &sl->lse, &sl->xmid, &sl->gu, &sl->rstd1, &sl->rstd2};
+      for (size_t i = 0; i < 7; i++) r[i]->buffer = buf;
+    }
+  }
+  /* the RoPE tables in buffers of their own: the kernel reads them from offset 0 */
+  cl_mem cb = NULL, sb = NULL;
+  if ((st = lamp__model_alloc(ctx, S * (D / 2) * 4, "the RoPE tables", &cb))) goto done;
+  ws->buffers[ws->n_buffers++] = cb;
+  if ((st = lamp__model_alloc(ctx, S * (D / 2) * 4, "the RoPE tables", &sb))) goto done;
+  ws->buffers[ws->n_buffers++] = sb;
+  ws->bytes += 2 * S * (D / 2) * 4;
+  ws->cos_t.buffer = cb;
+  ws->cos_t.offset = 0;
+  ws->sin_t.buffer = sb;
+  ws->sin_t.offset = 0;
+  st = lamp__rope_tables(ws, S);
+done:
+  if (st != LAMP_OK) {
+    lamp_model_workspace_release(ws);
+    return st;
+  }
+  *out = ws;
+  return LAMP_OK;
+}
+
+void lamp_model_workspace_release(lamp_model_workspace *ws) {
+  if (!ws) return;
+  clFinish(ws->ctx->queue);
+  for (size_t i = 0; i < ws->n_buffers; i++) clReleaseMemObject(ws->buffers[i]);
+  cl_mem ints[] = {ws->ids, ws->lengths_dev, ws->valid, ws->out_rows, ws->targets_dev,
+                   ws->label_ids};
+  for (size_t i = 0; i < 6; i++)
+    if (ints[i]) clReleaseMemObject(ints[i]);
+  free(ws->buffers);
+  free(ws->xs);
+  free(ws->slots);
+  free(ws->lengths);
+  free(ws->targets);
+  free(ws);
+}
+
+size_t lamp_model_workspace_bytes(const lamp_model_workspace *ws) { return ws ? ws->bytes : 0; }
+
+lamp_status lamp_model_set_tokens(lamp_model_workspace *ws, size_t batch, size_t tokens,
+                                  const int32_t *ids, const size_t *lengths) {
+  if (!ws || !ids || !lengths)
+    return lamp__fail(ws ? ws->ctx : NULL, LAMP_ERR_INVALID_ARGUMENT,
+                      "lamp_model_set_tokens: NULL argument");
+  lamp_context *ctx = ws->ctx;
+  if (!batch || batch > ws->shape.batch || !tokens || tokens > ws->shape.tokens)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "model batch: %zu sequences of %zu tokens, the "
+                      "workspace holds at most %zu of %zu", batch, tokens, ws->shape.batch,
+                      ws->shape.tokens);
+  size_t n = batch * tokens;
+  cl_int *buf = malloc((n + 2 * batch) * sizeof(cl_int));
+  if (!buf) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a batch");
+  lamp_status st = LAMP_OK;
+  for (size_t b = 0; b < batch && st == LAMP_OK; b++) {
+    if (lengths[b] > tokens)
+      st = lamp__fail(ctx, LAMP_ERR_SHAPE, "model batch: sequence %zu has %zu tokens, more than "
+                      "%zu", b, lengths[b], tokens);
+    for (size_t t = 0; t < tokens && st == LAMP_OK; t++) {
+      int32_t id = t < lengths[b] ? ids[b * tokens + t] : 0;
+      if (id < 0 || (size_t)id >= ws->model->cfg.n_vocab)
+        st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model batch: token %zu of sequence %zu "
+                        "is %ld, outside the vocabulary 0 .. %zu", t, b, (long)id,
+                        ws->model->cfg.n_vocab - 1);
+      buf[b * tokens + t] = id;
+    }
+    buf[n + b] = (cl_int)lengths[b];
+    buf[n + batch + b] = (cl_int)(lengths[b] + ws->shape.prompt);
+  }
+  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->ids, buf, n);
+  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->lengths_dev, buf + n, batch);
+  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->valid, buf + n + batch, batch);
+  free(buf);
+  ws->n_out = 0;
+  ws->forward_done = 0;
+  ws->batch = st == LAMP_OK ? batch : 0;
+  if (st != LAMP_OK) return st;
+  ws->tokens = tokens;
+  for (size_t b = 0; b < batch; b++) ws->lengths[b] = lengths[b];
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const size_t *seq,
+                                   const size_t *pos, const int32_t *targets) {
+  if (!ws || !seq || !pos)
+    return lamp__fail(ws ? ws->ctx : NULL, LAMP_ERR_INVALID_ARGUMENT,
+                      "lamp_model_set_outputs: NULL argument");
+  lamp_context *ctx = ws->ctx;
+  if (!ws->batch) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model outputs: no batch set");
+  if (!count || count > ws->shape.outputs)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "model outputs: %zu positions, the workspace holds 1 "
+                      "to %zu", count, ws->shape.outputs);
+  const size_t S = ws->shape.prompt + ws->tokens, N = ws->batch * S;
+  cl_int *buf = malloc(2 * count * sizeof(cl_int));
+  unsigned char *seen = calloc(N, 1);
+  lamp_status st = LAMP_OK;
+  if (!buf || !seen) st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  size_t with_target = 0;
+  for (size_t m = 0; m < count && st == LAMP_OK; m++) {
+    if (seq[m] >= ws->batch || pos[m] >= ws->lengths[seq[m]]) {
+      st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model output %zu: sequence %zu position "
+                      "%zu is not a token of the batch", m, seq[m], pos[m]);
+      break;
+    }
+    size_t row = seq[m] * S + ws->shape.prompt + pos[m];
+    if (seen[row]) {
+      st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model output %zu: sequence %zu position "
+                      "%zu is chosen twice", m, seq[m], pos[m]);
+      break;
+    }
+    seen[row] = 1;
+    buf[m] = (cl_int)row;
+    int32_t t = targets ? targets[m] : -1;
+    if (t < -1 || (t >= 0 && (size_t)t >= ws->model->cfg.n_vocab)) {
+      st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model output %zu: target %ld outside "
+                      "-1 .. %zu", m, (long)t, ws->model->cfg.n_vocab - 1);
+      break;
+    }
+    buf[count + m] = t;
+    with_target += t >= 0;
+  }
+  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->out_rows, buf, count);
+  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->targets_dev, buf + count, count);
+  if (st == LAMP_OK) {
+    for (size_t m = 0; m < count; m++) ws->targets[m] = buf[count + m];
+    ws->n_out = count;
+    ws->n_targets = with_target;
+    ws->has_targets = targets != NULL;
+  } else {
+    ws->n_out = 0;
+  }
+  ws->forward_done = 0;
+  free(buf);
+  free(seen);
+  return st;
+}
+
+lamp_status lamp_model_set_labels(lamp_model_workspace *ws, size_t count, const int32_t *ids) {
+  if (!ws || !ids)
+    return lamp__fail(ws ? ws->ctx : NULL, LAMP_ERR_INVALID_ARGUMENT,
+                      "lamp_model_set_labels: NULL argument");
+  lamp_context *ctx = ws->ctx;
+  if (!count || count > ws->shape.labels)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "model labels: %zu label words, the workspace holds 1 "
+                      "to %zu", count, ws->shape.labels);
+  cl_int *buf = malloc(count * sizeof(cl_int));
+  if (!buf) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  lamp_status st = LAMP_OK;
+  for (size_t k = 0; k < count && st == LAMP_OK; k++) {
+    if (ids[k] < 0 || (size_t)ids[k] >= ws->model->cfg.n_vocab)
+      st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model label %zu: token %ld outside the "
+                      "vocabulary 0 .. %zu", k, (long)ids[k], ws->model->cfg.n_vocab - 1);
+    buf[k] = ids[k];
+  }
+  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->label_ids, buf, count);
+  free(buf);
+  ws->n_labels = 0;
+  ws->forward_done = 0;
+  if (st != LAMP_OK) return st;
+  const size_t C = ws->model->cfg.n_embd;
+  lamp_tensor wlab = lamp__model_mat(ws->wlab, C, count);
+  lamp_tensor head = lamp__model_mat(ws->model->output, C, ws->model->cfg.n_vocab);
+  LAMP__TRY(lamp__llama_gather(ctx, &wlab, &head, ws->label_ids));
+  ws->n_labels = count;
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_prompt(lamp_model_workspace *ws, lamp_tensor *prompt) {
+  if (!ws || !prompt) return LAMP_ERR_INVALID_ARGUMENT;
+  if (!ws->shape.prompt)
+    return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace has no prompt rows");
+  *prompt = lamp__model_mat(ws->prompt, ws->model->cfg.n_embd, ws->shape.prompt);
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_prompt_grad(lamp_model_workspace *ws, lamp_tensor *dprompt) {
+  if (!ws || !dprompt) return LAMP_ERR_INVALID_ARGUMENT;
+  if (!ws->shape.prompt)
+    return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace has no prompt rows");
+  *dprompt = lamp__model_mat(ws->dprompt, ws->model->cfg.n_embd, ws->shape.prompt);
+  return LAMP_OK;
+}
+
+/* Columns of the current head's logits. */
+static size_t lamp__head_width(const lamp_model_workspace *ws, lamp_model_head head) {
+  return head == LAMP_MODEL_HEAD_LABELS ? ws->n_labels : ws->model->cfg.n_vocab;
+}
+
+lamp_status lamp_model_logits(lamp_model_workspace *ws, lamp_tensor *logits) {
+  if (!ws || !logits) return LAMP_ERR_INVALID_ARGUMENT;
+  if (!ws->forward_done)
+    return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "model logits: no forward since the "
+                      "batch was set");
+  *logits = lamp__model_mat(ws->logits, lamp__head_width(ws, ws->last_head), ws->n_out);
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses) {
+  if (!ws || !losses) return LAMP_ERR_INVALID_ARGUMENT;
+  if (!ws->forward_done || !ws->has_targets)
+    return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "model losses: no forward with "
+                      "targets since the batch was set");
+  *losses = lamp__model_mat(ws->loss, ws->n_out, 1);
+  return LAMP_OK;
+}
+
+/* Everything of one run that the block functions share. */
+typedef struct lamp__run {
+  lamp_model_workspace *ws;
+  lamp_context *ctx;
+  const lamp_model_config *c;
+  size_t N, S, W, HD;
+} lamp__run;
+
+static lamp__slot *lamp__slot_of(lamp__run *r, size_t l) {
+  return &r->ws->slots[r->ws->shape.recompute ? 0 : l];
+}
+
+/* Block l from its normalised input h (rstd1 already saved) up to the gate/up projection:
+ * qkv, RoPE, attention, output projection, residual add fused with the second norm, gate/up.
+ * Leaves the second norm's output in h and the output projection in tmp. */
+static lamp_status lamp__block_front(lamp__run *r, size_t l) {
+  lamp_model_workspace *ws = r->ws;
+  const lamp_model_config *c = r->c;
+  const lamp__layer *y = &ws->model->layers[l];
+  lamp__slot *sl = lamp__slot_of(r, l);
+  const size_t C = c->n_embd, F = c->n_ff, N = r->N;
+  lamp_tensor h = lamp__model_mat(ws->h, C, N), tmp = lamp__model_mat(ws->tmp, C, N);
+  lamp_tensor qkv = lamp__model_mat(sl->qkv, r->W, N), o = lamp__model_mat(sl->o, r->HD, N);
+  lamp_tensor lse = lamp__model_mat(sl->lse, c->n_heads, N);
+  lamp_tensor wqkv = lamp__model_mat(y->wqkv, C, r->W), wo = lamp__model_mat(y->wo, r->HD, C);
+  lamp_tensor wgu = lamp__model_mat(y->wgu, C, 2 * F), gu = lamp__model_mat(sl->gu, 2 * F, N);
+  lamp_tensor xin = lamp__model_mat(ws->xs[l], C, N), xmid = lamp__model_mat(sl->xmid, C, N);
+  lamp_tensor rstd2 = lamp__model_mat(sl->rstd2, N, 1), fn = lamp__model_mat(y->ffn_norm, C, 1);
+  lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r->S);
+  lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
+  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &h, &wqkv, 0.0f, &qkv));
+  LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, r->S, &cs,
+                             &sn, 0));
+  LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, r->S,
+                                          c->n_heads, c->n_kv_heads, c->head_dim));
+  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &o, &wo, 0.0f, &tmp));
+  LAMP__TRY(lamp__llama_rmsnorm_add_forward(r->ctx, &xmid, &h, &rstd2, &xin, &tmp, &fn,
+                                            c->norm_eps));
+  return lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &h, &wgu, 0.0f, &gu);
+}
+
+static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
+  r->ws = ws;
+  r->ctx = ws->ctx;
+  r->c = &ws->model->cfg;
+  r->S = ws->shape.prompt + ws->tokens;
+  r->N = ws->batch * r->S;
+  r->HD = r->c->n_heads * r->c->head_dim;
+  r->W = r->HD + 2 * r->c->n_kv_heads * r->c->head_dim;
+  if (!ws->batch || !ws->n_out)
+    return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "model: set the batch and its output "
+                      "positions before running");
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
+  if (!ws) return LAMP_ERR_INVALID_ARGUMENT;
+  lamp__run r;
+  LAMP__TRY(lamp__run_init(&r, ws));
+  lamp_context *ctx = ws->ctx;
+  const lamp_model_config *c = r.c;
+  if (head != LAMP_MODEL_HEAD_VOCAB && head != LAMP_MODEL_HEAD_LABELS)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model forward: unknown head %d", (int)head);
+  if (head == LAMP_MODEL_HEAD_LABELS) {
+    if (!ws->n_labels)
+      return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model forward: the label head needs "
+                        "lamp_model_set_labels first");
+    for (size_t m = 0; m < ws->n_out; m++)
+      if (ws->targets[m] >= (int32_t)ws->n_labels)
+        return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model forward: target %ld of output "
+                          "%zu is not one of the %zu labels", (long)ws->targets[m], m,
+                          ws->n_labels);
+  }
+  ws->forward_done = 0;
+  const size_t C = c->n_embd, F = c->n_ff, N = r.N, M = ws->n_out, L = c->n_layers;
+  const size_t P = ws->shape.prompt;
+  lamp_tensor x0 = lamp__model_mat(ws->xs[0], C, N), embd = lamp__model_mat(ws->model->embd, C,
+                                                                             c->n_vocab);
+  lamp_tensor prompt = lamp__model_mat(ws->prompt, C, P ? P : 1);
+  LAMP__TRY(lamp__llama_embedding_forward(ctx, &x0, &embd, P ? &prompt : NULL, ws->ids,
+                                          ws->lengths_dev, ws->batch, ws->tokens, P));
+  lamp_tensor h = lamp__model_mat(ws->h, C, N), tmp = lamp__model_mat(ws->tmp, C, N);
+  lamp_tensor a = lamp__model_mat(ws->a, F, N);
+  lamp_tensor rstd1 = lamp__model_mat(lamp__slot_of(&r, 0)->rstd1, N, 1);
+  lamp_tensor an0 = lamp__model_mat(ws->model->layers[0].attn_norm, C, 1);
+  LAMP__TRY(lamp__llama_rmsnorm_forward(ctx, &h, &rstd1, &x0, &an0, c->norm_eps));
+  for (size_t l = 0; l < L; l++) {
+    const lamp__layer *y = &ws->model->layers[l];
+    lamp__slot *sl = lamp__slot_of(&r, l);
+    LAMP__TRY(lamp__block_front(&r, l));
+    lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
+    lamp_tensor wdown = lamp__model_mat(y->wdown, F, C);
+    LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &wdown, 0.0f, &tmp));
+    if (l + 1 < L) {
+      lamp_tensor xn = lamp__model_mat(ws->xs[l + 1], C, N);
+      lamp_tensor r1 = lamp__model_mat(lamp__slot_of(&r, l + 1)->rstd1, N, 1);
+      lamp_tensor an = lamp__model_mat(ws->model->layers[l + 1].attn_norm, C, 1);
+      LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &xn, &h, &r1, &xmid, &tmp, &an,
+                                                c->norm_eps));
+    } else {
+      /* Only the chosen rows go on: the last residual add and the final norm run on M rows. */
+      lamp_tensor xsel = lamp__model_mat(ws->xsel, C, M), tsel = lamp__model_mat(ws->tsel, C, M);
+      lamp_tensor xl = lamp__model_mat(ws->xl, C, M), hf = lamp__model_mat(ws->hf, C, M);
+      lamp_tensor rf = lamp__model_mat(ws->rstdf, M, 1);
+      lamp_tensor on = lamp__model_mat(ws->model->out_norm, C, 1);
+      LAMP__TRY(lamp__llama_gather(ctx, &xsel, &xmid, ws->out_rows));
+      LAMP__TRY(lamp__llama_gather(ctx, &tsel, &tmp, ws->out_rows));
+      LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &xl, &hf, &rf, &xsel, &tsel, &on,
+                                                c->norm_eps));
+    }
+  }
+  size_t width = head == LAMP_MODEL_HEAD_LABELS ? ws->n_labels : c->n_vocab;
+  lamp_tensor hf = lamp__model_mat(ws->hf, C, M), logits = lamp__model_mat(ws->logits, width, M);
+  lamp_tensor out = head == LAMP_MODEL_HEAD_LABELS ? lamp__model_mat(ws->wlab, C, width)
+                                                   : lamp__model_mat(ws->model->output, C, width);
+  LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hf, &out, 0.0f, &logits));
+  if (ws->has_targets) {
+    lamp_tensor loss = lamp__model_mat(ws->loss, M, 1), lse = lamp__model_mat(ws->lse_ce, M, 1);
+    LAMP__TRY(lamp__llama_cross_entropy_forward(ctx, &loss, &lse, &logits, ws->targets_dev));
+  }
+  ws->last_head = head;
+  ws->forward_done = 1;
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_backward(lamp_model_workspace *ws) {
+  if (!ws) return LAMP_ERR_INVALID_ARGUMENT;
+  lamp__run r;
+  LAMP__TRY(lamp__run_init(&r, ws));
+  lamp_context *ctx = ws->ctx;
+  const lamp_model_config *c = r.c;
+  if (!ws->forward_done || !ws->has_targets || !ws->shape.prompt)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model backward needs a prompt and a "
+                      "forward with targets on the current batch");
+  const size_t C = c->n_embd, F = c->n_ff, N = r.N, M = ws->n_out, L = c->n_layers;
+  const size_t P = ws->shape.prompt, H = c->n_heads;
+  const lamp_model_head head = ws->last_head;
+  const size_t width = lamp__head_width(ws, head);
+  /* d(mean loss): rows without a target get no gradient; no target at all gives zeros. */
+  float scale = ws->n_targets ? 1.0f / (float)ws->n_targets : 0.0f;
+  lamp_tensor logits = lamp__model_mat(ws->logits, width, M);
+  lamp_tensor dlogits = lamp__model_mat(ws->dlogits, width, M);
+  lamp_tensor lse = lamp__model_mat(ws->lse_ce, M, 1);
+  LAMP__TRY(lamp__llama_cross_entropy_backward(ctx, &dlogits, &logits, &lse, ws->targets_dev,
+                                               scale));
+  lamp_tensor out = head == LAMP_MODEL_HEAD_LABELS ? lamp__model_mat(ws->wlab, C, width)
+                                                   : lamp__model_mat(ws->model->output, C, width);
+  lamp_tensor dhf = lamp__model_mat(ws->dhf, C, M), dxl = lamp__model_mat(ws->dxl, C, M);
+  lamp_tensor xl = lamp__model_mat(ws->xl, C, M), rf = lamp__model_mat(ws->rstdf, M, 1);
+  lamp_tensor on = lamp__model_mat(ws->model->out_norm, C, 1);
+  LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dlogits, &out, 0.0f, &dhf));
+  LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dxl, &dhf, &xl, &rf, &on, 0));
+  lamp_tensor dr = lamp__model_mat(ws->dr, C, N);
+  LAMP__TRY(lamp_tensor_fill(ctx, &dr, 0.0f));
+  LAMP__TRY(lamp__llama_scatter(ctx, &dr, &dxl, ws->out_rows));
+
+  lamp_tensor h = lamp__model_mat(ws->h, C, N), dh = lamp__model_mat(ws->tmp, C, N);
+  lamp_tensor da = lamp__model_mat(ws->a, F, N), dgu = lamp__model_mat(ws->dgu, 2 * F, N);
+  lamp_tensor dout = lamp__model_mat(ws->dout, r.HD, N), dqkv = lamp__model_mat(ws->dqkv, r.W, N);
+  lamp_tensor delta = lamp__model_mat(ws->delta, H, N);
+  lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r.S);
+  lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r.S);
+  for (size_t l = L; l-- > 0;) {
+    const lamp__layer *y = &ws->model->layers[l];
+    lamp__slot *sl = lamp__slot_of(&r, l);
+    lamp_tensor xin = lamp__model_mat(ws->xs[l], C, N);
+    lamp_tensor rstd1 = lamp__model_mat(sl->rstd1, N, 1), rstd2 = lamp__model_mat(sl->rstd2, N, 1);
+    lamp_tensor an = lamp__model_mat(y->attn_norm, C, 1), fn = lamp__model_mat(y->ffn_norm, C, 1);
+    if (ws->shape.recompute) {
+      LAMP__TRY(lamp__llama_rmsnorm_forward(ctx, &h, &rstd1, &xin, &an, c->norm_eps));
+      LAMP__TRY(lamp__block_front(&r, l));
+    }
+    lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
+    lamp_tensor qkv = lamp__model_mat(sl->qkv, r.W, N), o = lamp__model_mat(sl->o, r.HD, N);
+    lamp_tensor alse = lamp__model_mat(sl->lse, H, N);
+    lamp_tensor wdown = lamp__model_mat(y->wdown, F, C), wgu = lamp__model_mat(y->wgu, C, 2 * F);
+    lamp_tensor wo = lamp__model_mat(y->wo, r.HD, C), wqkv = lamp__model_mat(y->wqkv, C, r.W);
+    /* MLP: x_{l+1} = xmid + Wdown swiglu(Wgu norm(xmid)) */
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dr, &wdown, 0.0f, &da));
+    LAMP__TRY(lamp__llama_swiglu_backward(ctx, &dgu, &da, &gu));
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dgu, &wgu, 0.0f, &dh));
+    LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xmid, &rstd2, &fn, 1));
+    /* attention: xmid = x_l + Wo attn(rope(Wqkv norm(x_l))) */
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dr, &wo, 0.0f, &dout));
+    LAMP__TRY(lamp__llama_attention_backward(ctx, &dqkv, &delta, &qkv, &o, &dout, &alse,
+                                             ws->valid, ws->batch, r.S, H, c->n_kv_heads,
+                                             c->head_dim));
+    LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, r.S, &cs, &sn, 1));
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dqkv, &wqkv, 0.0f, &dh));
+    LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xin, &rstd1, &an, 1));
+  }
+  lamp_tensor dprompt = lamp__model_mat(ws->dprompt, C, P);
+  return lamp__llama_embedding_backward(ctx, &dprompt, &dr, ws->batch, ws->tokens, P);
+}

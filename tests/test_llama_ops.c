@@ -1,0 +1,423 @@
+/* The Llama-family kernels, one by one: forward against the double-precision reference in
+ * ref_llama.c, backward against central finite differences of that reference (loss
+ * L = sum(dy * op(x)) for a random dy), <= 1e-4 relative; and shape errors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/llama_ops.h"
+#include "fixture.h"
+#include "ref.h"
+#include "ref_llama.h"
+
+#define TOL 1e-4
+
+static float *rnd(size_t n, uint64_t seed, float lo, float hi) {
+  float *x = malloc((n ? n : 1) * sizeof(float));
+  assert_non_null(x);
+  ref_fill_uniform(x, n, seed, lo, hi);
+  return x;
+}
+
+static double *widen(const float *x, size_t n) {
+  double *y = malloc((n ? n : 1) * sizeof(double));
+  assert_non_null(y);
+  for (size_t i = 0; i < n; i++) y[i] = x[i];
+  return y;
+}
+
+static lamp_tensor up(lamp_context *ctx, const float *x, size_t cols, size_t rows) {
+  lamp_tensor t;
+  size_t ne[2] = {cols, rows};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &t));
+  if (x) LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &t, x, cols * rows * sizeof(float)));
+  return t;
+}
+
+static float *down(lamp_context *ctx, const lamp_tensor *t) {
+  size_t n = lamp_tensor_numel(t);
+  float *x = malloc(n * sizeof(float));
+  assert_non_null(x);
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, t, x, n * sizeof(float)));
+  return x;
+}
+
+static cl_mem ints(lamp_context *ctx, const int *v, size_t n) {
+  cl_int err;
+  cl_mem m = clCreateBuffer(lamp_context_cl_context(ctx), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                            n * sizeof(cl_int), (void *)v, &err);
+  assert_int_equal(err, CL_SUCCESS);
+  return m;
+}
+
+static void expect_close(const char *what, const float *got, const double *want, size_t n) {
+  double err = ref_llama_rel_error(got, want, n);
+  if (err > TOL) fail_msg("%s: max relative error %.3e", what, err);
+}
+
+/* ---- RMSNorm ---------------------------------------------------------------------------- */
+
+typedef struct norm_case {
+  size_t rows, width;
+  const double *w, *dy;
+  double eps;
+} norm_case;
+
+static double norm_loss(void *user, const double *x) {
+  norm_case *c = user;
+  double *y = malloc(c->rows * c->width * sizeof(double)), s = 0;
+  ref_llama_rmsnorm(y, x, c->w, c->rows, c->width, c->eps);
+  for (size_t i = 0; i < c->rows * c->width; i++) s += y[i] * c->dy[i];
+  free(y);
+  return s;
+}
+
+static void test_rmsnorm(void **state) {
+  lamp_context *ctx = *state;
+  const size_t R = 5, C = 37;
+  const float eps = 1e-5f;
+  float *x = rnd(R * C, 1, -2, 2), *b = rnd(R * C, 2, -1, 1), *w = rnd(C, 3, 0.5f, 1.5f);
+  float *dy = rnd(R * C, 4, -1, 1), *dx0 = rnd(R * C, 5, -1, 1);
+  lamp_tensor tx = up(ctx, x, C, R), tb = up(ctx, b, C, R), tw = up(ctx, w, C, 1);
+  lamp_tensor ty = up(ctx, NULL, C, R), ts = up(ctx, NULL, C, R), tr = up(ctx, NULL, R, 1);
+  lamp_tensor tdy = up(ctx, dy, C, R), tdx = up(ctx, dx0, C, R);
+  double *xd = widen(x, R * C), *wd = widen(w, C), *dyd = widen(dy, R * C);
+  double *want = malloc(R * C * sizeof(double)), *grad = malloc(R * C * sizeof(double));
+
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_forward(ctx, &ty, &tr, &tx, &tw, eps));
+  float *got = down(ctx, &ty);
+  ref_llama_rmsnorm(want, xd, wd, R, C, eps);
+  expect_close("rmsnorm forward", got, want, R * C);
+  free(got);
+
+  norm_case nc = {R, C, wd, dyd, eps};
+  ref_llama_fd(norm_loss, &nc, xd, R * C, 1e-5, grad);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_backward(ctx, &tdx, &tdy, &tx, &tr, &tw, 0));
+  got = down(ctx, &tdx);
+  expect_close("rmsnorm backward (=)", got, grad, R * C);
+  free(got);
+  /* accumulating onto dx0 */
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &tdx, dx0, R * C * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_backward(ctx, &tdx, &tdy, &tx, &tr, &tw, 1));
+  for (size_t i = 0; i < R * C; i++) grad[i] += dx0[i];
+  got = down(ctx, &tdx);
+  expect_close("rmsnorm backward (+=)", got, grad, R * C);
+  free(got);
+
+  /* fused residual add: s = x + b, y = norm(s) w */
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_add_forward(ctx, &ts, &ty, &tr, &tx, &tb, &tw, eps));
+  double *sd = malloc(R * C * sizeof(double));
+  for (size_t i = 0; i < R * C; i++) sd[i] = (double)x[i] + b[i];
+  got = down(ctx, &ts);
+  expect_close("rmsnorm_add sum", got, sd, R * C);
+  free(got);
+  ref_llama_rmsnorm(want, sd, wd, R, C, eps);
+  got = down(ctx, &ty);
+  expect_close("rmsnorm_add forward", got, want, R * C);
+  free(got);
+
+  /* shape errors name the tensor */
+  lamp_tensor small = up(ctx, NULL, C - 1, 1);
+  assert_int_equal(lamp__llama_rmsnorm_forward(ctx, &ty, &tr, &tx, &small, eps), LAMP_ERR_SHAPE);
+  assert_non_null(strstr(lamp_context_error(ctx), "rmsnorm weight"));
+  lamp_tensor *all[] = {&tx, &tb, &tw, &ty, &ts, &tr, &tdy, &tdx, &small};
+  for (size_t i = 0; i < 9; i++) lamp_tensor_release(all[i]);
+  free(x), free(b), free(w), free(dy), free(dx0), free(xd), free(wd), free(dyd), free(want);
+  free(grad), free(sd);
+}
+
+/* ---- RoPE ------------------------------------------------------------------------------- */
+
+typedef struct rope_case {
+  size_t rows, stride, heads, dim, seq;
+  double base;
+  const double *dy;
+} rope_case;
+
+static double rope_loss(void *user, const double *x) {
+  rope_case *c = user;
+  size_t n = c->rows * c->stride;
+  double *y = malloc(n * sizeof(double)), s = 0;
+  memcpy(y, x, n * sizeof(double));
+  ref_llama_rope(y, c->rows, c->stride, c->heads, c->dim, c->seq, c->base, 0);
+  for (size_t i = 0; i < n; i++) s += y[i] * c->dy[i];
+  free(y);
+  return s;
+}
+
+static void test_rope(void **state) {
+  lamp_context *ctx = *state;
+  /* 2 sequences of 7 rows, rows of 4 heads of width 8, the first 3 heads rotated */
+  const size_t seq = 7, rows = 14, dim = 8, heads = 3, stride = 4 * dim;
+  const double base = 10000.0;
+  const size_t n = rows * stride, half = dim / 2;
+  float *x = rnd(n, 11, -1, 1), *dy = rnd(n, 12, -1, 1);
+  float *cs = malloc(seq * half * sizeof(float)), *sn = malloc(seq * half * sizeof(float));
+  for (size_t t = 0; t < seq; t++)
+    for (size_t i = 0; i < half; i++) {
+      double a = (double)t * pow(base, -2.0 * (double)i / (double)dim);
+      cs[t * half + i] = (float)cos(a);
+      sn[t * half + i] = (float)sin(a);
+    }
+  lamp_tensor tx = up(ctx, x, stride, rows), tdy = up(ctx, dy, stride, rows);
+  lamp_tensor tc = up(ctx, cs, half, seq), ts = up(ctx, sn, half, seq);
+  double *want = widen(x, n), *grad = malloc(n * sizeof(double)), *xd = widen(x, n);
+  double *dyd = widen(dy, n);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rope(ctx, &tx, heads, dim, seq, &tc, &ts, 0));
+  ref_llama_rope(want, rows, stride, heads, dim, seq, base, 0);
+  float *got = down(ctx, &tx);
+  expect_close("rope forward", got, want, n);
+  free(got);
+  rope_case rc = {rows, stride, heads, dim, seq, base, dyd};
+  ref_llama_fd(rope_loss, &rc, xd, n, 1e-4, grad);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rope(ctx, &tdy, heads, dim, seq, &tc, &ts, 1));
+  got = down(ctx, &tdy);
+  expect_close("rope backward", got, grad, n);
+  free(got);
+  assert_int_equal(lamp__llama_rope(ctx, &tx, 5, dim, seq, &tc, &ts, 0), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_rope(ctx, &tx, heads, dim, seq + 1, &tc, &ts, 0), LAMP_ERR_SHAPE);
+  lamp_tensor_release(&tx), lamp_tensor_release(&tdy), lamp_tensor_release(&tc);
+  lamp_tensor_release(&ts);
+  free(x), free(dy), free(cs), free(sn), free(want), free(grad), free(xd), free(dyd);
+}
+
+/* ---- attention -------------------------------------------------------------------------- */
+
+typedef struct att_case {
+  size_t batch, seq, heads, kv_heads, dim;
+  const int *valid;
+  const double *dout;
+} att_case;
+
+static double att_loss(void *user, const double *qkv) {
+  att_case *c = user;
+  size_t n = c->batch * c->seq * c->heads * c->dim;
+  double *o = malloc(n * sizeof(double)), s = 0;
+  ref_llama_attention(o, qkv, c->batch, c->seq, c->heads, c->kv_heads, c->dim, c->valid);
+  for (size_t i = 0; i < n; i++) s += o[i] * c->dout[i];
+  free(o);
+  return s;
+}
+
+static void check_attention(lamp_context *ctx, size_t batch, size_t seq, size_t heads,
+                            size_t kv_heads, size_t dim, const int *valid, int backward) {
+  const size_t N = batch * seq, W = (heads + 2 * kv_heads) * dim, HD = heads * dim;
+  float *qkv = rnd(N * W, 21 + dim, -1.5f, 1.5f), *dout = rnd(N * HD, 22 + seq, -1, 1);
+  cl_mem tv = ints(ctx, valid, batch);
+  lamp_tensor tq = up(ctx, qkv, W, N), to = up(ctx, NULL, HD, N), tl = up(ctx, NULL, heads, N);
+  double *qd = widen(qkv, N * W), *want = malloc(N * HD * sizeof(double));
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, batch, seq, heads,
+                                                     kv_heads, dim));
+  ref_llama_attention(want, qd, batch, seq, heads, kv_heads, dim, valid);
+  float *got = down(ctx, &to);
+  char what[128];
+  snprintf(what, sizeof(what), "attention forward B=%zu S=%zu H=%zu Hkv=%zu D=%zu", batch, seq,
+           heads, kv_heads, dim);
+  expect_close(what, got, want, N * HD);
+  free(got);
+  if (backward) {
+    lamp_tensor tdo = up(ctx, dout, HD, N), tdq = up(ctx, NULL, W, N), tde = up(ctx, NULL, heads, N);
+    /* garbage in the gradient buffer first: the backward must overwrite every element */
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_fill(ctx, &tdq, 7.0f));
+    double *dod = widen(dout, N * HD), *grad = malloc(N * W * sizeof(double));
+    att_case ac = {batch, seq, heads, kv_heads, dim, valid, dod};
+    ref_llama_fd(att_loss, &ac, qd, N * W, 1e-5, grad);
+    LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_backward(ctx, &tdq, &tde, &tq, &to, &tdo, &tl, tv,
+                                                        batch, seq, heads, kv_heads, dim));
+    got = down(ctx, &tdq);
+    snprintf(what, sizeof(what), "attention backward B=%zu S=%zu H=%zu Hkv=%zu D=%zu", batch,
+             seq, heads, kv_heads, dim);
+    expect_close(what, got, grad, N * W);
+    free(got), free(dod), free(grad);
+    lamp_tensor_release(&tdo), lamp_tensor_release(&tdq), lamp_tensor_release(&tde);
+  }
+  clReleaseMemObject(tv);
+  lamp_tensor_release(&tq), lamp_tensor_release(&to), lamp_tensor_release(&tl);
+  free(qkv), free(dout), free(qd), free(want);
+}
+
+static void test_attention(void **state) {
+  lamp_context *ctx = *state;
+  /* two key tiles, one full and one padded sequence, grouped heads */
+  const int valid[2] = {19, 11};
+  check_attention(ctx, 2, 19, 4, 2, 8, valid, 1);
+  /* one head per KV head, a sequence that is all padding */
+  const int valid2[3] = {5, 0, 33};
+  check_attention(ctx, 3, 33, 2, 2, 6, valid2, 1);
+  /* the widest head the kernels hold, forward only */
+  const int valid3[1] = {40};
+  check_attention(ctx, 1, 40, 2, 1, LAMP__ATTENTION_MAX_DIM, valid3, 0);
+}
+
+static void test_attention_errors(void **state) {
+  lamp_context *ctx = *state;
+  const int valid[1] = {3};
+  cl_mem tv = ints(ctx, valid, 1);
+  lamp_tensor tq = up(ctx, NULL, 3 * 130, 3), to = up(ctx, NULL, 130, 3), tl = up(ctx, NULL, 1, 3);
+  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 3, 1, 1, 130),
+                   LAMP_ERR_UNSUPPORTED);
+  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 3, 3, 2, 10),
+                   LAMP_ERR_SHAPE);
+  assert_non_null(strstr(lamp_context_error(ctx), "multiple"));
+  clReleaseMemObject(tv);
+  lamp_tensor_release(&tq), lamp_tensor_release(&to), lamp_tensor_release(&tl);
+}
+
+/* ---- SwiGLU ----------------------------------------------------------------------------- */
+
+typedef struct swiglu_case {
+  size_t rows, ffn;
+  const double *da;
+} swiglu_case;
+
+static double swiglu_loss(void *user, const double *gu) {
+  swiglu_case *c = user;
+  double *a = malloc(c->rows * c->ffn * sizeof(double)), s = 0;
+  ref_llama_swiglu(a, gu, c->rows, c->ffn);
+  for (size_t i = 0; i < c->rows * c->ffn; i++) s += a[i] * c->da[i];
+  free(a);
+  return s;
+}
+
+static void test_swiglu(void **state) {
+  lamp_context *ctx = *state;
+  const size_t R = 7, F = 13;
+  float *gu = rnd(R * 2 * F, 31, -4, 4), *da = rnd(R * F, 32, -1, 1);
+  lamp_tensor tg = up(ctx, gu, 2 * F, R), ta = up(ctx, NULL, F, R), tda = up(ctx, da, F, R);
+  lamp_tensor tdg = up(ctx, NULL, 2 * F, R);
+  double *gd = widen(gu, R * 2 * F), *dad = widen(da, R * F);
+  double *want = malloc(R * F * sizeof(double)), *grad = malloc(R * 2 * F * sizeof(double));
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_swiglu_forward(ctx, &ta, &tg));
+  ref_llama_swiglu(want, gd, R, F);
+  float *got = down(ctx, &ta);
+  expect_close("swiglu forward", got, want, R * F);
+  free(got);
+  swiglu_case sc = {R, F, dad};
+  ref_llama_fd(swiglu_loss, &sc, gd, R * 2 * F, 1e-5, grad);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_swiglu_backward(ctx, &tdg, &tda, &tg));
+  got = down(ctx, &tdg);
+  expect_close("swiglu backward", got, grad, R * 2 * F);
+  free(got);
+  assert_int_equal(lamp__llama_swiglu_forward(ctx, &tdg, &tg), LAMP_ERR_SHAPE);
+  lamp_tensor_release(&tg), lamp_tensor_release(&ta), lamp_tensor_release(&tda);
+  lamp_tensor_release(&tdg);
+  free(gu), free(da), free(gd), free(dad), free(want), free(grad);
+}
+
+/* ---- cross-entropy ---------------------------------------------------------------------- */
+
+typedef struct ce_case {
+  size_t rows, width;
+  const int *target;
+} ce_case;
+
+static double ce_mean(void *user, const double *z) {
+  ce_case *c = user;
+  double *loss = malloc(c->rows * sizeof(double)), s = 0;
+  size_t count = 0;
+  ref_llama_cross_entropy(loss, z, c->rows, c->width, c->target);
+  for (size_t r = 0; r < c->rows; r++) {
+    s += loss[r];
+    count += c->target[r] >= 0;
+  }
+  free(loss);
+  return s / (double)count;
+}
+
+static void test_cross_entropy(void **state) {
+  lamp_context *ctx = *state;
+  /* a vocabulary-sized row set and a verbaliser-sized one; large logits test stability */
+  const size_t widths[2] = {300, 3};
+  for (size_t k = 0; k < 2; k++) {
+    const size_t R = 4, V = widths[k];
+    const int target[4] = {0, (int)V - 1, -1, (int)V / 2};
+    float *z = rnd(R * V, 41 + k, -8, 8);
+    z[1] = 80.0f; /* a logit whose exp overflows float without the max shift */
+    lamp_tensor tz = up(ctx, z, V, R), tl = up(ctx, NULL, R, 1), ts = up(ctx, NULL, R, 1);
+    lamp_tensor tdz = up(ctx, NULL, V, R);
+    cl_mem tt = ints(ctx, target, R);
+    double *zd = widen(z, R * V), want[4], *grad = malloc(R * V * sizeof(double));
+    LAMP_OK_OR_FAIL(ctx, lamp__llama_cross_entropy_forward(ctx, &tl, &ts, &tz, tt));
+    ref_llama_cross_entropy(want, zd, R, V, target);
+    float *got = down(ctx, &tl);
+    expect_close("cross-entropy forward", got, want, R);
+    free(got);
+    ce_case cc = {R, V, target};
+    ref_llama_fd(ce_mean, &cc, zd, R * V, 1e-5, grad);
+    LAMP_OK_OR_FAIL(ctx, lamp__llama_cross_entropy_backward(ctx, &tdz, &tz, &ts, tt, 1.0f / 3.0f));
+    got = down(ctx, &tdz);
+    expect_close("cross-entropy backward", got, grad, R * V);
+    free(got);
+    clReleaseMemObject(tt);
+    lamp_tensor_release(&tz), lamp_tensor_release(&tl), lamp_tensor_release(&ts);
+    lamp_tensor_release(&tdz);
+    free(z), free(zd), free(grad);
+  }
+}
+
+/* ---- embedding, gather, scatter --------------------------------------------------------- */
+
+static void test_embedding(void **state) {
+  lamp_context *ctx = *state;
+  const size_t B = 3, T = 5, P = 2, C = 7, V = 11, S = P + T, N = B * S;
+  const int ids[15] = {1, 2, 3, 4, 5, 10, 0, 99, 99, 99, 7, 7, 7, 7, 7};
+  const int lengths[3] = {5, 2, 0};
+  float *table = rnd(V * C, 51, -1, 1), *prompt = rnd(P * C, 52, -1, 1), *dx = rnd(N * C, 53, -1, 1);
+  lamp_tensor tt = up(ctx, table, C, V), tp = up(ctx, prompt, C, P), tx = up(ctx, NULL, C, N);
+  lamp_tensor tdx = up(ctx, dx, C, N), tdp = up(ctx, NULL, C, P);
+  cl_mem ti = ints(ctx, ids, B * T), tl = ints(ctx, lengths, B);
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_fill(ctx, &tx, 3.0f));
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_embedding_forward(ctx, &tx, &tt, &tp, ti, tl, B, T, P));
+  double *want = calloc(N * C, sizeof(double)), *dp = calloc(P * C, sizeof(double));
+  for (size_t b = 0; b < B; b++)
+    for (size_t s = 0; s < S; s++)
+      for (size_t c = 0; c < C; c++) {
+        double v = 0;
+        if (s < P) v = prompt[s * C + c];
+        else if ((int)(s - P) < lengths[b]) v = table[ids[b * T + s - P] * C + c];
+        want[(b * S + s) * C + c] = v;
+        if (s < P) dp[s * C + c] += dx[(b * S + s) * C + c];
+      }
+  float *got = down(ctx, &tx);
+  expect_close("embedding forward", got, want, N * C);
+  free(got);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_embedding_backward(ctx, &tdp, &tdx, B, T, P));
+  got = down(ctx, &tdp);
+  expect_close("embedding backward (prompt)", got, dp, P * C);
+  free(got);
+
+  /* gather rows 4, 0, 9 of the table; scatter them back into a filled matrix */
+  const int idx[3] = {4, 0, 9};
+  cl_mem tix = ints(ctx, idx, 3);
+  lamp_tensor tg = up(ctx, NULL, C, 3), tdst = up(ctx, NULL, C, V);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_gather(ctx, &tg, &tt, tix));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_fill(ctx, &tdst, -1.0f));
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_scatter(ctx, &tdst, &tg, tix));
+  double *wg = malloc(3 * C * sizeof(double)), *ws = malloc(V * C * sizeof(double));
+  for (size_t i = 0; i < V * C; i++) ws[i] = -1.0;
+  for (size_t m = 0; m < 3; m++)
+    for (size_t c = 0; c < C; c++) {
+      wg[m * C + c] = table[idx[m] * C + c];
+      ws[idx[m] * C + c] = table[idx[m] * C + c];
+    }
+  got = down(ctx, &tg);
+  expect_close("gather", got, wg, 3 * C);
+  free(got);
+  got = down(ctx, &tdst);
+  expect_close("scatter", got, ws, V * C);
+  free(got);
+  clReleaseMemObject(ti), clReleaseMemObject(tl), clReleaseMemObject(tix);
+  lamp_tensor *all[] = {&tt, &tp, &tx, &tdx, &tdp, &tg, &tdst};
+  for (size_t i = 0; i < 7; i++) lamp_tensor_release(all[i]);
+  free(table), free(prompt), free(dx), free(want), free(dp), free(wg), free(ws);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_rope),
+      cmocka_unit_test(test_attention),      cmocka_unit_test(test_attention_errors),
+      cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_cross_entropy),
+      cmocka_unit_test(test_embedding),
+  };
+  return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+}
