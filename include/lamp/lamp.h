@@ -13,6 +13,7 @@
 #include "lamp/gemm.h"
 #include "lamp/program.h"
 #include "lamp/profile.h"
+#include "lamp/svd.h"
 #include "lamp/optim.h"
 #include "lamp/prompt.h"
 #include "lamp/safetensors.h"
