@@ -83,6 +83,17 @@ lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_config *config
                               lamp_model_names names, lamp_model_lookup_fn lookup, void *user,
                               lamp_model **out);
 
+typedef struct lamp_gguf lamp_gguf;
+
+/* The configuration of the Llama-family model in an open GGUF file (llama.* metadata; tied
+ * when the file has no output.weight). Partial rotary embeddings are refused. */
+lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
+                                        lamp_model_config *config);
+
+/* lamp_model_create on a GGUF file's tensors (GGUF naming, dequantised to f32 on the host one
+ * tensor at a time). The file may be released afterwards. */
+lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out);
+
 /* Waits for queued work and frees the weights. NULL is accepted. */
 void lamp_model_release(lamp_model *model);
 
