@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "internal.h"
@@ -463,6 +464,13 @@ static lamp_status lamp__st_file_size(lamp_safetensors *st, uint64_t *size) {
 
 static lamp_status lamp__st_read_at(lamp_safetensors *st, uint64_t offset, void *dst,
                                     size_t size, const char *what) {
+  struct stat info;
+  if (fstat(fileno(st->file), &info) != 0)
+    return lamp__fail(st->ctx, LAMP_ERR_IO, "cannot stat %s: %s", st->path, strerror(errno));
+  if ((uint64_t)info.st_size < offset || (uint64_t)info.st_size - offset < size)
+    return lamp__fail(st->ctx, LAMP_ERR_FORMAT, "%s: file ends (now %llu bytes) before the %zu "
+                      "bytes of %s at byte %llu", st->path, (unsigned long long)info.st_size,
+                      size, what, (unsigned long long)offset);
   if (offset > (uint64_t)INT64_MAX || fseeko(st->file, (off_t)offset, SEEK_SET) != 0)
     return lamp__fail(st->ctx, LAMP_ERR_IO, "cannot seek to byte %llu of %s: %s",
                       (unsigned long long)offset, st->path, strerror(errno));
@@ -512,6 +520,9 @@ lamp_status lamp_safetensors_open(lamp_context *ctx, const char *path, lamp_safe
   }
   st->ctx = ctx;
   st->file = fopen(path, "rb");
+  /* unbuffered: tensor reads go straight into the caller's memory, and a read after the file
+   * changed sees the file, not a stale buffer */
+  if (st->file) setvbuf(st->file, NULL, _IONBF, 0);
   lamp_status s = st->file ? lamp__st_open(st)
                            : lamp__fail(ctx, LAMP_ERR_IO, "cannot open %s: %s", path,
                                         strerror(errno));
