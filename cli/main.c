@@ -6,6 +6,14 @@
 #include <time.h>
 
 #include "lamp/lamp.h"
+#include "tune.h"
+
+#if defined(__has_include)
+#if __has_include("train.h")
+#include "train.h"
+#define LAMP_CLI_HAS_TRAIN 1
+#endif
+#endif
 
 static double now_seconds(void) {
   struct timespec ts;
@@ -20,6 +28,9 @@ static void usage(FILE *out) {
           "commands:\n"
           "  devices          list every OpenCL device and the one lamp selects\n"
           "  smoke            run a small end-to-end job on the selected device and check it\n"
+          "  tune [--budget N] [--shape MxNxK]... [--in-process]\n"
+          "                   tune CLBlast's GEMM kernels for the selected device and store the\n"
+          "                   result; every later run on this device uses it\n"
           "  version          print the library version\n"
           "\n"
           "environment:\n"
@@ -27,6 +38,7 @@ static void usage(FILE *out) {
           "  LAMP_CACHE_DIR   program binary cache folder (default $XDG_CACHE_HOME/lamp)\n"
           "  LAMP_CACHE=0     do not use the program binary cache\n"
           "  LAMP_PROFILE=1   time every kernel and GEMM, print a table at exit\n"
+          "  LAMP_TUNING=0    ignore stored GEMM tuning results\n"
           "  LAMP_KERNEL_DIR  read kernel sources from this folder instead of the library\n");
 }
 
@@ -156,6 +168,13 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "devices")) return cmd_devices();
   if (!strcmp(argv[1], "smoke")) return cmd_smoke();
+  if (!strcmp(argv[1], "tune")) return lamp_cli_tune(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "tune-eval")) return lamp_cli_tune_eval(argc - 2, argv + 2);
+#ifdef LAMP_CLI_HAS_TRAIN
+  if (!strcmp(argv[1], "train")) return lamp_cli_train(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "eval")) return lamp_cli_eval(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "predict")) return lamp_cli_predict(argc - 2, argv + 2);
+#endif
   if (!strcmp(argv[1], "version")) {
     printf("lamp %d.%d.%d\n", LAMP_VERSION_MAJOR, LAMP_VERSION_MINOR, LAMP_VERSION_PATCH);
     return 0;

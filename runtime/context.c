@@ -10,6 +10,7 @@ void lamp_context_options_init(lamp_context_options *options) {
   memset(options, 0, sizeof(*options));
   options->cache = LAMP_FROM_ENV;
   options->profile = LAMP_FROM_ENV;
+  options->tuning = LAMP_FROM_ENV;
 }
 
 static void lamp__copy(char *dst, size_t size, const char *src) {
@@ -31,6 +32,9 @@ static void lamp__context_configure(lamp_context *ctx, const lamp_context_option
   const char *env = getenv("LAMP_CACHE");
   ctx->cache_on = options->cache == LAMP_FROM_ENV ? !(env && strcmp(env, "0") == 0)
                                                   : options->cache != 0;
+  env = getenv("LAMP_TUNING");
+  ctx->tuning_on = options->tuning == LAMP_FROM_ENV ? !(env && strcmp(env, "0") == 0)
+                                                    : options->tuning != 0;
   env = getenv("LAMP_PROFILE");
   ctx->profile_on = options->profile == LAMP_FROM_ENV ? (env && strcmp(env, "1") == 0)
                                                       : options->profile != 0;
@@ -38,15 +42,15 @@ static void lamp__context_configure(lamp_context *ctx, const lamp_context_option
   const char *dir = options->cache_dir;
   if (!dir || !*dir) dir = getenv("LAMP_CACHE_DIR");
   if (dir && *dir) {
-    lamp__copy(ctx->cache_dir, sizeof(ctx->cache_dir), dir);
+    lamp__copy(ctx->state_dir, sizeof(ctx->state_dir), dir);
   } else if ((env = getenv("XDG_CACHE_HOME")) && *env) {
-    snprintf(ctx->cache_dir, sizeof(ctx->cache_dir), "%s/lamp", env);
+    snprintf(ctx->state_dir, sizeof(ctx->state_dir), "%s/lamp", env);
   } else if ((env = getenv("HOME")) && *env) {
-    snprintf(ctx->cache_dir, sizeof(ctx->cache_dir), "%s/.cache/lamp", env);
+    snprintf(ctx->state_dir, sizeof(ctx->state_dir), "%s/.cache/lamp", env);
   } else {
     ctx->cache_on = 0; /* nowhere sensible to write */
   }
-  if (!ctx->cache_on) ctx->cache_dir[0] = '\0';
+  if (ctx->cache_on) lamp__copy(ctx->cache_dir, sizeof(ctx->cache_dir), ctx->state_dir);
 
   const char *kdir = options->kernel_dir;
   if (!kdir || !*kdir) kdir = getenv("LAMP_KERNEL_DIR");
@@ -76,6 +80,11 @@ static lamp_status lamp__context_alloc(const lamp_context_options *options, lamp
 }
 
 static void lamp__context_finish_setup(lamp_context *ctx) {
+  /* A missing or foreign tuning result leaves CLBlast's own defaults: not an error. */
+  if (ctx->tuning_on) {
+    int applied = 0;
+    if (lamp_tune_apply(ctx, &applied) == LAMP_OK) ctx->stats.tuning_applied = applied;
+  }
   lamp__context_device_options(ctx);
   if (ctx->profile_on) {
     cl_command_queue_properties props = 0;
@@ -257,6 +266,7 @@ lamp_status lamp_context_get_stats(const lamp_context *ctx, lamp_context_stats *
 }
 
 const char *lamp_context_cache_dir(const lamp_context *ctx) { return ctx ? ctx->cache_dir : ""; }
+const char *lamp_context_state_dir(const lamp_context *ctx) { return ctx ? ctx->state_dir : ""; }
 
 const char *lamp_program_device_options(const lamp_context *ctx) {
   return ctx ? ctx->device_options : "";

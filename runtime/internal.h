@@ -47,7 +47,9 @@ struct lamp_context {
   lamp_device_info info;
 
   int cache_on;
+  int tuning_on;
   char cache_dir[1024];
+  char state_dir[1024];  /* where tuning results live; set even when the cache is off */
   char kernel_dir[1024]; /* "" means embedded sources */
   char device_options[512];
   lamp_context_stats stats;
@@ -147,5 +149,10 @@ void lamp__cache_path(const lamp_context *ctx, uint64_t key, char *path, size_t 
 void lamp__cache_discard(const lamp_context *ctx, uint64_t key);
 
 double lamp__now_seconds(void);
+
+/* Stores parameter sets as this device's tuning result (atomically), with `notes` (lines that
+ * start with "# ") kept for people reading the file. */
+lamp_status lamp__tune_store(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
+                             const char *notes);
 
 #endif

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/setup.sh
 
+# The real model's tests need it; the others do not.
+./scripts/fetch-model.sh >/dev/null
 ctest --test-dir "$build_dir" --output-on-failure
 
 prefix="$PWD/$build_dir/install"

@@ -25,6 +25,8 @@ typedef struct lamp_context_options {
   int cache;              /* 0 off, 1 on, LAMP_FROM_ENV: off when $LAMP_CACHE is "0" */
   int profile;            /* 0 off, 1 on, LAMP_FROM_ENV: on when $LAMP_PROFILE is "1" */
   const char *kernel_dir; /* NULL: $LAMP_KERNEL_DIR, else the sources built into the library */
+  int tuning;             /* apply stored GEMM tuning (lamp/tune.h): 0 off, 1 on,
+                             LAMP_FROM_ENV: on unless $LAMP_TUNING is "0" */
 } lamp_context_options;
 
 /* Defaults: everything from the environment. */
@@ -70,12 +72,17 @@ typedef struct lamp_context_stats {
   uint64_t cache_rejected;    /* entries found truncated or corrupt, discarded and rebuilt */
   uint64_t cache_write_failed;/* binaries that could not be stored (the build still succeeds) */
   double build_seconds;       /* wall time spent obtaining programs, built or cached */
+  int tuning_applied;         /* stored GEMM tuning for this device was applied */
 } lamp_context_stats;
 
 lamp_status lamp_context_get_stats(const lamp_context *ctx, lamp_context_stats *stats);
 
-/* The cache folder in use, or "" when the cache is off. */
+/* The program cache folder in use, or "" when the cache is off. */
 const char *lamp_context_cache_dir(const lamp_context *ctx);
+
+/* The folder for stored tuning results: the cache folder's location, whether or not the program
+ * cache is on; "" when no folder could be determined. */
+const char *lamp_context_state_dir(const lamp_context *ctx);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,106 @@
+/* lamp: per-device tuning of CLBlast's GEMM kernels.
+ *
+ * CLBlast ships tuned kernel parameters for many GPUs, but on other devices (PoCL on a CPU, new
+ * GPUs) it falls back to generic defaults that can be several times slower. lamp_tune_gemm
+ * searches the parameters of CLBlast's two SGEMM kernels (the single-kernel "direct" one used for
+ * small products and the tiled "indirect" one) and the size at which CLBlast switches between
+ * them, timing real products of the given shapes, and stores the best in the cache folder.
+ * Every context created afterwards on the same platform, device and driver version applies the
+ * stored parameters (CLBlastOverrideParameters); a stored result for another device or driver is
+ * ignored.
+ *
+ * CLBlast keeps parameters per device for the whole process, so applying them also affects other
+ * CLBlast users in the process on that device (their speed, never their results).
+ *
+ * Some drivers crash on some legal configurations (PoCL 3.1 on CLBlast's GEMMK=1 kernel, for
+ * one). The evaluation is therefore a callback: `lamp tune` runs each candidate in a child
+ * process, so a crash rejects the candidate instead of ending the search. */
+#ifndef LAMP_TUNE_H
+#define LAMP_TUNE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lamp/context.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LAMP_TUNE_MAX_SHAPES 16
+#define LAMP_TUNE_MAX_PARAMS 16
+
+/* One CLBlast kernel's parameters, as CLBlastOverrideParameters takes them. */
+typedef struct lamp_tune_params {
+  char kernel[32]; /* "Xgemm", "XgemmDirect" or "GemmRoutine" */
+  size_t n;
+  char names[LAMP_TUNE_MAX_PARAMS][24];
+  size_t values[LAMP_TUNE_MAX_PARAMS];
+} lamp_tune_params;
+
+/* Writes "Kernel:NAME=V,NAME=V" / reads it back (LAMP_ERR_INVALID_ARGUMENT on bad text). */
+lamp_status lamp_tune_params_format(const lamp_tune_params *p, char *text, size_t size);
+lamp_status lamp_tune_params_parse(const char *text, lamp_tune_params *p);
+
+/* Applies `n_sets` parameter sets to the context's device (all of them, in order). */
+lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *sets,
+                                   size_t n_sets);
+
+/* Times C = A B^T for each of `n_shapes` (M, N, K) triples after applying `sets`: seconds[i] is
+ * the time of one product of shape i, or -1 when CLBlast refuses the parameters or the product
+ * is wrong (64 entries checked in double on the host). Other errors are returned. */
+lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
+                               const size_t *shapes, size_t n_shapes, double *seconds);
+
+/* An evaluator as lamp_tune_gemm calls it; lamp_tune_evaluate on a context is the default. */
+typedef lamp_status (*lamp_tune_evaluate_fn)(void *user, const lamp_tune_params *sets,
+                                             size_t n_sets, const size_t *shapes,
+                                             size_t n_shapes, double *seconds);
+
+typedef struct lamp_tune_options {
+  const size_t *shapes; /* n_shapes triples (M, N, K); NULL: the SmolLM2-135M training shapes */
+  size_t n_shapes;
+  unsigned budget;      /* candidate configurations tried per kernel; 0: 24 */
+  uint64_t seed;        /* for the random part of the search */
+  FILE *log;            /* one line per candidate when not NULL */
+  lamp_tune_evaluate_fn evaluate; /* NULL: in this process, on the context */
+  void *evaluate_user;
+} lamp_tune_options;
+
+void lamp_tune_options_init(lamp_tune_options *options);
+
+typedef struct lamp_tune_shape {
+  size_t m, n, k;
+  double gflops_before; /* with the parameters in force when tuning started */
+  double gflops_after;  /* with the stored result */
+  int direct;           /* 1 when the result uses the direct kernel for this shape */
+} lamp_tune_shape;
+
+typedef struct lamp_tune_report {
+  lamp_tune_shape shapes[LAMP_TUNE_MAX_SHAPES];
+  size_t n_shapes;
+  unsigned tried;    /* candidates evaluated */
+  unsigned rejected; /* candidates that failed, crashed or computed wrong results */
+  double seconds;
+  lamp_tune_params result[3]; /* XgemmDirect, Xgemm, GemmRoutine */
+  char path[1024];   /* where the result was stored */
+} lamp_tune_report;
+
+/* Searches, applies and stores GEMM parameters for the context's device. Needs a folder to store
+ * the result in (LAMP_ERR_INVALID_ARGUMENT when there is none). Takes minutes on a CPU. */
+lamp_status lamp_tune_gemm(lamp_context *ctx, const lamp_tune_options *options,
+                           lamp_tune_report *report);
+
+/* Applies the stored parameters for this device, if any: `*applied` is 1 when a matching result
+ * was found and applied, 0 when none exists or it belongs to another device or driver. Contexts
+ * call this on creation unless their `tuning` option is 0 (or LAMP_TUNING=0). */
+lamp_status lamp_tune_apply(lamp_context *ctx, int *applied);
+
+/* The file that holds (or would hold) the stored parameters for this context's device. */
+lamp_status lamp_tune_path(const lamp_context *ctx, char *path, size_t path_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

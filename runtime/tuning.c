@@ -1,0 +1,158 @@
+/* Stored GEMM tuning: one text file per platform, device and driver, applied to CLBlast on
+ * context creation. The search itself lives in src/tune.c.
+ *
+ * File format (text, one item a line):
+ *   lamp gemm tuning v1
+ *   platform=<name>
+ *   device=<name>
+ *   driver=<version>                  (these three are compared on load)
+ *   # free text
+ *   Kernel:NAME=V,NAME=V,...          (one parameter set a line, as lamp_tune_params_format)
+ */
+#include <clblast_c.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char lamp__tune_magic[] = "lamp gemm tuning v1";
+
+lamp_status lamp_tune_path(const lamp_context *ctx, char *path, size_t path_size) {
+  if (!ctx || !path || !path_size) return LAMP_ERR_INVALID_ARGUMENT;
+  path[0] = '\0';
+  if (!ctx->state_dir[0]) return LAMP_ERR_NOT_FOUND;
+  char ident[512];
+  snprintf(ident, sizeof(ident), "%s\n%s\n%s", ctx->info.platform_name, ctx->info.name,
+           ctx->info.driver_version);
+  uint64_t h = lamp__hash64(LAMP__HASH_SEED, ident, strlen(ident));
+  int n = snprintf(path, path_size, "%s/tuning/gemm-%016llx.txt", ctx->state_dir,
+                   (unsigned long long)h);
+  return (n > 0 && (size_t)n < path_size) ? LAMP_OK : LAMP_ERR_INVALID_ARGUMENT;
+}
+
+lamp_status lamp_tune_params_format(const lamp_tune_params *p, char *text, size_t size) {
+  if (!p || !text || !size || p->n > LAMP_TUNE_MAX_PARAMS) return LAMP_ERR_INVALID_ARGUMENT;
+  size_t len = (size_t)snprintf(text, size, "%s:", p->kernel);
+  for (size_t i = 0; i < p->n && len < size; i++)
+    len += (size_t)snprintf(text + len, size - len, "%s%s=%zu", i ? "," : "", p->names[i],
+                            p->values[i]);
+  return len < size ? LAMP_OK : LAMP_ERR_INVALID_ARGUMENT;
+}
+
+static int lamp__name_ok(const char *s, size_t len, size_t cap) {
+  if (len == 0 || len >= cap) return 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+lamp_status lamp_tune_params_parse(const char *text, lamp_tune_params *p) {
+  if (!text || !p) return LAMP_ERR_INVALID_ARGUMENT;
+  memset(p, 0, sizeof(*p));
+  const char *colon = strchr(text, ':');
+  if (!colon || !lamp__name_ok(text, (size_t)(colon - text), sizeof(p->kernel)))
+    return LAMP_ERR_INVALID_ARGUMENT;
+  memcpy(p->kernel, text, (size_t)(colon - text));
+  const char *s = colon + 1;
+  while (*s) {
+    const char *eq = strchr(s, '=');
+    if (!eq || p->n == LAMP_TUNE_MAX_PARAMS ||
+        !lamp__name_ok(s, (size_t)(eq - s), sizeof(p->names[0])))
+      return LAMP_ERR_INVALID_ARGUMENT;
+    memcpy(p->names[p->n], s, (size_t)(eq - s));
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(eq + 1, &end, 10);
+    if (errno || end == eq + 1 || (*end && *end != ',') || eq[1] == '-')
+      return LAMP_ERR_INVALID_ARGUMENT;
+    p->values[p->n++] = (size_t)v;
+    s = *end ? end + 1 : end;
+  }
+  return p->n ? LAMP_OK : LAMP_ERR_INVALID_ARGUMENT;
+}
+
+lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *sets,
+                                   size_t n_sets) {
+  if (!ctx || (n_sets && !sets)) return LAMP_ERR_INVALID_ARGUMENT;
+  for (size_t s = 0; s < n_sets; s++) {
+    const char *names[LAMP_TUNE_MAX_PARAMS];
+    for (size_t i = 0; i < sets[s].n; i++) names[i] = sets[s].names[i];
+    CLBlastStatusCode st = CLBlastOverrideParameters(ctx->device, sets[s].kernel,
+                                                     CLBlastPrecisionSingle, sets[s].n, names,
+                                                     sets[s].values);
+    if (st != CLBlastSuccess)
+      return lamp__fail(ctx, LAMP_ERR_CLBLAST, "CLBlastOverrideParameters(%s) failed: %s (%d)",
+                        sets[s].kernel, lamp_clblast_error_name(st), (int)st);
+  }
+  return LAMP_OK;
+}
+
+lamp_status lamp__tune_store(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
+                             const char *notes) {
+  char path[1200];
+  if (lamp_tune_path(ctx, path, sizeof(path)) != LAMP_OK)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "no folder to store tuning results in "
+                      "(set LAMP_CACHE_DIR or HOME)");
+  size_t cap = 2048 + 512 * n_sets + (notes ? strlen(notes) : 0), len = 0;
+  char *text = malloc(cap);
+  if (!text) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory storing tuning");
+  len += (size_t)snprintf(text, cap, "%s\nplatform=%s\ndevice=%s\ndriver=%s\n%s",
+                          lamp__tune_magic, ctx->info.platform_name, ctx->info.name,
+                          ctx->info.driver_version, notes ? notes : "");
+  lamp_status st = LAMP_OK;
+  for (size_t s = 0; s < n_sets && st == LAMP_OK; s++) {
+    st = lamp_tune_params_format(&sets[s], text + len, cap - len - 1);
+    if (st == LAMP_OK) {
+      len += strlen(text + len);
+      text[len++] = '\n';
+    }
+  }
+  if (st == LAMP_OK) st = lamp__write_file_atomic(ctx, path, text, len);
+  free(text);
+  return st;
+}
+
+lamp_status lamp_tune_apply(lamp_context *ctx, int *applied) {
+  if (!ctx || !applied) return LAMP_ERR_INVALID_ARGUMENT;
+  *applied = 0;
+  char path[1200];
+  if (lamp_tune_path(ctx, path, sizeof(path)) != LAMP_OK) return LAMP_OK;
+  FILE *f = fopen(path, "r");
+  if (!f) return LAMP_OK; /* never tuned on this device */
+  fclose(f);
+  char *text = NULL;
+  size_t size = 0;
+  LAMP__TRY(lamp__read_file(ctx, path, &text, &size));
+
+  /* The header must name exactly this platform, device and driver; anything else is foreign. */
+  char expect[600];
+  snprintf(expect, sizeof(expect), "%s\nplatform=%s\ndevice=%s\ndriver=%s\n", lamp__tune_magic,
+           ctx->info.platform_name, ctx->info.name, ctx->info.driver_version);
+  if (strncmp(text, expect, strlen(expect)) != 0) {
+    free(text);
+    return LAMP_OK;
+  }
+  lamp_tune_params sets[8];
+  size_t n_sets = 0;
+  lamp_status st = LAMP_OK;
+  char *save = NULL;
+  for (char *line = strtok_r(text + strlen(expect), "\n", &save); line && st == LAMP_OK;
+       line = strtok_r(NULL, "\n", &save)) {
+    if (line[0] == '#' || line[0] == '\0') continue;
+    if (n_sets == sizeof(sets) / sizeof(sets[0]) ||
+        lamp_tune_params_parse(line, &sets[n_sets]) != LAMP_OK)
+      st = lamp__fail(ctx, LAMP_ERR_FORMAT, "%s: malformed tuning line \"%.80s\"", path, line);
+    else
+      n_sets++;
+  }
+  free(text);
+  /* Every line is parsed before any set is applied, so a damaged file changes nothing. */
+  if (st == LAMP_OK) st = lamp_tune_params_apply(ctx, sets, n_sets);
+  if (st == LAMP_OK) *applied = n_sets > 0;
+  return st;
+}
