@@ -71,6 +71,7 @@ lamp_status lamp_tune_params_parse(const char *text, lamp_tune_params *p) {
     if (errno || end == eq + 1 || (*end && *end != ',') || eq[1] == '-')
       return LAMP_ERR_INVALID_ARGUMENT;
     p->values[p->n++] = (size_t)v;
+    if (*end == ',' && end[1] == '\0') return LAMP_ERR_INVALID_ARGUMENT;
     s = *end ? end + 1 : end;
   }
   return p->n ? LAMP_OK : LAMP_ERR_INVALID_ARGUMENT;
