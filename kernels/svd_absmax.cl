@@ -1,21 +1,24 @@
 /* Partial reduction for the SVD's input check: work-group g writes to partial[2g] the largest
  * |a_ij| it saw and to partial[2g + 1] a 1 when it saw a NaN or an infinity (else 0). The
  * m x n row-major matrix starts at `offset` with row stride ld (elements). Launched with
- * LAMP_WG_SIZE work-items per group; items stride over the matrix by the whole grid. */
+ * LAMP_WG_SIZE work-items per group; group g reads rows g, g + groups, ..., its items stride
+ * along each row. */
 __kernel void svd_absmax(__global const float *a, ulong offset, ulong ld, ulong rows, ulong cols,
                          __global float *partial) {
   __local float lmax[LAMP_WG_SIZE];
   __local float lbad[LAMP_WG_SIZE];
-  ulong total = rows * cols, stride = get_global_size(0);
-  float mx = 0.0f, bad = 0.0f;
-  for (ulong idx = get_global_id(0); idx < total; idx += stride) {
-    float x = a[offset + (idx / cols) * ld + idx % cols];
-    if (isfinite(x))
-      mx = fmax(mx, fabs(x));
-    else
-      bad = 1.0f;
-  }
   uint lid = get_local_id(0);
+  float mx = 0.0f, bad = 0.0f;
+  for (ulong i = get_group_id(0); i < rows; i += get_num_groups(0)) {
+    __global const float *row = a + offset + i * ld;
+    for (ulong j = lid; j < cols; j += LAMP_WG_SIZE) {
+      float x = row[j];
+      if (isfinite(x))
+        mx = fmax(mx, fabs(x));
+      else
+        bad = 1.0f;
+    }
+  }
   lmax[lid] = mx;
   lbad[lid] = bad;
   barrier(CLK_LOCAL_MEM_FENCE);

@@ -209,8 +209,8 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
   LAMP__TRY(lamp__arg(ctx, k, 7, sizeof(float), &alpha));
   LAMP__TRY(lamp__arg(ctx, k, 8, sizeof(cl_mem), &res->spectrum));
   LAMP__TRY(lamp__arg(ctx, k, 9, sizeof(rl), &rl));
-  size_t global = m * row_len, local = 64;
-  LAMP__TRY(lamp__launch(ctx, k, "svd_srft_pack", 1, &global, &local));
+  size_t global[2] = {row_len, m}, local[2] = {64, 1};
+  LAMP__TRY(lamp__launch(ctx, k, "svd_srft_pack", 2, global, local));
 
   /* clfftSetup(NULL) only makes sure clFFT's process-wide state exists; it is idempotent and
    * thread-safe and leaves the host's own setup data alone. lamp never calls clfftTeardown
@@ -269,8 +269,9 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
   LAMP__TRY(lamp__arg(ctx, k, 4, sizeof(cl_mem), &res->scales));
   LAMP__TRY(lamp__arg(ctx, k, 5, sizeof(cl_mem), &y->buffer));
   LAMP__TRY(lamp__arg(ctx, k, 6, sizeof(yl), &yl));
-  global = m * l;
-  LAMP__TRY(lamp__launch(ctx, k, "svd_srft_gather", 1, &global, &local));
+  global[0] = l;
+  local[0] = l < 64 ? l : 64;
+  LAMP__TRY(lamp__launch(ctx, k, "svd_srft_gather", 2, global, local));
   /* the plan and buffers go away right after; clFFT owns internal state tied to the plan */
   LAMP__CL(ctx, clFinish(ctx->queue));
   return LAMP_OK;
