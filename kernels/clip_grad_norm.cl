@@ -32,17 +32,17 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void clip_scale(__global float *g, __global const ulong *seg, uint n_seg,
                 __global const float *part, uint n_part, float max_norm,
                 __global float *norm_out) {
-  __local float scale;
+  __local float scale[1];
   const size_t lid = get_local_id(0), gid = get_global_id(0), gsz = get_global_size(0);
   if (lid == 0) {
     float sum = 0.0f;
     for (uint p = 0; p < n_part; p++) sum += part[p];
     const float norm = sqrt(sum);
-    scale = fmin(1.0f, max_norm / (norm + 1e-6f));
+    scale[0] = fmin(1.0f, max_norm / (norm + 1e-6f));
     if (gid == 0) norm_out[0] = norm;
   }
   barrier(CLK_LOCAL_MEM_FENCE);
-  const float f = scale;
+  const float f = scale[0];
   if (f == 1.0f) return;
   for (uint s = 0; s < n_seg; s++) {
     const ulong off = seg[2 * s], n = seg[2 * s + 1];

@@ -11,6 +11,9 @@
 
 /* Parameter tensors start at multiples of this many floats in the shared buffers. */
 #define LAMP__PROMPT_ALIGN 16
+/* Columns of C each work-item of prompt_cop_forward and _backward_v computes (the float16 in
+ * kernels/prompt_cop.cl). */
+#define LAMP__COP_CW 16
 
 typedef struct lamp__prompt_slot {
   char name[4];
@@ -70,7 +73,6 @@ static lamp_status lamp__prompt_check(lamp_context *ctx, const lamp_prompt_optio
   const char *m = lamp_prompt_method_name(o->method);
   if (!m) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "prompt: unknown method %d",
                             (int)o->method);
-  /* the kernels index with 32-bit integers */
   const size_t lim = (size_t)1 << 30;
   if (o->length < 1 || o->length > lim || o->width < 1 || o->width > lim)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s prompt: length %zu and width %zu must "
@@ -97,7 +99,9 @@ static lamp_status lamp__prompt_check(lamp_context *ctx, const lamp_prompt_optio
       ok = lamp__muladd(o->bottleneck, l + d, 0, &n);
       break;
   }
-  if (!ok) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s prompt: too many parameters", m);
+  /* the kernels index parameters with 32-bit integers */
+  if (!ok || n > UINT32_MAX / 2)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s prompt: too many parameters", m);
   if (o->init != LAMP_PROMPT_INIT_EMBEDDING && o->init != LAMP_PROMPT_INIT_UNIFORM &&
       o->init != LAMP_PROMPT_INIT_NONE)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s prompt: unknown initialisation %d", m,
@@ -329,7 +333,7 @@ static lamp_status lamp__prompt_init(lamp_prompt *p) {
   return LAMP_ERR_INVALID_ARGUMENT;
 }
 
-/* The tiled kernels need LAMP_TILE^2 work-items per group. */
+/* The tiled kernels need LAMP_TILE^2 work-items per group and their tiles in local memory. */
 static lamp_status lamp__prompt_check_kernels(lamp_prompt *p) {
   if (p->opt.method == LAMP_PROMPT_PT) return LAMP_OK;
   static const char *names[] = {"prompt_cop_forward", "prompt_cop_backward_v",
@@ -343,6 +347,13 @@ static lamp_status lamp__prompt_check_kernels(lamp_prompt *p) {
     if (max < p->tile * p->tile)
       return lamp__fail(p->ctx, LAMP_ERR_UNSUPPORTED, "%s needs %zu x %zu work-groups; %s allows "
                         "%zu", names[i], p->tile, p->tile, p->ctx->info.name, max);
+    cl_ulong local = 0;
+    LAMP__CL(p->ctx, clGetKernelWorkGroupInfo(k, p->ctx->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                              sizeof(local), &local, NULL));
+    if (p->ctx->info.local_mem_bytes && local > p->ctx->info.local_mem_bytes)
+      return lamp__fail(p->ctx, LAMP_ERR_UNSUPPORTED, "%s needs %llu bytes of local memory; %s "
+                        "has %llu", names[i], (unsigned long long)local, p->ctx->info.name,
+                        (unsigned long long)p->ctx->info.local_mem_bytes);
   }
   return LAMP_OK;
 }
@@ -480,7 +491,8 @@ lamp_status lamp_prompt_forward(lamp_prompt *prompt, lamp_tensor *out) {
   LAMP__TRY(lamp__arg(ctx, k, 10, sizeof(cl_ulong), &out_off));
   LAMP__TRY(lamp__arg(ctx, k, 11, sizeof(cl_ulong), &out_ld));
   size_t t = p->tile;
-  size_t global[2] = {lamp__round_up(p->opt.width, t), lamp__round_up(p->rows_out, t)};
+  size_t global[2] = {lamp__round_up(p->opt.width, t * LAMP__COP_CW) / LAMP__COP_CW,
+                      lamp__round_up(p->rows_out, t)};
   size_t local[2] = {t, t};
   return lamp__launch(ctx, k, "prompt_cop_forward", 2, global, local);
 }
@@ -514,7 +526,8 @@ lamp_status lamp_prompt_backward(lamp_prompt *prompt, const lamp_tensor *dprompt
   LAMP__TRY(lamp__arg(ctx, kv, 7, sizeof(cl_ulong), &g_off));
   LAMP__TRY(lamp__arg(ctx, kv, 8, sizeof(cl_ulong), &g_ld));
   LAMP__TRY(lamp__prompt_sizes(p, kv, 9));
-  size_t gv[2] = {lamp__round_up(p->opt.width, t), lamp__round_up(p->r, t)};
+  size_t gv[2] = {lamp__round_up(p->opt.width, t * LAMP__COP_CW) / LAMP__COP_CW,
+                  lamp__round_up(p->r, t)};
   LAMP__TRY(lamp__launch(ctx, kv, "prompt_cop_backward_v", 2, gv, local));
 
   cl_kernel ku = NULL;
