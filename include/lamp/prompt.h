@@ -121,13 +121,19 @@ lamp_status lamp_prompt_param_count(const lamp_prompt *prompt, size_t *count);
 
 /* Writes the parameters and the hyper-parameters (as metadata) to a safetensors file,
  * atomically. Tensors, shapes slowest first: LAMP "U" [P, R], "q" [R], "V" [C, R]; PT "P" [P, C];
- * DPT "A" [P, b], "B" [b, C]. Metadata keys "lamp.format" ("lamp-prompt"), "lamp.version",
- * "lamp.method", "lamp.length", "lamp.width", "lamp.rank", "lamp.pool", "lamp.seed". */
+ * DPT "A" [P, b], "B" [b, C]. Metadata (decimal strings): "lamp.format" = "lamp-prompt",
+ * "lamp.version" = "1", "lamp.method" (lamp_prompt_method_name), "lamp.length" (P),
+ * "lamp.width" (C), "lamp.rank" (the LAMP rank, the DPT bottleneck, 0 for PT), "lamp.pool" (s),
+ * "lamp.seed". Gradients are not saved. */
 lamp_status lamp_prompt_save(lamp_prompt *prompt, const char *path);
 
-/* Replaces the parameters with those of a file written by lamp_prompt_save. The method, P, C,
- * rank (or bottleneck), pooling window and every tensor's shape must match this prompt;
- * otherwise nothing changes and the error (LAMP_ERR_SHAPE or LAMP_ERR_FORMAT) names the field.
+/* Replaces the parameters with those of a file written by lamp_prompt_save. The file is read
+ * and checked whole before anything changes. Errors name the field or tensor:
+ *   LAMP_ERR_SHAPE     another method, P, C, rank (or bottleneck), pooling window, or a tensor
+ *                      of another shape than this prompt's;
+ *   LAMP_ERR_FORMAT    not a lamp prompt file (metadata missing), a tensor count or dtype that
+ *                      does not fit, or a corrupt or truncated safetensors file;
+ *   LAMP_ERR_NOT_FOUND a tensor name missing;  LAMP_ERR_IO  the file cannot be read.
  * Gradients are left alone. */
 lamp_status lamp_prompt_load(lamp_prompt *prompt, const char *path);
 
