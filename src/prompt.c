@@ -264,7 +264,7 @@ static lamp_status lamp__prompt_gather(lamp_context *ctx, const lamp_prompt_opti
   cl_kernel k = NULL;
   s = lamp__kernel(ctx, "prompt_gather", f16 ? "prompt_gather_f16" : "prompt_gather_f32", &k);
   cl_ulong a[3] = {e->offset / es, e->nb[0] / es, e->nb[1] / es};
-  cl_ulong o2[2] = {off, d};
+  cl_ulong dst_at[2] = {off, d}; /* offset and row stride of the prompt */
   cl_uint dims[2] = {(cl_uint)l, (cl_uint)d};
   if (s == LAMP_OK && (e->nb[0] % es || e->nb[1] % es))
     s = lamp__fail(ctx, LAMP_ERR_SHAPE, "prompt: embedding strides are not whole elements");
@@ -272,7 +272,7 @@ static lamp_status lamp__prompt_gather(lamp_context *ctx, const lamp_prompt_opti
   for (cl_uint i = 0; i < 3 && s == LAMP_OK; i++) s = lamp__arg(ctx, k, 1 + i, sizeof(cl_ulong), &a[i]);
   if (s == LAMP_OK) s = lamp__arg(ctx, k, 4, sizeof(cl_mem), &idbuf);
   if (s == LAMP_OK) s = lamp__arg(ctx, k, 5, sizeof(cl_mem), &dst);
-  for (cl_uint i = 0; i < 2 && s == LAMP_OK; i++) s = lamp__arg(ctx, k, 6 + i, sizeof(cl_ulong), &o2[i]);
+  for (cl_uint i = 0; i < 2 && s == LAMP_OK; i++) s = lamp__arg(ctx, k, 6 + i, sizeof(cl_ulong), &dst_at[i]);
   for (cl_uint i = 0; i < 2 && s == LAMP_OK; i++) s = lamp__arg(ctx, k, 8 + i, sizeof(cl_uint), &dims[i]);
   if (s == LAMP_OK) {
     size_t global[2] = {d, l}, local[2] = {64, 1};
