@@ -1,7 +1,8 @@
 /* One fused AdamW step (Loshchilov and Hutter; PyTorch's update order) over several tensors at
  * once. Tensor s (dimension 1 of the launch) is the dense range seg[4s+3] floats long starting at
  * seg[4s] in val, seg[4s+1] in grad and seg[4s+2] in the moment buffers (m at that offset, v at
- * v_base past it); hp[2s] is its learning rate and hp[2s+1] its weight decay. With lr = hp * factor:
+ * v_base past it); hp[2s] is its learning rate and hp[2s+1] its weight decay.
+ * With lr = hp[2s] * factor:
  *   p -= lr wd p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
  *   p -= lr (m / bc1) / (sqrt(v / bc2) + eps),  bc1 = 1 - b1^t, bc2 = 1 - b2^t.
  * The gradient is read only. */

@@ -158,8 +158,10 @@ static lamp_status lamp__adamw_groups(lamp_adamw *opt) {
   }
   for (size_t g = 0; g < opt->n_groups; g++) {
     lamp__optim_group *gr = &opt->groups[g];
-    cl_ulong *seg = calloc(4 * gr->n, sizeof(cl_ulong)), *clip = calloc(2 * gr->n, sizeof(cl_ulong));
-    lamp_status s = seg && clip ? LAMP_OK : lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
+    cl_ulong *seg = calloc(4 * gr->n, sizeof(cl_ulong));
+    cl_ulong *clip = calloc(2 * gr->n, sizeof(cl_ulong));
+    lamp_status s = LAMP_OK;
+    if (!seg || !clip) s = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
     for (size_t m = 0; m < gr->n && s == LAMP_OK; m++) {
       const lamp_param *p = &opt->params[gr->members[m]];
       seg[4 * m] = p->value.offset / 4;
@@ -434,8 +436,9 @@ lamp_status lamp_lr_schedule_factor(const lamp_lr_schedule *schedule, uint64_t s
   double p = (double)(step - s->warmup_steps) / (double)(s->total_steps - s->warmup_steps);
   if (p > 1) p = 1;
   double lo = s->min_factor;
+  const double pi = 3.14159265358979323846;
   double f = s->decay == LAMP_LR_LINEAR ? 1.0 - (1.0 - lo) * p
-                                        : lo + (1.0 - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * p));
+                                        : lo + (1.0 - lo) * 0.5 * (1.0 + cos(pi * p));
   *factor = (float)f;
   return LAMP_OK;
 }

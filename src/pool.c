@@ -44,7 +44,8 @@ static lamp_status lamp__pool_tensor_args(lamp_context *ctx, cl_kernel k, cl_uin
                                           const lamp_tensor *t) {
   cl_ulong v[4] = {t->offset / 4, t->nb[0] / 4, t->nb[1] / 4, t->nb[2] / 4};
   LAMP__TRY(lamp__arg(ctx, k, first, sizeof(cl_mem), &t->buffer));
-  for (cl_uint i = 0; i < 4; i++) LAMP__TRY(lamp__arg(ctx, k, first + 1 + i, sizeof(cl_ulong), &v[i]));
+  for (cl_uint i = 0; i < 4; i++)
+    LAMP__TRY(lamp__arg(ctx, k, first + 1 + i, sizeof(cl_ulong), &v[i]));
   return LAMP_OK;
 }
 

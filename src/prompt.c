@@ -269,11 +269,14 @@ static lamp_status lamp__prompt_gather(lamp_context *ctx, const lamp_prompt_opti
   if (s == LAMP_OK && (e->nb[0] % es || e->nb[1] % es))
     s = lamp__fail(ctx, LAMP_ERR_SHAPE, "prompt: embedding strides are not whole elements");
   if (s == LAMP_OK) s = lamp__arg(ctx, k, 0, sizeof(cl_mem), &e->buffer);
-  for (cl_uint i = 0; i < 3 && s == LAMP_OK; i++) s = lamp__arg(ctx, k, 1 + i, sizeof(cl_ulong), &a[i]);
+  for (cl_uint i = 0; i < 3 && s == LAMP_OK; i++)
+    s = lamp__arg(ctx, k, 1 + i, sizeof(cl_ulong), &a[i]);
   if (s == LAMP_OK) s = lamp__arg(ctx, k, 4, sizeof(cl_mem), &idbuf);
   if (s == LAMP_OK) s = lamp__arg(ctx, k, 5, sizeof(cl_mem), &dst);
-  for (cl_uint i = 0; i < 2 && s == LAMP_OK; i++) s = lamp__arg(ctx, k, 6 + i, sizeof(cl_ulong), &dst_at[i]);
-  for (cl_uint i = 0; i < 2 && s == LAMP_OK; i++) s = lamp__arg(ctx, k, 8 + i, sizeof(cl_uint), &dims[i]);
+  for (cl_uint i = 0; i < 2 && s == LAMP_OK; i++)
+    s = lamp__arg(ctx, k, 6 + i, sizeof(cl_ulong), &dst_at[i]);
+  for (cl_uint i = 0; i < 2 && s == LAMP_OK; i++)
+    s = lamp__arg(ctx, k, 8 + i, sizeof(cl_uint), &dims[i]);
   if (s == LAMP_OK) {
     size_t global[2] = {d, l}, local[2] = {64, 1};
     s = lamp__launch(ctx, k, f16 ? "prompt_gather_f16" : "prompt_gather_f32", 2, global, local);
@@ -460,7 +463,8 @@ static lamp_status lamp__prompt_check_io(lamp_prompt *p, const lamp_tensor *t, c
 static lamp_status lamp__prompt_sizes(lamp_prompt *p, cl_kernel k, cl_uint first) {
   cl_uint v[4] = {(cl_uint)p->opt.length, (cl_uint)p->opt.width, (cl_uint)p->r,
                   (cl_uint)p->opt.pool};
-  for (cl_uint i = 0; i < 4; i++) LAMP__TRY(lamp__arg(p->ctx, k, first + i, sizeof(cl_uint), &v[i]));
+  for (cl_uint i = 0; i < 4; i++)
+    LAMP__TRY(lamp__arg(p->ctx, k, first + i, sizeof(cl_uint), &v[i]));
   return LAMP_OK;
 }
 

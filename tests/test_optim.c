@@ -43,7 +43,8 @@ static void test_adamw_and_clipping(void **state) {
   }
   size_t total = off[NP];
   float *pf = malloc(4 * total), *gf = malloc(4 * total), *got = malloc(4 * total);
-  double *p = malloc(8 * total), *m = calloc(total, 8), *v = calloc(total, 8), *g = malloc(8 * total);
+  double *p = malloc(8 * total), *m = calloc(total, 8), *v = calloc(total, 8);
+  double *g = malloc(8 * total);
   assert_true(pf && gf && got && p && m && v && g);
   ref_fill_uniform(pf, total, 77, -1, 1);
   for (size_t i = 0; i < NP; i++)

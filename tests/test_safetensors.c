@@ -111,7 +111,8 @@ static void test_round_trip(void **state) {
   assert_int_equal(lamp_safetensors_find(st, "nope", &tb), LAMP_ERR_NOT_FOUND);
   assert_non_null(strstr(lamp_context_error(ctx), "nope"));
   assert_int_equal(lamp_safetensors_metadata_count(st), 3);
-  for (int i = 0; i < 3; i++) assert_string_equal(lamp_safetensors_metadata_get(st, keys[i]), vals[i]);
+  for (int i = 0; i < 3; i++)
+    assert_string_equal(lamp_safetensors_metadata_get(st, keys[i]), vals[i]);
   assert_null(lamp_safetensors_metadata_get(st, "absent"));
   const char *k = NULL, *v = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_safetensors_metadata_at(st, 1, &k, &v));
@@ -302,7 +303,8 @@ static void test_truncations(void **state) {
     write_bytes(cut, raw, len);
     lamp_safetensors *st = NULL;
     lamp_status s = lamp_safetensors_open(ctx, cut, &st);
-    if (s != LAMP_ERR_FORMAT) fail_msg("prefix of %zu of %zu bytes: %s", len, n, lamp_status_name(s));
+    if (s != LAMP_ERR_FORMAT)
+      fail_msg("prefix of %zu of %zu bytes: %s", len, n, lamp_status_name(s));
   }
   write_bytes(cut, raw, n);
   lamp_safetensors *st = NULL;
@@ -391,7 +393,8 @@ static void test_writer_errors(void **state) {
                    LAMP_ERR_INVALID_ARGUMENT);
   const char *k[] = {NULL}, *v[] = {"x"};
   lamp_st_entry ok[1] = {{"ok", 1, s2, x}};
-  assert_int_equal(lamp_safetensors_write_f32(ctx, path, ok, 1, k, v, 1), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_safetensors_write_f32(ctx, path, ok, 1, k, v, 1),
+                   LAMP_ERR_INVALID_ARGUMENT);
   assert_int_equal(access(path, F_OK), -1); /* nothing was written */
   /* no tensors and no metadata is a valid, empty file */
   LAMP_OK_OR_FAIL(ctx, lamp_safetensors_write_f32(ctx, path, NULL, 0, NULL, NULL, 0));
