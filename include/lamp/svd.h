@@ -19,7 +19,7 @@
  * Sketches:
  *  - Gaussian: Omega_ij from Philox4x32-10 (Salmon et al. 2011) and Box-Muller, a function of
  *    (seed, i, j) only, generated on the device and applied with one CLBlast GEMM, 2 m n l
- *    flops. The default: see lamp_svd_sketch_auto.
+ *    flops. AUTO picks it for every shape (see lamp_svd_sketch_auto).
  *  - SRFT: Omega = D F S: random signs D (Philox), a real FFT of each row of A zero-padded to a
  *    length N >= n of the form 2^a 3^b 5^c (clFFT, in place), then l of the N real columns of the
  *    half spectrum (real and imaginary parts) chosen by a seeded shuffle and scaled. It costs
@@ -60,7 +60,12 @@ typedef struct lamp_svd_options {
 /* Defaults for rank k: p = 10, q = 2, automatic sketch, seed 0. */
 void lamp_svd_options_init(lamp_svd_options *options, size_t rank);
 
-/* The sketch LAMP_SVD_SKETCH_AUTO stands for, for A of m x n and rank k. */
+/* The sketch LAMP_SVD_SKETCH_AUTO stands for, for A of m x n and rank k: at present Gaussian for
+ * every shape. The sketch is one of 2q + 2 products with A, so with the default q = 2 the SRFT
+ * saves at most a sixth of the GEMM work, and in lamp's benchmark (bench/README-svd.md) it was
+ * not reliably faster even at q = 0; the GEMM is the best-tuned kernel on most devices, and the
+ * SRFT costs an extra m x (N + 2) buffer and clFFT's process-wide state. Ask for
+ * LAMP_SVD_SKETCH_SRFT explicitly where an FFT is known to be cheaper (large n, q = 0). */
 lamp_svd_sketch lamp_svd_sketch_auto(size_t m, size_t n, size_t rank);
 
 /* A (m x n, f32, row-major: ne = {n, m}, any row stride; never modified) ~ U diag(S) Vt with
