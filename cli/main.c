@@ -8,12 +8,7 @@
 #include "lamp/lamp.h"
 #include "tune.h"
 
-#if defined(__has_include)
-#if __has_include("train.h")
 #include "train.h"
-#define LAMP_CLI_HAS_TRAIN 1
-#endif
-#endif
 
 static double now_seconds(void) {
   struct timespec ts;
@@ -27,6 +22,9 @@ static void usage(FILE *out) {
           "\n"
           "commands:\n"
           "  devices          list every OpenCL device and the one lamp selects\n"
+          "  train            tune a soft prompt on a task (lamp train --help)\n"
+          "  eval             evaluate a checkpoint, or the model with no prompt (--help)\n"
+          "  predict          classify texts with a checkpoint (--help)\n"
           "  smoke            run a small end-to-end job on the selected device and check it\n"
           "  tune [--budget N] [--shape MxNxK]... [--in-process]\n"
           "                   tune CLBlast's GEMM kernels for the selected device and store the\n"
@@ -170,11 +168,9 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "smoke")) return cmd_smoke();
   if (!strcmp(argv[1], "tune")) return lamp_cli_tune(argc - 2, argv + 2);
   if (!strcmp(argv[1], "tune-eval")) return lamp_cli_tune_eval(argc - 2, argv + 2);
-#ifdef LAMP_CLI_HAS_TRAIN
   if (!strcmp(argv[1], "train")) return lamp_cli_train(argc - 2, argv + 2);
   if (!strcmp(argv[1], "eval")) return lamp_cli_eval(argc - 2, argv + 2);
   if (!strcmp(argv[1], "predict")) return lamp_cli_predict(argc - 2, argv + 2);
-#endif
   if (!strcmp(argv[1], "version")) {
     printf("lamp %d.%d.%d\n", LAMP_VERSION_MAJOR, LAMP_VERSION_MINOR, LAMP_VERSION_PATCH);
     return 0;
