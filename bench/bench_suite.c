@@ -458,11 +458,18 @@ static void read_peer(suite *S, const char *path) {
   size_t batch = (size_t)lamp__json_number(doc, lamp__json_get(doc, cfg, "batch"));
   size_t tokens = (size_t)lamp__json_number(doc, lamp__json_get(doc, cfg, "tokens"));
   size_t prompt = (size_t)lamp__json_number(doc, lamp__json_get(doc, cfg, "prompt"));
-  const char *v = lamp__json_string(doc, lamp__json_get(doc, 0, "torch"), NULL);
+  size_t vlen = 0;
+  const char *v = lamp__json_string(doc, lamp__json_get(doc, 0, "torch"), &vlen);
   snprintf(p->torch, sizeof(p->torch), "%s", v ? v : "?");
   p->threads = (int)lamp__json_number(doc, lamp__json_get(doc, 0, "threads"));
-  if (batch != S->train_cfg.batch || tokens != S->train_cfg.tokens ||
-      prompt != S->train_cfg.prompt) {
+  const char *model = lamp__json_string(doc, lamp__json_get(doc, cfg, "model"), &vlen);
+  const char *base = model ? strrchr(model, '/') : NULL;
+  base = base ? base + 1 : model;
+  if (!S->model_path[0] || !base || strcmp(base, S->model_name) != 0) {
+    snprintf(p->note, sizeof(p->note), "%s measured model %s, not this run's %s: ignored", path,
+             base ? base : "?", S->model_name);
+  } else if (batch != S->train_cfg.batch || tokens != S->train_cfg.tokens ||
+             prompt != S->train_cfg.prompt) {
     snprintf(p->note, sizeof(p->note), "%s measured batch %zu x %zu, prompt %zu: not this run's "
              "shape, ignored", path, batch, tokens, prompt);
   } else {
@@ -491,9 +498,19 @@ static void run_peer(suite *S, char *out_path, size_t size) {
              "and pass --peer-json");
     return;
   }
-  if (system("python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-    snprintf(p->note, sizeof(p->note), "not measured: python3 cannot import torch (Debian: "
-             "python3-torch); run bench/peer_pytorch.py elsewhere and pass --peer-json");
+  /* the first Python that imports torch: PATH's python3, else Debian's (a pyenv or venv
+   * python3 earlier in PATH does not see Debian's python3-torch) */
+  static const char *pythons[] = {"python3", "/usr/bin/python3"};
+  const char *python = NULL;
+  for (size_t i = 0; i < 2 && !python; i++) {
+    char probe[256];
+    snprintf(probe, sizeof(probe), "%s -c 'import numpy, torch' >/dev/null 2>&1", pythons[i]);
+    if (system(probe) == 0) python = pythons[i];
+  }
+  if (!python) {
+    snprintf(p->note, sizeof(p->note), "not measured: neither python3 nor /usr/bin/python3 can "
+             "import torch and numpy (Debian: python3-torch); run bench/peer_pytorch.py where "
+             "they can and pass --peer-json");
     return;
   }
   char dir[] = "/tmp/lamp-bench-peer-XXXXXX";
@@ -510,9 +527,9 @@ static void run_peer(suite *S, char *out_path, size_t size) {
   BENCH_CHECK(S->ctx, lamp_prompt_sample_tokens(1, pool, P, ids));
   size_t cap = 2048 + strlen(S->model_path) + 12 * P, len = 0;
   char *cmd = bench_malloc(cap);
-  len += (size_t)snprintf(cmd, cap, "python3 '%s/peer_pytorch.py' --model '%s' --batch %zu "
+  len += (size_t)snprintf(cmd, cap, "%s '%s/peer_pytorch.py' --model '%s' --batch %zu "
                           "--tokens %zu --prompt %zu --labels %zu --steps %d --seed %llu "
-                          "--json '%s' --pt-ids ", bench_source_dir(), S->model_path,
+                          "--json '%s' --pt-ids ", python, bench_source_dir(), S->model_path,
                           S->train_cfg.batch, S->train_cfg.tokens, P, S->train_cfg.labels,
                           S->train_cfg.steps, (unsigned long long)S->train_cfg.seed, out_path);
   for (size_t i = 0; i < P && len < cap; i++)
@@ -563,6 +580,9 @@ static void report_peer(suite *S) {
   }
   md(S, "PyTorch %s, %d threads, %s. Same weights (the GGUF dequantised), batch, prompt shape "
         "and step; gradients of the prompt parameters only.\n\n", p->torch, p->threads, p->note);
+  md(S, "PT starts from the same prompt in both (the embedding rows lamp samples), so its first "
+        "losses must agree: a check that both run the same model on the same batch. LAMP and DPT "
+        "start from other random draws in PyTorch.\n\n");
   md(S, "| method | lamp step s | PyTorch step s | PyTorch / lamp time (> 1: lamp faster) | "
         "first loss lamp / PyTorch |\n|---|---:|---:|---:|---|\n");
   for (size_t i = 0; i < S->n_train && i < 3; i++) {
