@@ -355,6 +355,34 @@ lamp_status lamp_adamw_step_count(const lamp_adamw *opt, uint64_t *steps) {
   return LAMP_OK;
 }
 
+lamp_status lamp_adamw_set_step_count(lamp_adamw *opt, uint64_t steps) {
+  if (!opt) return LAMP_ERR_INVALID_ARGUMENT;
+  opt->steps = steps;
+  return LAMP_OK;
+}
+
+/* Element i of a parameter's dense range has its moments at moment_off + i in m and at
+ * total + moment_off + i in v, so the parameter's strides carry over. */
+lamp_status lamp_adamw_moments(const lamp_adamw *opt, size_t index, lamp_tensor *m,
+                               lamp_tensor *v) {
+  if (!opt) return LAMP_ERR_INVALID_ARGUMENT;
+  if (index >= opt->n)
+    return lamp__fail(opt->ctx, LAMP_ERR_INVALID_ARGUMENT, "AdamW moments: parameter %zu of %zu",
+                      index, opt->n);
+  lamp_tensor view = opt->params[index].value;
+  view.buffer = opt->moments;
+  view.owns_buffer = 0;
+  if (m) {
+    *m = view;
+    m->offset = 4 * opt->moment_off[index];
+  }
+  if (v) {
+    *v = view;
+    v->offset = 4 * (opt->total + opt->moment_off[index]);
+  }
+  return LAMP_OK;
+}
+
 /* Kernels with a required work-group size fail to launch where the device allows less. */
 static lamp_status lamp__check_wg(lamp_context *ctx, cl_kernel k, size_t need, const char *name) {
   size_t max = 0;
@@ -410,6 +438,12 @@ lamp_status lamp_adamw_grad_norm(lamp_adamw *opt, float *norm) {
   LAMP__CL(opt->ctx, clEnqueueReadBuffer(opt->ctx->queue, opt->norm, CL_TRUE, 0, sizeof(float),
                                          norm, 0, NULL, NULL));
   return LAMP_OK;
+}
+
+lamp_status lamp_adamw_grad_norm_tensor(const lamp_adamw *opt, lamp_tensor *norm) {
+  if (!opt || !norm) return LAMP_ERR_INVALID_ARGUMENT;
+  size_t ne[1] = {1};
+  return lamp_tensor_wrap(opt->ctx, opt->norm, 0, LAMP_DTYPE_F32, 1, ne, NULL, norm);
 }
 
 lamp_status lamp_lr_schedule_factor(const lamp_lr_schedule *schedule, uint64_t step,

@@ -1,6 +1,7 @@
 /* AdamW with per-tensor rates and global-norm clipping against a plain C reference over 20 steps
  * with changing gradients, on a prompt's parameters (one buffer, V a transposed view) plus a
- * tensor in buffers of its own; learning-rate schedules; argument errors. */
+ * tensor in buffers of its own, moments included; saving and restoring the optimiser state
+ * continues bit for bit; learning-rate schedules; argument errors. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,21 @@ static void test_adamw_and_clipping(void **state) {
                  got[i], p[i]);
   }
   assert_true(clipped > 0 && unclipped > 0);
+  /* the moment views hold the reference moments in the parameters' element order (V is a
+   * transposed view, X lives in buffers of its own) */
+  for (int which = 0; which < 2; which++) {
+    const double *want = which ? v : m;
+    for (size_t i = 0; i < NP; i++) {
+      lamp_tensor mv;
+      LAMP_OK_OR_FAIL(ctx, lamp_adamw_moments(opt, i, which ? NULL : &mv, which ? &mv : NULL));
+      assert_int_equal(lamp_tensor_numel(&mv), len[i]);
+      LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &mv, got + off[i], 4 * len[i]));
+    }
+    for (size_t i = 0; i < total; i++)
+      if (fabs(got[i] - want[i]) > 1e-5 * fabs(want[i]) + 1e-9)
+        fail_msg("%s moment %zu is %.8g, want %.8g", which ? "second" : "first", i, got[i],
+                 want[i]);
+  }
   uint64_t steps = 0;
   LAMP_OK_OR_FAIL(ctx, lamp_adamw_step_count(opt, &steps));
   assert_int_equal(steps, 20);
@@ -122,6 +138,151 @@ static void test_adamw_and_clipping(void **state) {
   free(m);
   free(v);
   free(g);
+}
+
+/* The state a checkpoint holds: values, both moments (per parameter, element order of
+ * lamp_tensor_download) and the step count. */
+typedef struct saved_state {
+  float *val, *m, *v;
+  uint64_t steps;
+} saved_state;
+
+#define RS_STEPS 12
+
+/* A LAMP prompt (U, q, V; V a transposed view) with an optimiser of per-tensor rates. */
+static void resume_setup(lamp_context *ctx, lamp_prompt **prompt, lamp_param *params,
+                         lamp_adamw **opt) {
+  lamp_prompt_options po;
+  lamp_prompt_options_init(&po, LAMP_PROMPT_LAMP, 20);
+  po.length = 9;
+  po.rank = 3;
+  po.init = LAMP_PROMPT_INIT_NONE;
+  LAMP_OK_OR_FAIL(ctx, lamp_prompt_create(ctx, &po, prompt));
+  size_t n = 0;
+  LAMP_OK_OR_FAIL(ctx, lamp_prompt_params(*prompt, params, 3, &n));
+  assert_int_equal(n, 3);
+  lamp_adamw_options o;
+  lamp_adamw_options_init(&o);
+  o.lr = 0.05f;
+  LAMP_OK_OR_FAIL(ctx, lamp_adamw_create(ctx, params, 3, &o, opt));
+  LAMP_OK_OR_FAIL(ctx, lamp_adamw_set_tensor(*opt, 1, 0.2f, 0.0f));
+}
+
+/* Steps [from, to) with gradients that depend on the step only, clipped on some steps. */
+static void resume_run(lamp_context *ctx, lamp_adamw *opt, lamp_param *params, uint64_t from,
+                       uint64_t to) {
+  lamp_lr_schedule sched = {LAMP_LR_LINEAR, 2, RS_STEPS, 0.0f};
+  for (uint64_t step = from; step < to; step++) {
+    for (size_t i = 0; i < 3; i++) {
+      size_t n = lamp_tensor_numel(&params[i].grad);
+      float *g = malloc(4 * n);
+      assert_non_null(g);
+      float mag = (float)(0.2 + 0.8 * (double)(step % 3));
+      ref_fill_uniform(g, n, 500 + 10 * step + i, -mag, mag);
+      LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &params[i].grad, g, 4 * n));
+      free(g);
+    }
+    float factor = 0;
+    LAMP_OK_OR_FAIL(ctx, lamp_lr_schedule_factor(&sched, step, &factor));
+    LAMP_OK_OR_FAIL(ctx, lamp_adamw_clip_grad_norm(opt, 2.0f));
+    LAMP_OK_OR_FAIL(ctx, lamp_adamw_step(opt, factor));
+  }
+}
+
+static void resume_save(lamp_context *ctx, lamp_adamw *opt, const lamp_param *params,
+                        size_t total, saved_state *s) {
+  s->val = malloc(4 * total);
+  s->m = malloc(4 * total);
+  s->v = malloc(4 * total);
+  assert_true(s->val && s->m && s->v);
+  size_t at = 0;
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = lamp_tensor_numel(&params[i].value);
+    lamp_tensor m, v;
+    LAMP_OK_OR_FAIL(ctx, lamp_adamw_moments(opt, i, &m, &v));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &params[i].value, s->val + at, 4 * n));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &m, s->m + at, 4 * n));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &v, s->v + at, 4 * n));
+    at += n;
+  }
+  assert_int_equal(at, total);
+  LAMP_OK_OR_FAIL(ctx, lamp_adamw_step_count(opt, &s->steps));
+}
+
+static void saved_free(saved_state *s) {
+  free(s->val);
+  free(s->m);
+  free(s->v);
+}
+
+/* Save after 5 steps, restore into a fresh prompt and optimiser, continue: bit for bit the
+ * values and moments of 12 uninterrupted steps. */
+static void test_adamw_resume_is_exact(void **state) {
+  lamp_context *ctx = *state;
+  lamp_prompt *pa = NULL, *pb = NULL;
+  lamp_param qa[3], qb[3];
+  lamp_adamw *oa = NULL, *ob = NULL;
+  resume_setup(ctx, &pa, qa, &oa);
+  size_t total = 0;
+  for (size_t i = 0; i < 3; i++) total += lamp_tensor_numel(&qa[i].value);
+  float *init = malloc(4 * total);
+  assert_non_null(init);
+  ref_fill_uniform(init, total, 31, -1, 1);
+  size_t at = 0;
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = lamp_tensor_numel(&qa[i].value);
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &qa[i].value, init + at, 4 * n));
+    at += n;
+  }
+  resume_run(ctx, oa, qa, 0, 5);
+  saved_state mid, whole, resumed;
+  resume_save(ctx, oa, qa, total, &mid);
+  assert_int_equal(mid.steps, 5);
+  resume_run(ctx, oa, qa, 5, RS_STEPS);
+  resume_save(ctx, oa, qa, total, &whole);
+  assert_int_equal(whole.steps, RS_STEPS);
+
+  resume_setup(ctx, &pb, qb, &ob);
+  at = 0;
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = lamp_tensor_numel(&qb[i].value);
+    lamp_tensor m, v;
+    LAMP_OK_OR_FAIL(ctx, lamp_adamw_moments(ob, i, &m, &v));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &qb[i].value, mid.val + at, 4 * n));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &m, mid.m + at, 4 * n));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &v, mid.v + at, 4 * n));
+    at += n;
+  }
+  LAMP_OK_OR_FAIL(ctx, lamp_adamw_set_step_count(ob, mid.steps));
+  resume_run(ctx, ob, qb, 5, RS_STEPS);
+  resume_save(ctx, ob, qb, total, &resumed);
+  assert_int_equal(resumed.steps, RS_STEPS);
+  assert_memory_equal(resumed.val, whole.val, 4 * total);
+  assert_memory_equal(resumed.m, whole.m, 4 * total);
+  assert_memory_equal(resumed.v, whole.v, 4 * total);
+  /* the second half did change the state: the comparison is not of two copies of `mid` */
+  assert_true(memcmp(whole.val, mid.val, 4 * total) != 0);
+  assert_true(memcmp(whole.v, mid.v, 4 * total) != 0);
+
+  /* the norm view holds what lamp_adamw_grad_norm reads */
+  lamp_tensor nt;
+  float norm = -1, viewed = -2;
+  LAMP_OK_OR_FAIL(ctx, lamp_adamw_grad_norm_tensor(ob, &nt));
+  assert_int_equal(lamp_tensor_numel(&nt), 1);
+  LAMP_OK_OR_FAIL(ctx, lamp_adamw_grad_norm(ob, &norm));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &nt, &viewed, sizeof(viewed)));
+  assert_true(norm > 0 && norm == viewed);
+
+  lamp_tensor m;
+  assert_int_equal(lamp_adamw_moments(ob, 3, &m, NULL), LAMP_ERR_INVALID_ARGUMENT);
+  saved_free(&mid);
+  saved_free(&whole);
+  saved_free(&resumed);
+  free(init);
+  lamp_adamw_release(oa);
+  lamp_adamw_release(ob);
+  lamp_prompt_release(pa);
+  lamp_prompt_release(pb);
 }
 
 static void test_schedules(void **state) {
@@ -217,6 +378,7 @@ static void test_adamw_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_adamw_and_clipping),
+      cmocka_unit_test(test_adamw_resume_is_exact),
       cmocka_unit_test(test_schedules),
       cmocka_unit_test(test_adamw_errors),
   };

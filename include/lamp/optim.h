@@ -54,6 +54,19 @@ lamp_status lamp_adamw_step(lamp_adamw *opt, float lr_factor);
 /* Updates done so far. */
 lamp_status lamp_adamw_step_count(const lamp_adamw *opt, uint64_t *steps);
 
+/* Sets the update count, e.g. when restoring a checkpoint together with the moments: the next
+ * lamp_adamw_step bias-corrects as update `steps` + 1. */
+lamp_status lamp_adamw_set_step_count(lamp_adamw *opt, uint64_t steps);
+
+/* Views of the first (`m`) and second (`v`) moments of parameter `index` (either may be NULL),
+ * with the parameter's shape and strides: lamp_tensor_download of a moment lists its elements in
+ * the order lamp_tensor_download of the parameter's value does, and lamp_tensor_upload in that
+ * order restores them. Saving the values, both moments and the step count, then restoring them
+ * into a fresh optimiser over the same parameter list, continues bit for bit as if never
+ * stopped. The views do not own their buffer and die with the optimiser. */
+lamp_status lamp_adamw_moments(const lamp_adamw *opt, size_t index, lamp_tensor *m,
+                               lamp_tensor *v);
+
 /* Scales every gradient by min(1, max_norm / (norm + 1e-6)), norm being the L2 norm of all the
  * gradients together: one reduction and one scaling launch per buffer, and the norm stays on the
  * device. A non-finite norm is not an error here (checking would need a read-back): read it with
@@ -63,6 +76,10 @@ lamp_status lamp_adamw_clip_grad_norm(lamp_adamw *opt, float max_norm);
 /* The norm computed by the last lamp_adamw_clip_grad_norm (0 before any). Waits for the queue
  * and reads one float back. */
 lamp_status lamp_adamw_grad_norm(lamp_adamw *opt, float *norm);
+
+/* A view of the one f32 on the device where lamp_adamw_clip_grad_norm leaves the norm, for a
+ * read that does not wait (e.g. clEnqueueReadBuffer with CL_FALSE on the context's queue). */
+lamp_status lamp_adamw_grad_norm_tensor(const lamp_adamw *opt, lamp_tensor *norm);
 
 /* Waits for queued work and frees the moments. NULL is accepted. */
 void lamp_adamw_release(lamp_adamw *opt);
