@@ -21,5 +21,6 @@
 #include "lamp/gguf.h"
 #include "lamp/tokenizer.h"
 #include "lamp/model.h"
+#include "lamp/data.h"
 
 #endif
