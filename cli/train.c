@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -21,12 +20,6 @@ static volatile sig_atomic_t tr_stop_requested = 0;
 static void tr_on_signal(int sig) {
   (void)sig;
   tr_stop_requested = 1;
-}
-
-static double tr_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int tr_mkdirs(const char *dir) {
@@ -207,6 +200,59 @@ static int tr_check_resume(const tr_opts *stored, const tr_opts *now) {
   return rc;
 }
 
+/* A training step waiting to be reported, and what the reports add up. */
+typedef struct tr_step_log {
+  uint64_t step, epoch, total;
+  double lr;
+  size_t tokens;
+  double from, host_s; /* its period starts at `from`; host time spent enqueueing it */
+  int live;
+  /* the session so far; its first step (kernel compilation) is not timed */
+  uint64_t session_steps, timed_steps;
+  double t_start, step_time, host_time, tokens_done;
+} tr_step_log;
+
+/* Collects the pending step's loss (waiting only when the device is not done yet), writes its
+ * metrics line and progress; its period ends at `done`. */
+static int tr_step_report(tr_engine *e, const char *cmd, tr_step_log *lg, double done, FILE *mf,
+                          int tty) {
+  double loss = 0, gnorm = 0;
+  lg->live = 0;
+  if (tr_train_collect(e, cmd, &loss, &gnorm)) return 1;
+  if (done < 0) done = tr_now();
+  double dt = done - lg->from;
+  lg->session_steps++;
+  if (lg->session_steps > 1) {
+    lg->step_time += dt;
+    lg->host_time += lg->host_s;
+    lg->tokens_done += (double)lg->tokens;
+    lg->timed_steps++;
+  }
+  double tps = lg->timed_steps ? lg->tokens_done / lg->step_time : (double)lg->tokens / dt;
+  fprintf(mf, "{\"step\": %llu, \"epoch\": %llu, \"loss\": %.6f, \"lr\": %.6g, "
+              "\"grad_norm\": %.6g, \"step_s\": %.4f, \"host_s\": %.4f, \"tokens_per_s\": %.1f}\n",
+          (unsigned long long)lg->step, (unsigned long long)lg->epoch, loss, lg->lr, gnorm, dt,
+          lg->host_s, (double)lg->tokens / dt);
+  fflush(mf);
+  char el[32], eta[32];
+  double elapsed = tr_now() - lg->t_start;
+  tr_hms(elapsed, el, sizeof(el));
+  tr_hms(elapsed / (double)lg->session_steps * (double)(lg->total - lg->step), eta, sizeof(eta));
+  const tr_opts *o = &e->opts;
+  if (tty) {
+    fprintf(stderr, "\rstep %llu/%llu  epoch %llu  loss %.4f  lr %.2e  %.0f tok/s  %s  eta %s   ",
+            (unsigned long long)lg->step, (unsigned long long)lg->total,
+            (unsigned long long)lg->epoch, loss, lg->lr, tps, el, eta);
+    fflush(stderr);
+  } else if (o->log_every && (lg->step % (uint64_t)o->log_every == 0 || lg->step == lg->total)) {
+    printf("step %llu/%llu epoch %llu loss %.4f lr %.2e %.0f tok/s elapsed %s eta %s\n",
+           (unsigned long long)lg->step, (unsigned long long)lg->total,
+           (unsigned long long)lg->epoch, loss, lg->lr, tps, el, eta);
+    fflush(stdout);
+  }
+  return 0;
+}
+
 typedef struct tr_order {
   size_t *order, *starts, n_batches;
   uint64_t epoch;
@@ -336,9 +382,13 @@ int lamp_cli_train(int argc, char **argv) {
 
   int tty = isatty(fileno(stderr));
   long ckpt_every = o.ckpt_every ? o.ckpt_every : o.eval_every ? o.eval_every : 100;
-  double t_start = tr_now(), step_time = 0, tokens_done = 0;
-  uint64_t timed_steps = 0, session_steps = 0;
+  tr_step_log lg = {0};
+  lg.total = total;
+  lg.t_start = tr_now();
   int interrupted = 0;
+  /* Step n is reported while step n + 1 runs: its loss and norm arrive by reads that do not
+   * wait, and the batch copies of step n + 1 return once step n is done, which ends its
+   * period. Evaluations, checkpoints, a stop and the last step report at once. */
   while (step < total) {
     if (batch_in_epoch == ord.n_batches) {
       if (tr_order_make(&ord, &train, (size_t)o.batch, (uint64_t)o.seed, ++epoch)) goto done;
@@ -350,39 +400,28 @@ int lamp_cli_train(int argc, char **argv) {
     for (size_t b = 0; b < count; b++) tokens += train.items[idx[b]].n;
     float factor = 1;
     lamp_lr_schedule_factor(&sched, step, &factor);
-    double loss = 0, gnorm = 0, t0 = tr_now();
-    if (tr_train_step(&e, cmd, &train, idx, count, factor, &loss, &gnorm)) goto done;
-    double dt = tr_now() - t0;
+    double t0 = tr_now();
+    if (tr_train_step(&e, cmd, &train, idx, count, factor)) goto done;
+    double host_s = tr_now() - t0 - e.sync_s, from = t0;
+    if (lg.live) {
+      if (tr_step_report(&e, cmd, &lg, e.sync_done, mf, tty)) goto done;
+      from = e.sync_done;
+    }
     step++;
     batch_in_epoch++;
-    session_steps++;
-    if (session_steps > 1) { /* the first step includes kernel compilation */
-      step_time += dt;
-      tokens_done += (double)tokens;
-      timed_steps++;
-    }
-    double tps = timed_steps ? tokens_done / step_time : (double)tokens / dt;
-    fprintf(mf, "{\"step\": %llu, \"epoch\": %llu, \"loss\": %.6f, \"lr\": %.6g, "
-                "\"grad_norm\": %.6g, \"step_s\": %.4f, \"tokens_per_s\": %.1f}\n",
-            (unsigned long long)step, (unsigned long long)epoch, loss, o.lr * factor, gnorm, dt,
-            (double)tokens / dt);
-    fflush(mf);
-    char el[32], eta[32];
-    double elapsed = tr_now() - t_start;
-    tr_hms(elapsed, el, sizeof(el));
-    tr_hms(elapsed / (double)session_steps * (double)(total - step), eta, sizeof(eta));
-    if (tty) {
-      fprintf(stderr, "\rstep %llu/%llu  epoch %llu  loss %.4f  lr %.2e  %.0f tok/s  %s  eta %s   ",
-              (unsigned long long)step, (unsigned long long)total, (unsigned long long)epoch,
-              loss, o.lr * factor, tps, el, eta);
-      fflush(stderr);
-    } else if (o.log_every && (step % (uint64_t)o.log_every == 0 || step == total)) {
-      printf("step %llu/%llu epoch %llu loss %.4f lr %.2e %.0f tok/s elapsed %s eta %s\n",
-             (unsigned long long)step, (unsigned long long)total, (unsigned long long)epoch, loss,
-             o.lr * factor, tps, el, eta);
-      fflush(stdout);
-    }
-    if (o.eval_every && step % (uint64_t)o.eval_every == 0 && step < total) {
+    lg.step = step;
+    lg.epoch = epoch;
+    lg.lr = o.lr * factor;
+    lg.tokens = tokens;
+    lg.from = from;
+    lg.host_s = host_s;
+    lg.live = 1;
+    int eval_now = o.eval_every && step % (uint64_t)o.eval_every == 0 && step < total;
+    int stop_now = tr_stop_requested ||
+                   (o.stop_after && lg.session_steps + 1 >= (uint64_t)o.stop_after);
+    int ckpt_now = step % (uint64_t)ckpt_every == 0 || stop_now || step == total;
+    if ((eval_now || ckpt_now) && tr_step_report(&e, cmd, &lg, -1, mf, tty)) goto done;
+    if (eval_now) {
       tr_eval ev;
       if (tr_evaluate(&e, cmd, &dev, (size_t)o.eval_max, NULL, &ev)) goto done;
       if (tty) fputc('\n', stderr);
@@ -391,10 +430,7 @@ int lamp_cli_train(int argc, char **argv) {
       snprintf(what, sizeof(what), "step %llu dev", (unsigned long long)step);
       tr_eval_print(what, &ev);
     }
-    int stop_now = tr_stop_requested || (o.stop_after && session_steps >= (uint64_t)o.stop_after);
-    if (step % (uint64_t)ckpt_every == 0 || stop_now || step == total) {
-      if (tr_checkpoint_save(&e, cmd, ckpt, step, epoch, batch_in_epoch)) goto done;
-    }
+    if (ckpt_now && tr_checkpoint_save(&e, cmd, ckpt, step, epoch, batch_in_epoch)) goto done;
     if (stop_now) {
       interrupted = tr_stop_requested ? 1 : 2;
       break;
@@ -432,27 +468,31 @@ int lamp_cli_train(int argc, char **argv) {
     if (tr_svg_plot(plot, title, hist.loss_step, hist.loss, hist.n_loss, hist.eval_step,
                     hist.eval_acc, hist.n_eval))
       tr_error(cmd, "cannot write %s: %s", plot, strerror(errno));
-    double mean_step = timed_steps ? step_time / (double)timed_steps : 0;
-    double tps = timed_steps ? tokens_done / step_time : 0;
+    double mean_step = lg.timed_steps ? lg.step_time / (double)lg.timed_steps : 0;
+    double tps = lg.timed_steps ? lg.tokens_done / lg.step_time : 0;
+    double host_share = lg.step_time > 0 ? lg.host_time / lg.step_time : 0;
     snprintf(summary, sizeof(summary), "%s/summary.json", o.out);
     FILE *sf = fopen(summary, "wb");
     if (sf) {
       fprintf(sf, "{\"task\": \"%s\", \"method\": \"%s\", \"device\": \"%s\", \"steps\": %llu, "
                   "\"trainable_params\": %zu, \"prompt_rows\": %zu, \"device_memory_bytes\": %zu, "
-                  "\"mean_step_s\": %.4f, \"tokens_per_s\": %.1f, \"final_dev_examples\": %zu, "
+                  "\"mean_step_s\": %.4f, \"host_enqueue_share\": %.4f, \"tokens_per_s\": %.1f, "
+                  "\"final_dev_examples\": %zu, "
                   "\"final_dev_accuracy\": %.6f, \"final_dev_%s\": %.6f, "
                   "\"best_dev_accuracy\": %.6f, \"best_dev_step\": %.0f, \"final_eval_s\": %.1f}\n",
               e.task->name, o.method, dev_info->name, (unsigned long long)step, e.trainable,
-              e.prompt_rows, tr_device_bytes(&e), mean_step, tps, ev.examples, ev.accuracy,
+              e.prompt_rows, tr_device_bytes(&e), mean_step, host_share, tps, ev.examples,
+              ev.accuracy,
               ev.extra_name, ev.extra, best, best_step, eval_s);
       fclose(sf);
     }
     printf("summary: best dev accuracy %.4f (step %.0f; interval evaluations use --eval-max "
            "examples), final %.4f on %zu examples\n",
            best, best_step, ev.accuracy, ev.examples);
-    printf("         %zu trainable parameters, device memory %.1f MiB (weights, workspace, prompt), "
-           "mean step %.3f s, %.0f tokens/s (this session, first step excluded)\n",
-           e.trainable, (double)tr_device_bytes(&e) / 1048576.0, mean_step, tps);
+    printf("         %zu trainable parameters, device memory %.1f MiB (weights, workspace, prompt, "
+           "optimiser), mean step %.3f s (host enqueueing %.1f%% of it), %.0f tokens/s (this "
+           "session, first step excluded)\n",
+           e.trainable, (double)tr_device_bytes(&e) / 1048576.0, mean_step, 100 * host_share, tps);
     printf("files:   %s, %s, %s, %s, %s/\n", ckpt, metrics, plot, summary, adapter);
     rc = 0;
   }

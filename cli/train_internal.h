@@ -97,16 +97,23 @@ typedef struct tr_engine {
   size_t max_word;     /* longest label word, tokens */
   size_t prompt_rows;  /* P' */
   size_t ws_batch, ws_tokens, ws_outputs;
-  /* host copies for the optimiser: parameters, moments (float, dense per tensor) */
+  /* the prompt's parameters, optimised on the device (train only) */
   size_t n_params;
   lamp_param params[LAMP_PROMPT_MAX_PARAMS];
   size_t param_len[LAMP_PROMPT_MAX_PARAMS];
   uint64_t param_shape[LAMP_PROMPT_MAX_PARAMS][2];
   int param_ndim[LAMP_PROMPT_MAX_PARAMS];
-  float *value[LAMP_PROMPT_MAX_PARAMS], *grad[LAMP_PROMPT_MAX_PARAMS];
-  float *m[LAMP_PROMPT_MAX_PARAMS], *v[LAMP_PROMPT_MAX_PARAMS];
-  uint64_t adam_steps;
+  lamp_adamw *opt;     /* NULL for eval and predict */
+  float *host_state;   /* checkpoint I/O: values, then first and second moments */
   size_t trainable;
+  /* results of the last enqueued training step, read without waiting (tr_train_collect) */
+  float *step_losses[2];
+  float step_norm[2];
+  cl_event step_events[2][2];
+  size_t step_outputs[2];
+  unsigned step_slot;  /* slot of the last enqueued step */
+  int step_pending;    /* enqueued steps whose results are not collected yet (0 to 2) */
+  double sync_s, sync_done; /* time in the blocking batch copies; when they returned */
   /* scratch for batches */
   int32_t *ids;
   size_t *lengths, *out_seq, *out_pos;
@@ -137,9 +144,18 @@ void tr_split_free(tr_split *s);
 /* One tokenized item from fields given as text (predict). */
 int tr_item_from_fields(tr_engine *e, const char *cmd, const char *const *fields, tr_item *it);
 
-/* One optimisation step on items[idx[0..count-1]]: loss and text tokens out. */
+/* Enqueues one optimisation step on items[idx[0..count-1]] (forward, backward, clipping,
+ * AdamW, reads of the loss and gradient norm that do not wait) and returns without waiting for
+ * the device. The only blocking calls are the batch copies of lamp_model_set_tokens and
+ * set_outputs, which also wait for the previous step to finish. */
 int tr_train_step(tr_engine *e, const char *cmd, const tr_split *s, const size_t *idx,
-                  size_t count, float lr_factor, double *loss, double *grad_norm);
+                  size_t count, float lr_factor);
+/* The mean loss and gradient norm (before clipping) of the oldest enqueued step not collected
+ * yet, waiting for it if needed; an error when the loss is not finite. At most two steps may be
+ * pending: collect one before enqueueing a third. */
+int tr_train_collect(tr_engine *e, const char *cmd, double *loss, double *grad_norm);
+/* Monotonic seconds. */
+double tr_now(void);
 /* Scores every item of `s` (first `limit`, 0 = all): per-class scores into `scores`
  * (n x K, may be NULL) and the metrics. */
 int tr_evaluate(tr_engine *e, const char *cmd, const tr_split *s, size_t limit, double *scores,
@@ -155,7 +171,8 @@ int tr_checkpoint_load(tr_engine *e, const char *cmd, const char *path, uint64_t
 /* The pooled prompt as a Hugging Face PEFT prompt-tuning adapter in folder `dir`. */
 int tr_export_peft(tr_engine *e, const char *cmd, const char *dir);
 
-/* Device memory lamp holds for this run: weights, workspace, prompt parameters and gradients. */
+/* Device memory lamp holds for this run: weights, workspace, prompt parameters, gradients and
+ * AdamW moments. */
 size_t tr_device_bytes(const tr_engine *e);
 
 /* ---- plot (cli/svg.c) ------------------------------------------------------------------- */

@@ -1,11 +1,12 @@
 /* The training engine of the CLI: model and tokenizer from a GGUF file, the verbaliser, tokenized
  * splits, training steps, evaluation, checkpoints and the PEFT export.
  *
- * The optimiser runs on the host: lamp_adamw keeps its moments on the device with no way to
- * read or restore them, and an exact --resume needs both. The prompt's parameters are small
- * (LAMP 5.4K, PT 58K floats for SmolLM2-135M), so one gradient read-back and one parameter
- * upload per step cost little next to the model's forward and backward. */
+ * A training step stays on the device: prompt forward, model forward and backward, prompt
+ * backward, global-norm clipping and AdamW are enqueued back to back, and the step's loss and
+ * gradient norm come back through reads that do not wait. The checkpoint reads the parameters
+ * and AdamW moments back and --resume writes them into a fresh optimiser. */
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,9 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "train_internal.h"
+
+double tr_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 void tr_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
@@ -90,44 +98,6 @@ int tr_find_data_dir(const char *cmd, const tr_opts *o, const lamp_task *task, c
 
 /* ---- model loading ------------------------------------------------------------------------ */
 
-typedef struct tr_lookup {
-  lamp_gguf *gguf;
-  float *buf;
-  size_t cap;
-} tr_lookup;
-
-static lamp_status tr_lookup_fn(void *user, const char *name, size_t rows, size_t cols,
-                                const float **data, char *error, size_t error_size) {
-  tr_lookup *l = user;
-  lamp_gguf_tensor_info info;
-  lamp_status st = lamp_gguf_find_tensor(NULL, l->gguf, name, &info);
-  if (st != LAMP_OK) {
-    snprintf(error, error_size, "not in the GGUF file");
-    return st;
-  }
-  if (info.numel != (uint64_t)rows * cols || info.ne[0] != cols) {
-    snprintf(error, error_size, "the file has shape [%llu, %llu] (ne[0] fastest)",
-             (unsigned long long)info.ne[0], (unsigned long long)info.ne[1]);
-    return LAMP_ERR_SHAPE;
-  }
-  if (info.numel > l->cap) {
-    float *b = realloc(l->buf, info.numel * sizeof(float));
-    if (!b) {
-      snprintf(error, error_size, "out of host memory");
-      return LAMP_ERR_OUT_OF_MEMORY;
-    }
-    l->buf = b;
-    l->cap = info.numel;
-  }
-  st = lamp_gguf_tensor_read_f32(NULL, l->gguf, &info, l->buf, l->cap);
-  if (st != LAMP_OK) {
-    snprintf(error, error_size, "%s", lamp_gguf_error(l->gguf));
-    return st;
-  }
-  *data = l->buf;
-  return LAMP_OK;
-}
-
 static int tr_fail(const char *cmd, tr_engine *e, lamp_status st, const char *what) {
   tr_error(cmd, "%s: %s: %s", what, lamp_status_name(st), e->ctx ? lamp_context_error(e->ctx) : "");
   return 1;
@@ -155,23 +125,8 @@ static int tr_open_model(tr_engine *e, const char *cmd) {
     tr_error(cmd, "%s: %s", path, err);
     return 1;
   }
-  lamp_llama_hparams hp;
-  if ((st = lamp_gguf_llama_hparams(e->ctx, e->gguf, &hp)) != LAMP_OK)
+  if ((st = lamp_model_create_gguf(e->ctx, e->gguf, &e->model)) != LAMP_OK)
     return tr_fail(cmd, e, st, path);
-  if (hp.rope_dim != hp.head_dim) {
-    tr_error(cmd, "%s: partial rotary embeddings (%u of %u) are not supported", path, hp.rope_dim,
-             hp.head_dim);
-    return 1;
-  }
-  lamp_model_config c = {hp.n_layers, hp.n_embd, hp.n_heads, hp.n_kv_heads, hp.head_dim, hp.n_ff,
-                         hp.n_vocab, hp.rope_freq_base, hp.norm_eps, 1};
-  lamp_gguf_tensor_info out_info;
-  if (lamp_gguf_find_tensor(NULL, e->gguf, "output.weight", &out_info) == LAMP_OK)
-    c.tied_embeddings = 0;
-  tr_lookup l = {e->gguf, NULL, 0};
-  st = lamp_model_create(e->ctx, &c, LAMP_MODEL_NAMES_GGUF, tr_lookup_fn, &l, &e->model);
-  free(l.buf);
-  if (st != LAMP_OK) return tr_fail(cmd, e, st, path);
   lamp_model_get_config(e->model, &e->cfg);
   st = lamp_tokenizer_from_gguf(e->ctx, e->gguf, &e->tok, err, sizeof(err));
   if (st != LAMP_OK) {
@@ -304,19 +259,29 @@ int tr_engine_open(tr_engine *e, const char *cmd, const tr_opts *o) {
     lamp_prompt_param_count(e->prompt, &e->trainable);
     if ((st = lamp_prompt_params(e->prompt, e->params, LAMP_PROMPT_MAX_PARAMS, &e->n_params)))
       return tr_fail(cmd, e, st, "prompt parameters");
+    size_t state = 0;
     for (size_t i = 0; i < e->n_params; i++) {
       const lamp_tensor *t = &e->params[i].value;
       e->param_len[i] = lamp_tensor_numel(t);
       e->param_ndim[i] = t->ndim;
       e->param_shape[i][0] = t->ndim == 1 ? t->ne[0] : t->ne[1];
       e->param_shape[i][1] = t->ne[0];
-      e->value[i] = malloc(e->param_len[i] * sizeof(float));
-      e->grad[i] = malloc(e->param_len[i] * sizeof(float));
-      e->m[i] = calloc(e->param_len[i], sizeof(float));
-      e->v[i] = calloc(e->param_len[i], sizeof(float));
-      if (!e->value[i] || !e->grad[i] || !e->m[i] || !e->v[i]) return 1;
-      if ((st = lamp_tensor_download(e->ctx, t, e->value[i], e->param_len[i] * sizeof(float))))
-        return tr_fail(cmd, e, st, "prompt parameters");
+      state += e->param_len[i];
+    }
+    if (!(e->host_state = malloc(3 * state * sizeof(float)))) {
+      tr_error(cmd, "out of host memory");
+      return 1;
+    }
+    if (train) {
+      lamp_adamw_options ao;
+      lamp_adamw_options_init(&ao);
+      ao.lr = (float)o->lr;
+      ao.beta1 = (float)o->beta1;
+      ao.beta2 = (float)o->beta2;
+      ao.eps = (float)o->eps;
+      ao.weight_decay = (float)o->weight_decay;
+      if ((st = lamp_adamw_create(e->ctx, e->params, e->n_params, &ao, &e->opt)) != LAMP_OK)
+        return tr_fail(cmd, e, st, "optimiser");
     }
   }
 
@@ -346,7 +311,10 @@ int tr_engine_open(tr_engine *e, const char *cmd, const tr_opts *o) {
   e->out_pos = malloc(e->ws_outputs * sizeof(size_t));
   e->targets = malloc(e->ws_outputs * sizeof(int32_t));
   e->host_out = malloc(e->ws_outputs * (e->single ? K : 1) * sizeof(float));
-  if (!e->ids || !e->lengths || !e->out_seq || !e->out_pos || !e->targets || !e->host_out) {
+  e->step_losses[0] = malloc(e->ws_outputs * sizeof(float));
+  e->step_losses[1] = malloc(e->ws_outputs * sizeof(float));
+  if (!e->ids || !e->lengths || !e->out_seq || !e->out_pos || !e->targets || !e->host_out ||
+      !e->step_losses[0] || !e->step_losses[1]) {
     tr_error(cmd, "out of host memory");
     return 1;
   }
@@ -355,12 +323,14 @@ int tr_engine_open(tr_engine *e, const char *cmd, const tr_opts *o) {
 
 void tr_engine_close(tr_engine *e) {
   for (size_t k = 0; k < LAMP_DATA_MAX_LABELS; k++) free(e->words[k]);
-  for (size_t i = 0; i < LAMP_PROMPT_MAX_PARAMS; i++) {
-    free(e->value[i]);
-    free(e->grad[i]);
-    free(e->m[i]);
-    free(e->v[i]);
+  if (e->ctx) lamp_context_finish(e->ctx);
+  for (size_t slot = 0; slot < 2; slot++) {
+    for (size_t r = 0; r < 2; r++)
+      if (e->step_events[slot][r]) clReleaseEvent(e->step_events[slot][r]);
+    free(e->step_losses[slot]);
   }
+  free(e->host_state);
+  lamp_adamw_release(e->opt);
   free(e->ids);
   free(e->lengths);
   free(e->out_seq);
@@ -378,7 +348,7 @@ void tr_engine_close(tr_engine *e) {
 
 size_t tr_device_bytes(const tr_engine *e) {
   return lamp_model_weight_bytes(e->model) + lamp_model_workspace_bytes(e->ws) +
-         2 * sizeof(float) * e->trainable;
+         (e->opt ? 4 : 2) * sizeof(float) * e->trainable;
 }
 
 /* ---- tokenized splits --------------------------------------------------------------------- */
@@ -498,9 +468,12 @@ static int tr_batch(tr_engine *e, const char *cmd, const tr_split *s, const size
     memmove(e->ids + q * T, e->ids + q * e->ws_tokens, e->lengths[q] * sizeof(int32_t));
   for (size_t q = 0; q < n_seq; q++)
     for (size_t t = e->lengths[q]; t < T; t++) e->ids[q * T + t] = 0;
+  double t0 = tr_now();
   lamp_status st = lamp_model_set_tokens(e->ws, n_seq, T, e->ids, e->lengths);
   if (st == LAMP_OK)
     st = lamp_model_set_outputs(e->ws, M, e->out_seq, e->out_pos, with_targets ? e->targets : NULL);
+  e->sync_done = tr_now();
+  e->sync_s = e->sync_done - t0;
   if (st != LAMP_OK) return tr_fail(cmd, e, st, "batch");
   *n_out = M;
   return 0;
@@ -514,66 +487,75 @@ static int tr_prompt_in(tr_engine *e, const char *cmd) {
   return st == LAMP_OK ? 0 : tr_fail(cmd, e, st, "prompt forward");
 }
 
-static int tr_upload_params(tr_engine *e, const char *cmd) {
-  for (size_t i = 0; i < e->n_params; i++) {
-    lamp_status st = lamp_tensor_upload(e->ctx, &e->params[i].value, e->value[i],
-                                        e->param_len[i] * sizeof(float));
-    if (st != LAMP_OK) return tr_fail(cmd, e, st, "prompt parameters");
-  }
-  return 0;
+/* Enqueues a read of `bytes` from `t` into `host` that does not wait; `ev` completes with it. */
+static lamp_status tr_read_async(tr_engine *e, const lamp_tensor *t, void *host, size_t bytes,
+                                 cl_event *ev) {
+  if (*ev) clReleaseEvent(*ev);
+  *ev = NULL;
+  cl_int err = clEnqueueReadBuffer(lamp_context_cl_queue(e->ctx), t->buffer, CL_FALSE, t->offset,
+                                   bytes, host, 0, NULL, ev);
+  return err == CL_SUCCESS ? LAMP_OK : LAMP_ERR_OPENCL;
 }
 
 int tr_train_step(tr_engine *e, const char *cmd, const tr_split *s, const size_t *idx,
-                  size_t count, float lr_factor, double *loss, double *grad_norm) {
+                  size_t count, float lr_factor) {
   size_t M = 0;
-  if (!e->prompt) {
+  if (!e->opt) {
     tr_error(cmd, "nothing to train without a prompt");
+    return 1;
+  }
+  if (e->step_pending > 1) {
+    tr_error(cmd, "internal: two steps' results are not collected");
     return 1;
   }
   if (tr_batch(e, cmd, s, idx, count, 0, 1, &M) || tr_prompt_in(e, cmd)) return 1;
   lamp_model_head head = e->single ? LAMP_MODEL_HEAD_LABELS : LAMP_MODEL_HEAD_VOCAB;
-  lamp_tensor dprompt, losses;
+  lamp_tensor dprompt, losses, norm;
+  unsigned slot = e->step_slot ^ 1u;
   lamp_status st = lamp_model_forward(e->ws, head);
   if (st == LAMP_OK) st = lamp_model_backward(e->ws);
   if (st == LAMP_OK) st = lamp_prompt_zero_grad(e->prompt);
   if (st == LAMP_OK) st = lamp_model_prompt_grad(e->ws, &dprompt);
   if (st == LAMP_OK) st = lamp_prompt_backward(e->prompt, &dprompt);
+  /* without --clip the norm is still measured for the log; a scale of exactly 1 is skipped */
+  if (st == LAMP_OK)
+    st = lamp_adamw_clip_grad_norm(e->opt, e->opts.clip > 0 ? (float)e->opts.clip : FLT_MAX);
+  if (st == LAMP_OK) st = lamp_adamw_step(e->opt, lr_factor);
   if (st == LAMP_OK) st = lamp_model_losses(e->ws, &losses);
-  if (st == LAMP_OK) st = lamp_tensor_download(e->ctx, &losses, e->host_out, M * sizeof(float));
-  for (size_t i = 0; i < e->n_params && st == LAMP_OK; i++)
-    st = lamp_tensor_download(e->ctx, &e->params[i].grad, e->grad[i],
-                              e->param_len[i] * sizeof(float));
+  if (st == LAMP_OK)
+    st = tr_read_async(e, &losses, e->step_losses[slot], M * sizeof(float),
+                       &e->step_events[slot][0]);
+  if (st == LAMP_OK) st = lamp_adamw_grad_norm_tensor(e->opt, &norm);
+  if (st == LAMP_OK)
+    st = tr_read_async(e, &norm, &e->step_norm[slot], sizeof(float), &e->step_events[slot][1]);
+  if (st == LAMP_OK) st = clFlush(lamp_context_cl_queue(e->ctx)) == CL_SUCCESS ? LAMP_OK
+                                                                               : LAMP_ERR_OPENCL;
   if (st != LAMP_OK) return tr_fail(cmd, e, st, "training step");
+  e->step_slot = slot;
+  e->step_outputs[slot] = M;
+  e->step_pending++;
+  return 0;
+}
+
+int tr_train_collect(tr_engine *e, const char *cmd, double *loss, double *grad_norm) {
+  if (!e->step_pending) {
+    tr_error(cmd, "internal: no training step to collect");
+    return 1;
+  }
+  unsigned slot = e->step_pending == 2 ? e->step_slot ^ 1u : e->step_slot;
+  e->step_pending--;
+  if (clWaitForEvents(2, e->step_events[slot]) != CL_SUCCESS)
+    return tr_fail(cmd, e, LAMP_ERR_OPENCL, "reading the training loss");
+  size_t M = e->step_outputs[slot];
   double sum = 0;
-  for (size_t m = 0; m < M; m++) sum += e->host_out[m];
+  for (size_t m = 0; m < M; m++) sum += e->step_losses[slot][m];
   *loss = sum / (double)M;
+  *grad_norm = e->step_norm[slot];
   if (!isfinite(*loss)) {
     tr_error(cmd, "the training loss is not finite (%g); lower --lr", *loss);
     return 1;
   }
-
-  /* AdamW (decoupled weight decay) with global-norm clipping, in double, stored in float. */
-  double norm2 = 0;
-  for (size_t i = 0; i < e->n_params; i++)
-    for (size_t j = 0; j < e->param_len[i]; j++) norm2 += (double)e->grad[i][j] * e->grad[i][j];
-  double norm = sqrt(norm2), scale = 1.0;
-  if (e->opts.clip > 0 && norm > e->opts.clip) scale = e->opts.clip / (norm + 1e-6);
-  *grad_norm = norm;
-  e->adam_steps++;
-  const double b1 = e->opts.beta1, b2 = e->opts.beta2, eps = e->opts.eps;
-  const double lr = e->opts.lr * (double)lr_factor, wd = e->opts.weight_decay;
-  const double c1 = 1.0 - pow(b1, (double)e->adam_steps), c2 = 1.0 - pow(b2, (double)e->adam_steps);
-  for (size_t i = 0; i < e->n_params; i++)
-    for (size_t j = 0; j < e->param_len[i]; j++) {
-      double g = (double)e->grad[i][j] * scale;
-      double m = b1 * e->m[i][j] + (1 - b1) * g, v = b2 * e->v[i][j] + (1 - b2) * g * g;
-      e->m[i][j] = (float)m;
-      e->v[i][j] = (float)v;
-      double p = e->value[i][j] * (1.0 - lr * wd);
-      p -= lr * (m / c1) / (sqrt(v / c2) + eps);
-      e->value[i][j] = (float)p;
-    }
-  return tr_upload_params(e, cmd);
+  return 0;
 }
 
 /* ---- evaluation --------------------------------------------------------------------------- */
@@ -704,8 +686,28 @@ int tr_evaluate(tr_engine *e, const char *cmd, const tr_split *s, size_t limit, 
 
 #define TR_MAX_META 96
 
+/* What a checkpoint holds per parameter: its value and, when training, its AdamW moments
+ * (t[0..2]), with their host copies in e->host_state (host[0..2]). */
+static lamp_status tr_state_tensors(tr_engine *e, size_t i, lamp_tensor t[3], float *host[3]) {
+  size_t off = 0;
+  for (size_t k = 0; k < i; k++) off += 3 * e->param_len[k];
+  for (size_t j = 0; j < 3; j++) host[j] = e->host_state + off + j * e->param_len[i];
+  t[0] = t[1] = t[2] = e->params[i].value;
+  return e->opt ? lamp_adamw_moments(e->opt, i, &t[1], &t[2]) : LAMP_OK;
+}
+
 int tr_checkpoint_save(tr_engine *e, const char *cmd, const char *path, uint64_t step,
                        uint64_t epoch, uint64_t batch_in_epoch) {
+  uint64_t adam_steps = 0;
+  lamp_status st = e->opt ? lamp_adamw_step_count(e->opt, &adam_steps) : LAMP_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < e->n_params && st == LAMP_OK; i++) {
+    lamp_tensor t[3];
+    float *host[3];
+    st = tr_state_tensors(e, i, t, host);
+    for (size_t j = 0; j < 3 && st == LAMP_OK; j++)
+      st = lamp_tensor_download(e->ctx, &t[j], host[j], e->param_len[i] * sizeof(float));
+  }
+  if (st != LAMP_OK) return tr_fail(cmd, e, st, "reading the prompt and optimiser state");
   char **rk = NULL, **rv = NULL;
   size_t nr = 0;
   if (tr_opts_serialize(&e->opts, &rk, &rv, &nr)) {
@@ -720,7 +722,7 @@ int tr_checkpoint_save(tr_engine *e, const char *cmd, const char *path, uint64_t
   snprintf(nums[0], 32, "%llu", (unsigned long long)step);
   snprintf(nums[1], 32, "%llu", (unsigned long long)epoch);
   snprintf(nums[2], 32, "%llu", (unsigned long long)batch_in_epoch);
-  snprintf(nums[3], 32, "%llu", (unsigned long long)e->adam_steps);
+  snprintf(nums[3], 32, "%llu", (unsigned long long)adam_steps);
   snprintf(nums[4], 32, "%zu", e->prompt_rows);
   snprintf(nums[5], 32, "%zu", e->cfg.n_embd);
   const char *nk[6] = {"train.step", "train.epoch", "train.batch", "train.adam_steps",
@@ -738,7 +740,9 @@ int tr_checkpoint_save(tr_engine *e, const char *cmd, const char *path, uint64_t
   size_t ne = 0;
   for (size_t i = 0; i < e->n_params; i++) {
     const char *pre[3] = {"param.", "adam.m.", "adam.v."};
-    const float *src[3] = {e->value[i], e->m[i], e->v[i]};
+    lamp_tensor t[3];
+    float *src[3];
+    (void)tr_state_tensors(e, i, t, src); /* succeeded for the downloads above */
     for (size_t j = 0; j < 3; j++) {
       snprintf(names[ne], sizeof(names[ne]), "%s%s", pre[j], e->params[i].name);
       ent[ne].name = names[ne];
@@ -748,7 +752,7 @@ int tr_checkpoint_save(tr_engine *e, const char *cmd, const char *path, uint64_t
       ne++;
     }
   }
-  lamp_status st = lamp_safetensors_write_f32(e->ctx, path, ent, ne, keys, values, nm);
+  st = lamp_safetensors_write_f32(e->ctx, path, ent, ne, keys, values, nm);
   for (size_t i = 0; i < nr; i++) {
     free(rk[i]);
     free(rv[i]);
@@ -814,7 +818,9 @@ int tr_checkpoint_load(tr_engine *e, const char *cmd, const char *path, uint64_t
   }
   for (size_t i = 0; i < e->n_params && !rc; i++) {
     const char *pre[3] = {"param.", "adam.m.", "adam.v."};
-    float *dst[3] = {e->value[i], e->m[i], e->v[i]};
+    lamp_tensor dev[3];
+    float *dst[3];
+    if ((s = tr_state_tensors(e, i, dev, dst)) != LAMP_OK) rc = tr_fail(cmd, e, s, path);
     for (size_t j = 0; j < 3 && !rc; j++) {
       char name[48];
       snprintf(name, sizeof(name), "%s%s", pre[j], e->params[i].name);
@@ -827,13 +833,17 @@ int tr_checkpoint_load(tr_engine *e, const char *cmd, const char *path, uint64_t
         rc = 1;
       } else if ((s = lamp_safetensors_read(st, t, dst[j], t->size)) != LAMP_OK) {
         rc = tr_fail(cmd, e, s, path);
+      } else if ((j == 0 || e->opt) &&
+                 (s = lamp_tensor_upload(e->ctx, &dev[j], dst[j], t->size)) != LAMP_OK) {
+        rc = tr_fail(cmd, e, s, "restoring the prompt and optimiser state");
       }
     }
   }
   lamp_safetensors_close(st);
   if (rc) return rc;
-  e->adam_steps = adam;
-  return tr_upload_params(e, cmd);
+  if (e->opt && (s = lamp_adamw_set_step_count(e->opt, adam)) != LAMP_OK)
+    return tr_fail(cmd, e, s, path);
+  return 0;
 }
 
 /* ---- PEFT export -------------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "ref_gguf.h"
 
 /* GPT-2's byte-to-character map: printable bytes stand for themselves, the others for
@@ -154,29 +155,11 @@ int ref_train_write_file(const char *path, const char *text) {
 }
 
 char *ref_train_read_file(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    if (n + 1 >= cap) {
-      char *b = realloc(buf, cap * 2);
-      if (!b) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = b;
-      cap *= 2;
-    }
-    size_t got = fread(buf + n, 1, cap - 1 - n, f);
-    if (!got) break;
-    n += got;
-  }
-  fclose(f);
-  if (buf) buf[n] = '\0';
+  char *data = NULL;
+  size_t n = 0;
+  if (lamp__read_file(NULL, path, &data, &n) != LAMP_OK) return NULL;
   if (size) *size = n;
-  return buf;
+  return data;
 }
 
 const char *ref_train_lamp_path(void) {
