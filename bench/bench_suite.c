@@ -840,6 +840,8 @@ int main(int argc, char **argv) {
               S.gemm[i].s.n, S.gemm[i].s.k);
       rc = 1;
     }
+  /* the tables above hold what the profile says; release would print it again */
+  lamp_profile_reset(S.ctx);
   lamp_context_release(S.ctx);
   return rc;
 }
