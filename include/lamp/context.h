@@ -72,7 +72,7 @@ typedef struct lamp_context_stats {
   uint64_t cache_rejected;    /* entries found truncated or corrupt, discarded and rebuilt */
   uint64_t cache_write_failed;/* binaries that could not be stored (the build still succeeds) */
   double build_seconds;       /* wall time spent obtaining programs, built or cached */
-  int tuning_applied;         /* stored GEMM tuning for this device was applied */
+  int tuning_applied;         /* GEMM tuning applied: 1 stored result, 2 built-in, 0 none */
 } lamp_context_stats;
 
 lamp_status lamp_context_get_stats(const lamp_context *ctx, lamp_context_stats *stats);

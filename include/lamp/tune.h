@@ -91,9 +91,11 @@ typedef struct lamp_tune_report {
 lamp_status lamp_tune_gemm(lamp_context *ctx, const lamp_tune_options *options,
                            lamp_tune_report *report);
 
-/* Applies the stored parameters for this device, if any: `*applied` is 1 when a matching result
- * was found and applied, 0 when none exists or it belongs to another device or driver. Contexts
- * call this on creation unless their `tuning` option is 0 (or LAMP_TUNING=0). */
+/* Applies the stored parameters for this device: `*applied` is 1 when a result stored for this
+ * platform, device and driver was applied; else 2 when lamp ships a result for this kind of
+ * device (PoCL CPU devices) and it was applied; else 0 (CLBlast's own parameters stay). A
+ * stored file that is damaged is LAMP_ERR_FORMAT and changes nothing. Contexts call this on
+ * creation unless their `tuning` option is 0 (or LAMP_TUNING=0). */
 lamp_status lamp_tune_apply(lamp_context *ctx, int *applied);
 
 /* The file that holds (or would hold) the stored parameters for this context's device. */
