@@ -488,13 +488,12 @@ static int tr_prompt_in(tr_engine *e, const char *cmd) {
 }
 
 /* Enqueues a read of `bytes` from `t` into `host` that does not wait; `ev` completes with it. */
-static lamp_status tr_read_async(tr_engine *e, const lamp_tensor *t, void *host, size_t bytes,
-                                 cl_event *ev) {
+static cl_int tr_read_async(tr_engine *e, const lamp_tensor *t, void *host, size_t bytes,
+                            cl_event *ev) {
   if (*ev) clReleaseEvent(*ev);
   *ev = NULL;
-  cl_int err = clEnqueueReadBuffer(lamp_context_cl_queue(e->ctx), t->buffer, CL_FALSE, t->offset,
-                                   bytes, host, 0, NULL, ev);
-  return err == CL_SUCCESS ? LAMP_OK : LAMP_ERR_OPENCL;
+  return clEnqueueReadBuffer(lamp_context_cl_queue(e->ctx), t->buffer, CL_FALSE, t->offset, bytes,
+                             host, 0, NULL, ev);
 }
 
 int tr_train_step(tr_engine *e, const char *cmd, const tr_split *s, const size_t *idx,
@@ -522,15 +521,18 @@ int tr_train_step(tr_engine *e, const char *cmd, const tr_split *s, const size_t
     st = lamp_adamw_clip_grad_norm(e->opt, e->opts.clip > 0 ? (float)e->opts.clip : FLT_MAX);
   if (st == LAMP_OK) st = lamp_adamw_step(e->opt, lr_factor);
   if (st == LAMP_OK) st = lamp_model_losses(e->ws, &losses);
-  if (st == LAMP_OK)
-    st = tr_read_async(e, &losses, e->step_losses[slot], M * sizeof(float),
-                       &e->step_events[slot][0]);
   if (st == LAMP_OK) st = lamp_adamw_grad_norm_tensor(e->opt, &norm);
-  if (st == LAMP_OK)
-    st = tr_read_async(e, &norm, &e->step_norm[slot], sizeof(float), &e->step_events[slot][1]);
-  if (st == LAMP_OK) st = clFlush(lamp_context_cl_queue(e->ctx)) == CL_SUCCESS ? LAMP_OK
-                                                                               : LAMP_ERR_OPENCL;
   if (st != LAMP_OK) return tr_fail(cmd, e, st, "training step");
+  cl_int err = tr_read_async(e, &losses, e->step_losses[slot], M * sizeof(float),
+                             &e->step_events[slot][0]);
+  if (err == CL_SUCCESS)
+    err = tr_read_async(e, &norm, &e->step_norm[slot], sizeof(float), &e->step_events[slot][1]);
+  /* start the device now rather than at the next blocking call */
+  if (err == CL_SUCCESS) err = clFlush(lamp_context_cl_queue(e->ctx));
+  if (err != CL_SUCCESS) {
+    tr_error(cmd, "training step: reading the loss back: %s", lamp_cl_error_name(err));
+    return 1;
+  }
   e->step_slot = slot;
   e->step_outputs[slot] = M;
   e->step_pending++;
@@ -544,8 +546,11 @@ int tr_train_collect(tr_engine *e, const char *cmd, double *loss, double *grad_n
   }
   unsigned slot = e->step_pending == 2 ? e->step_slot ^ 1u : e->step_slot;
   e->step_pending--;
-  if (clWaitForEvents(2, e->step_events[slot]) != CL_SUCCESS)
-    return tr_fail(cmd, e, LAMP_ERR_OPENCL, "reading the training loss");
+  cl_int err = clWaitForEvents(2, e->step_events[slot]);
+  if (err != CL_SUCCESS) {
+    tr_error(cmd, "reading the training loss: %s", lamp_cl_error_name(err));
+    return 1;
+  }
   size_t M = e->step_outputs[slot];
   double sum = 0;
   for (size_t m = 0; m < M; m++) sum += e->step_losses[slot][m];
