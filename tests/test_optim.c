@@ -285,38 +285,34 @@ static void test_adamw_resume_is_exact(void **state) {
   lamp_prompt_release(pb);
 }
 
+static void expect_factor(const lamp_lr_schedule *s, uint64_t step, double want, double tol) {
+  float f = -1;
+  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(s, step, &f));
+  if (fabs(f - want) > tol)
+    fail_msg("schedule %d, step %llu: factor %.8g, want %.8g", (int)s->decay,
+             (unsigned long long)step, f, want);
+}
+
 static void test_schedules(void **state) {
   (void)state;
   float f = 0;
   lamp_lr_schedule s = {LAMP_LR_CONSTANT, 4, 0, 0.0f};
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 0, &f));
-  assert_float_equal(f, 0.25f, 1e-7);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 3, &f));
-  assert_float_equal(f, 1.0f, 1e-7);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 1000, &f));
-  assert_float_equal(f, 1.0f, 1e-7);
+  expect_factor(&s, 0, 0.25f, 1e-7);
+  expect_factor(&s, 3, 1.0f, 1e-7);
+  expect_factor(&s, 1000, 1.0f, 1e-7);
 
   s = (lamp_lr_schedule){LAMP_LR_LINEAR, 10, 110, 0.0f};
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 4, &f));
-  assert_float_equal(f, 0.5f, 1e-7);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 10, &f));
-  assert_float_equal(f, 1.0f, 1e-7);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 35, &f));
-  assert_float_equal(f, 0.75f, 1e-6);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 110, &f));
-  assert_float_equal(f, 0.0f, 1e-7);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 500, &f));
-  assert_float_equal(f, 0.0f, 1e-7);
+  expect_factor(&s, 4, 0.5f, 1e-7);
+  expect_factor(&s, 10, 1.0f, 1e-7);
+  expect_factor(&s, 35, 0.75f, 1e-6);
+  expect_factor(&s, 110, 0.0f, 1e-7);
+  expect_factor(&s, 500, 0.0f, 1e-7);
 
   s = (lamp_lr_schedule){LAMP_LR_COSINE, 0, 100, 0.2f};
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 0, &f));
-  assert_float_equal(f, 1.0f, 1e-7);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 50, &f));
-  assert_float_equal(f, 0.6f, 1e-6);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 25, &f));
-  assert_float_equal(f, 0.2f + 0.8f * 0.5f * (1.0f + (float)cos(atan(1.0))), 1e-6);
-  LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(&s, 100, &f));
-  assert_float_equal(f, 0.2f, 1e-6);
+  expect_factor(&s, 0, 1.0f, 1e-7);
+  expect_factor(&s, 50, 0.6f, 1e-6);
+  expect_factor(&s, 25, 0.2f + 0.8f * 0.5f * (1.0f + (float)cos(atan(1.0))), 1e-6);
+  expect_factor(&s, 100, 0.2f, 1e-6);
 
   s.total_steps = 0;
   assert_int_equal(lamp_lr_schedule_factor(&s, 1, &f), LAMP_ERR_INVALID_ARGUMENT);
