@@ -8,9 +8,9 @@
  *
  * Tolerance: lamp computes in float32 with another accumulation order than the float64
  * reference, so a logit may differ by LOGIT_TOL relative to the largest logit magnitude of its
- * row (1e-4; about 1e-6 measured on PoCL); top-5 ids must be equal, in order wherever the reference's logits are further
- * apart than that tolerance; greedy tokens must be equal (the reference's margins are >= 0.05,
- * far above the tolerance). */
+ * row (1e-4; about 1e-6 measured on PoCL); top-5 ids must be equal, in order wherever the
+ * reference's logits are further apart than that tolerance; greedy tokens must be equal (the
+ * reference's margins are >= 0.05, far above the tolerance). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

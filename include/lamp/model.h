@@ -94,6 +94,28 @@ lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
  * tensor at a time). The file may be released afterwards. */
 lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out);
 
+/* The configuration of a Hugging Face config.json (`length` bytes of its text): model_type
+ * "llama"; num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and vocab_size
+ * required; num_key_value_heads (default: the heads), head_dim (default: width / heads),
+ * rms_norm_eps (1e-6), rope_theta (10000) and tie_word_embeddings (false) optional, as in
+ * transformers' LlamaConfig. A missing or mistyped key is LAMP_ERR_FORMAT naming it; rope_scaling,
+ * biases or an activation other than "silu" are LAMP_ERR_UNSUPPORTED. */
+lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
+                                      lamp_model_config *config);
+
+/* lamp_model_create on safetensors files holding Hugging Face's tensor names (each tensor in
+ * exactly one file; 2-D matrices, 1-D norms) in F32, F16 or BF16, converted to f32 on the host
+ * one tensor at a time. A tensor's absence, shape or dtype is an error naming it and its file. */
+lamp_status lamp_model_create_safetensors_files(lamp_context *ctx,
+                                                const lamp_model_config *config,
+                                                const char *const *paths, size_t count,
+                                                lamp_model **out);
+
+/* The same on a Hugging Face model folder: `dir`/config.json and `dir`/model.safetensors, or the
+ * shards that `dir`/model.safetensors.index.json names in its weight_map (plain file names in
+ * `dir`). */
+lamp_status lamp_model_create_safetensors(lamp_context *ctx, const char *dir, lamp_model **out);
+
 /* Waits for queued work and frees the weights. NULL is accepted. */
 void lamp_model_release(lamp_model *model);
 

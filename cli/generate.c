@@ -1,0 +1,415 @@
+/* lamp generate: continues a text with the frozen model, greedy or sampled (temperature and
+ * top-k with a seed), printing each token as soon as it is chosen.
+ *
+ * The model API has no key/value cache, so every new token reruns the forward over the whole
+ * sequence so far (prompt plus generated tokens): step n costs a forward over n rows. That is
+ * fine for checking the model by eye; it is not a serving path. */
+#include "generate.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "internal.h"
+#include "json.h"
+#include "lamp/lamp.h"
+
+#define GEN_DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+typedef struct gen_opts {
+  const char *model;
+  long max_tokens;
+  double temperature; /* 0: greedy */
+  long top_k;         /* 0: the whole vocabulary */
+  uint64_t seed;
+  int has_seed;
+  int chat;
+  const char *system;
+  char *text; /* the positional arguments joined by spaces */
+} gen_opts;
+
+typedef struct gen_state {
+  lamp_context *ctx;
+  lamp_model *model;
+  lamp_tokenizer *tok;
+  size_t n_ctx;          /* longest sequence the model was trained for (0: unknown) */
+  int32_t stop[2];       /* ids that end the text: EOS and, in chat, the end of a turn */
+} gen_state;
+
+static void gen_usage(FILE *out) {
+  fprintf(out,
+          "usage: lamp generate [options] TEXT...\n"
+          "\n"
+          "Continues TEXT with the frozen model and prints the new tokens as they come.\n"
+          "\n"
+          "options:\n"
+          "  --model FILE|DIR   GGUF file, or a Hugging Face folder (config.json,\n"
+          "                     model.safetensors or its index, tokenizer.json)\n"
+          "                     [" GEN_DEFAULT_MODEL "]\n"
+          "  --max-tokens N     tokens to generate at most [64]\n"
+          "  --temperature T    0 = greedy; above 0 samples from softmax(logits / T) [0]\n"
+          "  --top-k K          sample among the K likeliest tokens, 0 = all [0]\n"
+          "  --seed S           sampling seed [from the clock, printed at the end]\n"
+          "  --chat             wrap TEXT as a user turn of a ChatML conversation\n"
+          "                     (<|im_start|>user ... <|im_start|>assistant) and stop at the\n"
+          "                     end of the assistant's turn\n"
+          "  --system TEXT      with --chat: a system turn first\n"
+          "\n"
+          "Generation stops at the end-of-text token, after N tokens, or at the model's context\n"
+          "length. Each token reruns the forward over the whole sequence (no cache).\n");
+}
+
+static int gen_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("lamp generate: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return 1;
+}
+
+static int gen_long(const char *flag, const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "lamp generate: %s wants an integer in %ld..%ld, not '%s'\n", flag, lo, hi,
+            s);
+    return 2;
+  }
+  *out = v;
+  return 0;
+}
+
+static int gen_parse(int argc, char **argv, gen_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->model = GEN_DEFAULT_MODEL;
+  o->max_tokens = 64;
+  size_t text_len = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    int has_value = i + 1 < argc;
+    long v = 0;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      gen_usage(stdout);
+      return -1;
+    } else if (!strcmp(a, "--chat")) {
+      o->chat = 1;
+    } else if (!strncmp(a, "--", 2) && a[2] && !has_value) {
+      fprintf(stderr, "lamp generate: %s needs a value (or is unknown)\n", a);
+      return 2;
+    } else if (!strcmp(a, "--model")) {
+      o->model = argv[++i];
+    } else if (!strcmp(a, "--system")) {
+      o->system = argv[++i];
+    } else if (!strcmp(a, "--max-tokens")) {
+      if (gen_long(a, argv[++i], 1, 1000000, &v)) return 2;
+      o->max_tokens = v;
+    } else if (!strcmp(a, "--top-k")) {
+      if (gen_long(a, argv[++i], 0, 1 << 24, &v)) return 2;
+      o->top_k = v;
+    } else if (!strcmp(a, "--seed")) {
+      char *end;
+      errno = 0;
+      o->seed = strtoull(argv[++i], &end, 10);
+      if (errno || *end || !argv[i][0] || argv[i][0] == '-') {
+        fprintf(stderr, "lamp generate: --seed wants a non-negative integer, not '%s'\n",
+                argv[i]);
+        return 2;
+      }
+      o->has_seed = 1;
+    } else if (!strcmp(a, "--temperature")) {
+      char *end;
+      o->temperature = strtod(argv[++i], &end);
+      if (*end || end == argv[i] || !(o->temperature >= 0) || o->temperature > 1e6) {
+        fprintf(stderr, "lamp generate: --temperature wants a number >= 0, not '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (!strncmp(a, "--", 2) && a[2]) {
+      fprintf(stderr, "lamp generate: unknown option %s\n", a);
+      gen_usage(stderr);
+      return 2;
+    } else {
+      size_t n = strlen(a);
+      char *t = realloc(o->text, text_len + n + 2);
+      if (!t) return gen_error("out of memory") + 1;
+      o->text = t;
+      if (text_len) o->text[text_len++] = ' ';
+      memcpy(o->text + text_len, a, n + 1);
+      text_len += n;
+    }
+  }
+  if (!o->text) {
+    fprintf(stderr, "lamp generate: no TEXT to continue\n");
+    gen_usage(stderr);
+    return 2;
+  }
+  if (o->system && !o->chat) {
+    fprintf(stderr, "lamp generate: --system needs --chat\n");
+    return 2;
+  }
+  if ((o->top_k || o->has_seed) && o->temperature == 0)
+    fprintf(stderr, "lamp generate: note: --top-k and --seed have no effect without "
+            "--temperature (greedy)\n");
+  return 0;
+}
+
+static int gen_is_dir(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* An integer member of config.json, or the first element of an array of them; -1 if none. */
+static long gen_json_id(const lamp__json *doc, const char *key) {
+  size_t node = lamp__json_get(doc, 0, key);
+  if (lamp__json_kind_of(doc, node) == LAMP__JSON_ARRAY) node = lamp__json_first(doc, node);
+  if (lamp__json_kind_of(doc, node) != LAMP__JSON_NUMBER) return -1;
+  double v = lamp__json_number(doc, node);
+  return v >= 0 && v < (double)(1 << 24) && v == floor(v) ? (long)v : -1;
+}
+
+/* A Hugging Face folder: the model from its safetensors, the tokenizer from tokenizer.json, the
+ * special ids and the context length from config.json. */
+static int gen_load_dir(gen_state *g, const char *dir) {
+  char path[4096], err[2048];
+  snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+  lamp_status st = lamp_tokenizer_from_json_file(g->ctx, path, &g->tok, err, sizeof(err));
+  if (st != LAMP_OK) return gen_error("%s: %s", path, err);
+  snprintf(path, sizeof(path), "%s/config.json", dir);
+  char *text = NULL;
+  size_t size = 0;
+  st = lamp__read_file(g->ctx, path, &text, &size);
+  if (st != LAMP_OK) return gen_error("%s", lamp_context_error(g->ctx));
+  lamp__json *doc = NULL;
+  st = lamp__json_parse(text, size, &doc, err, sizeof(err));
+  free(text);
+  if (st != LAMP_OK) return gen_error("%s: %s", path, err);
+  lamp_tokenizer_special sp = lamp_tokenizer_get_special(g->tok);
+  sp.bos = (int32_t)gen_json_id(doc, "bos_token_id");
+  sp.eos = (int32_t)gen_json_id(doc, "eos_token_id");
+  long n_ctx = gen_json_id(doc, "max_position_embeddings");
+  g->n_ctx = n_ctx > 0 ? (size_t)n_ctx : 0;
+  lamp__json_free(doc);
+  size_t vocab = lamp_tokenizer_vocab_size(g->tok);
+  if (sp.bos >= (int32_t)vocab) sp.bos = -1;
+  if (sp.eos >= (int32_t)vocab) sp.eos = -1;
+  if (lamp_tokenizer_set_special(g->ctx, g->tok, &sp) != LAMP_OK)
+    return gen_error("%s: special token ids: %s", path, lamp_context_error(g->ctx));
+  st = lamp_model_create_safetensors(g->ctx, dir, &g->model);
+  if (st != LAMP_OK) return gen_error("%s: %s", dir, lamp_context_error(g->ctx));
+  return 0;
+}
+
+static int gen_load_gguf(gen_state *g, const char *file) {
+  char err[2048];
+  lamp_gguf *gguf = NULL;
+  lamp_status st = lamp_gguf_open(g->ctx, file, &gguf, err, sizeof(err));
+  if (st != LAMP_OK) return gen_error("%s: %s", file, err);
+  int rc = 0;
+  lamp_llama_hparams hp;
+  if (lamp_gguf_llama_hparams(g->ctx, gguf, &hp) == LAMP_OK) g->n_ctx = hp.n_ctx;
+  st = lamp_tokenizer_from_gguf(g->ctx, gguf, &g->tok, err, sizeof(err));
+  if (st != LAMP_OK) rc = gen_error("%s: tokenizer: %s", file, err);
+  else if ((st = lamp_model_create_gguf(g->ctx, gguf, &g->model)) != LAMP_OK)
+    rc = gen_error("%s: %s", file, lamp_context_error(g->ctx));
+  lamp_gguf_release(gguf);
+  return rc;
+}
+
+/* The text the model sees: TEXT, or with --chat a ChatML conversation ending where the
+ * assistant's answer starts. */
+static char *gen_prompt(const gen_opts *o) {
+  const char *sys = o->system ? o->system : "";
+  size_t n = strlen(o->text) + strlen(sys) + 128;
+  char *p = malloc(n);
+  if (!p) return NULL;
+  if (!o->chat) snprintf(p, n, "%s", o->text);
+  else if (o->system)
+    snprintf(p, n, "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n"
+             "<|im_start|>assistant\n", sys, o->text);
+  else
+    snprintf(p, n, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", o->text);
+  return p;
+}
+
+static uint64_t gen_rng(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+typedef struct gen_cand {
+  float z;
+  int32_t id;
+} gen_cand;
+
+static int gen_by_logit(const void *a, const void *b) {
+  const gen_cand *x = a, *y = b;
+  if (x->z != y->z) return x->z > y->z ? -1 : 1;
+  return x->id < y->id ? -1 : 1;
+}
+
+/* The next token from the logits (V): the largest (lowest id on ties) when greedy, else a draw
+ * from softmax(z / T) over the top-k. `cand` is V entries of scratch. */
+static int32_t gen_choose(const float *z, size_t V, const gen_opts *o, uint64_t *rng,
+                          gen_cand *cand) {
+  if (o->temperature == 0) {
+    size_t best = 0;
+    for (size_t i = 1; i < V; i++)
+      if (z[i] > z[best]) best = i;
+    return (int32_t)best;
+  }
+  for (size_t i = 0; i < V; i++) cand[i] = (gen_cand){z[i], (int32_t)i};
+  size_t k = o->top_k > 0 && (size_t)o->top_k < V ? (size_t)o->top_k : V;
+  qsort(cand, V, sizeof(*cand), gen_by_logit);
+  double total = 0, zmax = cand[0].z;
+  for (size_t i = 0; i < k; i++) total += exp((cand[i].z - zmax) / o->temperature);
+  double u = (double)(gen_rng(rng) >> 11) * 0x1.0p-53 * total, acc = 0;
+  for (size_t i = 0; i < k; i++) {
+    acc += exp((cand[i].z - zmax) / o->temperature);
+    if (u < acc) return cand[i].id;
+  }
+  return cand[k - 1].id;
+}
+
+static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
+  char *prompt = gen_prompt(o);
+  if (!prompt) return gen_error("out of memory");
+  size_t n_prompt = 0;
+  lamp_status st = lamp_tokenizer_encode(g->ctx, g->tok, prompt, strlen(prompt),
+                                         LAMP_TOKENIZE_PARSE_SPECIAL, NULL, 0, &n_prompt);
+  if (st != LAMP_OK || n_prompt == 0) {
+    free(prompt);
+    return gen_error(st != LAMP_OK ? "tokenizer: %s" : "TEXT gives no tokens%s",
+                     st != LAMP_OK ? lamp_context_error(g->ctx) : "");
+  }
+  size_t max_new = (size_t)o->max_tokens;
+  if (g->n_ctx && n_prompt >= g->n_ctx) {
+    free(prompt);
+    return gen_error("the text has %zu tokens, the model's context is %zu", n_prompt, g->n_ctx);
+  }
+  if (g->n_ctx && n_prompt + max_new > g->n_ctx) max_new = g->n_ctx - n_prompt;
+  const size_t cap = n_prompt + max_new;
+  lamp_model_config cfg;
+  lamp_model_get_config(g->model, &cfg);
+  const size_t V = cfg.n_vocab;
+  int32_t *seq = malloc(cap * sizeof(int32_t));
+  gen_cand *order = malloc(V * sizeof(gen_cand));
+  float *z = malloc(V * sizeof(float));
+  lamp_model_workspace *ws = NULL;
+  int rc = 0;
+  if (!seq || !order || !z) {
+    rc = gen_error("out of memory");
+    goto done;
+  }
+  st = lamp_tokenizer_encode(g->ctx, g->tok, prompt, strlen(prompt),
+                             LAMP_TOKENIZE_PARSE_SPECIAL, seq, cap, &n_prompt);
+  for (size_t i = 0; i < n_prompt && st == LAMP_OK; i++)
+    if (seq[i] < 0 || (size_t)seq[i] >= V) {
+      rc = gen_error("the tokenizer gives id %d, outside the model's %zu-token vocabulary",
+                     seq[i], V);
+      goto done;
+    }
+  lamp_model_shape shape = {1, cap, 0, 1, 0, 0};
+  if (st == LAMP_OK) st = lamp_model_workspace_create(g->model, &shape, &ws);
+  if (st != LAMP_OK) {
+    rc = gen_error("%s", lamp_context_error(g->ctx));
+    goto done;
+  }
+  uint64_t rng = o->seed;
+  size_t len = n_prompt, generated = 0;
+  double t_first = 0, t0 = lamp__now_seconds();
+  while (generated < max_new) {
+    const size_t last = len - 1, zero = 0;
+    lamp_tensor lt;
+    if ((st = lamp_model_set_tokens(ws, 1, len, seq, &len)) != LAMP_OK ||
+        (st = lamp_model_set_outputs(ws, 1, &zero, &last, NULL)) != LAMP_OK ||
+        (st = lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB)) != LAMP_OK ||
+        (st = lamp_model_logits(ws, &lt)) != LAMP_OK ||
+        (st = lamp_tensor_download(g->ctx, &lt, z, V * sizeof(float))) != LAMP_OK) {
+      rc = gen_error("%s", lamp_context_error(g->ctx));
+      break;
+    }
+    for (size_t i = 0; i < V; i++)
+      if (!isfinite(z[i])) {
+        rc = gen_error("the model gave a non-finite logit (token %zu) at step %zu", i,
+                       generated);
+        goto done;
+      }
+    int32_t next = gen_choose(z, V, o, &rng, order);
+    if (generated == 0) t_first = lamp__now_seconds();
+    if (next == g->stop[0] || next == g->stop[1]) break;
+    seq[len++] = next;
+    generated++;
+    char piece[256];
+    size_t n = 0;
+    if (lamp_tokenizer_decode(g->ctx, g->tok, &next, 1, 0, piece, sizeof(piece), &n) ==
+        LAMP_OK)
+      fwrite(piece, 1, n, stdout);
+    fflush(stdout);
+  }
+  putchar('\n');
+  fflush(stdout);
+  double t1 = lamp__now_seconds();
+  if (rc == 0) {
+    fprintf(stderr, "lamp generate: %zu prompt tokens, %zu generated in %.2f s (%.2f tokens/s; "
+            "first token after %.2f s); model loaded in %.2f s; %s",
+            n_prompt, generated, t1 - t0, generated ? (double)generated / (t1 - t0) : 0.0,
+            t_first - t0, t0 - t_start, lamp_context_device(g->ctx)->name);
+    if (o->temperature > 0)
+      fprintf(stderr, "; temperature %g, top-k %ld, seed %llu", o->temperature, o->top_k,
+              (unsigned long long)o->seed);
+    fputc('\n', stderr);
+  }
+done:
+  lamp_model_workspace_release(ws);
+  free(prompt), free(seq), free(order), free(z);
+  return rc;
+}
+
+int lamp_cli_generate(int argc, char **argv) {
+  gen_opts o;
+  int prc = gen_parse(argc, argv, &o);
+  if (prc) {
+    free(o.text);
+    return prc < 0 ? 0 : prc;
+  }
+  if (!o.has_seed) o.seed = (uint64_t)time(NULL);
+  double t_start = lamp__now_seconds();
+  gen_state g = {NULL, NULL, NULL, 0, {-1, -1}};
+  char err[2048];
+  int rc = 1;
+  lamp_status st = lamp_context_create(NULL, &g.ctx, err, sizeof(err));
+  if (st != LAMP_OK) {
+    gen_error("cannot create a context: %s: %s", lamp_status_name(st), err);
+    goto done;
+  }
+  if (gen_is_dir(o.model) ? gen_load_dir(&g, o.model) : gen_load_gguf(&g, o.model)) goto done;
+  g.stop[0] = lamp_tokenizer_get_special(g.tok).eos;
+  if (o.chat) {
+    static const char *end_turn = "<|im_end|>";
+    int32_t id = -1, start = -1;
+    if (lamp_tokenizer_find(g.ctx, g.tok, end_turn, strlen(end_turn), &id) != LAMP_OK ||
+        lamp_tokenizer_find(g.ctx, g.tok, "<|im_start|>", 12, &start) != LAMP_OK) {
+      gen_error("--chat needs a ChatML tokenizer (<|im_start|> and <|im_end|>); %s has none",
+                o.model);
+      goto done;
+    }
+    g.stop[1] = id;
+  }
+  rc = gen_run(&g, &o, t_start);
+done:
+  lamp_model_release(g.model);
+  lamp_tokenizer_release(g.tok);
+  lamp_context_release(g.ctx);
+  free(o.text);
+  return rc;
+}

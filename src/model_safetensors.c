@@ -1,0 +1,370 @@
+/* A lamp_model from a Hugging Face Llama-family model: config.json for the configuration,
+ * safetensors files (one, or the shards named by model.safetensors.index.json) for the weights
+ * in F32, F16 or BF16, converted to f32 on the host one tensor at a time. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "json.h"
+#include "lamp/safetensors.h"
+#include "model_internal.h"
+
+/* ---- config.json ------------------------------------------------------------------------ */
+
+/* A positive integer member `key`; LAMP_ERR_NOT_FOUND (without a message) when absent. */
+static lamp_status lamp__hf_size(lamp_context *ctx, const lamp__json *doc, const char *key,
+                                 size_t *out) {
+  size_t node = lamp__json_get(doc, 0, key);
+  lamp__json_kind kind = lamp__json_kind_of(doc, node);
+  if (node == LAMP__JSON_NONE || kind == LAMP__JSON_NULL) return LAMP_ERR_NOT_FOUND;
+  double v = lamp__json_number(doc, node);
+  if (kind != LAMP__JSON_NUMBER || !(v >= 1) || v > 2147483647.0 || v != floor(v))
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "config.json: \"%s\" must be a positive integer",
+                      key);
+  *out = (size_t)v;
+  return LAMP_OK;
+}
+
+static lamp_status lamp__hf_required(lamp_context *ctx, const lamp__json *doc, const char *key,
+                                     size_t *out) {
+  lamp_status st = lamp__hf_size(ctx, doc, key, out);
+  if (st == LAMP_ERR_NOT_FOUND)
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "config.json: \"%s\" is missing", key);
+  return st;
+}
+
+/* A positive finite number member `key`, `fallback` when absent. */
+static lamp_status lamp__hf_real(lamp_context *ctx, const lamp__json *doc, const char *key,
+                                 double fallback, double *out) {
+  size_t node = lamp__json_get(doc, 0, key);
+  lamp__json_kind kind = lamp__json_kind_of(doc, node);
+  *out = fallback;
+  if (node == LAMP__JSON_NONE || kind == LAMP__JSON_NULL) return LAMP_OK;
+  double v = lamp__json_number(doc, node);
+  if (kind != LAMP__JSON_NUMBER || !(v > 0) || !isfinite(v))
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "config.json: \"%s\" must be a positive number", key);
+  *out = v;
+  return LAMP_OK;
+}
+
+/* A boolean member `key`, `fallback` when absent. */
+static lamp_status lamp__hf_flag(lamp_context *ctx, const lamp__json *doc, const char *key,
+                                 int fallback, int *out) {
+  size_t node = lamp__json_get(doc, 0, key);
+  lamp__json_kind kind = lamp__json_kind_of(doc, node);
+  *out = fallback;
+  if (node == LAMP__JSON_NONE || kind == LAMP__JSON_NULL) return LAMP_OK;
+  if (kind != LAMP__JSON_BOOL)
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "config.json: \"%s\" must be true or false", key);
+  *out = lamp__json_bool(doc, node);
+  return LAMP_OK;
+}
+
+static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
+                                   lamp_model_config *c) {
+  if (lamp__json_kind_of(doc, 0) != LAMP__JSON_OBJECT)
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "config.json: the document is not an object");
+  size_t node = lamp__json_get(doc, 0, "model_type");
+  if (node == LAMP__JSON_NONE)
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "config.json: \"model_type\" is missing");
+  if (!lamp__json_is(doc, node, "llama")) {
+    size_t n = 0;
+    const char *s = lamp__json_string(doc, node, &n);
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: model_type \"%.*s\" is not "
+                      "supported (only \"llama\")", s ? (int)(n > 64 ? 64 : n) : 9,
+                      s ? s : "not text");
+  }
+  node = lamp__json_get(doc, 0, "hidden_act");
+  if (node != LAMP__JSON_NONE && !lamp__json_is(doc, node, "silu"))
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"hidden_act\" must be \"silu\" "
+                      "(SwiGLU)");
+  node = lamp__json_get(doc, 0, "rope_scaling");
+  if (node != LAMP__JSON_NONE && lamp__json_kind_of(doc, node) != LAMP__JSON_NULL)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"rope_scaling\" is set; scaled "
+                      "rotary embeddings are not supported");
+  int bias = 0;
+  LAMP__TRY(lamp__hf_flag(ctx, doc, "attention_bias", 0, &bias));
+  if (bias)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"attention_bias\" is true; "
+                      "biases are not supported");
+  LAMP__TRY(lamp__hf_flag(ctx, doc, "mlp_bias", 0, &bias));
+  if (bias)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"mlp_bias\" is true; biases are "
+                      "not supported");
+  memset(c, 0, sizeof(*c));
+  LAMP__TRY(lamp__hf_required(ctx, doc, "num_hidden_layers", &c->n_layers));
+  LAMP__TRY(lamp__hf_required(ctx, doc, "hidden_size", &c->n_embd));
+  LAMP__TRY(lamp__hf_required(ctx, doc, "num_attention_heads", &c->n_heads));
+  LAMP__TRY(lamp__hf_required(ctx, doc, "intermediate_size", &c->n_ff));
+  LAMP__TRY(lamp__hf_required(ctx, doc, "vocab_size", &c->n_vocab));
+  lamp_status st = lamp__hf_size(ctx, doc, "num_key_value_heads", &c->n_kv_heads);
+  if (st == LAMP_ERR_NOT_FOUND) c->n_kv_heads = c->n_heads;
+  else if (st != LAMP_OK) return st;
+  st = lamp__hf_size(ctx, doc, "head_dim", &c->head_dim);
+  if (st == LAMP_ERR_NOT_FOUND) c->head_dim = 0;
+  else if (st != LAMP_OK) return st;
+  /* defaults of transformers' LlamaConfig */
+  double eps, theta;
+  LAMP__TRY(lamp__hf_real(ctx, doc, "rms_norm_eps", 1e-6, &eps));
+  LAMP__TRY(lamp__hf_real(ctx, doc, "rope_theta", 10000.0, &theta));
+  LAMP__TRY(lamp__hf_flag(ctx, doc, "tie_word_embeddings", 0, &c->tied_embeddings));
+  c->norm_eps = (float)eps;
+  c->rope_base = (float)theta;
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
+                                      lamp_model_config *config) {
+  if (!ctx || !json || !config)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_config_from_hf: NULL");
+  lamp__json *doc = NULL;
+  char err[512];
+  lamp_status st = lamp__json_parse(json, length, &doc, err, sizeof(err));
+  if (st != LAMP_OK) return lamp__fail(ctx, st, "config.json: %s", err);
+  st = lamp__hf_config(ctx, doc, config);
+  lamp__json_free(doc);
+  return st;
+}
+
+/* ---- weights ---------------------------------------------------------------------------- */
+
+typedef struct lamp__st_lookup {
+  lamp_context *ctx;
+  lamp_safetensors **files;
+  const char *const *paths;
+  size_t count;
+  unsigned char *raw;
+  float *data;
+  size_t raw_cap, data_cap; /* bytes, floats */
+} lamp__st_lookup;
+
+static float lamp__f16_value(uint16_t h) {
+  int exp = (h >> 10) & 31;
+  float mant = (float)(h & 1023);
+  float v = exp == 0    ? ldexpf(mant, -24)
+            : exp == 31 ? (mant ? NAN : INFINITY)
+                        : ldexpf(1024.0f + mant, exp - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+static void lamp__to_f32(const unsigned char *b, lamp_st_dtype dtype, size_t n, float *out) {
+  for (size_t i = 0; i < n; i++) {
+    uint32_t u;
+    if (dtype == LAMP_ST_F32) {
+      const unsigned char *p = b + 4 * i;
+      u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    } else {
+      uint16_t h = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
+      if (dtype == LAMP_ST_F16) {
+        out[i] = lamp__f16_value(h);
+        continue;
+      }
+      u = (uint32_t)h << 16; /* BF16 is the top half of an f32 */
+    }
+    memcpy(&out[i], &u, sizeof(u));
+  }
+}
+
+static lamp_status lamp__st_tensor(void *user, const char *name, size_t rows, size_t cols,
+                                   const float **data, char *error, size_t error_size) {
+  lamp__st_lookup *s = user;
+  const lamp_st_tensor *t = NULL;
+  size_t file = 0;
+  for (size_t i = 0; i < s->count; i++) {
+    const lamp_st_tensor *found = NULL;
+    if (lamp_safetensors_find(s->files[i], name, &found) != LAMP_OK) continue;
+    if (t) {
+      snprintf(error, error_size, "in both %s and %s", s->paths[file], s->paths[i]);
+      return LAMP_ERR_FORMAT;
+    }
+    t = found;
+    file = i;
+  }
+  if (!t) {
+    snprintf(error, error_size, "in none of the %zu safetensors file%s", s->count,
+             s->count == 1 ? "" : "s");
+    return LAMP_ERR_NOT_FOUND;
+  }
+  /* a norm weight is (C) in Hugging Face's files; matrices are (rows, cols) */
+  int fits = t->ndim == 2 ? t->shape[0] == rows && t->shape[1] == cols
+                          : t->ndim == 1 && rows == 1 && t->shape[0] == cols;
+  if (!fits) {
+    int n = snprintf(error, error_size, "%s: the file's tensor has shape [", s->paths[file]);
+    for (int d = 0; d < t->ndim && n > 0 && (size_t)n < error_size; d++)
+      n += snprintf(error + n, error_size - (size_t)n, "%s%llu", d ? ", " : "",
+                    (unsigned long long)t->shape[d]);
+    if (n > 0 && (size_t)n < error_size) snprintf(error + n, error_size - (size_t)n, "]");
+    return LAMP_ERR_SHAPE;
+  }
+  if (t->dtype != LAMP_ST_F32 && t->dtype != LAMP_ST_F16 && t->dtype != LAMP_ST_BF16) {
+    snprintf(error, error_size, "%s: dtype %s is not supported (F32, F16 or BF16)",
+             s->paths[file], lamp_safetensors_dtype_name(t->dtype));
+    return LAMP_ERR_UNSUPPORTED;
+  }
+  size_t n = rows * cols, bytes = (size_t)t->size;
+  if (bytes > s->raw_cap) {
+    free(s->raw);
+    s->raw = malloc(bytes);
+    s->raw_cap = s->raw ? bytes : 0;
+  }
+  if (n > s->data_cap) {
+    free(s->data);
+    s->data = malloc(n * sizeof(float));
+    s->data_cap = s->data ? n : 0;
+  }
+  if (!s->raw || !s->data) {
+    snprintf(error, error_size, "out of host memory");
+    return LAMP_ERR_OUT_OF_MEMORY;
+  }
+  lamp_status st = lamp_safetensors_read(s->files[file], t, s->raw, bytes);
+  if (st != LAMP_OK) {
+    snprintf(error, error_size, "%s", lamp_context_error(s->ctx));
+    return st;
+  }
+  lamp__to_f32(s->raw, t->dtype, n, s->data);
+  *data = s->data;
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_create_safetensors_files(lamp_context *ctx,
+                                                const lamp_model_config *config,
+                                                const char *const *paths, size_t count,
+                                                lamp_model **out) {
+  if (!ctx || !config || !paths || !out)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT,
+                      "lamp_model_create_safetensors_files: NULL argument");
+  *out = NULL;
+  if (count == 0 || count > 65536)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create_safetensors_files: "
+                      "%zu files (1 to 65536)", count);
+  lamp__st_lookup s = {ctx, calloc(count, sizeof(lamp_safetensors *)), paths, count,
+                       NULL, NULL, 0, 0};
+  if (!s.files) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  lamp_status st = LAMP_OK;
+  for (size_t i = 0; i < count && st == LAMP_OK; i++) {
+    if (!paths[i]) st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "safetensors path %zu is NULL",
+                                   i);
+    else st = lamp_safetensors_open(ctx, paths[i], &s.files[i]);
+  }
+  if (st == LAMP_OK) st = lamp_model_create(ctx, config, LAMP_MODEL_NAMES_HF, lamp__st_tensor,
+                                            &s, out);
+  for (size_t i = 0; i < count; i++) lamp_safetensors_close(s.files[i]);
+  free(s.files), free(s.raw), free(s.data);
+  return st;
+}
+
+/* ---- a model folder --------------------------------------------------------------------- */
+
+static int lamp__is_file(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* The shard file names of an index's "weight_map", each once, as paths under `dir`. */
+static lamp_status lamp__st_index(lamp_context *ctx, const char *dir, const char *index_path,
+                                  char ***paths, size_t *count) {
+  char *text = NULL;
+  size_t size = 0;
+  LAMP__TRY(lamp__read_file(ctx, index_path, &text, &size));
+  lamp__json *doc = NULL;
+  char err[512];
+  lamp_status st = lamp__json_parse(text, size, &doc, err, sizeof(err));
+  free(text);
+  if (st != LAMP_OK) return lamp__fail(ctx, st, "%s: %s", index_path, err);
+  size_t map = lamp__json_get(doc, 0, "weight_map");
+  size_t n = lamp__json_count(doc, map);
+  char **list = NULL;
+  size_t used = 0;
+  if (lamp__json_kind_of(doc, map) != LAMP__JSON_OBJECT || n == 0) {
+    st = lamp__fail(ctx, LAMP_ERR_FORMAT, "%s: \"weight_map\" must be a non-empty object",
+                    index_path);
+    goto done;
+  }
+  list = calloc(n, sizeof(char *));
+  if (!list) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+    goto done;
+  }
+  for (size_t e = lamp__json_first(doc, map); e != LAMP__JSON_NONE; e = lamp__json_next(doc, e)) {
+    size_t len = 0, key_len = 0;
+    const char *file = lamp__json_string(doc, e, &len);
+    const char *key = lamp__json_key(doc, e, &key_len);
+    /* shards sit beside the index: a path elsewhere is refused */
+    if (!file || len == 0 || memchr(file, '/', len) || memchr(file, '\\', len) ||
+        memchr(file, 0, len) || !strcmp(file, ".") || !strcmp(file, "..")) {
+      st = lamp__fail(ctx, LAMP_ERR_FORMAT, "%s: the file of tensor \"%.*s\" must be a plain "
+                      "file name in the same folder", index_path,
+                      (int)(key_len > 128 ? 128 : key_len), key ? key : "");
+      goto done;
+    }
+    int seen = 0;
+    for (size_t i = 0; i < used && !seen; i++) {
+      const char *base = strrchr(list[i], '/') + 1;
+      seen = strlen(base) == len && !memcmp(base, file, len);
+    }
+    if (seen) continue;
+    size_t need = strlen(dir) + len + 2;
+    if (!(list[used] = malloc(need))) {
+      st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+      goto done;
+    }
+    snprintf(list[used++], need, "%s/%.*s", dir, (int)len, file);
+  }
+done:
+  lamp__json_free(doc);
+  if (st != LAMP_OK) {
+    for (size_t i = 0; i < used; i++) free(list[i]);
+    free(list);
+    return st;
+  }
+  *paths = list;
+  *count = used;
+  return LAMP_OK;
+}
+
+lamp_status lamp_model_create_safetensors(lamp_context *ctx, const char *dir, lamp_model **out) {
+  if (!ctx || !dir || !out)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create_safetensors: NULL");
+  *out = NULL;
+  size_t dlen = strlen(dir);
+  char *path = malloc(dlen + 64);
+  if (!path) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  snprintf(path, dlen + 64, "%s/config.json", dir);
+  char *text = NULL;
+  size_t size = 0;
+  lamp_model_config config;
+  lamp_status st = lamp__read_file(ctx, path, &text, &size);
+  if (st == LAMP_OK) {
+    st = lamp_model_config_from_hf(ctx, text, size, &config);
+    if (st != LAMP_OK) {
+      char why[1024];
+      snprintf(why, sizeof(why), "%s", lamp_context_error(ctx));
+      lamp__fail(ctx, st, "%s: %s", dir, why);
+    }
+  }
+  free(text);
+  char **paths = NULL;
+  size_t count = 0;
+  if (st == LAMP_OK) {
+    snprintf(path, dlen + 64, "%s/model.safetensors.index.json", dir);
+    if (lamp__is_file(path)) {
+      st = lamp__st_index(ctx, dir, path, &paths, &count);
+    } else {
+      snprintf(path, dlen + 64, "%s/model.safetensors", dir);
+      if (!lamp__is_file(path))
+        st = lamp__fail(ctx, LAMP_ERR_IO, "%s: neither model.safetensors nor "
+                        "model.safetensors.index.json is there", dir);
+      else if (!(paths = malloc(sizeof(char *))) || !(paths[0] = strdup(path)))
+        st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+      else count = 1;
+    }
+  }
+  if (st == LAMP_OK)
+    st = lamp_model_create_safetensors_files(ctx, &config, (const char *const *)paths, count,
+                                             out);
+  for (size_t i = 0; i < count; i++) free(paths[i]);
+  free(paths);
+  free(path);
+  return st;
+}
