@@ -49,7 +49,7 @@ lamp_status lamp_gemm(lamp_context *ctx, lamp_transpose trans_a, lamp_transpose 
                       float alpha, const lamp_tensor *a, const lamp_tensor *b, float beta,
                       lamp_tensor *c) {
   if (!ctx) return LAMP_ERR_INVALID_ARGUMENT;
-  lamp__matrix ma, mb, mc;
+  lamp__matrix ma = {0}, mb = {0}, mc = {0};
   LAMP__TRY(lamp__gemm_operand(ctx, a, 'A', &ma));
   LAMP__TRY(lamp__gemm_operand(ctx, b, 'B', &mb));
   LAMP__TRY(lamp__gemm_operand(ctx, c, 'C', &mc));
