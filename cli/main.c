@@ -8,6 +8,7 @@
 #include "lamp/lamp.h"
 #include "tune.h"
 
+#include "generate.h"
 #include "train.h"
 
 static double now_seconds(void) {
@@ -25,6 +26,7 @@ static void usage(FILE *out) {
           "  train            tune a soft prompt on a task (lamp train --help)\n"
           "  eval             evaluate a checkpoint, or the model with no prompt (--help)\n"
           "  predict          classify texts with a checkpoint (--help)\n"
+          "  generate         continue a text with the model, token by token (--help)\n"
           "  smoke            run a small end-to-end job on the selected device and check it\n"
           "  tune [--budget N] [--shape MxNxK]... [--in-process]\n"
           "                   tune CLBlast's GEMM kernels for the selected device and store the\n"
@@ -174,6 +176,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "train")) return lamp_cli_train(argc - 2, argv + 2);
   if (!strcmp(argv[1], "eval")) return lamp_cli_eval(argc - 2, argv + 2);
   if (!strcmp(argv[1], "predict")) return lamp_cli_predict(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "generate")) return lamp_cli_generate(argc - 2, argv + 2);
   if (!strcmp(argv[1], "version")) {
     printf("lamp %d.%d.%d\n", LAMP_VERSION_MAJOR, LAMP_VERSION_MINOR, LAMP_VERSION_PATCH);
     return 0;
