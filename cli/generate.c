@@ -211,7 +211,7 @@ static int gen_load_gguf(gen_state *g, const char *file) {
   char err[2048];
   lamp_gguf *gguf = NULL;
   lamp_status st = lamp_gguf_open(g->ctx, file, &gguf, err, sizeof(err));
-  if (st != LAMP_OK) return gen_error("%s: %s", file, err);
+  if (st != LAMP_OK) return gen_error("%s", err); /* the message names the file */
   int rc = 0;
   lamp_llama_hparams hp;
   if (lamp_gguf_llama_hparams(g->ctx, gguf, &hp) == LAMP_OK) g->n_ctx = hp.n_ctx;
