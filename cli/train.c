@@ -474,16 +474,18 @@ int lamp_cli_train(int argc, char **argv) {
     snprintf(summary, sizeof(summary), "%s/summary.json", o.out);
     FILE *sf = fopen(summary, "wb");
     if (sf) {
+      /* the task's own metric, when it has one besides accuracy */
+      char extra[96] = "";
+      if (strcmp(ev.extra_name, "accuracy"))
+        snprintf(extra, sizeof(extra), "\"final_dev_%s\": %.6f, ", ev.extra_name, ev.extra);
       fprintf(sf, "{\"task\": \"%s\", \"method\": \"%s\", \"device\": \"%s\", \"steps\": %llu, "
                   "\"trainable_params\": %zu, \"prompt_rows\": %zu, \"device_memory_bytes\": %zu, "
                   "\"mean_step_s\": %.4f, \"host_enqueue_share\": %.4f, \"tokens_per_s\": %.1f, "
-                  "\"final_dev_examples\": %zu, "
-                  "\"final_dev_accuracy\": %.6f, \"final_dev_%s\": %.6f, "
+                  "\"final_dev_examples\": %zu, \"final_dev_accuracy\": %.6f, %s"
                   "\"best_dev_accuracy\": %.6f, \"best_dev_step\": %.0f, \"final_eval_s\": %.1f}\n",
               e.task->name, o.method, dev_info->name, (unsigned long long)step, e.trainable,
               e.prompt_rows, tr_device_bytes(&e), mean_step, host_share, tps, ev.examples,
-              ev.accuracy,
-              ev.extra_name, ev.extra, best, best_step, eval_s);
+              ev.accuracy, extra, best, best_step, eval_s);
       fclose(sf);
     }
     printf("summary: best dev accuracy %.4f (step %.0f; interval evaluations use --eval-max "
