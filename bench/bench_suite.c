@@ -229,8 +229,8 @@ static void apply_tuning(suite *S) {
   else if (!applied)
     snprintf(S->tuning_note, sizeof(S->tuning_note), "not tuned on this device: run lamp tune");
   else if (applied == 2)
-    snprintf(S->tuning_note, sizeof(S->tuning_note),
-             "lamp's built-in result for this kind of device (lamp tune stores this machine's own)");
+    snprintf(S->tuning_note, sizeof(S->tuning_note), "lamp's built-in result for this kind "
+             "of device (lamp tune stores this machine's own)");
   else
     snprintf(S->tuning_note, sizeof(S->tuning_note), "applied from %s", path);
 }

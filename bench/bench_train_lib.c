@@ -109,10 +109,10 @@ void bench_train_measure(lamp_context *ctx, lamp_model *model, lamp_prompt_metho
                          const bench_train_config *c, bench_train_result *out) {
   memset(out, 0, sizeof(*out));
   out->method = method;
-  if (c->batch == 0 || c->batch > 256 || c->tokens == 0 || c->labels == 0 || c->labels > 64 || c->steps < 1 ||
-      c->steps > BENCH_TRAIN_MAX_STEPS) {
-    fprintf(stderr, "bench: training step: batch 1..256, tokens, 1..64 labels and 1..%d steps wanted\n",
-            BENCH_TRAIN_MAX_STEPS);
+  if (c->batch == 0 || c->batch > 256 || c->tokens == 0 || c->labels == 0 || c->labels > 64 ||
+      c->steps < 1 || c->steps > BENCH_TRAIN_MAX_STEPS) {
+    fprintf(stderr, "bench: training step: batch 1..256, tokens, 1..64 labels and 1..%d steps "
+            "wanted\n", BENCH_TRAIN_MAX_STEPS);
     exit(1);
   }
   lamp_model_config mc;

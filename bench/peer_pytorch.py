@@ -216,7 +216,8 @@ def make_prompt(method, model, P, gen, pt_ids):
         params = [p0]
         forward = lambda p: p[0]
     elif method == "dpt":  # A (P, b), B (b, C), Uniform(-0.5, 0.5), b = 10
-        params = [torch.rand(P, 10, generator=gen) - 0.5, torch.rand(10, model.C, generator=gen) - 0.5]
+        params = [torch.rand(P, 10, generator=gen) - 0.5,
+                  torch.rand(10, model.C, generator=gen) - 0.5]
         forward = lambda p: p[0] @ p[1]
     else:
         raise ValueError("unknown method %s" % method)
