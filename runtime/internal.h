@@ -150,6 +150,10 @@ void lamp__cache_discard(const lamp_context *ctx, uint64_t key);
 
 double lamp__now_seconds(void);
 
+/* lamp's built-in tuning result for this kind of device: three sets (XgemmDirect, Xgemm,
+ * GemmRoutine) in `sets`, or *n_sets = 0 when there is none. */
+lamp_status lamp__tune_builtin(lamp_context *ctx, lamp_tune_params *sets, size_t *n_sets);
+
 /* Stores parameter sets as this device's tuning result (atomically), with `notes` (lines that
  * start with "# ") kept for people reading the file. */
 lamp_status lamp__tune_store(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,

@@ -23,13 +23,13 @@ static const char lamp__tune_magic[] = "lamp gemm tuning v1";
  * and device type, applied only when no stored result exists. The PoCL entry is one `lamp tune`
  * (28 candidates) on PoCL 3.1 with a 2-core AMD EPYC (AVX2): 2.3x to 4.3x CLBlast's generic
  * defaults on SmolLM2's shapes there; `lamp tune` on the machine itself replaces it. */
-typedef struct lamp__tune_builtin {
+typedef struct lamp__tune_builtin_entry {
   const char *platform;
   cl_device_type type;
   const char *sets[3];
-} lamp__tune_builtin;
+} lamp__tune_builtin_entry;
 
-static const lamp__tune_builtin lamp__tune_builtins[] = {
+static const lamp__tune_builtin_entry lamp__tune_builtins[] = {
     {"Portable Computing Language",
      CL_DEVICE_TYPE_CPU,
      {"XgemmDirect:KWID=8,MDIMAD=8,MDIMCD=8,NDIMBD=8,NDIMCD=8,PADA=0,PADB=0,VWMD=8,VWND=4,WGD=64",
@@ -38,18 +38,27 @@ static const lamp__tune_builtin lamp__tune_builtins[] = {
       "GemmRoutine:XGEMM_MIN_INDIRECT_SIZE=484"}},
 };
 
-static lamp_status lamp__tune_apply_builtin(lamp_context *ctx, int *applied) {
+lamp_status lamp__tune_builtin(lamp_context *ctx, lamp_tune_params *sets, size_t *n_sets) {
+  *n_sets = 0;
   for (size_t i = 0; i < sizeof(lamp__tune_builtins) / sizeof(lamp__tune_builtins[0]); i++) {
-    const lamp__tune_builtin *b = &lamp__tune_builtins[i];
+    const lamp__tune_builtin_entry *b = &lamp__tune_builtins[i];
     if (strcmp(ctx->info.platform_name, b->platform) != 0 || !(ctx->info.type & b->type)) continue;
-    lamp_tune_params sets[3];
     for (size_t s = 0; s < 3; s++)
       if (lamp_tune_params_parse(b->sets[s], &sets[s]) != LAMP_OK)
         return lamp__fail(ctx, LAMP_ERR_FORMAT, "built-in tuning entry %zu is malformed", i);
-    LAMP__TRY(lamp_tune_params_apply(ctx, sets, 3));
-    *applied = 2;
+    *n_sets = 3;
     return LAMP_OK;
   }
+  return LAMP_OK;
+}
+
+static lamp_status lamp__tune_apply_builtin(lamp_context *ctx, int *applied) {
+  lamp_tune_params sets[3];
+  size_t n = 0;
+  LAMP__TRY(lamp__tune_builtin(ctx, sets, &n));
+  if (!n) return LAMP_OK;
+  LAMP__TRY(lamp_tune_params_apply(ctx, sets, n));
+  *applied = 2;
   return LAMP_OK;
 }
 

@@ -263,6 +263,27 @@ static lamp_status lamp__time(lamp__search *S, const lamp_tune_params *sets, siz
   return LAMP_OK;
 }
 
+/* `seeds` (n of them) into `out`, after the built-in set for this kernel when one exists and
+ * names every parameter; returns the number of seeds in `out` (at most 16). */
+static size_t lamp__seeds_with(const lamp__kernel_space *space, const lamp_tune_params *builtin,
+                               size_t n_builtin, const size_t *seeds, size_t n, size_t *out) {
+  size_t count = 0;
+  for (size_t b = 0; b < n_builtin; b++) {
+    if (strcmp(builtin[b].kernel, space->kernel) != 0) continue;
+    size_t found = 0;
+    for (size_t i = 0; i < space->n; i++)
+      for (size_t j = 0; j < builtin[b].n; j++)
+        if (!strcmp(builtin[b].names[j], space->names[i])) {
+          out[i] = builtin[b].values[j];
+          found++;
+        }
+    if (found == space->n) count = 1;
+  }
+  for (size_t s = 0; s < n && count < 16; s++, count++)
+    memcpy(out + count * space->n, seeds + s * space->n, space->n * sizeof(size_t));
+  return count;
+}
+
 /* Searches one kernel's parameters on `subset` with the kernel switch forced to `route`. */
 static lamp_status lamp__search_kernel(lamp__search *S, const lamp__kernel_space *space,
                                        const size_t *seeds, size_t n_seeds, size_t route,
@@ -358,12 +379,22 @@ static lamp_status lamp__tune_run(lamp__search *S, size_t n) {
                       "fails or is wrong on %s", S->ctx->info.name);
 
   size_t best_direct[LAMP_TUNE_MAX_PARAMS], best_tiled[LAMP_TUNE_MAX_PARAMS];
-  LAMP__TRY(lamp__search_kernel(S, &lamp__direct_space, &lamp__direct_seeds[0][0],
-                                sizeof(lamp__direct_seeds) / sizeof(lamp__direct_seeds[0]),
-                                LAMP__ALWAYS_DIRECT, small, n_small, best_direct));
-  LAMP__TRY(lamp__search_kernel(S, &lamp__xgemm_space, &lamp__xgemm_seeds[0][0],
-                                sizeof(lamp__xgemm_seeds) / sizeof(lamp__xgemm_seeds[0]),
-                                LAMP__ALWAYS_TILED, large, n_large, best_tiled));
+  /* lamp's built-in result for this kind of device, when there is one, is the first seed, so
+   * a short search never stores something worse than what the device gets without it */
+  lamp_tune_params builtin[3];
+  size_t n_builtin = 0;
+  LAMP__TRY(lamp__tune_builtin(S->ctx, builtin, &n_builtin));
+  size_t seeds[16 * LAMP_TUNE_MAX_PARAMS];
+  size_t n_seeds = lamp__seeds_with(&lamp__direct_space, builtin, n_builtin,
+                                    &lamp__direct_seeds[0][0],
+                                    sizeof(lamp__direct_seeds) / sizeof(lamp__direct_seeds[0]),
+                                    seeds);
+  LAMP__TRY(lamp__search_kernel(S, &lamp__direct_space, seeds, n_seeds, LAMP__ALWAYS_DIRECT,
+                                small, n_small, best_direct));
+  n_seeds = lamp__seeds_with(&lamp__xgemm_space, builtin, n_builtin, &lamp__xgemm_seeds[0][0],
+                             sizeof(lamp__xgemm_seeds) / sizeof(lamp__xgemm_seeds[0]), seeds);
+  LAMP__TRY(lamp__search_kernel(S, &lamp__xgemm_space, seeds, n_seeds, LAMP__ALWAYS_TILED,
+                                large, n_large, best_tiled));
   lamp_tune_params sets[3] = {lamp__make_params(&lamp__direct_space, best_direct),
                               lamp__make_params(&lamp__xgemm_space, best_tiled),
                               lamp__switch_params(LAMP__ALWAYS_DIRECT)};
