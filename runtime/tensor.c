@@ -159,13 +159,8 @@ static lamp_status lamp__tensor_check_transfer(lamp_context *ctx, const lamp_ten
 
 /* Strided transfers move the span the tensor covers in one read (and one write for uploads),
  * gathering or scattering on the host: two large copies beat one small copy per element. */
-lamp_status lamp_tensor_upload(lamp_context *ctx, lamp_tensor *t, const void *host, size_t bytes) {
-  LAMP__TRY(lamp__tensor_check_transfer(ctx, t, host, bytes));
-  if (lamp_tensor_is_contiguous(t)) {
-    LAMP__CL(ctx, clEnqueueWriteBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, bytes, host, 0,
-                                       NULL, NULL));
-    return LAMP_OK;
-  }
+static lamp_status lamp__tensor_strided_transfer(lamp_context *ctx, const lamp_tensor *t,
+                                                 unsigned char *host, int upload) {
   size_t span = lamp__tensor_span(t), es = lamp_dtype_size(t->dtype);
   unsigned char *stage = malloc(span);
   if (!stage) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory staging %zu bytes",
@@ -173,42 +168,40 @@ lamp_status lamp_tensor_upload(lamp_context *ctx, lamp_tensor *t, const void *ho
   cl_int err = clEnqueueReadBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, span, stage, 0,
                                    NULL, NULL);
   if (err == CL_SUCCESS) {
-    const unsigned char *src = host;
     size_t n = lamp_tensor_numel(t);
-    for (size_t i = 0; i < n; i++) memcpy(stage + lamp__tensor_elem_offset(t, i), src + i * es, es);
-    err = clEnqueueWriteBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, span, stage, 0, NULL,
-                               NULL);
+    for (size_t i = 0; i < n; i++) {
+      unsigned char *dev = stage + lamp__tensor_elem_offset(t, i);
+      if (upload)
+        memcpy(dev, host + i * es, es);
+      else
+        memcpy(host + i * es, dev, es);
+    }
+    if (upload)
+      err = clEnqueueWriteBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, span, stage, 0, NULL,
+                                 NULL);
   }
   free(stage);
   if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "strided tensor upload: %s",
-                      lamp_cl_error_name(err));
+    return lamp__fail(ctx, lamp__status_from_cl(err), "strided tensor %s: %s",
+                      upload ? "upload" : "download", lamp_cl_error_name(err));
+  return LAMP_OK;
+}
+
+lamp_status lamp_tensor_upload(lamp_context *ctx, lamp_tensor *t, const void *host, size_t bytes) {
+  LAMP__TRY(lamp__tensor_check_transfer(ctx, t, host, bytes));
+  if (!lamp_tensor_is_contiguous(t))
+    return lamp__tensor_strided_transfer(ctx, t, (unsigned char *)host, 1);
+  LAMP__CL(ctx, clEnqueueWriteBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, bytes, host, 0,
+                                     NULL, NULL));
   return LAMP_OK;
 }
 
 lamp_status lamp_tensor_download(lamp_context *ctx, const lamp_tensor *t, void *host,
                                  size_t bytes) {
   LAMP__TRY(lamp__tensor_check_transfer(ctx, t, host, bytes));
-  if (lamp_tensor_is_contiguous(t)) {
-    LAMP__CL(ctx, clEnqueueReadBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, bytes, host, 0,
-                                      NULL, NULL));
-    return LAMP_OK;
-  }
-  size_t span = lamp__tensor_span(t), es = lamp_dtype_size(t->dtype);
-  unsigned char *stage = malloc(span);
-  if (!stage) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory staging %zu bytes",
-                                span);
-  cl_int err = clEnqueueReadBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, span, stage, 0,
-                                   NULL, NULL);
-  if (err == CL_SUCCESS) {
-    unsigned char *dst = host;
-    size_t n = lamp_tensor_numel(t);
-    for (size_t i = 0; i < n; i++) memcpy(dst + i * es, stage + lamp__tensor_elem_offset(t, i), es);
-  }
-  free(stage);
-  if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "strided tensor download: %s",
-                      lamp_cl_error_name(err));
+  if (!lamp_tensor_is_contiguous(t)) return lamp__tensor_strided_transfer(ctx, t, host, 0);
+  LAMP__CL(ctx, clEnqueueReadBuffer(ctx->queue, t->buffer, CL_TRUE, t->offset, bytes, host, 0,
+                                    NULL, NULL));
   return LAMP_OK;
 }
 
