@@ -6,6 +6,12 @@
 #include "fixture.h"
 #include "ref.h"
 
+/* A new 1-d device tensor holding host[0..n). */
+static void device_copy(lamp_context *ctx, const float *host, size_t n, lamp_tensor *out) {
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &n, out));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, out, host, n * sizeof(float)));
+}
+
 /* Runs C = alpha op(A) op(B) + beta C with A, B, C placed at element offsets inside larger
  * buffers and with padded row strides, then compares with ref_gemm. */
 static void check_gemm(lamp_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
@@ -29,13 +35,9 @@ static void check_gemm(lamp_context *ctx, int ta, int tb, size_t m, size_t n, si
   memcpy(want, c, nc * sizeof(float));
 
   lamp_tensor ba, bb, bc, va, vb, vc;
-  size_t sa = na, sb = nb, sc = nc;
-  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &sa, &ba));
-  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &sb, &bb));
-  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &sc, &bc));
-  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &ba, a, na * sizeof(float)));
-  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &bb, b, nb * sizeof(float)));
-  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &bc, c, nc * sizeof(float)));
+  device_copy(ctx, a, na, &ba);
+  device_copy(ctx, b, nb, &bb);
+  device_copy(ctx, c, nc, &bc);
   size_t ne_a[2] = {a_cols, a_rows}, nb_a[2] = {4, 4 * lda};
   size_t ne_b[2] = {b_cols, b_rows}, nb_b[2] = {4, 4 * ldb};
   size_t ne_c[2] = {n, m}, nb_c[2] = {4, 4 * ldc};
@@ -93,12 +95,9 @@ static void test_gemm_batched(void **state) {
         ref_fill_uniform(c, nc, 12, -1, 1);
         memcpy(want, c, 4 * nc);
         lamp_tensor ba, bb, bc, va, vb, vc;
-        LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &na, &ba));
-        LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &nb, &bb));
-        LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &nc, &bc));
-        LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &ba, a, 4 * na));
-        LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &bb, b, 4 * nb));
-        LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &bc, c, 4 * nc));
+        device_copy(ctx, a, na, &ba);
+        device_copy(ctx, b, nb, &bb);
+        device_copy(ctx, c, nc, &bc);
         size_t ne_a[3] = {a_cols, a_rows, batch}, nb_a[3] = {4, 4 * a_cols, 4 * sa};
         size_t ne_b[3] = {b_cols, b_rows, nbatch_b}, nb_b[3] = {4, 4 * b_cols, 4 * sb};
         size_t ne_c[3] = {n, m, batch}, nb_c[3] = {4, 4 * n, 4 * sc};
