@@ -150,9 +150,10 @@ typedef struct bench_train_result {
 
 /* FLOP of one step on a model: the GEMMs of the forward and of the backward to the inputs
  * (the same products transposed), the label head both ways, and causal attention (2 products
- * forward, 5 backward), for B sequences of S = P' + T rows and M = B outputs over K labels. */
-double bench_train_flop(const lamp_model_config *c, size_t batch, size_t rows_per_seq,
-                        size_t outputs, size_t labels);
+ * forward, 5 backward), for B sequences of T tokens after P' prompt rows that the model
+ * computes once (P' + B T rows), and M = B outputs over K labels. */
+double bench_train_flop(const lamp_model_config *c, size_t batch, size_t prompt_rows,
+                        size_t tokens, size_t outputs, size_t labels);
 
 /* The batch as bench_train_measure and peer_pytorch.py both build it: ids (B, T) uniform in
  * [0, V) from a 64-bit LCG (state = state * 6364136223846793005 + 1442695040888963407,

@@ -198,8 +198,8 @@ static double measure_gemm(suite *S, const bench_gemm_shape *s, double *diff, do
 
 static void section_gemm(suite *S) {
   bench_gemm_shape model[8];
-  /* the step's rows: B (P' + T) with LAMP's pooled prompt (P' = ceil(P / 2)) */
-  size_t rows = S->o.quick ? 128 : S->o.batch * ((S->o.prompt + 1) / 2 + S->o.tokens);
+  /* the step's rows: P' + B T with LAMP's pooled prompt (P' = ceil(P / 2)), computed once */
+  size_t rows = S->o.quick ? 128 : (S->o.prompt + 1) / 2 + S->o.batch * S->o.tokens;
   size_t n_model = bench_gemm_model_shapes(rows, model, 8);
   if (S->o.quick) {
     S->gemm[S->n_gemm++].s = model[0]; /* one forward (x W^T) and one backward (dY W) */

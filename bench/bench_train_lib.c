@@ -51,16 +51,18 @@ void bench_tiny_model_create(lamp_context *ctx, lamp_model **out) {
 
 /* ---- FLOP count and batch -------------------------------------------------------------------- */
 
-double bench_train_flop(const lamp_model_config *c, size_t batch, size_t rows_per_seq,
-                        size_t outputs, size_t labels) {
+double bench_train_flop(const lamp_model_config *c, size_t batch, size_t prompt_rows,
+                        size_t tokens, size_t outputs, size_t labels) {
   double C = (double)c->n_embd, F = (double)c->n_ff, H = (double)c->n_heads;
   double D = (double)(c->head_dim ? c->head_dim : c->n_embd / c->n_heads);
-  double Hkv = (double)c->n_kv_heads, S = (double)rows_per_seq, B = (double)batch;
-  double N = B * S, W = H * D + 2.0 * Hkv * D;
+  double Hkv = (double)c->n_kv_heads, P = (double)prompt_rows, T = (double)tokens;
+  double B = (double)batch, N = P + B * T, W = H * D + 2.0 * Hkv * D;
   /* per layer: x Wqkv^T, o Wo^T, x Wgu^T, a Wdown^T; the backward has the same products */
   double gemm = 2.0 * N * (C * W + H * D * C + C * 2.0 * F + F * C);
-  /* causal attention: S (S + 1) / 2 query-key pairs per sequence and head, QK^T and PV */
-  double attn = 2.0 * 2.0 * B * H * (S * (S + 1.0) / 2.0) * D;
+  /* causal attention, QK^T and PV: the prompt's P (P + 1) / 2 query-key pairs once, then each
+   * sequence's tokens against the prompt and their own predecessors */
+  double pairs = P * (P + 1.0) / 2.0 + B * (T * P + T * (T + 1.0) / 2.0);
+  double attn = 2.0 * 2.0 * H * pairs * D;
   double head = 2.0 * (double)outputs * C * (double)labels;
   return (double)c->n_layers * (2.0 * gemm + attn + 2.5 * attn) + 2.0 * head;
 }
@@ -173,7 +175,7 @@ void bench_train_measure(lamp_context *ctx, lamp_model *model, lamp_prompt_metho
   out->loss_last = bench_mean_loss(ctx, s.ws, B);
   out->step_seconds = bench_median(t, (size_t)c->steps);
   out->tokens_per_s = (double)(B * T) / out->step_seconds;
-  out->flop = bench_train_flop(&mc, B, out->prompt_rows + T, B, K);
+  out->flop = bench_train_flop(&mc, B, out->prompt_rows, T, B, K);
 
   if (lamp_profile_enabled(ctx)) {
     lamp_profile_entry e[64];

@@ -1,9 +1,12 @@
 /* Causal grouped-query attention over the fused QKV buffer, tiled, with an online softmax.
  *
- * qkv (N, W), N = B * S rows (S rows per sequence, prompt included), W = (H + 2 Hkv) D: query
+ * Sequence b is S = P + T positions long: P prefix positions shared by every sequence (the
+ * soft prompt) and T of its own. The prefix is causal and comes first, so its rows are the same
+ * in every sequence and are stored, computed and differentiated once: qkv (N, W) has
+ * N = P + B T rows, position p of sequence b at row att_row(b, p). W = (H + 2 Hkv) D: query
  * heads, then key heads, then value heads, each D wide. Query head h reads key/value head
- * h / (H / Hkv), as Hugging Face's repeat_kv does. valid[b] is the number of real rows of
- * sequence b (prompt plus tokens, right-padded): key j is visible to query t when j <= t and
+ * h / (H / Hkv), as Hugging Face's repeat_kv does. valid[b] is the number of real positions of
+ * sequence b (prefix plus tokens, right-padded): key j is visible to query t when j <= t and
  * j < valid[b]. Padding queries produce zero output and zero gradient. The scores are scaled
  * by `scale` (1 / sqrt(D)).
  *
@@ -15,19 +18,30 @@
 #define ATT_TILE 16
 #define ATT_MAX_DIM 128
 
+static ulong att_row(uint b, uint p, uint prefix, uint tokens) {
+  return p < prefix ? (ulong)p : (ulong)prefix + (ulong)b * tokens + (p - prefix);
+}
+
+/* Work-groups of sequences after the first whose positions all lie in the shared prefix have
+ * nothing to do: the first sequence's groups cover those rows. */
+#define ATT_SHARED_TILE(b, p0, prefix) ((b) > 0 && (p0) + ATT_TILE <= (prefix))
+
 /* o (N, H D) and lse (N, H). Global (S rounded up to ATT_TILE, H, B), local (ATT_TILE, 1, 1). */
 __kernel __attribute__((reqd_work_group_size(ATT_TILE, 1, 1)))
 void attention_forward(__global float *o, ulong o_off, __global float *lse, ulong lse_off,
                        __global const float *qkv, ulong qkv_off, __global const int *valid,
-                       uint seq, uint heads, uint kv_heads, uint dim, float scale) {
+                       uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
+                       float scale) {
   __local float ks[ATT_TILE * ATT_MAX_DIM], vs[ATT_TILE * ATT_MAX_DIM];
   float q[ATT_MAX_DIM], acc[ATT_MAX_DIM], sc[ATT_TILE];
   const uint t = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
   const uint lid = get_local_id(0), t0 = get_group_id(0) * ATT_TILE;
+  if (ATT_SHARED_TILE(b, t0, prefix)) return;
   const uint width = (heads + 2 * kv_heads) * dim, g = h / (heads / kv_heads);
   const uint len = (uint)valid[b];
-  const int active = t < len;
-  const ulong row = (ulong)b * seq + t;
+  /* a prefix query belongs to the first sequence only */
+  const int owner = b == 0 || t >= prefix, active = owner && t < len;
+  const ulong row = att_row(b, t, prefix, tokens);
   for (uint d = 0; d < dim; d++) {
     q[d] = active ? qkv[qkv_off + row * width + h * dim + d] * scale : 0.0f;
     acc[d] = 0.0f;
@@ -37,7 +51,7 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
   for (uint j0 = 0; j0 < kend; j0 += ATT_TILE) {
     const uint j = j0 + lid;
     if (j < kend) {
-      const ulong kr = qkv_off + ((ulong)b * seq + j) * width;
+      const ulong kr = qkv_off + att_row(b, j, prefix, tokens) * width;
       for (uint d = 0; d < dim; d++) {
         ks[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + g) * dim + d];
         vs[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + kv_heads + g) * dim + d];
@@ -65,7 +79,7 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  if (t >= seq) return;
+  if (t >= prefix + tokens || !owner) return;
   const float inv = active ? 1.0f / l : 0.0f;
   for (uint d = 0; d < dim; d++) o[o_off + row * heads * dim + h * dim + d] = acc[d] * inv;
   lse[lse_off + row * heads + h] = active ? m + log(l) : 0.0f;
@@ -79,16 +93,18 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
                           ulong delta_off, __global const float *qkv, ulong qkv_off,
                           __global const float *o, ulong o_off, __global const float *dout,
                           ulong dout_off, __global const float *lse, ulong lse_off,
-                          __global const int *valid, uint seq, uint heads, uint kv_heads,
-                          uint dim, float scale) {
+                          __global const int *valid, uint prefix, uint tokens, uint heads,
+                          uint kv_heads, uint dim, float scale) {
   __local float ks[ATT_TILE * ATT_MAX_DIM], vs[ATT_TILE * ATT_MAX_DIM];
   float q[ATT_MAX_DIM], dov[ATT_MAX_DIM], dq[ATT_MAX_DIM];
   const uint t = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
   const uint lid = get_local_id(0), t0 = get_group_id(0) * ATT_TILE;
+  if (ATT_SHARED_TILE(b, t0, prefix)) return;
   const uint width = (heads + 2 * kv_heads) * dim, g = h / (heads / kv_heads);
   const uint len = (uint)valid[b];
-  const int active = t < len;
-  const ulong row = (ulong)b * seq + t;
+  /* a prefix query belongs to the first sequence only */
+  const int owner = b == 0 || t >= prefix, active = owner && t < len;
+  const ulong row = att_row(b, t, prefix, tokens);
   float dsum = 0.0f;
   for (uint d = 0; d < dim; d++) {
     q[d] = active ? qkv[qkv_off + row * width + h * dim + d] * scale : 0.0f;
@@ -101,7 +117,7 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
   for (uint j0 = 0; j0 < kend; j0 += ATT_TILE) {
     const uint j = j0 + lid;
     if (j < kend) {
-      const ulong kr = qkv_off + ((ulong)b * seq + j) * width;
+      const ulong kr = qkv_off + att_row(b, j, prefix, tokens) * width;
       for (uint d = 0; d < dim; d++) {
         ks[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + g) * dim + d];
         vs[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + kv_heads + g) * dim + d];
@@ -120,30 +136,36 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  if (t >= seq) return;
+  if (t >= prefix + tokens || !owner) return;
   for (uint d = 0; d < dim; d++) dqkv[dqkv_off + row * width + h * dim + d] = dq[d] * scale;
   delta[delta_off + row * heads + h] = dsum;
 }
 
 /* The key/value part: for key j of KV head g, summed over the query heads of its group and the
  * queries t >= j, dv_j = sum p_tj dO_t and dk_j = scale * sum p_tj (dO_t . v_j - delta_t) q_t,
- * into the key and value columns of dqkv, overwriting them. Needs delta from
+ * into the key and value columns of dqkv, overwriting them. A prefix key is seen by the
+ * queries of every sequence, a sequence's own key by its own queries. Needs delta from
  * attention_backward_q. Global (S rounded up to ATT_TILE, Hkv, B), local (ATT_TILE, 1, 1). */
 __kernel __attribute__((reqd_work_group_size(ATT_TILE, 1, 1)))
 void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const float *qkv,
                            ulong qkv_off, __global const float *dout, ulong dout_off,
                            __global const float *lse, ulong lse_off, __global const float *delta,
-                           ulong delta_off, __global const int *valid, uint seq, uint heads,
-                           uint kv_heads, uint dim, float scale) {
+                           ulong delta_off, __global const int *valid, uint batch,
+                           uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
+                           float scale) {
   __local float qs[ATT_TILE * ATT_MAX_DIM], dos[ATT_TILE * ATT_MAX_DIM];
   __local float ls[ATT_TILE], dls[ATT_TILE];
   float k[ATT_MAX_DIM], v[ATT_MAX_DIM], dk[ATT_MAX_DIM], dv[ATT_MAX_DIM];
   const uint j = get_global_id(0), g = get_global_id(1), b = get_global_id(2);
   const uint lid = get_local_id(0), j0 = get_group_id(0) * ATT_TILE;
+  if (ATT_SHARED_TILE(b, j0, prefix)) return;
   const uint width = (heads + 2 * kv_heads) * dim, group = heads / kv_heads;
   const uint len = (uint)valid[b];
-  const int active = j < len;
-  const ulong row = (ulong)b * seq + j;
+  const int owner = b == 0 || j >= prefix, active = owner && j < len;
+  const ulong row = att_row(b, j, prefix, tokens);
+  /* the first sequence's groups that hold prefix keys also visit the other sequences' own
+   * queries (positions from P on: their prefix queries are the first sequence's) */
+  const uint b_end = b == 0 && j0 < prefix ? batch : b + 1;
   for (uint d = 0; d < dim; d++) {
     k[d] = active ? qkv[qkv_off + row * width + (heads + g) * dim + d] : 0.0f;
     v[d] = active ? qkv[qkv_off + row * width + (heads + kv_heads + g) * dim + d] : 0.0f;
@@ -151,10 +173,19 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
     dv[d] = 0.0f;
   }
   for (uint h = g * group; h < (g + 1) * group; h++) {
-    for (uint i0 = j0; i0 < len; i0 += ATT_TILE) {
+    /* one loop over the query tiles of sequences b .. b_end-1 (one level of barrier loops
+     * fewer, which PoCL compiles reliably): sequence b's from j0, the others' from P */
+    uint bq = b, i0 = j0;
+    while (bq < b_end) {
+      const uint qlen = (uint)valid[bq];
+      if (i0 >= qlen) {
+        bq++;
+        i0 = prefix;
+        continue;
+      }
       const uint i = i0 + lid;
-      if (i < len) {
-        const ulong qr = (ulong)b * seq + i;
+      if (i < qlen) {
+        const ulong qr = att_row(bq, i, prefix, tokens);
         for (uint d = 0; d < dim; d++) {
           qs[lid * ATT_MAX_DIM + d] = qkv[qkv_off + qr * width + h * dim + d] * scale;
           dos[lid * ATT_MAX_DIM + d] = dout[dout_off + qr * heads * dim + h * dim + d];
@@ -163,8 +194,9 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
         dls[lid] = delta[delta_off + qr * heads + h];
       }
       barrier(CLK_LOCAL_MEM_FENCE);
-      if (active) {
-        const uint in = min((uint)ATT_TILE, len - i0);
+      /* another sequence's queries reach only prefix keys */
+      if (active && (bq == b || j < prefix)) {
+        const uint in = min((uint)ATT_TILE, qlen - i0);
         for (uint ii = (j > i0 ? j - i0 : 0); ii < in; ii++) {
           float s = 0.0f, dp = 0.0f;
           for (uint d = 0; d < dim; d++) {
@@ -180,9 +212,10 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
         }
       }
       barrier(CLK_LOCAL_MEM_FENCE);
+      i0 += ATT_TILE;
     }
   }
-  if (j >= seq) return;
+  if (j >= prefix + tokens || !owner) return;
   for (uint d = 0; d < dim; d++) {
     dqkv[dqkv_off + row * width + (heads + g) * dim + d] = dk[d];
     dqkv[dqkv_off + row * width + (heads + kv_heads + g) * dim + d] = dv[d];

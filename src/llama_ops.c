@@ -75,7 +75,7 @@ lamp_status lamp__llama_embedding_forward(lamp_context *ctx, lamp_tensor *x,
   if (!table) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "embedding: table is NULL");
   size_t width = table->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, table, "embedding table", width, 0));
-  LAMP__TRY(lamp__llama_mat(ctx, x, "embedding output", width, batch * (prompt_rows + tokens)));
+  LAMP__TRY(lamp__llama_mat(ctx, x, "embedding output", width, prompt_rows + batch * tokens));
   if (prompt_rows) LAMP__TRY(lamp__llama_mat(ctx, prompt, "prompt", width, prompt_rows));
   const lamp_tensor *p = prompt_rows ? prompt : table;
   cl_ulong x_off = x->offset / 4, t_off = table->offset / 4, p_off = p->offset / 4;
@@ -88,7 +88,7 @@ lamp_status lamp__llama_embedding_forward(lamp_context *ctx, lamp_tensor *x,
   lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(table->buffer), LAMP__KA(t_off),
                     LAMP__KA(p->buffer), LAMP__KA(p_off), LAMP__KA(ids), LAMP__KA(lengths),
                     LAMP__KA(ub), LAMP__KA(ut), LAMP__KA(up), LAMP__KA(uc), LAMP__KA(uv)};
-  size_t global[2] = {width, batch * (prompt_rows + tokens)}, local[2] = {width < 64 ? width : 64, 1};
+  size_t global[2] = {width, prompt_rows + batch * tokens}, local[2] = {width < 64 ? width : 64, 1};
   return lamp__llama_run(ctx, "embedding", "embedding_forward", a, 13, 2, global, local);
 }
 
@@ -99,17 +99,15 @@ lamp_status lamp__llama_embedding_backward(lamp_context *ctx, lamp_tensor *dprom
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "embedding backward: NULL");
   size_t width = dprompt->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, dprompt, "prompt gradient", width, prompt_rows));
-  LAMP__TRY(lamp__llama_mat(ctx, dx, "embedding gradient", width, batch * (prompt_rows + tokens)));
+  LAMP__TRY(lamp__llama_mat(ctx, dx, "embedding gradient", width, prompt_rows + batch * tokens));
   cl_ulong p_off = dprompt->offset / 4, x_off = dx->offset / 4;
-  cl_uint ub, ut, up, uc;
-  LAMP__TRY(lamp__llama_u32(ctx, batch, "batch", &ub));
-  LAMP__TRY(lamp__llama_u32(ctx, tokens, "tokens", &ut));
+  cl_uint up, uc;
   LAMP__TRY(lamp__llama_u32(ctx, prompt_rows, "prompt rows", &up));
   LAMP__TRY(lamp__llama_u32(ctx, width, "width", &uc));
   lamp__karg a[] = {LAMP__KA(dprompt->buffer), LAMP__KA(p_off), LAMP__KA(dx->buffer),
-                    LAMP__KA(x_off), LAMP__KA(ub), LAMP__KA(ut), LAMP__KA(up), LAMP__KA(uc)};
+                    LAMP__KA(x_off), LAMP__KA(up), LAMP__KA(uc)};
   size_t global[2] = {width, prompt_rows}, local[2] = {width < 64 ? width : 64, 1};
-  return lamp__llama_run(ctx, "embedding", "embedding_backward", a, 8, 2, global, local);
+  return lamp__llama_run(ctx, "embedding", "embedding_backward", a, 6, 2, global, local);
 }
 
 static lamp_status lamp__llama_rows_move(lamp_context *ctx, const char *name, lamp_tensor *out,
@@ -222,10 +220,11 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
 }
 
 lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
-                             size_t seq, const lamp_tensor *cos_t, const lamp_tensor *sin_t,
-                             int backward) {
+                             size_t prefix, size_t tokens, const lamp_tensor *cos_t,
+                             const lamp_tensor *sin_t, int backward) {
   if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rope: NULL input");
-  if (dim == 0 || dim % 2 || seq == 0)
+  const size_t seq = prefix + tokens;
+  if (dim == 0 || dim % 2 || tokens == 0)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: head width %zu must be even and positive", dim);
   size_t stride = x->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, x, "rope input", stride, 0));
@@ -240,67 +239,71 @@ lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, si
   if (cos_t->offset || sin_t->offset)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables must start their buffers");
   cl_ulong x_off = x->offset / 4;
-  cl_uint us, uh, ud, un, useq;
+  cl_uint us, uh, ud, un, up, ut;
   LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &us));
   LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
   LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
   LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
-  LAMP__TRY(lamp__llama_u32(ctx, seq, "sequence", &useq));
+  LAMP__TRY(lamp__llama_u32(ctx, prefix, "prefix", &up));
+  LAMP__TRY(lamp__llama_u32(ctx, tokens, "tokens", &ut));
   lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(us), LAMP__KA(uh),
-                    LAMP__KA(ud), LAMP__KA(un), LAMP__KA(useq), LAMP__KA(cos_t->buffer),
-                    LAMP__KA(sin_t->buffer)};
+                    LAMP__KA(ud), LAMP__KA(un), LAMP__KA(up), LAMP__KA(ut),
+                    LAMP__KA(cos_t->buffer), LAMP__KA(sin_t->buffer)};
   size_t global[3] = {dim / 2, heads, rows}, local[3] = {dim / 2 < 32 ? dim / 2 : 32, 1, 1};
-  return lamp__llama_run(ctx, "rope", backward ? "rope_backward" : "rope_forward", a, 9, 3,
+  return lamp__llama_run(ctx, "rope", backward ? "rope_backward" : "rope_forward", a, 10, 3,
                          global, local);
 }
 
-static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, size_t seq,
-                                              size_t heads, size_t kv_heads, size_t dim,
-                                              cl_uint u[4]) {
-  if (!batch || !seq || !heads || !kv_heads || !dim || heads % kv_heads)
+static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, size_t prefix,
+                                              size_t tokens, size_t heads, size_t kv_heads,
+                                              size_t dim, cl_uint u[6]) {
+  if (!batch || !tokens || !heads || !kv_heads || !dim || heads % kv_heads)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "attention: %zu heads must be a positive multiple of "
-                      "%zu KV heads, with batch %zu, rows %zu, head width %zu", heads, kv_heads,
-                      batch, seq, dim);
+                      "%zu KV heads, with batch %zu, tokens %zu, head width %zu", heads, kv_heads,
+                      batch, tokens, dim);
   if (dim > LAMP__ATTENTION_MAX_DIM)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "attention: head width %zu exceeds %d", dim,
                       LAMP__ATTENTION_MAX_DIM);
-  LAMP__TRY(lamp__llama_u32(ctx, seq, "rows per sequence", &u[0]));
-  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &u[1]));
-  LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &u[2]));
-  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &u[3]));
+  LAMP__TRY(lamp__llama_u32(ctx, batch, "batch", &u[0]));
+  LAMP__TRY(lamp__llama_u32(ctx, prefix, "prefix rows", &u[1]));
+  LAMP__TRY(lamp__llama_u32(ctx, tokens, "tokens per sequence", &u[2]));
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &u[3]));
+  LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &u[4]));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &u[5]));
   return LAMP_OK;
 }
 
 lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
                                           const lamp_tensor *qkv, cl_mem valid, size_t batch,
-                                          size_t seq, size_t heads, size_t kv_heads,
-                                          size_t dim) {
+                                          size_t prefix, size_t tokens, size_t heads,
+                                          size_t kv_heads, size_t dim) {
   if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention: NULL");
-  cl_uint u[4];
-  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, seq, heads, kv_heads, dim, u));
-  size_t rows = batch * seq;
+  cl_uint u[6];
+  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, u));
+  size_t rows = prefix + batch * tokens;
   LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", (heads + 2 * kv_heads) * dim, rows));
   LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, rows));
   LAMP__TRY(lamp__llama_mat(ctx, lse, "attention lse", heads, rows));
   cl_ulong o_off = o->offset / 4, l_off = lse->offset / 4, q_off = qkv->offset / 4;
   float scale = (float)(1.0 / sqrt((double)dim));
   lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(lse->buffer), LAMP__KA(l_off),
-                    LAMP__KA(qkv->buffer), LAMP__KA(q_off), LAMP__KA(valid), LAMP__KA(u[0]),
-                    LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(scale)};
-  size_t global[3] = {seq, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
-  return lamp__llama_run(ctx, "attention", "attention_forward", a, 12, 3, global, local);
+                    LAMP__KA(qkv->buffer), LAMP__KA(q_off), LAMP__KA(valid), LAMP__KA(u[1]),
+                    LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
+                    LAMP__KA(scale)};
+  size_t global[3] = {prefix + tokens, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
+  return lamp__llama_run(ctx, "attention", "attention_forward", a, 13, 3, global, local);
 }
 
 lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                                            lamp_tensor *delta, const lamp_tensor *qkv,
                                            const lamp_tensor *o, const lamp_tensor *dout,
                                            const lamp_tensor *lse, cl_mem valid, size_t batch,
-                                           size_t seq, size_t heads, size_t kv_heads,
-                                           size_t dim) {
+                                           size_t prefix, size_t tokens, size_t heads,
+                                           size_t kv_heads, size_t dim) {
   if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention backward: NULL");
-  cl_uint u[4];
-  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, seq, heads, kv_heads, dim, u));
-  size_t rows = batch * seq, width = (heads + 2 * kv_heads) * dim;
+  cl_uint u[6];
+  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, u));
+  size_t rows = prefix + batch * tokens, width = (heads + 2 * kv_heads) * dim;
   LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", width, rows));
   LAMP__TRY(lamp__llama_mat(ctx, dqkv, "attention qkv gradient", width, rows));
   LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, rows));
@@ -314,17 +317,18 @@ lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                      LAMP__KA(de_off), LAMP__KA(qkv->buffer), LAMP__KA(q_off),
                      LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(dout->buffer),
                      LAMP__KA(do_off), LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(valid),
-                     LAMP__KA(u[0]), LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]),
-                     LAMP__KA(scale)};
-  size_t global[3] = {seq, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
-  LAMP__TRY(lamp__llama_run(ctx, "attention", "attention_backward_q", aq, 18, 3, global, local));
+                     LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]),
+                     LAMP__KA(u[5]), LAMP__KA(scale)};
+  size_t global[3] = {prefix + tokens, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
+  LAMP__TRY(lamp__llama_run(ctx, "attention", "attention_backward_q", aq, 19, 3, global, local));
   lamp__karg akv[] = {LAMP__KA(dqkv->buffer), LAMP__KA(dq_off), LAMP__KA(qkv->buffer),
                       LAMP__KA(q_off), LAMP__KA(dout->buffer), LAMP__KA(do_off),
                       LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(delta->buffer),
                       LAMP__KA(de_off), LAMP__KA(valid), LAMP__KA(u[0]), LAMP__KA(u[1]),
-                      LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(scale)};
+                      LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
+                      LAMP__KA(scale)};
   global[1] = kv_heads;
-  return lamp__llama_run(ctx, "attention", "attention_backward_kv", akv, 16, 3, global, local);
+  return lamp__llama_run(ctx, "attention", "attention_backward_kv", akv, 18, 3, global, local);
 }
 
 lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a_out,

@@ -3,8 +3,10 @@
  *
  * Float tensors are f32 with dense rows: ne[0] is the row width, every further dimension is
  * folded into the row count. Integer inputs (token ids, lengths, indices, targets) are cl_mem
- * buffers of cl_int prepared by the caller. Legend: N = B S rows, S = P + T rows per sequence
- * (prompt and tokens), W = (H + 2 Hkv) D the fused QKV width, F the MLP width, M chosen rows. */
+ * buffers of cl_int prepared by the caller. Legend: B sequences of S = P + T positions, P of them
+ * a prefix (the prompt) shared by every sequence and stored once: N = P + B T rows, the prefix
+ * first, then T rows per sequence (kernels/attention.cl). W = (H + 2 Hkv) D the fused QKV
+ * width, F the MLP width, M chosen rows. */
 #ifndef LAMP_LLAMA_OPS_H
 #define LAMP_LLAMA_OPS_H
 
@@ -20,7 +22,8 @@ lamp_status lamp__llama_embedding_forward(lamp_context *ctx, lamp_tensor *x,
                                           cl_mem ids, cl_mem lengths, size_t batch,
                                           size_t tokens, size_t prompt_rows);
 
-/* dprompt (P, C) = sum over sequences of the prompt rows of dx (N, C). Overwrites dprompt. */
+/* dprompt (P, C) = the prompt rows of dx (N, C), which hold the gradient of every sequence.
+ * Overwrites dprompt. */
 lamp_status lamp__llama_embedding_backward(lamp_context *ctx, lamp_tensor *dprompt,
                                            const lamp_tensor *dx, size_t batch, size_t tokens,
                                            size_t prompt_rows);
@@ -53,17 +56,19 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
                                          int accumulate);
 
 /* Rotates, in place, the first `heads` heads (width `dim`) of each row of x (N, >= heads dim)
- * in the rotate-half pairing; row n is at position n % seq; cos_t and sin_t are (>= seq, D/2).
- * `backward` nonzero applies the transposed rotation (for gradients). */
+ * in the rotate-half pairing, row n < P at position n, row P + b T + t at P + t; cos_t and
+ * sin_t are (>= P + T, D/2). `backward` nonzero applies the transposed rotation (gradients). */
 lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
-                             size_t seq, const lamp_tensor *cos_t, const lamp_tensor *sin_t,
-                             int backward);
+                             size_t prefix, size_t tokens, const lamp_tensor *cos_t,
+                             const lamp_tensor *sin_t, int backward);
 
-/* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real rows per sequence.
+/* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real positions per
+ * sequence, the prefix included (valid[b] >= P).
  * Overwrites o and lse. */
 lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
                                           const lamp_tensor *qkv, cl_mem valid, size_t batch,
-                                          size_t seq, size_t heads, size_t kv_heads, size_t dim);
+                                          size_t prefix, size_t tokens, size_t heads,
+                                          size_t kv_heads, size_t dim);
 
 /* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse; delta (N, H) is scratch.
  * Overwrites dqkv (padding rows get zeros). */
@@ -71,8 +76,8 @@ lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                                            lamp_tensor *delta, const lamp_tensor *qkv,
                                            const lamp_tensor *o, const lamp_tensor *dout,
                                            const lamp_tensor *lse, cl_mem valid, size_t batch,
-                                           size_t seq, size_t heads, size_t kv_heads,
-                                           size_t dim);
+                                           size_t prefix, size_t tokens, size_t heads,
+                                           size_t kv_heads, size_t dim);
 
 /* a (N, F) = silu(gate) * up from gu (N, 2F). Overwrites a. */
 lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a, const lamp_tensor *gu);

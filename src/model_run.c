@@ -66,7 +66,8 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
                       s.prompt, s.outputs, s.labels);
   const size_t C = c->n_embd, D = c->head_dim, H = c->n_heads, HD = H * D;
   const size_t W = HD + 2 * c->n_kv_heads * D, F = c->n_ff, M = s.outputs;
-  const size_t S = s.prompt + s.tokens, N = s.batch * S, L = c->n_layers;
+  /* the prompt rows are stored once for the whole batch (llama_ops.h) */
+  const size_t S = s.prompt + s.tokens, N = s.prompt + s.batch * s.tokens, L = c->n_layers;
   const size_t VK = c->n_vocab > s.labels ? c->n_vocab : s.labels;
   lamp_model_workspace *ws = calloc(1, sizeof(*ws));
   if (!ws) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
@@ -237,7 +238,7 @@ lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const
   if (!count || count > ws->shape.outputs)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "model outputs: %zu positions, the workspace holds 1 "
                       "to %zu", count, ws->shape.outputs);
-  const size_t S = ws->shape.prompt + ws->tokens, N = ws->batch * S;
+  const size_t N = ws->shape.prompt + ws->batch * ws->tokens;
   cl_int *buf = malloc(2 * count * sizeof(cl_int));
   unsigned char *seen = calloc(N, 1);
   lamp_status st = LAMP_OK;
@@ -249,7 +250,7 @@ lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const
                       "%zu is not a token of the batch", m, seq[m], pos[m]);
       break;
     }
-    size_t row = seq[m] * S + ws->shape.prompt + pos[m];
+    size_t row = ws->shape.prompt + seq[m] * ws->tokens + pos[m];
     if (seen[row]) {
       st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model output %zu: sequence %zu position "
                       "%zu is chosen twice", m, seq[m], pos[m]);
@@ -382,9 +383,10 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r->S);
   lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
   LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &h, &wqkv, 0.0f, &qkv));
-  LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, r->S, &cs,
+  const size_t P = ws->shape.prompt, T = ws->tokens;
+  LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));
-  LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, r->S,
+  LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, P, T,
                                           c->n_heads, c->n_kv_heads, c->head_dim));
   LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &o, &wo, 0.0f, &tmp));
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(r->ctx, &xmid, &h, &rstd2, &xin, &tmp, &fn,
@@ -397,7 +399,7 @@ static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
   r->ctx = ws->ctx;
   r->c = &ws->model->cfg;
   r->S = ws->shape.prompt + ws->tokens;
-  r->N = ws->batch * r->S;
+  r->N = ws->shape.prompt + ws->batch * ws->tokens;
   r->HD = r->c->n_heads * r->c->head_dim;
   r->W = r->HD + 2 * r->c->n_kv_heads * r->c->head_dim;
   if (!ws->batch || !ws->n_out)
@@ -537,9 +539,10 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
     /* attention: xmid = x_l + Wo attn(rope(Wqkv norm(x_l))) */
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dr, &wo, 0.0f, &dout));
     LAMP__TRY(lamp__llama_attention_backward(ctx, &dqkv, &delta, &qkv, &o, &dout, &alse,
-                                             ws->valid, ws->batch, r.S, H, c->n_kv_heads,
-                                             c->head_dim));
-    LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, r.S, &cs, &sn, 1));
+                                             ws->valid, ws->batch, P, ws->tokens, H,
+                                             c->n_kv_heads, c->head_dim));
+    LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, P, ws->tokens, &cs,
+                               &sn, 1));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dqkv, &wqkv, 0.0f, &dh));
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xin, &rstd1, &an, 1));
   }

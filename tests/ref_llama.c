@@ -20,13 +20,14 @@ void ref_llama_rmsnorm(double *y, const double *x, const double *w, size_t rows,
   }
 }
 
-void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t dim, size_t seq,
-                    double base, int interleaved) {
+void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t dim,
+                    size_t prefix, size_t tokens, double base, int interleaved) {
   size_t half = dim / 2;
   for (size_t n = 0; n < rows; n++)
     for (size_t h = 0; h < heads; h++)
       for (size_t i = 0; i < half; i++) {
-        double ang = (double)(n % seq) * pow(base, -2.0 * (double)i / (double)dim);
+        size_t pos = n < prefix ? n : prefix + (n - prefix) % tokens;
+        double ang = (double)pos * pow(base, -2.0 * (double)i / (double)dim);
         double *p1 = x + n * stride + h * dim + (interleaved ? 2 * i : i);
         double *p2 = interleaved ? p1 + 1 : p1 + half;
         double a = *p1, b = *p2;
@@ -129,8 +130,8 @@ void ref_llama_forward(const ref_llama_config *cfg, const ref_llama_weights *w,
     ref_linear(q, h, y->wq, N, C, HD);
     ref_linear(k, h, y->wk, N, C, KD);
     ref_linear(v, h, y->wv, N, C, KD);
-    ref_llama_rope(q, N, HD, H, D, S, cfg->rope_base, w->interleaved);
-    ref_llama_rope(k, N, KD, KV, D, S, cfg->rope_base, w->interleaved);
+    ref_llama_rope(q, N, HD, H, D, 0, S, cfg->rope_base, w->interleaved);
+    ref_llama_rope(k, N, KD, KV, D, 0, S, cfg->rope_base, w->interleaved);
     /* the attention reference reads a fused row; with interleaved pairs the head layout
      * differs from Hugging Face's only inside q and k, which the dot products do not see */
     for (size_t n = 0; n < N; n++) {

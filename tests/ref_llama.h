@@ -12,11 +12,12 @@
 void ref_llama_rmsnorm(double *y, const double *x, const double *w, size_t rows, size_t width,
                        double eps);
 
-/* Rotates in place the first `heads` heads (width D) of each row of x (rows, stride), row n at
- * position n % seq, angle pos * base^(-2i/D) for pair i. `interleaved` 0 pairs (i, i + D/2)
+/* Rotates in place the first `heads` heads (width D) of each row of x (rows, stride), angle
+ * pos * base^(-2i/D) for pair i, row n at position n < prefix ? n : prefix + (n - prefix) %
+ * tokens (prefix 0, tokens S: sequences of S rows each). `interleaved` 0 pairs (i, i + D/2)
  * (Hugging Face), 1 pairs (2i, 2i + 1) (llama.cpp on its reordered weights). */
-void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t dim, size_t seq,
-                    double base, int interleaved);
+void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t dim,
+                    size_t prefix, size_t tokens, double base, int interleaved);
 
 /* o (N, H D) from qkv (N, W): causal grouped-query attention, query head h on KV head
  * h / (H / Hkv), key j visible to query t when j <= t < valid[b]; padding rows give zeros.

@@ -129,7 +129,7 @@ static void test_rmsnorm(void **state) {
 /* ---- RoPE ------------------------------------------------------------------------------- */
 
 typedef struct rope_case {
-  size_t rows, stride, heads, dim, seq;
+  size_t rows, stride, heads, dim, prefix, tokens;
   double base;
   const double *dy;
 } rope_case;
@@ -139,7 +139,7 @@ static double rope_loss(void *user, const double *x) {
   size_t n = c->rows * c->stride;
   double *y = malloc(n * sizeof(double)), s = 0;
   memcpy(y, x, n * sizeof(double));
-  ref_llama_rope(y, c->rows, c->stride, c->heads, c->dim, c->seq, c->base, 0);
+  ref_llama_rope(y, c->rows, c->stride, c->heads, c->dim, c->prefix, c->tokens, c->base, 0);
   for (size_t i = 0; i < n; i++) s += y[i] * c->dy[i];
   free(y);
   return s;
@@ -147,8 +147,10 @@ static double rope_loss(void *user, const double *x) {
 
 static void test_rope(void **state) {
   lamp_context *ctx = *state;
-  /* 2 sequences of 7 rows, rows of 4 heads of width 8, the first 3 heads rotated */
-  const size_t seq = 7, rows = 14, dim = 8, heads = 3, stride = 4 * dim;
+  /* a shared prefix of 3 rows and 2 sequences of 5, rows of 4 heads of width 8, the first 3
+   * heads rotated */
+  const size_t prefix = 3, tokens = 5, seq = prefix + tokens, rows = prefix + 2 * tokens;
+  const size_t dim = 8, heads = 3, stride = 4 * dim;
   const double base = 10000.0;
   const size_t n = rows * stride, half = dim / 2;
   float *x = rnd(n, 11, -1, 1), *dy = rnd(n, 12, -1, 1);
@@ -163,19 +165,21 @@ static void test_rope(void **state) {
   lamp_tensor tc = up(ctx, cs, half, seq), ts = up(ctx, sn, half, seq);
   double *want = widen(x, n), *grad = malloc(n * sizeof(double)), *xd = widen(x, n);
   double *dyd = widen(dy, n);
-  LAMP_OK_OR_FAIL(ctx, lamp__llama_rope(ctx, &tx, heads, dim, seq, &tc, &ts, 0));
-  ref_llama_rope(want, rows, stride, heads, dim, seq, base, 0);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rope(ctx, &tx, heads, dim, prefix, tokens, &tc, &ts, 0));
+  ref_llama_rope(want, rows, stride, heads, dim, prefix, tokens, base, 0);
   float *got = down(ctx, &tx);
   expect_close("rope forward", got, want, n);
   free(got);
-  rope_case rc = {rows, stride, heads, dim, seq, base, dyd};
+  rope_case rc = {rows, stride, heads, dim, prefix, tokens, base, dyd};
   ref_llama_fd(rope_loss, &rc, xd, n, 1e-4, grad);
-  LAMP_OK_OR_FAIL(ctx, lamp__llama_rope(ctx, &tdy, heads, dim, seq, &tc, &ts, 1));
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rope(ctx, &tdy, heads, dim, prefix, tokens, &tc, &ts, 1));
   got = down(ctx, &tdy);
   expect_close("rope backward", got, grad, n);
   free(got);
-  assert_int_equal(lamp__llama_rope(ctx, &tx, 5, dim, seq, &tc, &ts, 0), LAMP_ERR_SHAPE);
-  assert_int_equal(lamp__llama_rope(ctx, &tx, heads, dim, seq + 1, &tc, &ts, 0), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_rope(ctx, &tx, 5, dim, prefix, tokens, &tc, &ts, 0),
+                   LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_rope(ctx, &tx, heads, dim, prefix, tokens + 1, &tc, &ts, 0),
+                   LAMP_ERR_SHAPE);
   lamp_tensor_release(&tx), lamp_tensor_release(&tdy), lamp_tensor_release(&tc);
   lamp_tensor_release(&ts);
   free(x), free(dy), free(cs), free(sn), free(want), free(grad), free(xd), free(dyd);
@@ -184,49 +188,73 @@ static void test_rope(void **state) {
 /* ---- attention -------------------------------------------------------------------------- */
 
 typedef struct att_case {
-  size_t batch, seq, heads, kv_heads, dim;
+  size_t batch, prefix, tokens, heads, kv_heads, dim;
   const int *valid;
   const double *dout;
 } att_case;
 
+/* Row of position p of sequence b in the shared-prefix layout (llama_ops.h). */
+static size_t att_row(const att_case *c, size_t b, size_t p) {
+  return p < c->prefix ? p : c->prefix + b * c->tokens + (p - c->prefix);
+}
+
+/* The reference on the shared-prefix layout: every sequence gets its own copy of the prefix
+ * rows, ref_llama_attention runs on the B S rows, and each row's output is read back from the
+ * sequence that owns it (the first, for prefix rows). */
+static void att_ref(const att_case *c, double *o, const double *qkv) {
+  const size_t S = c->prefix + c->tokens, W = (c->heads + 2 * c->kv_heads) * c->dim;
+  const size_t HD = c->heads * c->dim;
+  double *x = malloc(c->batch * S * W * sizeof(double));
+  double *y = malloc(c->batch * S * HD * sizeof(double));
+  for (size_t b = 0; b < c->batch; b++)
+    for (size_t p = 0; p < S; p++) memcpy(x + (b * S + p) * W, qkv + att_row(c, b, p) * W, W * 8);
+  ref_llama_attention(y, x, c->batch, S, c->heads, c->kv_heads, c->dim, c->valid);
+  for (size_t b = 0; b < c->batch; b++)
+    for (size_t p = b ? c->prefix : 0; p < S; p++)
+      memcpy(o + att_row(c, b, p) * HD, y + (b * S + p) * HD, HD * 8);
+  free(x), free(y);
+}
+
 static double att_loss(void *user, const double *qkv) {
   att_case *c = user;
-  size_t n = c->batch * c->seq * c->heads * c->dim;
+  size_t n = (c->prefix + c->batch * c->tokens) * c->heads * c->dim;
   double *o = malloc(n * sizeof(double)), s = 0;
-  ref_llama_attention(o, qkv, c->batch, c->seq, c->heads, c->kv_heads, c->dim, c->valid);
+  att_ref(c, o, qkv);
   for (size_t i = 0; i < n; i++) s += o[i] * c->dout[i];
   free(o);
   return s;
 }
 
-static void check_attention(lamp_context *ctx, size_t batch, size_t seq, size_t heads,
-                            size_t kv_heads, size_t dim, const int *valid, int backward) {
-  const size_t N = batch * seq, W = (heads + 2 * kv_heads) * dim, HD = heads * dim;
-  float *qkv = rnd(N * W, 21 + dim, -1.5f, 1.5f), *dout = rnd(N * HD, 22 + seq, -1, 1);
-  cl_mem tv = ints(ctx, valid, batch);
-  lamp_tensor tq = up(ctx, qkv, W, N), to = up(ctx, NULL, HD, N), tl = up(ctx, NULL, heads, N);
+static void check_attention(lamp_context *ctx, att_case c, int backward) {
+  const size_t N = c.prefix + c.batch * c.tokens, HD = c.heads * c.dim;
+  const size_t W = (c.heads + 2 * c.kv_heads) * c.dim;
+  float *qkv = rnd(N * W, 21 + c.dim, -1.5f, 1.5f), *dout = rnd(N * HD, 22 + N, -1, 1);
+  cl_mem tv = ints(ctx, c.valid, c.batch);
+  lamp_tensor tq = up(ctx, qkv, W, N), to = up(ctx, NULL, HD, N), tl = up(ctx, NULL, c.heads, N);
   double *qd = widen(qkv, N * W), *want = malloc(N * HD * sizeof(double));
-  LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, batch, seq, heads,
-                                                     kv_heads, dim));
-  ref_llama_attention(want, qd, batch, seq, heads, kv_heads, dim, valid);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, c.batch, c.prefix,
+                                                     c.tokens, c.heads, c.kv_heads, c.dim));
+  att_ref(&c, want, qd);
   float *got = down(ctx, &to);
   char what[128];
-  snprintf(what, sizeof(what), "attention forward B=%zu S=%zu H=%zu Hkv=%zu D=%zu", batch, seq,
-           heads, kv_heads, dim);
+  snprintf(what, sizeof(what), "attention forward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu",
+           c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim);
   expect_close(what, got, want, N * HD);
   free(got);
   if (backward) {
-    lamp_tensor tdo = up(ctx, dout, HD, N), tdq = up(ctx, NULL, W, N), tde = up(ctx, NULL, heads, N);
+    lamp_tensor tdo = up(ctx, dout, HD, N), tdq = up(ctx, NULL, W, N);
+    lamp_tensor tde = up(ctx, NULL, c.heads, N);
     /* garbage in the gradient buffer first: the backward must overwrite every element */
     LAMP_OK_OR_FAIL(ctx, lamp_tensor_fill(ctx, &tdq, 7.0f));
     double *dod = widen(dout, N * HD), *grad = malloc(N * W * sizeof(double));
-    att_case ac = {batch, seq, heads, kv_heads, dim, valid, dod};
-    ref_llama_fd(att_loss, &ac, qd, N * W, 1e-5, grad);
+    c.dout = dod;
+    ref_llama_fd(att_loss, &c, qd, N * W, 1e-5, grad);
     LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_backward(ctx, &tdq, &tde, &tq, &to, &tdo, &tl, tv,
-                                                        batch, seq, heads, kv_heads, dim));
+                                                        c.batch, c.prefix, c.tokens, c.heads,
+                                                        c.kv_heads, c.dim));
     got = down(ctx, &tdq);
-    snprintf(what, sizeof(what), "attention backward B=%zu S=%zu H=%zu Hkv=%zu D=%zu", batch,
-             seq, heads, kv_heads, dim);
+    snprintf(what, sizeof(what), "attention backward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu",
+             c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim);
     expect_close(what, got, grad, N * W);
     free(got), free(dod), free(grad);
     lamp_tensor_release(&tdo), lamp_tensor_release(&tdq), lamp_tensor_release(&tde);
@@ -238,15 +266,18 @@ static void check_attention(lamp_context *ctx, size_t batch, size_t seq, size_t 
 
 static void test_attention(void **state) {
   lamp_context *ctx = *state;
-  /* two key tiles, one full and one padded sequence, grouped heads */
+  /* no prefix: two key tiles, one full and one padded sequence, grouped heads */
   const int valid[2] = {19, 11};
-  check_attention(ctx, 2, 19, 4, 2, 8, valid, 1);
-  /* one head per KV head, a sequence that is all padding */
-  const int valid2[3] = {5, 0, 33};
-  check_attention(ctx, 3, 33, 2, 2, 6, valid2, 1);
+  check_attention(ctx, (att_case){2, 0, 19, 4, 2, 8, valid, NULL}, 1);
+  /* a prefix inside the first tile, one head per KV head, a sequence with no tokens */
+  const int valid2[3] = {5, 8, 33};
+  check_attention(ctx, (att_case){3, 5, 28, 2, 2, 6, valid2, NULL}, 1);
+  /* a prefix over more than one tile (later sequences skip whole tiles), grouped heads */
+  const int valid3[3] = {29, 24, 20};
+  check_attention(ctx, (att_case){3, 20, 9, 4, 2, 8, valid3, NULL}, 1);
   /* the widest head the kernels hold, forward only */
-  const int valid3[1] = {40};
-  check_attention(ctx, 1, 40, 2, 1, LAMP__ATTENTION_MAX_DIM, valid3, 0);
+  const int valid4[2] = {40, 23};
+  check_attention(ctx, (att_case){2, 17, 23, 2, 1, LAMP__ATTENTION_MAX_DIM, valid4, NULL}, 0);
 }
 
 static void test_attention_errors(void **state) {
@@ -254,9 +285,9 @@ static void test_attention_errors(void **state) {
   const int valid[1] = {3};
   cl_mem tv = ints(ctx, valid, 1);
   lamp_tensor tq = up(ctx, NULL, 3 * 130, 3), to = up(ctx, NULL, 130, 3), tl = up(ctx, NULL, 1, 3);
-  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 3, 1, 1, 130),
+  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 1, 1, 130),
                    LAMP_ERR_UNSUPPORTED);
-  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 3, 3, 2, 10),
+  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 3, 2, 10),
                    LAMP_ERR_SHAPE);
   assert_non_null(strstr(lamp_context_error(ctx), "multiple"));
   clReleaseMemObject(tv);
@@ -359,7 +390,7 @@ static void test_cross_entropy(void **state) {
 
 static void test_embedding(void **state) {
   lamp_context *ctx = *state;
-  const size_t B = 3, T = 5, P = 2, C = 7, V = 11, S = P + T, N = B * S;
+  const size_t B = 3, T = 5, P = 2, C = 7, V = 11, N = P + B * T;
   const int ids[15] = {1, 2, 3, 4, 5, 10, 0, 99, 99, 99, 7, 7, 7, 7, 7};
   const int lengths[3] = {5, 2, 0};
   float *table = rnd(V * C, 51, -1, 1), *prompt = rnd(P * C, 52, -1, 1), *dx = rnd(N * C, 53, -1, 1);
@@ -369,15 +400,16 @@ static void test_embedding(void **state) {
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_fill(ctx, &tx, 3.0f));
   LAMP_OK_OR_FAIL(ctx, lamp__llama_embedding_forward(ctx, &tx, &tt, &tp, ti, tl, B, T, P));
   double *want = calloc(N * C, sizeof(double)), *dp = calloc(P * C, sizeof(double));
-  for (size_t b = 0; b < B; b++)
-    for (size_t s = 0; s < S; s++)
-      for (size_t c = 0; c < C; c++) {
-        double v = 0;
-        if (s < P) v = prompt[s * C + c];
-        else if ((int)(s - P) < lengths[b]) v = table[ids[b * T + s - P] * C + c];
-        want[(b * S + s) * C + c] = v;
-        if (s < P) dp[s * C + c] += dx[(b * S + s) * C + c];
-      }
+  /* the prompt rows once, then each sequence's tokens, zeros past its length */
+  for (size_t c = 0; c < C; c++) {
+    for (size_t p = 0; p < P; p++) {
+      want[p * C + c] = prompt[p * C + c];
+      dp[p * C + c] = dx[p * C + c];
+    }
+    for (size_t b = 0; b < B; b++)
+      for (size_t t = 0; t < T; t++)
+        if ((int)t < lengths[b]) want[(P + b * T + t) * C + c] = table[ids[b * T + t] * C + c];
+  }
   float *got = down(ctx, &tx);
   expect_close("embedding forward", got, want, N * C);
   free(got);

@@ -14,10 +14,13 @@
  * (LAMP_MODEL_NAMES_GGUF) are therefore put back in Hugging Face order on load: GGUF row
  * 2i + j of a head becomes row j D/2 + i. Both namings give the same model.
  *
- * Sequences: every sequence of a batch is laid out as S = P + T rows, the P prompt rows first,
+ * Sequences: every sequence of a batch is S = P + T positions, the P prompt positions first,
  * then its tokens, then padding (right-padded to the longest, T). Positions count from 0 at
- * the first prompt row; padding rows take part in nothing. Outputs are requested at chosen
- * (sequence, token index) pairs, token index counted from the first token (not the prompt).
+ * the first prompt row; padding rows take part in nothing. The prompt is causal and comes
+ * first, so its hidden states are the same in every sequence: a workspace computes them once
+ * per batch (P + B T rows, not B (P + T)) and their gradient gathers every sequence's. Outputs
+ * are requested at chosen (sequence, token index) pairs, token index counted from the first
+ * token (not the prompt).
  *
  * Memory: frozen weights live in a few big device buffers viewed per tensor. A workspace holds
  * everything one batch shape needs (inputs, activations kept for the backward, scratch) and is
