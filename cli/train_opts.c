@@ -51,11 +51,11 @@ static const tr_flag tr_flags[] = {
     {"eps", T_DBL, F(eps), TRN, 1, "X", "AdamW epsilon [1e-8]"},
     {"clip", T_DBL, F(clip), TRN, 1, "X", "global gradient norm clip, 0 = off [1]"},
     {"batch", T_LONG, F(batch), TRN, 1, "N", "examples per step [8]"},
-    {"steps", T_LONG, F(steps), TRN, 1, "N", "optimiser steps [1000]"},
+    {"steps", T_LONG, F(steps), TRN, 1, "N", "optimiser steps [300]"},
     {"epochs", T_LONG, F(epochs), TRN, 1, "N", "train this many epochs instead of --steps [0]"},
     {"seed", T_LONG, F(seed), TRN, 1, "N", "prompt initialisation and data order [0]"},
     {"eval-batch", T_LONG, F(eval_batch), ALL, 0, "N", "examples per evaluation batch [16]"},
-    {"eval-every", T_LONG, F(eval_every), TRN, 0, "N", "evaluate on dev every N steps, 0 = end only [200]"},
+    {"eval-every", T_LONG, F(eval_every), TRN, 0, "N", "evaluate on dev every N steps, 0 = end only [100]"},
     {"eval-max", T_LONG, F(eval_max), TRN, 0, "N", "dev examples for interval evaluations, 0 = all [200]"},
     {"final-eval-max", T_LONG, F(final_eval_max), TRN, 0, "N", "dev examples for the final evaluation, 0 = all [0]"},
     {"limit", T_LONG, F(final_eval_max), TR_CMD_EVAL, 0, "N", "evaluate the first N examples, 0 = all [0]"},
@@ -94,8 +94,8 @@ void tr_opts_defaults(tr_opts *o) {
   o->clip = 1.0;
   o->batch = 8;
   o->eval_batch = 16;
-  o->steps = 1000;
-  o->eval_every = 200;
+  o->steps = 300;
+  o->eval_every = 100;
   o->eval_max = 200;
   o->log_every = 10;
   o->max_tokens = 256;
