@@ -13,10 +13,44 @@
  * Work-groups of ATT_TILE rows of one (sequence, head) stream the keys (or queries) through
  * local memory ATT_TILE at a time. The forward keeps a running max and sum per query, so no
  * (S, S) matrix exists anywhere; it saves the log-sum-exp (N, H) from which the backward
- * recomputes each probability exactly. Offsets are in floats. */
+ * recomputes each probability exactly. Offsets are in floats.
+ *
+ * A head's D floats are held as chunks of ATT_VEC (float8, zeros past D), so the dot products
+ * and updates over D compile to vector instructions within a work-item; CPU drivers do not
+ * vectorise the scalar loops across work-items when each item indexes private arrays. */
 
 #define ATT_TILE 16
 #define ATT_MAX_DIM 128
+#define ATT_VEC 8
+#define ATT_CHUNKS (ATT_MAX_DIM / ATT_VEC)
+
+typedef float8 attv;
+
+/* Chunk c of the D floats at p, zeros past D. */
+static attv att_get(__global const float *p, uint c, uint dim) {
+  const uint d0 = c * ATT_VEC;
+  if (d0 + ATT_VEC <= dim) return vload8(0, p + d0);
+  float v[ATT_VEC];
+  for (uint i = 0; i < ATT_VEC; i++) v[i] = d0 + i < dim ? p[d0 + i] : 0.0f;
+  return vload8(0, v);
+}
+
+/* Stores chunk c of D floats at p, dropping the zeros past D. */
+static void att_put(__global float *p, attv x, uint c, uint dim) {
+  const uint d0 = c * ATT_VEC;
+  if (d0 + ATT_VEC <= dim) {
+    vstore8(x, 0, p + d0);
+    return;
+  }
+  float v[ATT_VEC];
+  vstore8(x, 0, v);
+  for (uint i = 0; i < ATT_VEC && d0 + i < dim; i++) p[d0 + i] = v[i];
+}
+
+static float att_sum(attv x) {
+  const float4 y = x.lo + x.hi;
+  return (y.x + y.y) + (y.z + y.w);
+}
 
 static ulong att_row(uint b, uint p, uint prefix, uint tokens) {
   return p < prefix ? (ulong)p : (ulong)prefix + (ulong)b * tokens + (p - prefix);
@@ -32,8 +66,9 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
                        __global const float *qkv, ulong qkv_off, __global const int *valid,
                        uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
                        float scale) {
-  __local float ks[ATT_TILE * ATT_MAX_DIM], vs[ATT_TILE * ATT_MAX_DIM];
-  float q[ATT_MAX_DIM], acc[ATT_MAX_DIM], sc[ATT_TILE];
+  __local attv ks[ATT_TILE * ATT_CHUNKS], vs[ATT_TILE * ATT_CHUNKS];
+  attv q[ATT_CHUNKS], acc[ATT_CHUNKS];
+  float sc[ATT_TILE];
   const uint t = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
   const uint lid = get_local_id(0), t0 = get_group_id(0) * ATT_TILE;
   if (ATT_SHARED_TILE(b, t0, prefix)) return;
@@ -42,9 +77,10 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
   /* a prefix query belongs to the first sequence only */
   const int owner = b == 0 || t >= prefix, active = owner && t < len;
   const ulong row = att_row(b, t, prefix, tokens);
-  for (uint d = 0; d < dim; d++) {
-    q[d] = active ? qkv[qkv_off + row * width + h * dim + d] * scale : 0.0f;
-    acc[d] = 0.0f;
+  const uint nc = (dim + ATT_VEC - 1) / ATT_VEC;
+  for (uint c = 0; c < nc; c++) {
+    q[c] = active ? att_get(qkv + qkv_off + row * width + h * dim, c, dim) * scale : (attv)0.0f;
+    acc[c] = (attv)0.0f;
   }
   float m = -INFINITY, l = 0.0f;
   const uint kend = min(t0 + ATT_TILE, len);
@@ -52,9 +88,9 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
     const uint j = j0 + lid;
     if (j < kend) {
       const ulong kr = qkv_off + att_row(b, j, prefix, tokens) * width;
-      for (uint d = 0; d < dim; d++) {
-        ks[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + g) * dim + d];
-        vs[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + kv_heads + g) * dim + d];
+      for (uint c = 0; c < nc; c++) {
+        ks[lid * ATT_CHUNKS + c] = att_get(qkv + kr + (heads + g) * dim, c, dim);
+        vs[lid * ATT_CHUNKS + c] = att_get(qkv + kr + (heads + kv_heads + g) * dim, c, dim);
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -62,18 +98,18 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
     if (jn > 0) {
       float mt = m;
       for (int jj = 0; jj < jn; jj++) {
-        float s = 0.0f;
-        for (uint d = 0; d < dim; d++) s += q[d] * ks[jj * ATT_MAX_DIM + d];
-        sc[jj] = s;
-        mt = fmax(mt, s);
+        attv s = (attv)0.0f;
+        for (uint c = 0; c < nc; c++) s += q[c] * ks[jj * ATT_CHUNKS + c];
+        sc[jj] = att_sum(s);
+        mt = fmax(mt, sc[jj]);
       }
       const float corr = exp(m - mt);
       l *= corr;
-      for (uint d = 0; d < dim; d++) acc[d] *= corr;
+      for (uint c = 0; c < nc; c++) acc[c] *= corr;
       for (int jj = 0; jj < jn; jj++) {
         const float p = exp(sc[jj] - mt);
         l += p;
-        for (uint d = 0; d < dim; d++) acc[d] += p * vs[jj * ATT_MAX_DIM + d];
+        for (uint c = 0; c < nc; c++) acc[c] += p * vs[jj * ATT_CHUNKS + c];
       }
       m = mt;
     }
@@ -81,7 +117,8 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
   }
   if (t >= prefix + tokens || !owner) return;
   const float inv = active ? 1.0f / l : 0.0f;
-  for (uint d = 0; d < dim; d++) o[o_off + row * heads * dim + h * dim + d] = acc[d] * inv;
+  for (uint c = 0; c < nc; c++)
+    att_put(o + o_off + row * heads * dim + h * dim, acc[c] * inv, c, dim);
   lse[lse_off + row * heads + h] = active ? m + log(l) : 0.0f;
 }
 
@@ -95,8 +132,8 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
                           ulong dout_off, __global const float *lse, ulong lse_off,
                           __global const int *valid, uint prefix, uint tokens, uint heads,
                           uint kv_heads, uint dim, float scale) {
-  __local float ks[ATT_TILE * ATT_MAX_DIM], vs[ATT_TILE * ATT_MAX_DIM];
-  float q[ATT_MAX_DIM], dov[ATT_MAX_DIM], dq[ATT_MAX_DIM];
+  __local attv ks[ATT_TILE * ATT_CHUNKS], vs[ATT_TILE * ATT_CHUNKS];
+  attv q[ATT_CHUNKS], dov[ATT_CHUNKS], dq[ATT_CHUNKS];
   const uint t = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
   const uint lid = get_local_id(0), t0 = get_group_id(0) * ATT_TILE;
   if (ATT_SHARED_TILE(b, t0, prefix)) return;
@@ -105,39 +142,43 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
   /* a prefix query belongs to the first sequence only */
   const int owner = b == 0 || t >= prefix, active = owner && t < len;
   const ulong row = att_row(b, t, prefix, tokens);
-  float dsum = 0.0f;
-  for (uint d = 0; d < dim; d++) {
-    q[d] = active ? qkv[qkv_off + row * width + h * dim + d] * scale : 0.0f;
-    dov[d] = active ? dout[dout_off + row * heads * dim + h * dim + d] : 0.0f;
-    dsum += active ? dov[d] * o[o_off + row * heads * dim + h * dim + d] : 0.0f;
-    dq[d] = 0.0f;
+  const uint nc = (dim + ATT_VEC - 1) / ATT_VEC;
+  attv dsv = (attv)0.0f;
+  for (uint c = 0; c < nc; c++) {
+    q[c] = active ? att_get(qkv + qkv_off + row * width + h * dim, c, dim) * scale : (attv)0.0f;
+    dov[c] = active ? att_get(dout + dout_off + row * heads * dim + h * dim, c, dim) : (attv)0.0f;
+    dsv += active ? dov[c] * att_get(o + o_off + row * heads * dim + h * dim, c, dim)
+                  : (attv)0.0f;
+    dq[c] = (attv)0.0f;
   }
+  const float dsum = att_sum(dsv);
   const float lt = active ? lse[lse_off + row * heads + h] : 0.0f;
   const uint kend = min(t0 + ATT_TILE, len);
   for (uint j0 = 0; j0 < kend; j0 += ATT_TILE) {
     const uint j = j0 + lid;
     if (j < kend) {
       const ulong kr = qkv_off + att_row(b, j, prefix, tokens) * width;
-      for (uint d = 0; d < dim; d++) {
-        ks[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + g) * dim + d];
-        vs[lid * ATT_MAX_DIM + d] = qkv[kr + (heads + kv_heads + g) * dim + d];
+      for (uint c = 0; c < nc; c++) {
+        ks[lid * ATT_CHUNKS + c] = att_get(qkv + kr + (heads + g) * dim, c, dim);
+        vs[lid * ATT_CHUNKS + c] = att_get(qkv + kr + (heads + kv_heads + g) * dim, c, dim);
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     const int jn = active ? min((int)ATT_TILE, (int)(t + 1) - (int)j0) : 0;
     for (int jj = 0; jj < jn; jj++) {
-      float s = 0.0f, dp = 0.0f;
-      for (uint d = 0; d < dim; d++) {
-        s += q[d] * ks[jj * ATT_MAX_DIM + d];
-        dp += dov[d] * vs[jj * ATT_MAX_DIM + d];
+      attv s = (attv)0.0f, dp = (attv)0.0f;
+      for (uint c = 0; c < nc; c++) {
+        s += q[c] * ks[jj * ATT_CHUNKS + c];
+        dp += dov[c] * vs[jj * ATT_CHUNKS + c];
       }
-      const float ds = exp(s - lt) * (dp - dsum);
-      for (uint d = 0; d < dim; d++) dq[d] += ds * ks[jj * ATT_MAX_DIM + d];
+      const float ds = exp(att_sum(s) - lt) * (att_sum(dp) - dsum);
+      for (uint c = 0; c < nc; c++) dq[c] += ds * ks[jj * ATT_CHUNKS + c];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   if (t >= prefix + tokens || !owner) return;
-  for (uint d = 0; d < dim; d++) dqkv[dqkv_off + row * width + h * dim + d] = dq[d] * scale;
+  for (uint c = 0; c < nc; c++)
+    att_put(dqkv + dqkv_off + row * width + h * dim, dq[c] * scale, c, dim);
   delta[delta_off + row * heads + h] = dsum;
 }
 
@@ -153,9 +194,9 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
                            ulong delta_off, __global const int *valid, uint batch,
                            uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
                            float scale) {
-  __local float qs[ATT_TILE * ATT_MAX_DIM], dos[ATT_TILE * ATT_MAX_DIM];
+  __local attv qs[ATT_TILE * ATT_CHUNKS], dos[ATT_TILE * ATT_CHUNKS];
   __local float ls[ATT_TILE], dls[ATT_TILE];
-  float k[ATT_MAX_DIM], v[ATT_MAX_DIM], dk[ATT_MAX_DIM], dv[ATT_MAX_DIM];
+  attv k[ATT_CHUNKS], v[ATT_CHUNKS], dk[ATT_CHUNKS], dv[ATT_CHUNKS];
   const uint j = get_global_id(0), g = get_global_id(1), b = get_global_id(2);
   const uint lid = get_local_id(0), j0 = get_group_id(0) * ATT_TILE;
   if (ATT_SHARED_TILE(b, j0, prefix)) return;
@@ -166,11 +207,13 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
   /* the first sequence's groups that hold prefix keys also visit the other sequences' own
    * queries (positions from P on: their prefix queries are the first sequence's) */
   const uint b_end = b == 0 && j0 < prefix ? batch : b + 1;
-  for (uint d = 0; d < dim; d++) {
-    k[d] = active ? qkv[qkv_off + row * width + (heads + g) * dim + d] : 0.0f;
-    v[d] = active ? qkv[qkv_off + row * width + (heads + kv_heads + g) * dim + d] : 0.0f;
-    dk[d] = 0.0f;
-    dv[d] = 0.0f;
+  const uint nc = (dim + ATT_VEC - 1) / ATT_VEC;
+  for (uint c = 0; c < nc; c++) {
+    k[c] = active ? att_get(qkv + qkv_off + row * width + (heads + g) * dim, c, dim) : (attv)0.0f;
+    v[c] = active ? att_get(qkv + qkv_off + row * width + (heads + kv_heads + g) * dim, c, dim)
+                  : (attv)0.0f;
+    dk[c] = (attv)0.0f;
+    dv[c] = (attv)0.0f;
   }
   for (uint h = g * group; h < (g + 1) * group; h++) {
     /* one loop over the query tiles of sequences b .. b_end-1 (one level of barrier loops
@@ -186,9 +229,9 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
       const uint i = i0 + lid;
       if (i < qlen) {
         const ulong qr = att_row(bq, i, prefix, tokens);
-        for (uint d = 0; d < dim; d++) {
-          qs[lid * ATT_MAX_DIM + d] = qkv[qkv_off + qr * width + h * dim + d] * scale;
-          dos[lid * ATT_MAX_DIM + d] = dout[dout_off + qr * heads * dim + h * dim + d];
+        for (uint c = 0; c < nc; c++) {
+          qs[lid * ATT_CHUNKS + c] = att_get(qkv + qkv_off + qr * width + h * dim, c, dim) * scale;
+          dos[lid * ATT_CHUNKS + c] = att_get(dout + dout_off + qr * heads * dim + h * dim, c, dim);
         }
         ls[lid] = lse[lse_off + qr * heads + h];
         dls[lid] = delta[delta_off + qr * heads + h];
@@ -198,16 +241,16 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
       if (active && (bq == b || j < prefix)) {
         const uint in = min((uint)ATT_TILE, qlen - i0);
         for (uint ii = (j > i0 ? j - i0 : 0); ii < in; ii++) {
-          float s = 0.0f, dp = 0.0f;
-          for (uint d = 0; d < dim; d++) {
-            s += qs[ii * ATT_MAX_DIM + d] * k[d];
-            dp += dos[ii * ATT_MAX_DIM + d] * v[d];
+          attv s = (attv)0.0f, dp = (attv)0.0f;
+          for (uint c = 0; c < nc; c++) {
+            s += qs[ii * ATT_CHUNKS + c] * k[c];
+            dp += dos[ii * ATT_CHUNKS + c] * v[c];
           }
-          const float p = exp(s - ls[ii]);
-          const float ds = p * (dp - dls[ii]);
-          for (uint d = 0; d < dim; d++) {
-            dv[d] += p * dos[ii * ATT_MAX_DIM + d];
-            dk[d] += ds * qs[ii * ATT_MAX_DIM + d];
+          const float p = exp(att_sum(s) - ls[ii]);
+          const float ds = p * (att_sum(dp) - dls[ii]);
+          for (uint c = 0; c < nc; c++) {
+            dv[c] += p * dos[ii * ATT_CHUNKS + c];
+            dk[c] += ds * qs[ii * ATT_CHUNKS + c];
           }
         }
       }
@@ -216,8 +259,8 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
     }
   }
   if (j >= prefix + tokens || !owner) return;
-  for (uint d = 0; d < dim; d++) {
-    dqkv[dqkv_off + row * width + (heads + g) * dim + d] = dk[d];
-    dqkv[dqkv_off + row * width + (heads + kv_heads + g) * dim + d] = dv[d];
+  for (uint c = 0; c < nc; c++) {
+    att_put(dqkv + dqkv_off + row * width + (heads + g) * dim, dk[c], c, dim);
+    att_put(dqkv + dqkv_off + row * width + (heads + kv_heads + g) * dim, dv[c], c, dim);
   }
 }
