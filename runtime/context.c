@@ -63,6 +63,7 @@ static void lamp__context_device_options(lamp_context *ctx) {
   if (wg > 256) wg = 256;
   size_t pow2 = 1;
   while (pow2 * 2 <= wg) pow2 *= 2;
+  ctx->wg_size = pow2;
   int tile = ctx->info.local_mem_bytes >= 32768 ? 16 : 8;
   snprintf(ctx->device_options, sizeof(ctx->device_options),
            "-cl-std=CL1.2 -DLAMP_WG_SIZE=%zu -DLAMP_TILE=%d%s", pow2, tile,

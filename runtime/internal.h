@@ -52,6 +52,7 @@ struct lamp_context {
   char state_dir[1024];  /* where tuning results live; set even when the cache is off */
   char kernel_dir[1024]; /* "" means embedded sources */
   char device_options[512];
+  size_t wg_size; /* LAMP_WG_SIZE of device_options: kernels size local arrays by it */
   lamp_context_stats stats;
 
   char *error; /* last error detail, grown as needed */

@@ -36,8 +36,7 @@ static lamp_status lamp__llama_row_local(lamp_context *ctx, const char *program,
   size_t limit = 0;
   LAMP__CL(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                          sizeof(limit), &limit, NULL));
-  if (ctx->info.max_work_group_size && ctx->info.max_work_group_size < limit)
-    limit = ctx->info.max_work_group_size;
+  if (ctx->wg_size < limit) limit = ctx->wg_size;
   size_t n = 1;
   while (n * 2 <= LAMP__ROW_LOCAL && n * 2 <= limit) n *= 2;
   *local = n;

@@ -112,13 +112,6 @@ static int lamp__ranges_overlap(const lamp_tensor *a, const lamp_tensor *b) {
   return a->offset < eb && b->offset < ea;
 }
 
-/* The -DLAMP_WG_SIZE the runtime gives every kernel build. */
-static size_t lamp__wg_size(const lamp_context *ctx) {
-  const char *at = strstr(lamp_program_device_options(ctx), "-DLAMP_WG_SIZE=");
-  size_t wg = at ? (size_t)strtoul(at + strlen("-DLAMP_WG_SIZE="), NULL, 10) : 0;
-  return wg ? wg : 64;
-}
-
 static lamp_status lamp__make_buffer(lamp_context *ctx, size_t bytes, const void *init,
                                      cl_mem *out, const char *what) {
   cl_int err = CL_SUCCESS;
@@ -214,7 +207,7 @@ lamp_status lamp_adamw_create(lamp_context *ctx, const lamp_param *params, size_
   opt->ctx = ctx;
   opt->options = o;
   opt->n = count;
-  opt->wg = lamp__wg_size(ctx);
+  opt->wg = ctx->wg_size;
   opt->hp_dirty = 1;
   opt->params = malloc(count * sizeof(*opt->params));
   opt->moment_off = malloc(count * sizeof(size_t));

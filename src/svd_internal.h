@@ -13,10 +13,6 @@
 /* Philox4x32-10 (Salmon et al. 2011) on the host: the same generator as kernels/philox_fill.cl. */
 void lamp__philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
-/* The work-group size the kernels were built for (LAMP_WG_SIZE); single-group kernels and
- * reductions must be launched with exactly this local size. */
-size_t lamp__svd_wg_size(const lamp_context *ctx);
-
 /* Streams: independent sequences drawn from one seed. */
 enum {
   LAMP__SVD_STREAM_GAUSS = 0, /* the Gaussian test matrix */

@@ -49,12 +49,6 @@ static lamp_status lamp__svd_matrix_ok(lamp_context *ctx, const lamp_tensor *t, 
 
 static size_t lamp__svd_ld(const lamp_tensor *t) { return t->ne[1] > 1 ? t->nb[1] / 4 : t->ne[0]; }
 
-size_t lamp__svd_wg_size(const lamp_context *ctx) {
-  const char *opt = strstr(ctx->device_options, "-DLAMP_WG_SIZE=");
-  size_t wg = opt ? strtoul(opt + strlen("-DLAMP_WG_SIZE="), NULL, 10) : 0;
-  return wg ? wg : 1;
-}
-
 lamp_status lamp__svd_philox_fill(lamp_context *ctx, lamp_tensor *t, uint64_t seed,
                                   uint32_t stream, int dist) {
   LAMP__TRY(lamp__svd_matrix_ok(ctx, t, "philox_fill"));
@@ -83,7 +77,7 @@ lamp_status lamp__svd_absmax(lamp_context *ctx, const lamp_tensor *a, float *ama
   LAMP__TRY(lamp__svd_matrix_ok(ctx, a, "lamp_svd_randomized: A"));
   cl_kernel k = NULL;
   LAMP__TRY(lamp__kernel(ctx, "svd_absmax", "svd_absmax", &k));
-  size_t wg = lamp__svd_wg_size(ctx);
+  size_t wg = ctx->wg_size;
   cl_int err = CL_SUCCESS;
   cl_mem partial = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE,
                                   2 * LAMP__SVD_ABSMAX_GROUPS * sizeof(float), NULL, &err);
