@@ -8,6 +8,7 @@
 #include "lamp/lamp.h"
 #include "tune.h"
 
+#include "bench.h"
 #include "generate.h"
 #include "train.h"
 
@@ -31,6 +32,9 @@ static void usage(FILE *out) {
           "  tune [--budget N] [--shape MxNxK]... [--in-process]\n"
           "                   tune CLBlast's GEMM kernels for the selected device and store the\n"
           "                   result; every later run on this device uses it\n"
+          "  bench [--quick] [--skip PARTS] ...\n"
+          "                   run the benchmark suite: GEMM tuned and untuned against a CPU BLAS,\n"
+          "                   SVD, prompt kernels, the training step, PyTorch (bench --help)\n"
           "  version          print the library version\n"
           "\n"
           "environment:\n"
@@ -177,6 +181,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "eval")) return lamp_cli_eval(argc - 2, argv + 2);
   if (!strcmp(argv[1], "predict")) return lamp_cli_predict(argc - 2, argv + 2);
   if (!strcmp(argv[1], "generate")) return lamp_cli_generate(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "bench")) return lamp_cli_bench(argc - 2, argv + 2);
   if (!strcmp(argv[1], "version")) {
     printf("lamp %d.%d.%d\n", LAMP_VERSION_MAJOR, LAMP_VERSION_MINOR, LAMP_VERSION_PATCH);
     return 0;

@@ -22,5 +22,5 @@ cc -std=c11 -Wall -Wextra -Werror examples/embed_gemm/main.c -o "$build_dir/exam
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs lamp) -lm
 LD_LIBRARY_PATH="$prefix/lib" "$build_dir/example/embed_gemm_pc"
 
-"$build_dir/bench/bench_suite" --quick --json "$build_dir/bench-quick.json" --md "$build_dir/bench-quick.md"
+"$build_dir/lamp" bench --quick --json "$build_dir/bench-quick.json" --md "$build_dir/bench-quick.md"
 echo "test: all passed"
