@@ -611,25 +611,40 @@ static void tr_metrics(const tr_engine *e, const int32_t *gold, const int32_t *p
   }
 }
 
+/* Evaluation order: by length, then position, so a batch pads to neighbours' lengths. */
+typedef struct tr_by_len {
+  size_t len, index;
+} tr_by_len;
+
+static int tr_by_len_cmp(const void *a, const void *b) {
+  const tr_by_len *x = a, *y = b;
+  if (x->len != y->len) return x->len < y->len ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
 int tr_evaluate(tr_engine *e, const char *cmd, const tr_split *s, size_t limit, double *scores,
                 tr_eval *out) {
   size_t n = limit && limit < s->n ? limit : s->n, K = e->n_labels;
   size_t E = (size_t)e->opts.eval_batch;
   int32_t *gold = malloc((n ? n : 1) * sizeof(int32_t)), *pred = malloc((n ? n : 1) * sizeof(int32_t));
   size_t *idx = malloc(E * sizeof(size_t));
-  if (!gold || !pred || !idx) {
+  tr_by_len *order = malloc((n ? n : 1) * sizeof(tr_by_len));
+  if (!gold || !pred || !idx || !order) {
     free(gold);
     free(pred);
     free(idx);
+    free(order);
     tr_error(cmd, "out of host memory");
     return 1;
   }
+  for (size_t i = 0; i < n; i++) order[i] = (tr_by_len){s->items[i].n, i};
+  qsort(order, n, sizeof(*order), tr_by_len_cmp);
   int rc = tr_prompt_in(e, cmd);
   double loss_sum = 0;
   lamp_model_head head = e->single ? LAMP_MODEL_HEAD_LABELS : LAMP_MODEL_HEAD_VOCAB;
   for (size_t b0 = 0; b0 < n && !rc; b0 += E) {
     size_t count = n - b0 < E ? n - b0 : E, M = 0;
-    for (size_t b = 0; b < count; b++) idx[b] = b0 + b;
+    for (size_t b = 0; b < count; b++) idx[b] = order[b0 + b].index;
     if ((rc = tr_batch(e, cmd, s, idx, count, 1, 1, &M))) break;
     lamp_tensor t;
     lamp_status st = lamp_model_forward(e->ws, head);
@@ -668,12 +683,13 @@ int tr_evaluate(tr_engine *e, const char *cmd, const tr_split *s, size_t limit, 
         }
       double z = 0;
       for (size_t k = 0; k < K; k++) z += exp(sc[k] - mx);
-      int32_t g = s->items[b0 + b].label;
+      const size_t i = idx[b];
+      int32_t g = s->items[i].label;
       loss_sum += log(z) + mx - sc[g];
-      gold[b0 + b] = g;
-      pred[b0 + b] = (int32_t)best;
+      gold[i] = g;
+      pred[i] = (int32_t)best;
       if (scores)
-        for (size_t k = 0; k < K; k++) scores[(b0 + b) * K + k] = sc[k];
+        for (size_t k = 0; k < K; k++) scores[i * K + k] = sc[k];
     }
   }
   if (!rc) {
@@ -684,6 +700,7 @@ int tr_evaluate(tr_engine *e, const char *cmd, const tr_split *s, size_t limit, 
   free(gold);
   free(pred);
   free(idx);
+  free(order);
   return rc;
 }
 
