@@ -65,6 +65,12 @@ struct lamp_model_workspace {
   lamp_model_head last_head;
 
   cl_mem ids, lengths_dev, valid, out_rows, targets_dev, label_ids; /* cl_int arrays */
+  /* Host copies the batch's inputs are written from without blocking: a staging area stays
+   * untouched until its last write (`staged`) has run, so the host prepares the next batch
+   * while the device still works on the one before. */
+  cl_int *stage_tokens;  /* ids (B T), lengths (B), valid (B) */
+  cl_int *stage_outputs; /* rows (M), targets (M) */
+  cl_event staged[2];    /* the last write from each, or NULL */
 
   lamp__region prompt, dprompt;      /* (P, C) */
   lamp__region cos_t, sin_t;         /* (P + T, D/2), own buffers (offset 0) */

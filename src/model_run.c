@@ -23,6 +23,31 @@ static lamp_status lamp__write_ints(lamp_context *ctx, cl_mem buf, const cl_int 
   return LAMP_OK;
 }
 
+/* Waits until the writes from staging area `i` have run, so it may be refilled. */
+static lamp_status lamp__stage_wait(lamp_model_workspace *ws, int i) {
+  if (!ws->staged[i]) return LAMP_OK;
+  cl_int err = clWaitForEvents(1, &ws->staged[i]);
+  clReleaseEvent(ws->staged[i]);
+  ws->staged[i] = NULL;
+  if (err != CL_SUCCESS)
+    return lamp__fail(ws->ctx, lamp__status_from_cl(err), "model batch: an earlier input copy "
+                      "failed: %s", lamp_cl_error_name(err));
+  return LAMP_OK;
+}
+
+/* Enqueues copies of the (buffer, first, count) triples from staging area `i` without waiting;
+ * the queue is in order, so the last copy's event covers them all. */
+static lamp_status lamp__stage_write(lamp_model_workspace *ws, int i, const cl_mem *bufs,
+                                     const cl_int *const *src, const size_t *counts, size_t n) {
+  lamp_context *ctx = ws->ctx;
+  for (size_t k = 0; k < n; k++) {
+    cl_event *ev = k + 1 == n ? &ws->staged[i] : NULL;
+    LAMP__CL(ctx, clEnqueueWriteBuffer(ctx->queue, bufs[k], CL_FALSE, 0,
+                                       counts[k] * sizeof(cl_int), src[k], 0, NULL, ev));
+  }
+  return LAMP_OK;
+}
+
 static void lamp__set_buffer(lamp__region *r, cl_mem b) { r->buffer = b; }
 
 /* The cos and sin tables (S, D/2) of every position the workspace can see, in double. */
@@ -80,8 +105,11 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->slots = calloc(n_slots, sizeof(*ws->slots));
   ws->lengths = calloc(s.batch, sizeof(size_t));
   ws->targets = calloc(M, sizeof(int32_t));
+  ws->stage_tokens = calloc(s.batch * s.tokens + 2 * s.batch, sizeof(cl_int));
+  ws->stage_outputs = calloc(2 * M, sizeof(cl_int));
   lamp_status st = LAMP_OK;
-  if (!ws->buffers || !ws->xs || !ws->slots || !ws->lengths || !ws->targets) {
+  if (!ws->buffers || !ws->xs || !ws->slots || !ws->lengths || !ws->targets ||
+      !ws->stage_tokens || !ws->stage_outputs) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
     goto done;
   }
@@ -171,6 +199,8 @@ done:
 void lamp_model_workspace_release(lamp_model_workspace *ws) {
   if (!ws) return;
   clFinish(ws->ctx->queue);
+  for (int i = 0; i < 2; i++)
+    if (ws->staged[i]) clReleaseEvent(ws->staged[i]);
   for (size_t i = 0; i < ws->n_buffers; i++) clReleaseMemObject(ws->buffers[i]);
   cl_mem ints[] = {ws->ids, ws->lengths_dev, ws->valid, ws->out_rows, ws->targets_dev,
                    ws->label_ids};
@@ -181,6 +211,8 @@ void lamp_model_workspace_release(lamp_model_workspace *ws) {
   free(ws->slots);
   free(ws->lengths);
   free(ws->targets);
+  free(ws->stage_tokens);
+  free(ws->stage_outputs);
   free(ws);
 }
 
@@ -197,8 +229,11 @@ lamp_status lamp_model_set_tokens(lamp_model_workspace *ws, size_t batch, size_t
                       "workspace holds at most %zu of %zu", batch, tokens, ws->shape.batch,
                       ws->shape.tokens);
   size_t n = batch * tokens;
-  cl_int *buf = malloc((n + 2 * batch) * sizeof(cl_int));
-  if (!buf) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a batch");
+  ws->batch = 0;
+  ws->n_out = 0;
+  ws->forward_done = 0;
+  LAMP__TRY(lamp__stage_wait(ws, 0));
+  cl_int *buf = ws->stage_tokens;
   lamp_status st = LAMP_OK;
   for (size_t b = 0; b < batch && st == LAMP_OK; b++) {
     if (lengths[b] > tokens)
@@ -215,14 +250,14 @@ lamp_status lamp_model_set_tokens(lamp_model_workspace *ws, size_t batch, size_t
     buf[n + b] = (cl_int)lengths[b];
     buf[n + batch + b] = (cl_int)(lengths[b] + ws->shape.prompt);
   }
-  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->ids, buf, n);
-  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->lengths_dev, buf + n, batch);
-  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->valid, buf + n + batch, batch);
-  free(buf);
-  ws->n_out = 0;
-  ws->forward_done = 0;
-  ws->batch = st == LAMP_OK ? batch : 0;
+  if (st == LAMP_OK) {
+    const cl_mem bufs[3] = {ws->ids, ws->lengths_dev, ws->valid};
+    const cl_int *src[3] = {buf, buf + n, buf + n + batch};
+    const size_t counts[3] = {n, batch, batch};
+    st = lamp__stage_write(ws, 0, bufs, src, counts, 3);
+  }
   if (st != LAMP_OK) return st;
+  ws->batch = batch;
   ws->tokens = tokens;
   for (size_t b = 0; b < batch; b++) ws->lengths[b] = lengths[b];
   return LAMP_OK;
@@ -239,10 +274,13 @@ lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "model outputs: %zu positions, the workspace holds 1 "
                       "to %zu", count, ws->shape.outputs);
   const size_t N = ws->shape.prompt + ws->batch * ws->tokens;
-  cl_int *buf = malloc(2 * count * sizeof(cl_int));
+  ws->n_out = 0;
+  ws->forward_done = 0;
+  LAMP__TRY(lamp__stage_wait(ws, 1));
+  cl_int *buf = ws->stage_outputs;
   unsigned char *seen = calloc(N, 1);
   lamp_status st = LAMP_OK;
-  if (!buf || !seen) st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (!seen) st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   size_t with_target = 0;
   for (size_t m = 0; m < count && st == LAMP_OK; m++) {
     if (seq[m] >= ws->batch || pos[m] >= ws->lengths[seq[m]]) {
@@ -267,18 +305,18 @@ lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const
     buf[count + m] = t;
     with_target += t >= 0;
   }
-  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->out_rows, buf, count);
-  if (st == LAMP_OK) st = lamp__write_ints(ctx, ws->targets_dev, buf + count, count);
+  if (st == LAMP_OK) {
+    const cl_mem bufs[2] = {ws->out_rows, ws->targets_dev};
+    const cl_int *src[2] = {buf, buf + count};
+    const size_t counts[2] = {count, count};
+    st = lamp__stage_write(ws, 1, bufs, src, counts, 2);
+  }
   if (st == LAMP_OK) {
     for (size_t m = 0; m < count; m++) ws->targets[m] = buf[count + m];
     ws->n_out = count;
     ws->n_targets = with_target;
     ws->has_targets = targets != NULL;
-  } else {
-    ws->n_out = 0;
   }
-  ws->forward_done = 0;
-  free(buf);
   free(seen);
   return st;
 }

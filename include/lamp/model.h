@@ -27,9 +27,11 @@
  * allocated once and reused; with `recompute` set it keeps only each block's input and reruns
  * a block's forward during the backward (about a third more time, far less memory).
  *
- * Synchronisation: lamp_model_set_* copy host data to the device (blocking); forward and
- * backward only enqueue kernels and GEMMs, with no host round trip, and return before the
- * device is done. */
+ * Synchronisation: lamp_model_set_tokens and lamp_model_set_outputs check their input and
+ * enqueue its copy to the device without waiting for it (the workspace keeps the host copy),
+ * but first wait until the previous batch's copies have run: the host can prepare one batch
+ * ahead of the device. lamp_model_set_labels copies and waits. Forward and backward only
+ * enqueue kernels and GEMMs, with no host round trip, and return before the device is done. */
 #ifndef LAMP_MODEL_H
 #define LAMP_MODEL_H
 
