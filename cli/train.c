@@ -206,20 +206,20 @@ typedef struct tr_step_log {
   double lr;
   size_t tokens;
   double from, host_s; /* its period starts at `from`; host time spent enqueueing it */
+  double ended;        /* when the last reported step was seen done */
   int live;
   /* the session so far; its first step (kernel compilation) is not timed */
   uint64_t session_steps, timed_steps;
   double t_start, step_time, host_time, tokens_done;
 } tr_step_log;
 
-/* Collects the pending step's loss (waiting only when the device is not done yet), writes its
- * metrics line and progress; its period ends at `done`. */
-static int tr_step_report(tr_engine *e, const char *cmd, tr_step_log *lg, double done, FILE *mf,
-                          int tty) {
+/* Collects the pending step's loss, waiting until the device has done the step, writes its
+ * metrics line and progress; its period ends when the wait returns (lg->ended). */
+static int tr_step_report(tr_engine *e, const char *cmd, tr_step_log *lg, FILE *mf, int tty) {
   double loss = 0, gnorm = 0;
   lg->live = 0;
   if (tr_train_collect(e, cmd, &loss, &gnorm)) return 1;
-  if (done < 0) done = tr_now();
+  double done = lg->ended = tr_now();
   double dt = done - lg->from;
   lg->session_steps++;
   if (lg->session_steps > 1) {
@@ -386,9 +386,9 @@ int lamp_cli_train(int argc, char **argv) {
   lg.total = total;
   lg.t_start = tr_now();
   int interrupted = 0;
-  /* Step n is reported while step n + 1 runs: its loss and norm arrive by reads that do not
-   * wait, and the batch copies of step n + 1 return once step n is done, which ends its
-   * period. Evaluations, checkpoints, a stop and the last step report at once. */
+  /* Step n is reported once step n + 1 is queued behind it: the wait for step n's loss and
+   * norm (read back without blocking) ends its period and starts step n + 1's, while the device
+   * goes straight on. Evaluations, checkpoints, a stop and the last step report at once. */
   while (step < total) {
     if (batch_in_epoch == ord.n_batches) {
       if (tr_order_make(&ord, &train, (size_t)o.batch, (uint64_t)o.seed, ++epoch)) goto done;
@@ -404,8 +404,8 @@ int lamp_cli_train(int argc, char **argv) {
     if (tr_train_step(&e, cmd, &train, idx, count, factor)) goto done;
     double host_s = tr_now() - t0 - e.sync_s, from = t0;
     if (lg.live) {
-      if (tr_step_report(&e, cmd, &lg, e.sync_done, mf, tty)) goto done;
-      from = e.sync_done;
+      if (tr_step_report(&e, cmd, &lg, mf, tty)) goto done;
+      from = lg.ended;
     }
     step++;
     batch_in_epoch++;
@@ -420,7 +420,7 @@ int lamp_cli_train(int argc, char **argv) {
     int stop_now = tr_stop_requested ||
                    (o.stop_after && lg.session_steps + 1 >= (uint64_t)o.stop_after);
     int ckpt_now = step % (uint64_t)ckpt_every == 0 || stop_now || step == total;
-    if ((eval_now || ckpt_now) && tr_step_report(&e, cmd, &lg, -1, mf, tty)) goto done;
+    if ((eval_now || ckpt_now) && tr_step_report(&e, cmd, &lg, mf, tty)) goto done;
     if (eval_now) {
       tr_eval ev;
       if (tr_evaluate(&e, cmd, &dev, (size_t)o.eval_max, NULL, &ev)) goto done;

@@ -113,7 +113,7 @@ typedef struct tr_engine {
   size_t step_outputs[2];
   unsigned step_slot;  /* slot of the last enqueued step */
   int step_pending;    /* enqueued steps whose results are not collected yet (0 to 2) */
-  double sync_s, sync_done; /* time in the blocking batch copies; when they returned */
+  double sync_s; /* time spent handing the batch to the model (checks, staging, copies) */
   /* scratch for batches */
   int32_t *ids;
   size_t *lengths, *out_seq, *out_pos;
