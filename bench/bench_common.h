@@ -5,6 +5,7 @@
 #define LAMP_BENCH_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "lamp/lamp.h"
@@ -117,6 +118,9 @@ void bench_prompt_measure(lamp_context *ctx, const bench_prompt_config *c, int q
                           bench_prompt_result *out);
 
 /* ---- training step (bench_train_lib.c) ---------------------------------------------------- */
+
+/* The 64-bit LCG of the benchmarks' random data: advances *s, returns its top 31 bits. */
+uint64_t bench_lcg(uint64_t *s);
 
 /* The tiny random model of the tests (2 layers, C 64, H 4, Hkv 2, F 96, V 300), built in
  * memory from a fixed generator. */

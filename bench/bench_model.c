@@ -9,43 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_common.h"
 #include "internal.h"
 #include "lamp/model.h"
 
 typedef struct shape {
   size_t batch, tokens;
 } shape;
-
-static uint64_t bench_rng(uint64_t *s) {
-  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-  return *s >> 33;
-}
-
-/* The tiny random model of tests/test_model.c's shape, weights from a fixed generator. */
-typedef struct tiny_src {
-  float *buf;
-  size_t cap;
-  uint64_t seed;
-} tiny_src;
-
-static lamp_status tiny_lookup(void *user, const char *name, size_t rows, size_t cols,
-                               const float **data, char *error, size_t error_size) {
-  tiny_src *t = user;
-  (void)error, (void)error_size;
-  if (rows * cols > t->cap) {
-    free(t->buf);
-    t->buf = malloc(rows * cols * sizeof(float));
-    t->cap = t->buf ? rows * cols : 0;
-    if (!t->buf) return LAMP_ERR_OUT_OF_MEMORY;
-  }
-  int norm = strstr(name, "norm") != NULL;
-  for (size_t i = 0; i < rows * cols; i++) {
-    float u = (float)bench_rng(&t->seed) / 2147483648.0f - 0.5f;
-    t->buf[i] = norm ? 1.0f + 0.2f * u : 0.5f * u;
-  }
-  *data = t->buf;
-  return LAMP_OK;
-}
 
 static int check(lamp_context *ctx, lamp_status st, const char *what) {
   if (st == LAMP_OK) return 0;
@@ -65,7 +35,7 @@ static int run_shape(lamp_context *ctx, lamp_model *model, const char *label, sh
   int32_t *ids = malloc(n * sizeof(int32_t)), targets[256], labels[2] = {3, 7};
   size_t *lengths = malloc(sh.batch * sizeof(size_t)), seq[256], pos[256];
   uint64_t seed = 42;
-  for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(bench_rng(&seed) % cfg.n_vocab);
+  for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(bench_lcg(&seed) % cfg.n_vocab);
   for (size_t b = 0; b < sh.batch && b < 256; b++) {
     lengths[b] = sh.tokens;
     seq[b] = b;
@@ -182,12 +152,8 @@ int main(int argc, char **argv) {
          "device MiB |\n|---|---|---|---|---|---|---|---|\n");
   int rc = 0;
   if (!skip_tiny) {
-    lamp_model_config c = {2, 64, 4, 2, 0, 96, 300, 10000.0f, 1e-5f, 1};
-    tiny_src src = {NULL, 0, 7};
     lamp_model *tiny = NULL;
-    rc = check(ctx, lamp_model_create(ctx, &c, LAMP_MODEL_NAMES_HF, tiny_lookup, &src, &tiny),
-               "tiny model");
-    free(src.buf);
+    bench_tiny_model_create(ctx, &tiny);
     for (size_t i = 0; i < n_shapes && !rc; i++)
       rc = run_shape(ctx, tiny, "tiny (2 x 64)", shapes[i], prompt, recompute, reps);
     lamp_model_release(tiny);

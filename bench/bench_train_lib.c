@@ -6,7 +6,7 @@
 
 #include "bench_common.h"
 
-static uint64_t bench_lcg(uint64_t *s) {
+uint64_t bench_lcg(uint64_t *s) {
   *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
   return *s >> 33;
 }
