@@ -20,9 +20,12 @@
 static const char lamp__tune_magic[] = "lamp gemm tuning v1";
 
 /* Results lamp ships, for devices that have not been tuned themselves: matched by platform name
- * and device type, applied only when no stored result exists. The PoCL entry is one `lamp tune`
- * (28 candidates) on PoCL 3.1 with a 2-core AMD EPYC (AVX2): 2.3x to 4.3x CLBlast's generic
- * defaults on SmolLM2's shapes there; `lamp tune` on the machine itself replaces it. */
+ * and device type, applied only when no stored result exists. The PoCL entry comes from PoCL 3.1
+ * on a 2-core AMD EPYC (AVX2): the direct kernel from one `lamp tune`, the tiled kernel from a
+ * search of CLBlast's GEMMK=1 kernel (row-major x W^T and dY W need no transposed copies of the
+ * activations there, and VWM=8 holds a row of C in one AVX register), taken for every product
+ * above 256^3 multiply-adds: 1.8x to 2x the GEMMK=0 entry it replaced on SmolLM2's training
+ * products (bench/README.md, run E). `lamp tune` on the machine itself replaces it. */
 typedef struct lamp__tune_builtin_entry {
   const char *platform;
   cl_device_type type;
@@ -33,9 +36,9 @@ static const lamp__tune_builtin_entry lamp__tune_builtins[] = {
     {"Portable Computing Language",
      CL_DEVICE_TYPE_CPU,
      {"XgemmDirect:KWID=8,MDIMAD=8,MDIMCD=8,NDIMBD=8,NDIMCD=8,PADA=0,PADB=0,VWMD=8,VWND=4,WGD=64",
-      "Xgemm:GEMMK=0,KREG=1,KWG=16,KWI=2,MDIMA=2,MDIMC=2,MWG=64,NDIMB=2,NDIMC=2,NWG=64,SA=0,SB=0,"
-      "STRM=1,STRN=1,VWM=8,VWN=4",
-      "GemmRoutine:XGEMM_MIN_INDIRECT_SIZE=484"}},
+      "Xgemm:GEMMK=1,KREG=2,KWG=1,KWI=1,MDIMA=8,MDIMC=8,MWG=64,NDIMB=8,NDIMC=8,NWG=64,SA=0,SB=0,"
+      "STRM=0,STRN=0,VWM=8,VWN=1",
+      "GemmRoutine:XGEMM_MIN_INDIRECT_SIZE=256"}},
 };
 
 lamp_status lamp__tune_builtin(lamp_context *ctx, lamp_tune_params *sets, size_t *n_sets) {

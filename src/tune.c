@@ -11,10 +11,12 @@
 
 #include "internal.h"
 
-/* Products of a SmolLM2-135M training step, batch 8 x 128 tokens, and of a single sequence:
- * x W^T projections (576 -> 576, 576 -> 1536) and the MLP down projection (1536 -> 576). */
+/* The layers of SmolLM2-135M (fused QKV 576 -> 960, output 576 -> 576, fused gate/up
+ * 576 -> 3072, down 1536 -> 576) over a training batch of 8 x 128 tokens, and the first and third
+ * over one sequence. Each shape is timed as its forward x W^T and its backward dY W. */
 static const size_t lamp__tune_default_shapes[] = {
-    128, 576, 576, 128, 1536, 576, 1024, 576, 576, 1024, 1536, 576, 1024, 576, 1536,
+    128,  960, 576, 128,  3072, 576, 1024, 960, 576,
+    1024, 576, 576, 1024, 3072, 576, 1024, 576, 1536,
 };
 
 enum { LAMP__XGEMM_N = 16, LAMP__DIRECT_N = 10 };
@@ -55,8 +57,9 @@ typedef struct lamp__range {
 
 static const lamp__range lamp__xgemm_ranges[LAMP__XGEMM_N] = {
     {2, {0, 1}},          {5, {1, 2, 4, 8, 16}}, {3, {1, 16, 32}},       {3, {1, 2, 8}},
-    {5, {2, 4, 8, 16, 32}}, {5, {2, 4, 8, 16, 32}}, {4, {16, 32, 64, 128}}, {5, {2, 4, 8, 16, 32}},
-    {5, {2, 4, 8, 16, 32}}, {4, {16, 32, 64, 128}}, {2, {0, 1}},          {2, {0, 1}},
+    {6, {1, 2, 4, 8, 16, 32}}, {6, {1, 2, 4, 8, 16, 32}}, {4, {16, 32, 64, 128}},
+    {6, {1, 2, 4, 8, 16, 32}}, {6, {1, 2, 4, 8, 16, 32}}, {4, {16, 32, 64, 128}},
+    {2, {0, 1}},          {2, {0, 1}},
     {2, {0, 1}},          {2, {0, 1}},          {4, {1, 2, 4, 8}},      {4, {1, 2, 4, 8}},
 };
 static const lamp__range lamp__direct_ranges[LAMP__DIRECT_N] = {
@@ -82,6 +85,9 @@ static int lamp__xgemm_valid(const size_t *v, const lamp_device_info *dev) {
   } else {
     if (kwg != 1 || kwi != 1 || sa || sb || !lamp__multiple(kreg, vwn)) return 0;
     if (mdima != mdimc || ndimb != ndimc) return 0;
+    /* CLBlast 1.5 sizes this kernel's grid with NWG along M and MWG along N (xgemm.cpp), so
+     * tiles are covered exactly only when the two are equal; otherwise results are wrong. */
+    if (mwg != nwg) return 0;
   }
   size_t local = 4 * ((sa ? kwg * mwg : 0) + (sb ? kwg * nwg : 0));
   return local <= dev->local_mem_bytes;
@@ -148,14 +154,27 @@ static double lamp__shape_flop(const size_t *shape) {
   return 2.0 * (double)shape[0] * (double)shape[1] * (double)shape[2];
 }
 
-/* Repetitions that take about 0.2 s at 20 GFLOP/s, at least 2. */
+/* Repetitions of a forward and backward pair that take about 0.2 s at 20 GFLOP/s, at least 2. */
 static int lamp__reps(const size_t *shape) {
-  double r = 0.2 * 20e9 / lamp__shape_flop(shape);
+  double r = 0.2 * 20e9 / (2 * lamp__shape_flop(shape));
   return r < 2 ? 2 : r > 20 ? 20 : (int)r;
 }
 
 static float lamp__uniform(uint64_t *s) {
   return (float)(lamp__rng_next(s) >> 40) / 16777216.0f - 0.5f;
+}
+
+/* Checks 32 entries of row-major C (m x n) = A (m x k) op(B) in double on the host; op(B) is B^T
+ * for a stored n x k B and B for a stored k x n one. */
+static int lamp__product_wrong(const float *a, const float *b, int b_trans, const float *c,
+                               size_t m, size_t n, size_t k) {
+  for (size_t probe = 0; probe < 32; probe++) {
+    size_t i = (probe * 7919 + 3) % m, j = (probe * 104729 + 5) % n;
+    double acc = 0;
+    for (size_t p = 0; p < k; p++) acc += (double)a[i * k + p] * (b_trans ? b[j * k + p] : b[p * n + j]);
+    if (!(fabs(acc - c[i * n + j]) <= 1e-4 * (1 + fabs(acc)))) return 1;
+  }
+  return 0;
 }
 
 lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
@@ -175,9 +194,11 @@ lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, 
     if (sh[0] * sh[1] > max_c) max_c = sh[0] * sh[1];
   }
   float *ha = malloc(4 * max_a), *hb = malloc(4 * max_b), *hc = malloc(4 * max_c);
-  lamp_tensor ta = {0}, tb = {0}, tc = {0};
-  lamp_status st = (ha && hb && hc) ? LAMP_OK
-                                    : lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
+  float *hd = malloc(4 * max_a);
+  lamp_tensor ta = {0}, tb = {0}, tc = {0}, td = {0};
+  lamp_status st = (ha && hb && hc && hd)
+                       ? LAMP_OK
+                       : lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
   uint64_t rng = 12345;
   if (st == LAMP_OK) {
     for (size_t i = 0; i < max_a; i++) ha[i] = lamp__uniform(&rng);
@@ -186,46 +207,49 @@ lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, 
   if (st == LAMP_OK) st = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &max_a, &ta);
   if (st == LAMP_OK) st = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &max_b, &tb);
   if (st == LAMP_OK) st = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &max_c, &tc);
+  if (st == LAMP_OK) st = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &max_a, &td);
   if (st == LAMP_OK) st = lamp_tensor_upload(ctx, &ta, ha, 4 * max_a);
   if (st == LAMP_OK) st = lamp_tensor_upload(ctx, &tb, hb, 4 * max_b);
 
   for (size_t s = 0; s < n_shapes && st == LAMP_OK; s++) {
     size_t m = shapes[3 * s], n = shapes[3 * s + 1], k = shapes[3 * s + 2];
-    size_t ne_a[2] = {k, m}, ne_b[2] = {k, n}, ne_c[2] = {n, m}; /* C = A B^T */
-    lamp_tensor a, b, c;
+    /* the forward C = A B^T and the backward D = C B of a layer with weight B (n x k) */
+    size_t ne_a[2] = {k, m}, ne_b[2] = {k, n}, ne_c[2] = {n, m};
+    lamp_tensor a, b, c, d;
     st = lamp_tensor_view(ctx, &ta, 0, 2, ne_a, NULL, &a);
     if (st == LAMP_OK) st = lamp_tensor_view(ctx, &tb, 0, 2, ne_b, NULL, &b);
     if (st == LAMP_OK) st = lamp_tensor_view(ctx, &tc, 0, 2, ne_c, NULL, &c);
+    if (st == LAMP_OK) st = lamp_tensor_view(ctx, &td, 0, 2, ne_a, NULL, &d);
     if (st != LAMP_OK) break;
-    /* The first call compiles; a refusal there means these parameters do not work here. */
+    /* The first calls compile; a refusal there means these parameters do not work here. */
     lamp_status run = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &b, 0.0f, &c);
+    if (run == LAMP_OK) run = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &c, &b, 0.0f, &d);
     if (run == LAMP_OK) run = lamp_context_finish(ctx);
     if (run == LAMP_OK) run = lamp_tensor_download(ctx, &c, hc, 4 * m * n);
+    if (run == LAMP_OK) run = lamp_tensor_download(ctx, &d, hd, 4 * m * k);
     if (run != LAMP_OK) {
       clFinish(ctx->queue);
       break;
     }
-    int wrong = 0;
-    for (size_t probe = 0; probe < 64 && !wrong; probe++) {
-      size_t i = (probe * 7919 + 3) % m, j = (probe * 104729 + 5) % n;
-      double acc = 0;
-      for (size_t p = 0; p < k; p++) acc += (double)ha[i * k + p] * hb[j * k + p];
-      wrong = !(fabs(acc - hc[i * n + j]) <= 1e-4 * (1 + fabs(acc)));
-    }
-    if (wrong) break;
+    if (lamp__product_wrong(ha, hb, 1, hc, m, n, k) || lamp__product_wrong(hc, hb, 0, hd, m, k, n))
+      break;
     int reps = lamp__reps(&shapes[3 * s]);
     double t0 = lamp__now_seconds();
-    for (int r = 0; r < reps && st == LAMP_OK; r++)
+    for (int r = 0; r < reps && st == LAMP_OK; r++) {
       st = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &b, 0.0f, &c);
+      if (st == LAMP_OK) st = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &c, &b, 0.0f, &d);
+    }
     if (st == LAMP_OK) st = lamp_context_finish(ctx);
     if (st == LAMP_OK) seconds[s] = (lamp__now_seconds() - t0) / reps;
   }
   lamp_tensor_release(&ta);
   lamp_tensor_release(&tb);
   lamp_tensor_release(&tc);
+  lamp_tensor_release(&td);
   free(ha);
   free(hb);
   free(hc);
+  free(hd);
   return st;
 }
 
@@ -435,8 +459,8 @@ static lamp_status lamp__tune_run(lamp__search *S, size_t n) {
     r->m = sh[0];
     r->n = sh[1];
     r->k = sh[2];
-    r->gflops_before = lamp__shape_flop(sh) / before[s] * 1e-9;
-    r->gflops_after = lamp__shape_flop(sh) / after[s] * 1e-9;
+    r->gflops_before = 2 * lamp__shape_flop(sh) / before[s] * 1e-9;
+    r->gflops_after = 2 * lamp__shape_flop(sh) / after[s] * 1e-9;
     r->direct = lamp__shape_flop(sh) / 2 < (double)best_switch * best_switch * best_switch;
     if (len < sizeof(notes))
       len += (size_t)snprintf(notes + len, sizeof(notes) - len,

@@ -143,7 +143,8 @@ static void test_builtin_is_the_first_seed(void **state) {
   LAMP_OK_OR_FAIL(ctx, lamp_tune_gemm(ctx, &o, &r));
   assert_int_equal(value_of(&r.result[0], "WGD"), 64);
   assert_int_equal(value_of(&r.result[0], "VWMD"), 8);
-  assert_int_equal(value_of(&r.result[1], "MDIMC"), 2);
+  assert_int_equal(value_of(&r.result[1], "GEMMK"), 1);
+  assert_int_equal(value_of(&r.result[1], "MDIMC"), 8);
   assert_int_equal(value_of(&r.result[1], "VWM"), 8);
 }
 

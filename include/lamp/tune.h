@@ -12,9 +12,10 @@
  * CLBlast keeps parameters per device for the whole process, so applying them also affects other
  * CLBlast users in the process on that device (their speed, never their results).
  *
- * Some drivers crash on some legal configurations (PoCL 3.1 on CLBlast's GEMMK=1 kernel, for
- * one). The evaluation is therefore a callback: `lamp tune` runs each candidate in a child
- * process, so a crash rejects the candidate instead of ending the search. */
+ * Some configurations crash the process (CLBlast 1.5's GEMMK=1 kernel with MWG != NWG writes
+ * outside its tiles; the search no longer proposes those, but drivers have their own faults).
+ * The evaluation is therefore a callback: `lamp tune` runs each candidate in a child process,
+ * so a crash rejects the candidate instead of ending the search. */
 #ifndef LAMP_TUNE_H
 #define LAMP_TUNE_H
 
@@ -46,9 +47,11 @@ lamp_status lamp_tune_params_parse(const char *text, lamp_tune_params *p);
 lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *sets,
                                    size_t n_sets);
 
-/* Times C = A B^T for each of `n_shapes` (M, N, K) triples after applying `sets`: seconds[i] is
- * the time of one product of shape i, or -1 when CLBlast refuses the parameters or the product
- * is wrong (64 entries checked in double on the host). Other errors are returned. */
+/* Times a layer's two products for each of `n_shapes` (M, N, K) triples after applying `sets`:
+ * the forward C = A B^T (A M x K, B N x K) and the backward D = C B (M x K), row-major as lamp
+ * stores them. seconds[i] is the time of the pair for shape i, or -1 when CLBlast refuses the
+ * parameters or a product is wrong (32 entries of each checked in double on the host). Other
+ * errors are returned. */
 lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
                                const size_t *shapes, size_t n_shapes, double *seconds);
 
@@ -71,7 +74,7 @@ void lamp_tune_options_init(lamp_tune_options *options);
 
 typedef struct lamp_tune_shape {
   size_t m, n, k;
-  double gflops_before; /* with the parameters in force when tuning started */
+  double gflops_before; /* forward and backward pair, with the parameters in force at the start */
   double gflops_after;  /* with the stored result */
   int direct;           /* 1 when the result uses the direct kernel for this shape */
 } lamp_tune_shape;
