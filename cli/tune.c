@@ -213,7 +213,8 @@ int lamp_cli_tune(int argc, char **argv) {
     lamp_context_release(ctx);
     return 1;
   }
-  printf("\n| M x N x K | kernel | before GFLOP/s | after GFLOP/s | speed-up |\n"
+  printf("\nEach shape: a layer's forward x W^T (M x N x K) and backward dY W (M x K x N).\n"
+         "\n| M x N x K | kernel | before GFLOP/s | after GFLOP/s | speed-up |\n"
          "|---|---|---:|---:|---:|\n");
   for (size_t i = 0; i < r.n_shapes; i++)
     printf("| %zu x %zu x %zu | %s | %.1f | %.1f | %.2fx |\n", r.shapes[i].m, r.shapes[i].n,
