@@ -21,11 +21,12 @@ static const char lamp__tune_magic[] = "lamp gemm tuning v1";
 
 /* Results lamp ships, for devices that have not been tuned themselves: matched by platform name
  * and device type, applied only when no stored result exists. The PoCL entry comes from PoCL 3.1
- * on a 2-core AMD EPYC (AVX2): the direct kernel from one `lamp tune`, the tiled kernel from a
- * search of CLBlast's GEMMK=1 kernel (row-major x W^T and dY W need no transposed copies of the
- * activations there, and VWM=8 holds a row of C in one AVX register), taken for every product
- * above 256^3 multiply-adds: 1.4x to 2.4x the GEMMK=0 entry it replaced on SmolLM2's training
- * products (bench/README.md, runs D and F). `lamp tune` on the machine itself replaces it. */
+ * on a 2-core AMD EPYC (AVX2): the direct kernel from one `lamp tune`, the tiled kernel from
+ * `lamp tune --budget 16` over CLBlast's GEMMK=1 kernel (row-major x W^T and dY W need no
+ * transposed copies of the activations there, and VWM=8 holds a row of C in one AVX register),
+ * taken for every product above 256^3 multiply-adds: 1.5x to 2.7x the GEMMK=0 entry it replaced
+ * on SmolLM2's training products (bench/README.md, runs D and G). `lamp tune` on the machine
+ * itself replaces it. */
 typedef struct lamp__tune_builtin_entry {
   const char *platform;
   cl_device_type type;
@@ -36,7 +37,7 @@ static const lamp__tune_builtin_entry lamp__tune_builtins[] = {
     {"Portable Computing Language",
      CL_DEVICE_TYPE_CPU,
      {"XgemmDirect:KWID=8,MDIMAD=8,MDIMCD=8,NDIMBD=8,NDIMCD=8,PADA=0,PADB=0,VWMD=8,VWND=4,WGD=64",
-      "Xgemm:GEMMK=1,KREG=2,KWG=1,KWI=1,MDIMA=8,MDIMC=8,MWG=64,NDIMB=8,NDIMC=8,NWG=64,SA=0,SB=0,"
+      "Xgemm:GEMMK=1,KREG=1,KWG=1,KWI=1,MDIMA=2,MDIMC=2,MWG=16,NDIMB=2,NDIMC=2,NWG=16,SA=0,SB=0,"
       "STRM=0,STRN=0,VWM=8,VWN=1",
       "GemmRoutine:XGEMM_MIN_INDIRECT_SIZE=256"}},
 };

@@ -1,7 +1,7 @@
-/* Randomized SVD, orthonormalisation on the device: CholeskyQR2 (SYRK, a one-work-group
+/* Randomized SVD, orthonormalisation on the device: CholeskyQR2 (Gram matrix, a one-work-group
  * Cholesky, GEMM), and Householder QR when CholeskyQR2 cannot be trusted.
  *
- * Why this pair: CholeskyQR2 is two SYRKs and two GEMMs of a tall matrix plus l x l work, the
+ * Why this pair: CholeskyQR2 is four GEMMs of a tall matrix plus l x l work, the
  * fastest route on any device, and gives orthogonality to working precision while
  * cond(X) stays below about 1/sqrt(eps) (some 10^3 in float). Sketches of matrices with a gap
  * or an exact rank below l, and the products after power iterations, go past that, and a
@@ -12,7 +12,6 @@
  * read back as 8 bytes. */
 #include <string.h>
 
-#include <clblast_c.h>
 
 #include "svd_internal.h"
 
@@ -56,22 +55,13 @@ static lamp_status lamp__qr_block(lamp_context *ctx, lamp__svd_qr_ws *ws, size_t
   return lamp_tensor_view(ctx, &ws->small, off * 4, 2, ne, NULL, out);
 }
 
-static lamp_status lamp__qr_syrk(lamp_context *ctx, lamp__svd_qr_ws *ws, const lamp_tensor *x) {
-  size_t l = ws->l, rows = x->ne[1];
-  cl_event marker = NULL;
-  LAMP__TRY(lamp__profile_begin(ctx, &marker));
-  CLBlastStatusCode s = CLBlastSsyrk(CLBlastLayoutRowMajor, CLBlastTriangleUpper,
-                                     CLBlastTransposeYes, l, rows, 1.0f, x->buffer,
-                                     x->offset / 4, l, 0.0f, ws->small.buffer,
-                                     ws->small.offset / 4 + lamp__qr_g(l), l, &ctx->queue, NULL);
-  if (s != CLBlastSuccess) {
-    if (marker) clReleaseEvent(marker);
-    return lamp__fail(ctx, s == CLBlastTempBufferAllocFailure ? LAMP_ERR_OUT_OF_MEMORY
-                                                              : LAMP_ERR_CLBLAST,
-                      "CLBlastSsyrk (N=%zu K=%zu) failed: %s (%d)", l, rows,
-                      lamp_clblast_error_name(s), (int)s);
-  }
-  return lamp__profile_end(ctx, marker, "svd_qr_syrk");
+/* The Gram matrix X^T X as a full GEMM rather than CLBlast's SYRK: SYRK's kernels share the GEMM
+ * kernel's tuned parameters, and with CLBlast 1.5's GEMMK=1 kernel (lamp's PoCL choice) they
+ * return wrong results once N exceeds a tile. Twice SYRK's multiply-adds, on an l x l result. */
+static lamp_status lamp__qr_gram(lamp_context *ctx, lamp__svd_qr_ws *ws, const lamp_tensor *x) {
+  lamp_tensor g;
+  LAMP__TRY(lamp__qr_block(ctx, ws, lamp__qr_g(ws->l), &g));
+  return lamp_gemm(ctx, LAMP_TRANS, LAMP_NO_TRANS, 1.0f, x, x, 0.0f, &g);
 }
 
 static lamp_status lamp__qr_chol(lamp_context *ctx, lamp__svd_qr_ws *ws, size_t r_off,
@@ -168,10 +158,10 @@ lamp_status lamp__svd_orth(lamp_context *ctx, lamp__svd_qr_ws *ws, lamp__svd_qr_
     LAMP__TRY(lamp_tensor_view(ctx, &ws->t, 0, 2, ne_t, NULL, &t));
     LAMP__TRY(lamp__qr_block(ctx, ws, lamp__qr_r1inv(l), &r1inv));
     LAMP__TRY(lamp__qr_block(ctx, ws, lamp__qr_r2inv(l), &r2inv));
-    LAMP__TRY(lamp__qr_syrk(ctx, ws, x));
+    LAMP__TRY(lamp__qr_gram(ctx, ws, x));
     LAMP__TRY(lamp__qr_chol(ctx, ws, lamp__qr_r1(l), lamp__qr_r1inv(l), 0, 0));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, x, &r1inv, 0.0f, &t));
-    LAMP__TRY(lamp__qr_syrk(ctx, ws, &t));
+    LAMP__TRY(lamp__qr_gram(ctx, ws, &t));
     LAMP__TRY(lamp__qr_chol(ctx, ws, lamp__qr_r2(l), lamp__qr_r2inv(l), 1, 1));
     float flags[2];
     LAMP__CL(ctx, clEnqueueReadBuffer(ctx->queue, ws->small.buffer, CL_TRUE,

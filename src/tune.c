@@ -27,10 +27,10 @@ static const char *const lamp__xgemm_names[LAMP__XGEMM_N] = {
 static const char *const lamp__direct_names[LAMP__DIRECT_N] = {
     "KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"};
 
-/* Starting points: GEMMK=1 configurations that came close to lamp's built-in one on PoCL (smaller
- * tiles), CLBlast 1.5's generic defaults, then its entries for CPUs. */
+/* Starting points: GEMMK=1 configurations that came close to lamp's built-in one on PoCL (other
+ * tile sizes), CLBlast 1.5's generic defaults, then its entries for CPUs. */
 static const size_t lamp__xgemm_seeds[][LAMP__XGEMM_N] = {
-    {1, 1, 1, 1, 2, 2, 16, 2, 2, 16, 0, 0, 0, 0, 8, 1},
+    {1, 2, 1, 1, 8, 8, 64, 8, 8, 64, 0, 0, 0, 0, 8, 1},
     {1, 1, 1, 1, 4, 4, 32, 4, 4, 32, 0, 0, 0, 0, 8, 1},
     {1, 2, 1, 1, 4, 4, 32, 4, 4, 32, 0, 0, 0, 0, 8, 1},
     {0, 1, 32, 2, 8, 8, 32, 16, 16, 32, 1, 1, 0, 0, 4, 2},

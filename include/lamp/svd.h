@@ -9,7 +9,7 @@
  * reads back only the input check (a few hundred bytes) and one 8-byte flag per
  * orthonormalisation.
  *
- * Orthonormalisation: CholeskyQR2 (CLBlast SYRK and GEMM around a one-work-group Cholesky),
+ * Orthonormalisation: CholeskyQR2 (CLBlast GEMMs around a one-work-group Cholesky),
  * because it is GEMM-shaped and fast on every device. It is exact to working precision only
  * while cond(Y) stays below about 1/sqrt(eps), and sketches of gapped or rank-deficient matrices
  * (and power iterations on them) routinely exceed that, so each call checks the Cholesky pivots

@@ -10,7 +10,11 @@
  * ignored.
  *
  * CLBlast keeps parameters per device for the whole process, so applying them also affects other
- * CLBlast users in the process on that device (their speed, never their results).
+ * CLBlast users in the process on that device: the speed of their GEMMs, never their results,
+ * but with CLBlast 1.5's GEMMK=1 kernel (lamp's built-in choice for PoCL CPUs) the results of
+ * CLBlast's SYRK are wrong once N exceeds one tile (SYR2K runs the same kernels). lamp calls
+ * neither; a host that does should create lamp's contexts with `tuning = 0` (LAMP_TUNING=0 for
+ * the CLI).
  *
  * Some configurations crash the process (CLBlast 1.5's GEMMK=1 kernel with MWG != NWG writes
  * outside its tiles; the search no longer proposes those, but drivers have their own faults).
