@@ -204,7 +204,8 @@ static void test_foreign_and_damaged_results(void **state) {
 }
 
 /* The real evaluator on the device: CLBlast's defaults give a positive time, and parameters
- * CLBlast refuses (a set missing most of its values) are reported as -1, not as an error. */
+ * CLBlast refuses (a set missing most of its values) or computes wrongly with are reported as
+ * -1, not as an error. */
 static void test_evaluate_on_device(void **state) {
   lamp_context *ctx = *state;
   const size_t shapes[] = {33, 17, 9};
@@ -214,6 +215,16 @@ static void test_evaluate_on_device(void **state) {
   lamp_tune_params bad;
   assert_int_equal(lamp_tune_params_parse("XgemmDirect:WGD=16", &bad), LAMP_OK);
   LAMP_OK_OR_FAIL(ctx, lamp_tune_evaluate(ctx, &bad, 1, shapes, 1, &t));
+  assert_true(t < 0);
+  /* parameters CLBlast accepts but computes wrongly with (GEMMK=1 with MWG != NWG) are caught by
+   * the transpose probe, whatever the timed shape */
+  lamp_tune_params wrong[2];
+  assert_int_equal(lamp_tune_params_parse("Xgemm:GEMMK=1,KREG=1,KWG=1,KWI=1,MDIMA=2,MDIMC=2,"
+                                          "MWG=16,NDIMB=1,NDIMC=1,NWG=8,SA=0,SB=0,STRM=0,STRN=0,"
+                                          "VWM=4,VWN=1", &wrong[0]), LAMP_OK);
+  assert_int_equal(lamp_tune_params_parse("GemmRoutine:XGEMM_MIN_INDIRECT_SIZE=1", &wrong[1]),
+                   LAMP_OK);
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_evaluate(ctx, wrong, 2, shapes, 1, &t));
   assert_true(t < 0);
 }
 

@@ -55,8 +55,8 @@ lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *se
  * the forward C = A B^T (A M x K, B N x K) and the backward D = C B (M x K), row-major as lamp
  * stores them. seconds[i] is the time of the pair for shape i (the fastest of at least three,
  * the one least slowed by other work on the machine), or -1 when CLBlast refuses the parameters
- * or a product is wrong (32 entries of each checked in double on the host). Other errors are
- * returned. */
+ * or a product is wrong (32 entries of each checked in double on the host, and first every
+ * transpose pair at odd sizes and offsets, checked in full). Other errors are returned. */
 lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
                                const size_t *shapes, size_t n_shapes, double *seconds);
 
