@@ -24,7 +24,7 @@ static const char lamp__tune_magic[] = "lamp gemm tuning v1";
  * on a 2-core AMD EPYC (AVX2): the direct kernel from one `lamp tune`, the tiled kernel from
  * `lamp tune --budget 16` over CLBlast's GEMMK=1 kernel (row-major x W^T and dY W need no
  * transposed copies of the activations there, and VWM=8 holds a row of C in one AVX register),
- * taken for every product above 256^3 multiply-adds: 1.5x to 2.7x the GEMMK=0 entry it replaced
+ * taken for every product above 256^3 multiply-adds: 1.3x to 3.2x the GEMMK=0 entry it replaced
  * on SmolLM2's training products (bench/README.md, runs D and G). `lamp tune` on the machine
  * itself replaces it. */
 typedef struct lamp__tune_builtin_entry {
