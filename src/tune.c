@@ -168,16 +168,24 @@ static float lamp__uniform(uint64_t *s) {
   return (float)(lamp__rng_next(s) >> 40) / 16777216.0f - 0.5f;
 }
 
-/* Checks 32 entries of row-major C (m x n) = A (m x k) op(B) in double on the host; op(B) is B^T
- * for a stored n x k B and B for a stored k x n one. */
+/* Whether entry (i, j) of row-major C (m x n) differs from op(A) op(B) computed in double on the
+ * host; A is stored k x m when a_trans, else m x k, and B n x k when b_trans, else k x n. */
+static int lamp__entry_wrong(const float *a, int a_trans, const float *b, int b_trans,
+                             const float *c, size_t m, size_t n, size_t k, size_t i, size_t j) {
+  double acc = 0;
+  for (size_t p = 0; p < k; p++)
+    acc += (double)(a_trans ? a[p * m + i] : a[i * k + p]) *
+           (b_trans ? b[j * k + p] : b[p * n + j]);
+  return !(fabs(acc - c[i * n + j]) <= 1e-4 * (1 + fabs(acc)));
+}
+
+/* Checks 32 entries of C = A op(B), A m x k. */
 static int lamp__product_wrong(const float *a, const float *b, int b_trans, const float *c,
                                size_t m, size_t n, size_t k) {
-  for (size_t probe = 0; probe < 32; probe++) {
-    size_t i = (probe * 7919 + 3) % m, j = (probe * 104729 + 5) % n;
-    double acc = 0;
-    for (size_t p = 0; p < k; p++) acc += (double)a[i * k + p] * (b_trans ? b[j * k + p] : b[p * n + j]);
-    if (!(fabs(acc - c[i * n + j]) <= 1e-4 * (1 + fabs(acc)))) return 1;
-  }
+  for (size_t probe = 0; probe < 32; probe++)
+    if (lamp__entry_wrong(a, 0, b, b_trans, c, m, n, k, (probe * 7919 + 3) % m,
+                          (probe * 104729 + 5) % n))
+      return 1;
   return 0;
 }
 
@@ -209,22 +217,17 @@ static lamp_status lamp__probe_transposes(lamp_context *ctx, int *wrong) {
     if (st == LAMP_OK) st = lamp_tensor_view(ctx, &tb, 4 * OFF, 2, ne_b, NULL, &b);
     if (st == LAMP_OK) st = lamp_tensor_view(ctx, &tc, 4 * OFF, 2, ne_c, NULL, &c);
     if (st != LAMP_OK) break;
-    lamp_status run = lamp_gemm(ctx, at ? LAMP_TRANS : LAMP_NO_TRANS, bt ? LAMP_TRANS : LAMP_NO_TRANS,
-                                1.0f, &a, &b, 0.0f, &c);
+    lamp_status run = lamp_gemm(ctx, at ? LAMP_TRANS : LAMP_NO_TRANS,
+                                bt ? LAMP_TRANS : LAMP_NO_TRANS, 1.0f, &a, &b, 0.0f, &c);
     if (run == LAMP_OK) run = lamp_tensor_download(ctx, &c, hc, 4 * PM * PN);
     if (run != LAMP_OK) {
       clFinish(ctx->queue);
       *wrong = 1;
       break;
     }
-    const float *A = ha + OFF, *B = hb + OFF;
     for (size_t i = 0; i < PM && !*wrong; i++)
-      for (size_t j = 0; j < PN && !*wrong; j++) {
-        double acc = 0;
-        for (size_t p = 0; p < PK; p++)
-          acc += (double)(at ? A[p * PM + i] : A[i * PK + p]) * (bt ? B[j * PK + p] : B[p * PN + j]);
-        *wrong = !(fabs(acc - hc[i * PN + j]) <= 1e-4 * (1 + fabs(acc)));
-      }
+      for (size_t j = 0; j < PN && !*wrong; j++)
+        *wrong = lamp__entry_wrong(ha + OFF, at, hb + OFF, bt, hc, PM, PN, PK, i, j);
   }
   lamp_tensor_release(&ta);
   lamp_tensor_release(&tb);
