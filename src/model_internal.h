@@ -70,6 +70,7 @@ struct lamp_model_workspace {
    * while the device still works on the one before. */
   cl_int *stage_tokens;  /* ids (B T), lengths (B), valid (B) */
   cl_int *stage_outputs; /* rows (M), targets (M) */
+  unsigned char *row_chosen; /* per row (P + B T), for lamp_model_set_outputs' duplicate check */
   cl_event staged[2];    /* the last write from each, or NULL */
 
   lamp__region prompt, dprompt;      /* (P, C) */

@@ -124,9 +124,10 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->targets = calloc(M, sizeof(int32_t));
   ws->stage_tokens = calloc(s.batch * s.tokens + 2 * s.batch, sizeof(cl_int));
   ws->stage_outputs = calloc(2 * M, sizeof(cl_int));
+  ws->row_chosen = calloc(N, 1);
   lamp_status st = LAMP_OK;
   if (!ws->buffers || !ws->xs || !ws->slots || !ws->lengths || !ws->targets ||
-      !ws->stage_tokens || !ws->stage_outputs) {
+      !ws->stage_tokens || !ws->stage_outputs || !ws->row_chosen) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
     goto done;
   }
@@ -230,6 +231,7 @@ void lamp_model_workspace_release(lamp_model_workspace *ws) {
   free(ws->targets);
   free(ws->stage_tokens);
   free(ws->stage_outputs);
+  free(ws->row_chosen);
   free(ws);
 }
 
@@ -295,9 +297,9 @@ lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const
   ws->forward_done = 0;
   LAMP__TRY(lamp__stage_wait(ws, 1));
   cl_int *buf = ws->stage_outputs;
-  unsigned char *seen = calloc(N, 1);
+  unsigned char *seen = ws->row_chosen;
+  memset(seen, 0, N);
   lamp_status st = LAMP_OK;
-  if (!seen) st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   size_t with_target = 0;
   for (size_t m = 0; m < count && st == LAMP_OK; m++) {
     if (seq[m] >= ws->batch || pos[m] >= ws->lengths[seq[m]]) {
@@ -334,7 +336,6 @@ lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const
     ws->n_targets = with_target;
     ws->has_targets = targets != NULL;
   }
-  free(seen);
   return st;
 }
 
