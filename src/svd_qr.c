@@ -12,7 +12,6 @@
  * read back as 8 bytes. */
 #include <string.h>
 
-
 #include "svd_internal.h"
 
 /* Float offsets of the blocks in ws->small. */
