@@ -6,7 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lamp/lamp.h"
+/* The core sees the core's headers only; modules above it include their own. */
+#include "lamp/context.h"
+#include "lamp/device.h"
+#include "lamp/gemm.h"
+#include "lamp/profile.h"
+#include "lamp/program.h"
+#include "lamp/status.h"
+#include "lamp/tensor.h"
+#include "lamp/tune.h"
 
 /* One kernel source built into the library (generated from kernels/ at build time). */
 typedef struct lamp__kernel_source {

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes src/unicode_tables.c: the code point ranges of the Unicode general categories L
+"""Writes src/util/unicode_tables.c: the code point ranges of the Unicode general categories L
 (Lu Ll Lt Lm Lo) and N (Nd Nl No) that the byte-level BPE pre-tokenizer needs for \\p{L} and
 \\p{N}. Data: Python's unicodedata (its Unicode version is written into the file).
 
-Usage: python3 tests/gen_unicode_tables.py > src/unicode_tables.c
+Usage: python3 tests/gen_unicode_tables.py > src/util/unicode_tables.c
 """
 import sys
 import unicodedata

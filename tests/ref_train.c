@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "ref_gguf.h"
 
 /* GPT-2's byte-to-character map: printable bytes stand for themselves, the others for

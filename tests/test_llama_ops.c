@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/llama_ops.h"
+#include "model/llama_ops.h"
 #include "fixture.h"
 #include "ref.h"
 #include "ref_llama.h"

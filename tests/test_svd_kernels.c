@@ -11,7 +11,7 @@
 #include "fixture.h"
 #include "ref.h"
 #include "ref_svd.h"
-#include "../src/svd_internal.h"
+#include "svd/svd_internal.h"
 
 static lamp_tensor upload(lamp_context *ctx, const float *x, size_t rows, size_t cols) {
   lamp_tensor t;

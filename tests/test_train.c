@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../src/json.h"
+#include "util/json.h"
 #include "lamp/lamp.h"
 #include "ref_train.h"
 

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "llama_ops.h"
-#include "model_internal.h"
+#include "runtime/internal.h"
+#include "model/llama_ops.h"
+#include "model/model_internal.h"
 
 lamp_tensor lamp__model_mat(lamp__region r, size_t cols, size_t rows) {
   lamp_tensor t;

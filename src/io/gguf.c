@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "lamp/gguf.h"
 
 #define LAMP__GGUF_MAGIC 0x46554747u /* "GGUF" read as a little-endian uint32 */

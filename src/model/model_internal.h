@@ -2,7 +2,7 @@
 #ifndef LAMP_MODEL_INTERNAL_H
 #define LAMP_MODEL_INTERNAL_H
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "lamp/model.h"
 
 /* Regions in the big buffers start on this many bytes, a cache line or more on every device. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "lamp/prompt.h"
 #include "lamp/safetensors.h"
 #include "lamp/svd.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 
 /* The layers of SmolLM2-135M (fused QKV 576 -> 960, output 576 -> 576, fused gate/up
  * 576 -> 3072, down 1536 -> 576) over a training batch of 8 x 128 tokens, and the first and third

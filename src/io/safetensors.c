@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "lamp/safetensors.h"
 
 static const struct {

@@ -1,5 +1,5 @@
 /* JSON reader: recursive descent with a depth cap, nodes in one array, strings in one arena. */
-#include "json.h"
+#include "util/json.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unicode.h"
+#include "util/unicode.h"
 
 typedef struct lamp__json_node {
   lamp__json_kind kind;

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "lamp/svd.h"
 
 /* Philox4x32-10 (Salmon et al. 2011) on the host: the same generator as kernels/philox_fill.cl. */

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llama_ops.h"
-#include "model_internal.h"
+#include "model/llama_ops.h"
+#include "model/model_internal.h"
 
 static lamp_status lamp__int_buffer(lamp_context *ctx, size_t count, const char *what,
                                     cl_mem *out) {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "lamp/gguf.h"
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 typedef struct lamp__gguf_lookup {
   lamp_context *ctx;

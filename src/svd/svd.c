@@ -4,7 +4,7 @@
 #include <float.h>
 #include <string.h>
 
-#include "svd_internal.h"
+#include "svd/svd_internal.h"
 
 /* Sweeps of the small Jacobi SVD: float converges in well under 20; the cap only bounds a
  * pathological case. */

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "json.h"
+#include "runtime/internal.h"
+#include "util/json.h"
 #include "lamp/tokenizer.h"
-#include "unicode.h"
+#include "util/unicode.h"
 
 #define LAMP__TOK_MAX_VOCAB (1u << 24)
 

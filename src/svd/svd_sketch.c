@@ -6,7 +6,7 @@
 
 #include <clFFT.h>
 
-#include "svd_internal.h"
+#include "svd/svd_internal.h"
 
 #define LAMP__PHILOX_M0 0xD2511F53u
 #define LAMP__PHILOX_M1 0xCD9E8D57u

@@ -12,7 +12,7 @@
  * read back as 8 bytes. */
 #include <string.h>
 
-#include "svd_internal.h"
+#include "svd/svd_internal.h"
 
 /* Float offsets of the blocks in ws->small. */
 static size_t lamp__qr_g(size_t l) {

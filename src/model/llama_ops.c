@@ -1,9 +1,9 @@
 /* Host side of the Llama-family kernels: shape checks, arguments and launch geometry. */
-#include "llama_ops.h"
+#include "model/llama_ops.h"
 
 #include <math.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 
 /* Rows a work-group of the attention kernels covers; must match ATT_TILE in attention.cl. */
 #define LAMP__ATTENTION_TILE 16

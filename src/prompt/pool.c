@@ -1,7 +1,7 @@
 /* Average pooling along the token axis (kernels/pool_avg.cl), forward and backward. */
 #include <stdint.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "lamp/prompt.h"
 
 /* An f32 (B, T, C) tensor with offset and strides in floats, dimensions that fit the kernels'

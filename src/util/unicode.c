@@ -1,5 +1,5 @@
 /* Unicode classification by binary search in generated range tables, and UTF-8 coding. */
-#include "unicode.h"
+#include "util/unicode.h"
 
 static int lamp__in_ranges(const lamp__unicode_range *r, size_t n, uint32_t cp) {
   size_t lo = 0, hi = n;

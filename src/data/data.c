@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "util/json.h"
 
 /* Templates end where the label word follows, so the answer position is the last token. The
  * label words start with a space because they continue the text. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "runtime/internal.h"
 #include "lamp/optim.h"
 
 /* Most partial sums one group's reduction leaves: bounds the serial sum in clip_scale. */

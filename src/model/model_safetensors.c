@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "json.h"
+#include "util/json.h"
 #include "lamp/safetensors.h"
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 /* ---- config.json ------------------------------------------------------------------------ */
 
