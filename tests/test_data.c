@@ -1,6 +1,8 @@
 /* Task loaders, templates and epoch orders (lamp/data.h): small files the test writes, with the
- * exact messages for malformed lines, and the real GLUE/SuperGLUE copies when they are present
- * (../shared/data beside the repository, or $LAMP_DATA_DIR). */
+ * exact messages for malformed lines, tasks the caller describes (CSV quoting, columns found by
+ * header names, a JSONL label key, lamp_task_check's complaints, format and metric names), and
+ * the real GLUE/SuperGLUE copies when they are present (../shared/data beside the repository,
+ * or $LAMP_DATA_DIR). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,24 +38,34 @@ static const lamp_task *task(const char *name) {
   return t;
 }
 
-/* Writes `text` to <tmp>/<name> and loads it; returns the status and the message. */
-static lamp_status load(const char *task_name, const char *name, const char *text,
-                        lamp_dataset **d, char *err, size_t size) {
+/* Writes `text` to <tmp>/<name> and loads it as task `t`; returns the status and the message. */
+static lamp_status load_as(const lamp_task *t, const char *name, const char *text,
+                           lamp_dataset **d, char *err, size_t size) {
   char path[256];
   snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
   assert_int_equal(ref_train_write_file(path, text), 0);
   err[0] = '\0';
-  return lamp_dataset_load(task(task_name), path, d, err, size);
+  return lamp_dataset_load(t, path, d, err, size);
+}
+
+static lamp_status load(const char *task_name, const char *name, const char *text,
+                        lamp_dataset **d, char *err, size_t size) {
+  return load_as(task(task_name), name, text, d, err, size);
+}
+
+static void expect_error_as(const lamp_task *t, const char *name, const char *text,
+                            lamp_status want, const char *message) {
+  lamp_dataset *d = NULL;
+  char err[512], full[512];
+  assert_int_equal(load_as(t, name, text, &d, err, sizeof(err)), want);
+  assert_null(d);
+  snprintf(full, sizeof(full), "%s/%s%s", tmpdir, name, message);
+  if (strcmp(err, full)) fail_msg("message '%s', expected '%s'", err, full);
 }
 
 static void expect_error(const char *task_name, const char *name, const char *text,
                          lamp_status want, const char *message) {
-  lamp_dataset *d = NULL;
-  char err[512], full[512];
-  assert_int_equal(load(task_name, name, text, &d, err, sizeof(err)), want);
-  assert_null(d);
-  snprintf(full, sizeof(full), "%s/%s%s", tmpdir, name, message);
-  if (strcmp(err, full)) fail_msg("message '%s', expected '%s'", err, full);
+  expect_error_as(task(task_name), name, text, want, message);
 }
 
 static void test_task_lookup(void **state) {
@@ -188,6 +200,297 @@ static void test_jsonl_errors(void **state) {
   assert_true(!strncmp(err, prefix, strlen(prefix)) && strlen(err) > strlen(prefix));
 }
 
+/* A caller's task: one text field and two labels, in CSV with a header (columns 0 and 1). */
+static lamp_task csv_task(void) {
+  lamp_task t = {.name = "reviews", .format = LAMP_DATA_CSV, .header = 1, .n_columns = 2,
+                 .n_fields = 1, .fields = {"text"}, .columns = {0}, .label_column = 1,
+                 .n_labels = 2, .labels = {"pos", "neg"}, .template_text = "Review: {text}\nIt was",
+                 .words = {" good", " bad"}, .metric = LAMP_METRIC_ACCURACY};
+  return t;
+}
+
+static void test_csv(void **state) {
+  (void)state;
+  lamp_task t = csv_task();
+  lamp_dataset *d = NULL;
+  char err[512];
+  /* quoted commas, doubled quotes, a newline inside quotes, a plain quote in an unquoted field,
+   * CRLF endings (also inside quotes, read as "\n"), an empty quoted field, a blank line */
+  assert_int_equal(load_as(&t, "q.csv",
+                           "text,label\n"
+                           "\"Hello, world\",pos\n"
+                           "\"She said \"\"hi\"\"\",neg\r\n"
+                           "\"two\nlines, here\",pos\n"
+                           "it's \"fine\" ,neg\n"
+                           "\n"
+                           "\"crlf\r\ninside\",pos\r\n"
+                           "\"\",neg",
+                           &d, err, sizeof(err)), LAMP_OK);
+  assert_int_equal(lamp_dataset_size(d), 6);
+  static const struct {
+    const char *text;
+    int32_t label;
+    size_t line;
+  } want[] = {{"Hello, world", 0, 2}, {"She said \"hi\"", 1, 3}, {"two\nlines, here", 0, 4},
+              {"it's \"fine\"", 1, 6},  {"crlf\ninside", 0, 8},  {"", 1, 10}};
+  for (size_t i = 0; i < 6; i++) {
+    const lamp_example *e = lamp_dataset_example(d, i);
+    assert_string_equal(e->fields[0], want[i].text);
+    assert_int_equal(e->label, want[i].label);
+    assert_int_equal(e->line, want[i].line);
+  }
+  lamp_dataset_release(d);
+  /* no header: the first line is an example */
+  t.header = 0;
+  assert_int_equal(load_as(&t, "nohead.csv", "a,pos\n\"b,c\",neg\n", &d, err, sizeof(err)),
+                   LAMP_OK);
+  assert_int_equal(lamp_dataset_size(d), 2);
+  assert_string_equal(lamp_dataset_example(d, 1)->fields[0], "b,c");
+  assert_int_equal(lamp_dataset_example(d, 1)->line, 2);
+  lamp_dataset_release(d);
+}
+
+static void test_csv_errors(void **state) {
+  (void)state;
+  lamp_task t = csv_task();
+  /* a record spanning lines 2-4: the error on the next record names its own line, 5 */
+  expect_error_as(&t, "after.csv", "text,label\n\"a\nb\nc\",pos\nbad,maybe\n", LAMP_ERR_FORMAT,
+                  ":5: label 'maybe' is not one of pos, neg");
+  /* an error in a record spanning lines names the line where it starts */
+  expect_error_as(&t, "span.csv", "text,label\nok,pos\n\"x\ny\",pos,extra\n", LAMP_ERR_FORMAT,
+                  ":3: expected 2 comma-separated columns, found 3");
+  expect_error_as(&t, "open.csv", "text,label\nok,pos\n\"never closed,pos\nmore,neg\n",
+                  LAMP_ERR_FORMAT, ":3: a quoted field is not closed before the end of the file");
+  expect_error_as(&t, "after_quote.csv", "text,label\n\"a\"b,pos\n", LAMP_ERR_FORMAT,
+                  ":2: text after a closing quote (a quote inside a quoted field is written \"\")");
+  /* the header is a record too: its quotes are checked */
+  expect_error_as(&t, "head.csv", "\"text,label\nok,pos\n", LAMP_ERR_FORMAT,
+                  ":1: a quoted field is not closed before the end of the file");
+  expect_error_as(&t, "nothing.csv", "text,label\n\n", LAMP_ERR_FORMAT, ": no examples");
+}
+
+static void test_header_names(void **state) {
+  (void)state;
+  lamp_dataset *d = NULL;
+  char err[512];
+  /* TSV: the fields in another order than the file's columns, the count from the header */
+  lamp_task t = {.name = "qa", .format = LAMP_DATA_TSV, .header = 1, .n_columns = 0,
+                 .n_fields = 2, .fields = {"context", "question"}, .columns = {-1, -1},
+                 .label_column = -1, .label_field = "answer", .n_labels = 2,
+                 .labels = {"no", "yes"}, .template_text = "{context}\n{question}?",
+                 .words = {" no", " yes"}, .metric = LAMP_METRIC_MCC};
+  assert_int_equal(lamp_task_check(&t, err, sizeof(err)), LAMP_OK);
+  assert_int_equal(load_as(&t, "qa.tsv", "id\tanswer\tquestion\tcontext\n"
+                                         "7\tyes\tIs it wet\tIt rains.\n",
+                           &d, err, sizeof(err)), LAMP_OK);
+  const lamp_example *e = lamp_dataset_example(d, 0);
+  assert_string_equal(e->fields[0], "It rains.");
+  assert_string_equal(e->fields[1], "Is it wet");
+  assert_int_equal(e->label, 1);
+  lamp_dataset_release(d);
+  /* every line must have the header's count */
+  expect_error_as(&t, "qa_short.tsv", "id\tanswer\tquestion\tcontext\n1\tno\tq\tc\n2\tno\tq\n",
+                  LAMP_ERR_FORMAT, ":3: expected 4 tab-separated columns, found 3");
+  /* a name the header lacks: file, line 1, the name and the header's names */
+  expect_error_as(&t, "qa_miss.tsv", "id\tanswer\tquestion\n1\tno\tq\n", LAMP_ERR_FORMAT,
+                  ":1: no column named 'context' (a text field) in the header; its columns are "
+                  "'id', 'answer', 'question'");
+  /* the label's name defaults to "label" */
+  t.label_field = NULL;
+  expect_error_as(&t, "qa_nolabel.tsv", "context\tquestion\tanswer\nc\tq\tno\n", LAMP_ERR_FORMAT,
+                  ":1: no column named 'label' (the label) in the header; its columns are "
+                  "'context', 'question', 'answer'");
+  /* a count given too must match the header */
+  t.label_field = "answer";
+  t.n_columns = 3;
+  expect_error_as(&t, "qa_count.tsv", "id\tanswer\tquestion\tcontext\n1\tno\tq\tc\n",
+                  LAMP_ERR_FORMAT, ":1: the header has 4 columns, the task expects 3");
+
+  /* CSV: names with spaces around them, one field by name and one by number, a byte-order mark,
+   * a quoted header name */
+  lamp_task c = {.name = "pairs", .format = LAMP_DATA_CSV, .header = 1, .n_fields = 2,
+                 .fields = {"b", "a"}, .columns = {-1, 3}, .label_column = -1,
+                 .label_field = "gold", .n_labels = 3, .labels = {"x", "y", "z"},
+                 .template_text = "{a} / {b}", .metric = LAMP_METRIC_MACRO_F1};
+  assert_int_equal(load_as(&c, "pairs.csv", "\xEF\xBB\xBF\"gold\", b ,id,a\n"
+                                            "z,\"B, text\",1,A text\n",
+                           &d, err, sizeof(err)), LAMP_OK);
+  e = lamp_dataset_example(d, 0);
+  assert_string_equal(e->fields[0], "B, text");
+  assert_string_equal(e->fields[1], "A text");
+  assert_int_equal(e->label, 2);
+  lamp_dataset_release(d);
+  expect_error_as(&c, "pairs_miss.csv", "gold,id,a\nz,1,A\n", LAMP_ERR_FORMAT,
+                  ":1: no column named 'b' (a text field) in the header; its columns are "
+                  "'gold', 'id', 'a'");
+  /* a numbered column past the header's count */
+  expect_error_as(&c, "pairs_few.csv", "gold,b,id\nz,B,1\n", LAMP_ERR_FORMAT,
+                  ":1: the header has 3 columns, so none is column 3 (field a)");
+}
+
+static void test_jsonl_label_key(void **state) {
+  (void)state;
+  lamp_task t = {.name = "nli", .format = LAMP_DATA_JSONL, .n_fields = 2,
+                 .fields = {"premise", "hypothesis"}, .label_field = "gold", .n_labels = 3,
+                 .labels = {"0", "1", "0.5"}, .template_text = "{premise}? {hypothesis}",
+                 .words = {" no", " yes", " maybe"}, .metric = LAMP_METRIC_MACRO_F1};
+  lamp_dataset *d = NULL;
+  char err[512];
+  /* the key "label" is just another member here; numbers match by their text, 1.0 as "1" */
+  assert_int_equal(load_as(&t, "gold.jsonl",
+                           "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 9, "
+                           "\"gold\": 1.0}\n"
+                           "{\"premise\": \"p\", \"hypothesis\": \"h\", \"gold\": 0.5}\n"
+                           "{\"premise\": \"p\", \"hypothesis\": \"h\", \"gold\": \"0\"}\n",
+                           &d, err, sizeof(err)), LAMP_OK);
+  assert_int_equal(lamp_dataset_size(d), 3);
+  assert_int_equal(lamp_dataset_example(d, 0)->label, 1);
+  assert_int_equal(lamp_dataset_example(d, 1)->label, 2);
+  assert_int_equal(lamp_dataset_example(d, 2)->label, 0);
+  lamp_dataset_release(d);
+  expect_error_as(&t, "gold_miss.jsonl",
+                  "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 1}\n",
+                  LAMP_ERR_FORMAT, ":1: \"gold\" is missing, expected a string, number or boolean");
+  expect_error_as(&t, "gold_bad.jsonl",
+                  "{\"premise\": \"p\", \"hypothesis\": \"h\", \"gold\": 0.25}\n",
+                  LAMP_ERR_FORMAT, ":1: label '0.25' is not one of 0, 1, 0.5");
+}
+
+/* lamp_task_check on `t` fails with exactly `message`. */
+static void expect_task_check(const lamp_task *t, const char *message) {
+  char err[512] = "";
+  assert_int_equal(lamp_task_check(t, err, sizeof(err)), LAMP_ERR_INVALID_ARGUMENT);
+  if (strcmp(err, message)) fail_msg("message '%s', expected '%s'", err, message);
+}
+
+static void test_task_check(void **state) {
+  (void)state;
+  char err[512];
+  const lamp_task *b = NULL;
+  for (size_t i = 0; i < lamp_task_count(); i++) {
+    assert_int_equal(lamp_task_at(i, &b), LAMP_OK);
+    if (lamp_task_check(b, err, sizeof(err)) != LAMP_OK) fail_msg("%s: %s", b->name, err);
+  }
+  const lamp_task good = csv_task();
+  assert_int_equal(lamp_task_check(&good, err, sizeof(err)), LAMP_OK);
+  assert_int_equal(lamp_task_check(NULL, err, sizeof(err)), LAMP_ERR_INVALID_ARGUMENT);
+  assert_string_equal(err, "lamp_task_check: NULL argument");
+  lamp_task t;
+#define CASE(change, message) \
+  do {                        \
+    t = good;                 \
+    change;                   \
+    expect_task_check(&t, message); \
+  } while (0)
+  CASE(t.name = NULL, "task: no name");
+  CASE(t.name = "", "task: no name");
+  CASE(t.format = (lamp_data_format)7, "task reviews: unknown format 7 (tsv, csv or jsonl)");
+  CASE(t.n_fields = 0, "task reviews: 0 text fields; a task has 1 to 4");
+  CASE(t.n_fields = 5, "task reviews: 5 text fields; a task has 1 to 4");
+  CASE((t.n_fields = 2, t.fields[1] = NULL), "task reviews: text field 1 has no name");
+  CASE(t.fields[0] = "", "task reviews: text field 0 has no name");
+  CASE((t.n_fields = 2, t.fields[1] = "text"), "task reviews: text field 'text' is named twice");
+  CASE(t.fields[0] = "a}b", "task reviews: text field 'a}b' has a brace in its name");
+  CASE(t.n_labels = 1, "task reviews: 1 labels; a task has 2 to 4");
+  CASE(t.n_labels = 5, "task reviews: 5 labels; a task has 2 to 4");
+  CASE(t.labels[1] = NULL, "task reviews: label 1 has no spelling");
+  CASE(t.labels[1] = "pos", "task reviews: label 'pos' is given twice");
+  CASE(t.words[1] = NULL,
+       "task reviews: label 'neg' has no word (give a word for every label or for none)");
+  CASE(t.template_text = NULL, "task reviews: no template");
+  CASE(t.template_text = "{sentence}:",
+       "task reviews: template: unknown placeholder {sentence} at byte 0; reviews has {text}");
+  CASE(t.label_field = "", "task reviews: the label's name is empty");
+  CASE((t.header = 0, t.n_columns = 0),
+       "task reviews: 0 columns, which only a header can count (set n_columns or header)");
+  CASE((t.header = 0, t.columns[0] = -1),
+       "task reviews: the column of field 'text' is -1 (find it by its name in the header), but "
+       "the task has no header");
+  CASE(t.columns[0] = -2, "task reviews: the column of field 'text' is -2; a column is 0 or "
+                          "more, or -1 to find it by its name in the header");
+  CASE(t.columns[0] = 2,
+       "task reviews: the column of field 'text' is 2, past the task's 2 columns (0 to 1)");
+  CASE((t.format = LAMP_DATA_TSV, t.header = 0, t.label_column = -1),
+       "task reviews: the column of the label is -1 (find it by its name in the header), but the "
+       "task has no header");
+  CASE(t.label_column = 5,
+       "task reviews: the column of the label is 5, past the task's 2 columns (0 to 1)");
+  CASE(t.metric = (lamp_data_metric)9,
+       "task reviews: unknown metric 9 (accuracy, f1, mcc or macro_f1)");
+  CASE((t.metric = LAMP_METRIC_MCC, t.n_labels = 3, t.labels[2] = "meh", t.words[2] = " meh"),
+       "task reviews: the metric mcc needs exactly 2 labels, the task has 3");
+  CASE((t.metric = LAMP_METRIC_F1, t.n_labels = 3, t.labels[2] = "meh", t.words[2] = " meh"),
+       "task reviews: the metric f1 needs exactly 2 labels, the task has 3");
+#undef CASE
+  /* allowed: no words at all, macro F1 over 3 labels, and columns that JSONL does not use */
+  t = good;
+  t.words[0] = t.words[1] = NULL;
+  t.metric = LAMP_METRIC_MACRO_F1;
+  t.n_labels = 3;
+  t.labels[2] = "meh";
+  assert_int_equal(lamp_task_check(&t, err, sizeof(err)), LAMP_OK);
+  t.format = LAMP_DATA_JSONL;
+  t.header = 0;
+  t.n_columns = 0;
+  t.columns[0] = -7;
+  assert_int_equal(lamp_task_check(&t, err, sizeof(err)), LAMP_OK);
+  /* the loader checks the task before it reads the file */
+  t = good;
+  t.n_labels = 1;
+  lamp_dataset *d = NULL;
+  assert_int_equal(lamp_dataset_load(&t, "/nonexistent/x.csv", &d, err, sizeof(err)),
+                   LAMP_ERR_INVALID_ARGUMENT);
+  assert_null(d);
+  assert_string_equal(err, "task reviews: 1 labels; a task has 2 to 4");
+}
+
+static void test_names(void **state) {
+  (void)state;
+  static const lamp_data_format formats[] = {LAMP_DATA_TSV, LAMP_DATA_CSV, LAMP_DATA_JSONL};
+  static const char *const format_names[] = {"tsv", "csv", "jsonl"};
+  for (size_t i = 0; i < 3; i++) {
+    lamp_data_format f = (lamp_data_format)-1;
+    assert_string_equal(lamp_data_format_name(formats[i]), format_names[i]);
+    assert_int_equal(lamp_data_format_from_name(format_names[i], &f), LAMP_OK);
+    assert_int_equal(f, formats[i]);
+  }
+  static const lamp_data_metric metrics[] = {LAMP_METRIC_ACCURACY, LAMP_METRIC_F1,
+                                             LAMP_METRIC_MCC, LAMP_METRIC_MACRO_F1};
+  static const char *const metric_names[] = {"accuracy", "f1", "mcc", "macro_f1"};
+  for (size_t i = 0; i < 4; i++) {
+    lamp_data_metric m = (lamp_data_metric)-1;
+    assert_string_equal(lamp_data_metric_name(metrics[i]), metric_names[i]);
+    assert_int_equal(lamp_data_metric_from_name(metric_names[i], &m), LAMP_OK);
+    assert_int_equal(m, metrics[i]);
+  }
+  lamp_data_format f = LAMP_DATA_TSV;
+  lamp_data_metric m = LAMP_METRIC_ACCURACY;
+  assert_int_equal(lamp_data_format_from_name("CSV", &f), LAMP_OK);
+  assert_int_equal(f, LAMP_DATA_CSV);
+  assert_int_equal(lamp_data_format_from_name("JsonL", &f), LAMP_OK);
+  assert_int_equal(f, LAMP_DATA_JSONL);
+  assert_int_equal(lamp_data_metric_from_name("Macro-F1", &m), LAMP_OK);
+  assert_int_equal(m, LAMP_METRIC_MACRO_F1);
+  assert_int_equal(lamp_data_metric_from_name("MCC", &m), LAMP_OK);
+  assert_int_equal(m, LAMP_METRIC_MCC);
+  /* unknown names leave the output alone */
+  assert_int_equal(lamp_data_format_from_name("json", &f), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_data_format_from_name("", &f), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_data_format_from_name("tsv-", &f), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(f, LAMP_DATA_JSONL);
+  assert_int_equal(lamp_data_metric_from_name("f2", &m), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_data_metric_from_name("macro f1", &m), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_data_metric_from_name("acc", &m), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(m, LAMP_METRIC_MCC);
+  assert_int_equal(lamp_data_format_from_name(NULL, &f), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_data_format_from_name("tsv", NULL), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_data_metric_from_name(NULL, &m), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_data_metric_from_name("f1", NULL), LAMP_ERR_INVALID_ARGUMENT);
+  assert_null(lamp_data_format_name((lamp_data_format)3));
+  assert_null(lamp_data_format_name((lamp_data_format)-1));
+  assert_null(lamp_data_metric_name((lamp_data_metric)4));
+}
+
 static void test_templates(void **state) {
   (void)state;
   const lamp_task *t = task("rte");
@@ -308,7 +611,10 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_task_lookup), cmocka_unit_test(test_tsv),
       cmocka_unit_test(test_tsv_errors),  cmocka_unit_test(test_jsonl),
-      cmocka_unit_test(test_jsonl_errors), cmocka_unit_test(test_templates),
+      cmocka_unit_test(test_jsonl_errors), cmocka_unit_test(test_csv),
+      cmocka_unit_test(test_csv_errors),  cmocka_unit_test(test_header_names),
+      cmocka_unit_test(test_jsonl_label_key), cmocka_unit_test(test_task_check),
+      cmocka_unit_test(test_names),       cmocka_unit_test(test_templates),
       cmocka_unit_test(test_epoch_order), cmocka_unit_test(test_real_data),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

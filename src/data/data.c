@@ -1,4 +1,5 @@
-/* GLUE/SuperGLUE tasks: descriptions, loaders, templates and epoch orders (lamp/data.h). */
+/* GLUE/SuperGLUE and caller-described tasks: descriptions, loaders (TSV, CSV, JSON lines),
+ * templates and epoch orders (lamp/data.h). */
 #include "lamp/data.h"
 
 #include <ctype.h>
@@ -15,35 +16,35 @@
 static const lamp_task lamp__tasks[] = {
     {"sst2", "SST-2", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 1, 2, 1, {"sentence"}, {0}, 1, 2,
      {"0", "1"}, "Review: {sentence}\nSentiment:", {" negative", " positive"},
-     LAMP_METRIC_ACCURACY},
+     LAMP_METRIC_ACCURACY, NULL},
     {"rte", "RTE", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 1, 4, 2, {"sentence1", "sentence2"},
      {1, 2}, 3, 2, {"entailment", "not_entailment"},
      "{sentence1}\nQuestion: {sentence2} Yes or no?\nAnswer:", {" yes", " no"},
-     LAMP_METRIC_ACCURACY},
+     LAMP_METRIC_ACCURACY, NULL},
     {"mrpc", "MRPC", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 1, 5, 2, {"sentence1", "sentence2"},
      {3, 4}, 0, 2, {"0", "1"},
      "Sentence 1: {sentence1}\nSentence 2: {sentence2}\nDo both sentences mean the same "
      "thing?\nAnswer:",
-     {" no", " yes"}, LAMP_METRIC_F1},
+     {" no", " yes"}, LAMP_METRIC_F1, NULL},
     {"cola", "CoLA", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 0, 4, 1, {"sentence"}, {3}, 1, 2,
      {"0", "1"}, "Sentence: {sentence}\nIs this sentence grammatical?\nAnswer:", {" no", " yes"},
-     LAMP_METRIC_MCC},
+     LAMP_METRIC_MCC, NULL},
     {"boolq", "BoolQ", LAMP_DATA_JSONL, NULL, "val.jsonl", 0, 0, 2, {"passage", "question"},
      {0}, 0, 2, {"false", "true"}, "{passage}\nQuestion: {question}?\nAnswer:", {" no", " yes"},
-     LAMP_METRIC_ACCURACY},
+     LAMP_METRIC_ACCURACY, NULL},
     {"cb", "CB", LAMP_DATA_JSONL, "train.jsonl", "val.jsonl", 0, 0, 2, {"premise", "hypothesis"},
      {0}, 0, 3, {"entailment", "contradiction", "neutral"},
      "{premise}\nQuestion: {hypothesis} Yes, no, or maybe?\nAnswer:", {" yes", " no", " maybe"},
-     LAMP_METRIC_MACRO_F1},
+     LAMP_METRIC_MACRO_F1, NULL},
     {"copa", "COPA", LAMP_DATA_JSONL, NULL, "val.jsonl", 0, 0, 4,
      {"premise", "question", "choice1", "choice2"}, {0}, 0, 2, {"0", "1"},
      "{premise} What was the {question}?\nA: {choice1}\nB: {choice2}\nAnswer:", {" A", " B"},
-     LAMP_METRIC_ACCURACY},
+     LAMP_METRIC_ACCURACY, NULL},
     {"wic", "WiC", LAMP_DATA_JSONL, NULL, "val.jsonl", 0, 0, 3, {"word", "sentence1", "sentence2"},
      {0}, 0, 2, {"false", "true"},
      "1: {sentence1}\n2: {sentence2}\nIs \"{word}\" used with the same meaning in 1 and 2?\n"
      "Answer:",
-     {" no", " yes"}, LAMP_METRIC_ACCURACY},
+     {" no", " yes"}, LAMP_METRIC_ACCURACY, NULL},
 };
 
 #define LAMP__N_TASKS (sizeof(lamp__tasks) / sizeof(lamp__tasks[0]))
@@ -103,6 +104,185 @@ lamp_status lamp_task_find(const char *name, const lamp_task **task, char *error
   }
   lamp__data_msg(error, error_size, "unknown task '%s' (tasks: %s)", name, list);
   return LAMP_ERR_NOT_FOUND;
+}
+
+/* ---- task checks and names ---------------------------------------------------------------- */
+
+/* Indexed by the enum values. */
+static const char *const lamp__format_names[] = {"tsv", "jsonl", "csv"};
+static const char *const lamp__metric_names[] = {"accuracy", "f1", "mcc", "macro_f1"};
+#define LAMP__N_FORMATS (sizeof(lamp__format_names) / sizeof(lamp__format_names[0]))
+#define LAMP__N_METRICS (sizeof(lamp__metric_names) / sizeof(lamp__metric_names[0]))
+
+/* Equal ignoring ASCII case, with '-' read as '_' when `dash` is set. */
+static int lamp__same_name(const char *a, const char *b, int dash) {
+  for (;; a++, b++) {
+    int x = tolower((unsigned char)*a), y = tolower((unsigned char)*b);
+    if (dash && x == '-') x = '_';
+    if (x != y) return 0;
+    if (!x) return 1;
+  }
+}
+
+const char *lamp_data_format_name(lamp_data_format format) {
+  /* through size_t so that a negative value is out of range too */
+  return (size_t)format < LAMP__N_FORMATS ? lamp__format_names[format] : NULL;
+}
+
+lamp_status lamp_data_format_from_name(const char *name, lamp_data_format *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < LAMP__N_FORMATS; i++)
+    if (lamp__same_name(name, lamp__format_names[i], 0)) {
+      *out = (lamp_data_format)i;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
+}
+
+const char *lamp_data_metric_name(lamp_data_metric metric) {
+  return (size_t)metric < LAMP__N_METRICS ? lamp__metric_names[metric] : NULL;
+}
+
+lamp_status lamp_data_metric_from_name(const char *name, lamp_data_metric *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < LAMP__N_METRICS; i++)
+    if (lamp__same_name(name, lamp__metric_names[i], 1)) {
+      *out = (lamp_data_metric)i;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
+}
+
+static int lamp__by_columns(lamp_data_format format) {
+  return format == LAMP_DATA_TSV || format == LAMP_DATA_CSV;
+}
+
+/* A TSV/CSV column of the task (`what`: "field 'x'" or "the label"). */
+static lamp_status lamp__check_column(const lamp_task *t, const char *what, int column,
+                                      char *error, size_t error_size) {
+  if (column == -1) {
+    if (t->header) return LAMP_OK;
+    lamp__data_msg(error, error_size, "task %s: the column of %s is -1 (find it by its name in "
+                   "the header), but the task has no header", t->name, what);
+    return LAMP_ERR_INVALID_ARGUMENT;
+  }
+  if (column < -1) {
+    lamp__data_msg(error, error_size, "task %s: the column of %s is %d; a column is 0 or more, "
+                   "or -1 to find it by its name in the header", t->name, what, column);
+    return LAMP_ERR_INVALID_ARGUMENT;
+  }
+  if (t->n_columns && (size_t)column >= t->n_columns) {
+    lamp__data_msg(error, error_size, "task %s: the column of %s is %d, past the task's %zu "
+                   "columns (0 to %zu)", t->name, what, column, t->n_columns, t->n_columns - 1);
+    return LAMP_ERR_INVALID_ARGUMENT;
+  }
+  return LAMP_OK;
+}
+
+lamp_status lamp_task_check(const lamp_task *task, char *error, size_t error_size) {
+  if (!task) {
+    lamp__data_msg(error, error_size, "lamp_task_check: NULL argument");
+    return LAMP_ERR_INVALID_ARGUMENT;
+  }
+  const lamp_task *t = task;
+  const lamp_status bad = LAMP_ERR_INVALID_ARGUMENT;
+  if (!t->name || !t->name[0]) {
+    lamp__data_msg(error, error_size, "task: no name");
+    return bad;
+  }
+  const char *tn = t->name;
+  if (!lamp_data_format_name(t->format)) {
+    lamp__data_msg(error, error_size, "task %s: unknown format %d (tsv, csv or jsonl)", tn,
+                   (int)t->format);
+    return bad;
+  }
+  if (t->n_fields < 1 || t->n_fields > LAMP_DATA_MAX_FIELDS) {
+    lamp__data_msg(error, error_size, "task %s: %zu text fields; a task has 1 to %d", tn,
+                   t->n_fields, LAMP_DATA_MAX_FIELDS);
+    return bad;
+  }
+  for (size_t f = 0; f < t->n_fields; f++) {
+    const char *name = t->fields[f];
+    if (!name || !name[0]) {
+      lamp__data_msg(error, error_size, "task %s: text field %zu has no name", tn, f);
+      return bad;
+    }
+    /* a template names a field as {name}, so a brace in the name could never be named */
+    if (strchr(name, '{') || strchr(name, '}')) {
+      lamp__data_msg(error, error_size, "task %s: text field '%s' has a brace in its name", tn,
+                     name);
+      return bad;
+    }
+    for (size_t g = 0; g < f; g++)
+      if (!strcmp(t->fields[g], name)) {
+        lamp__data_msg(error, error_size, "task %s: text field '%s' is named twice", tn, name);
+        return bad;
+      }
+  }
+  if (t->n_labels < 2 || t->n_labels > LAMP_DATA_MAX_LABELS) {
+    lamp__data_msg(error, error_size, "task %s: %zu labels; a task has 2 to %d", tn, t->n_labels,
+                   LAMP_DATA_MAX_LABELS);
+    return bad;
+  }
+  size_t n_words = 0;
+  for (size_t k = 0; k < t->n_labels; k++) {
+    if (!t->labels[k]) {
+      lamp__data_msg(error, error_size, "task %s: label %zu has no spelling", tn, k);
+      return bad;
+    }
+    for (size_t j = 0; j < k; j++)
+      if (!strcmp(t->labels[j], t->labels[k])) {
+        lamp__data_msg(error, error_size, "task %s: label '%s' is given twice", tn,
+                       t->labels[k]);
+        return bad;
+      }
+    n_words += t->words[k] != NULL;
+  }
+  if (n_words && n_words < t->n_labels)
+    for (size_t k = 0; k < t->n_labels; k++)
+      if (!t->words[k]) {
+        lamp__data_msg(error, error_size, "task %s: label '%s' has no word (give a word for "
+                       "every label or for none)", tn, t->labels[k]);
+        return bad;
+      }
+  if (!t->template_text) {
+    lamp__data_msg(error, error_size, "task %s: no template", tn);
+    return bad;
+  }
+  char why[256];
+  if (lamp_template_check(t, t->template_text, why, sizeof(why)) != LAMP_OK) {
+    lamp__data_msg(error, error_size, "task %s: %s", tn, why);
+    return bad;
+  }
+  if (t->label_field && !t->label_field[0]) {
+    lamp__data_msg(error, error_size, "task %s: the label's name is empty", tn);
+    return bad;
+  }
+  if (lamp__by_columns(t->format)) {
+    if (!t->n_columns && !t->header) {
+      lamp__data_msg(error, error_size, "task %s: 0 columns, which only a header can count "
+                     "(set n_columns or header)", tn);
+      return bad;
+    }
+    char what[96];
+    for (size_t f = 0; f < t->n_fields; f++) {
+      snprintf(what, sizeof(what), "field '%.64s'", t->fields[f]);
+      if (lamp__check_column(t, what, t->columns[f], error, error_size) != LAMP_OK) return bad;
+    }
+    if (lamp__check_column(t, "the label", t->label_column, error, error_size) != LAMP_OK)
+      return bad;
+  }
+  if (!lamp_data_metric_name(t->metric)) {
+    lamp__data_msg(error, error_size, "task %s: unknown metric %d (accuracy, f1, mcc or "
+                   "macro_f1)", tn, (int)t->metric);
+    return bad;
+  }
+  if ((t->metric == LAMP_METRIC_F1 || t->metric == LAMP_METRIC_MCC) && t->n_labels != 2) {
+    lamp__data_msg(error, error_size, "task %s: the metric %s needs exactly 2 labels, the task "
+                   "has %zu", tn, lamp_data_metric_name(t->metric), t->n_labels);
+    return bad;
+  }
+  return LAMP_OK;
 }
 
 /* ---- datasets ----------------------------------------------------------------------------- */
@@ -188,42 +368,229 @@ static lamp_status lamp__bad_label(const lamp_task *t, const char *path, size_t 
   return LAMP_ERR_FORMAT;
 }
 
-static lamp_status lamp__tsv_line(lamp_dataset *d, const char *path, size_t line_no,
-                                  const char *line, size_t n, char *error, size_t error_size) {
-  const lamp_task *t = d->task;
-  const char *col[16];
-  size_t col_len[16], n_cols = 0;
+/* A run of bytes in the loaded text. */
+typedef struct lamp__span {
+  const char *s;
+  size_t n;
+} lamp__span;
+
+/* The loader's place in the file and the columns of the record it read last. */
+typedef struct lamp__reader {
+  const char *path;
+  char *text; /* the whole file, NUL-terminated; CSV fields are unquoted in place */
+  size_t size, pos;
+  size_t line; /* 1-based line at pos */
+  lamp__span *cols;
+  size_t n_cols, cap;
+} lamp__reader;
+
+/* Where the fields and the label are: the task's columns with the header's names resolved. */
+typedef struct lamp__layout {
+  size_t n_columns;
+  size_t columns[LAMP_DATA_MAX_FIELDS];
+  size_t label_column;
+} lamp__layout;
+
+static lamp_status lamp__push_col(lamp__reader *r, const char *s, size_t n) {
+  if (r->n_cols == r->cap) {
+    size_t cap = r->cap ? 2 * r->cap : 16;
+    lamp__span *c = realloc(r->cols, cap * sizeof(*c));
+    if (!c) return LAMP_ERR_OUT_OF_MEMORY;
+    r->cols = c;
+    r->cap = cap;
+  }
+  r->cols[r->n_cols].s = s;
+  r->cols[r->n_cols].n = n;
+  r->n_cols++;
+  return LAMP_OK;
+}
+
+static lamp_status lamp__tsv_split(lamp__reader *r, const char *line, size_t n) {
+  r->n_cols = 0;
   const char *start = line;
-  for (size_t i = 0; i <= n; i++) {
+  for (size_t i = 0; i <= n; i++)
     if (i == n || line[i] == '\t') {
-      if (n_cols < 16) {
-        col[n_cols] = start;
-        col_len[n_cols] = (size_t)(line + i - start);
-      }
-      n_cols++;
+      if (lamp__push_col(r, start, (size_t)(line + i - start)) != LAMP_OK)
+        return LAMP_ERR_OUT_OF_MEMORY;
       start = line + i + 1;
     }
+  return LAMP_OK;
+}
+
+/* Reads the CSV record at r->pos (its first line is `line_no`) into r->cols and moves past it.
+ * Quoted fields are unquoted in place: a field's text never outgrows its source, so writing
+ * it from the field's first byte on leaves the earlier fields and the later source intact. */
+static lamp_status lamp__csv_record(lamp__reader *r, size_t line_no, char *error,
+                                    size_t error_size) {
+  char *t = r->text;
+  size_t p = r->pos, size = r->size;
+  r->n_cols = 0;
+  for (;;) {
+    char *start = t + p, *out = start;
+    if (p < size && t[p] == '"') {
+      for (p++;; p++) {
+        if (p >= size) {
+          lamp__data_msg(error, error_size, "%s:%zu: a quoted field is not closed before the "
+                         "end of the file", r->path, line_no);
+          return LAMP_ERR_FORMAT;
+        }
+        char c = t[p];
+        if (c == '"') {
+          if (p + 1 < size && t[p + 1] == '"') {
+            *out++ = '"';
+            p++;
+            continue;
+          }
+          p++;
+          break;
+        }
+        if (c == '\0') goto nul;
+        if (c == '\r' && p + 1 < size && t[p + 1] == '\n') continue; /* "\r\n" reads as "\n" */
+        if (c == '\n') r->line++;
+        *out++ = c;
+      }
+      if (p < size && t[p] == '\r' && (p + 1 == size || t[p + 1] == '\n')) p++;
+      if (p < size && t[p] != ',' && t[p] != '\n') {
+        lamp__data_msg(error, error_size, "%s:%zu: text after a closing quote (a quote inside "
+                       "a quoted field is written \"\")", r->path, line_no);
+        return LAMP_ERR_FORMAT;
+      }
+    } else {
+      /* unquoted: a quote here is a plain character, as lenient readers take it */
+      while (p < size && t[p] != ',' && t[p] != '\n') {
+        if (t[p] == '\0') goto nul;
+        p++;
+      }
+      out = t + p;
+      if (out > start && out[-1] == '\r' && (p == size || t[p] == '\n')) out--;
+    }
+    if (lamp__push_col(r, start, (size_t)(out - start)) != LAMP_OK) {
+      lamp__data_msg(error, error_size, "%s:%zu: out of memory", r->path, line_no);
+      return LAMP_ERR_OUT_OF_MEMORY;
+    }
+    if (p < size && t[p] == ',') {
+      p++;
+      continue;
+    }
+    if (p < size) { /* the newline that ends the record */
+      p++;
+      r->line++;
+    }
+    r->pos = p;
+    return LAMP_OK;
   }
-  if (n_cols != t->n_columns) {
-    lamp__data_msg(error, error_size, "%s:%zu: expected %zu tab-separated columns, found %zu",
-                   path, line_no, t->n_columns, n_cols);
+nul:
+  lamp__data_msg(error, error_size, "%s:%zu: the line holds a NUL byte", r->path, line_no);
+  return LAMP_ERR_FORMAT;
+}
+
+/* A header name without the spaces around it, which hand-written headers often have. */
+static lamp__span lamp__trimmed(lamp__span c) {
+  while (c.n && isspace((unsigned char)c.s[0])) c.s++, c.n--;
+  while (c.n && isspace((unsigned char)c.s[c.n - 1])) c.n--;
+  return c;
+}
+
+/* The column named `name` in the header, or -1. */
+static long lamp__header_find(const lamp__span *names, size_t n, const char *name) {
+  size_t len = strlen(name);
+  for (size_t i = 0; i < n; i++) {
+    lamp__span c = lamp__trimmed(names[i]);
+    if (c.n == len && !memcmp(c.s, name, len)) return (long)i;
+  }
+  return -1;
+}
+
+static lamp_status lamp__header_missing(const lamp__reader *r, const lamp__span *names, size_t n,
+                                        const char *what, const char *name, char *error,
+                                        size_t error_size) {
+  char list[256] = "";
+  for (size_t i = 0; i < n; i++) {
+    lamp__span c = lamp__trimmed(names[i]);
+    size_t used = strlen(list);
+    snprintf(list + used, sizeof(list) - used, "%s'%.*s'", i ? ", " : "",
+             (int)(c.n > 48 ? 48 : c.n), c.s);
+  }
+  lamp__data_msg(error, error_size, "%s:1: no column named '%s' (%s) in the header; its columns "
+                 "are %s", r->path, name, what, list);
+  return LAMP_ERR_FORMAT;
+}
+
+/* Resolves the columns given as -1 by their names in the header just read (r->cols), and the
+ * column count when the task leaves it to the header. */
+static lamp_status lamp__layout_from_header(const lamp_task *t, const lamp__reader *r,
+                                            lamp__layout *l, char *error, size_t error_size) {
+  const lamp__span *names = r->cols;
+  size_t n = r->n_cols;
+  if (t->n_columns && n != t->n_columns) {
+    lamp__data_msg(error, error_size, "%s:1: the header has %zu columns, the task expects %zu",
+                   r->path, n, t->n_columns);
     return LAMP_ERR_FORMAT;
   }
-  int32_t label = lamp__label_index(t, col[t->label_column], col_len[t->label_column]);
-  if (label < 0)
-    return lamp__bad_label(t, path, line_no, col[t->label_column], col_len[t->label_column],
-                           error, error_size);
+  l->n_columns = n;
+  for (size_t f = 0; f <= t->n_fields; f++) {
+    int label = f == t->n_fields;
+    int column = label ? t->label_column : t->columns[f];
+    const char *name = label ? (t->label_field ? t->label_field : "label") : t->fields[f];
+    size_t *at = label ? &l->label_column : &l->columns[f];
+    if (column >= 0) {
+      /* in range of n_columns by lamp_task_check; with n_columns 0 only the header tells */
+      if ((size_t)column >= n) {
+        lamp__data_msg(error, error_size, "%s:1: the header has %zu columns, so none is column "
+                       "%d (%s %s)", r->path, n, column, label ? "the label" : "field", name);
+        return LAMP_ERR_FORMAT;
+      }
+      *at = (size_t)column;
+      continue;
+    }
+    long found = lamp__header_find(names, n, name);
+    if (found < 0)
+      return lamp__header_missing(r, names, n, label ? "the label" : "a text field", name, error,
+                                  error_size);
+    *at = (size_t)found;
+  }
+  return LAMP_OK;
+}
+
+static lamp_status lamp__columns_record(lamp_dataset *d, const lamp__layout *l,
+                                        const lamp__reader *r, size_t line_no, char *error,
+                                        size_t error_size) {
+  const lamp_task *t = d->task;
+  const lamp__span *col = r->cols;
+  if (r->n_cols != l->n_columns) {
+    lamp__data_msg(error, error_size, "%s:%zu: expected %zu %s columns, found %zu", r->path,
+                   line_no, l->n_columns,
+                   t->format == LAMP_DATA_CSV ? "comma-separated" : "tab-separated", r->n_cols);
+    return LAMP_ERR_FORMAT;
+  }
+  lamp__span lab = col[l->label_column];
+  int32_t label = lamp__label_index(t, lab.s, lab.n);
+  if (label < 0) return lamp__bad_label(t, r->path, line_no, lab.s, lab.n, error, error_size);
   const char *texts[LAMP_DATA_MAX_FIELDS];
   size_t lens[LAMP_DATA_MAX_FIELDS];
   for (size_t f = 0; f < t->n_fields; f++) {
-    texts[f] = col[t->columns[f]];
-    lens[f] = col_len[t->columns[f]];
+    texts[f] = col[l->columns[f]].s;
+    lens[f] = col[l->columns[f]].n;
   }
   if (lamp__dataset_add(d, texts, lens, label, line_no) != LAMP_OK) {
-    lamp__data_msg(error, error_size, "%s:%zu: out of memory", path, line_no);
+    lamp__data_msg(error, error_size, "%s:%zu: out of memory", r->path, line_no);
     return LAMP_ERR_OUT_OF_MEMORY;
   }
   return LAMP_OK;
+}
+
+/* A number label as text: an integer in decimal, anything else as the shortest %g that reads
+ * back exactly, so 1, 1.0 and 1e0 all match the spelling "1" and 0.1 matches "0.1". */
+static void lamp__number_text(double v, char *out, size_t size) {
+  /* the range test first: casting a double outside long long's range is undefined */
+  if (v >= -9007199254740992.0 && v <= 9007199254740992.0 && v == (double)(long long)v) {
+    snprintf(out, size, "%lld", (long long)v);
+    return;
+  }
+  for (int digits = 1; digits <= 17; digits++) {
+    snprintf(out, size, "%.*g", digits, v);
+    if (strtod(out, NULL) == v) return;
+  }
 }
 
 static lamp_status lamp__jsonl_line(lamp_dataset *d, const char *path, size_t line_no,
@@ -253,25 +620,24 @@ static lamp_status lamp__jsonl_line(lamp_dataset *d, const char *path, size_t li
       goto done;
     }
   }
-  size_t node = lamp__json_get(doc, 0, "label");
-  char num[32];
+  const char *key = t->label_field ? t->label_field : "label";
+  size_t node = lamp__json_get(doc, 0, key);
+  char num[40];
   const char *ls = NULL;
   size_t ln = 0;
   switch (lamp__json_kind_of(doc, node)) {
     case LAMP__JSON_STRING: ls = lamp__json_string(doc, node, &ln); break;
     case LAMP__JSON_BOOL: ls = lamp__json_bool(doc, node) ? "true" : "false"; break;
-    case LAMP__JSON_NUMBER: {
-      double v = lamp__json_number(doc, node);
-      if (v == (double)(long long)v) snprintf(num, sizeof(num), "%lld", (long long)v);
-      else snprintf(num, sizeof(num), "%g", v);
+    case LAMP__JSON_NUMBER:
+      lamp__number_text(lamp__json_number(doc, node), num, sizeof(num));
       ls = num;
       break;
-    }
     default: break;
   }
   if (!ls) {
-    lamp__data_msg(error, error_size, "%s:%zu: \"label\" is %s, expected a string, number or "
-                   "boolean", path, line_no, node == LAMP__JSON_NONE ? "missing" : "of another kind");
+    lamp__data_msg(error, error_size, "%s:%zu: \"%s\" is %s, expected a string, number or "
+                   "boolean", path, line_no, key,
+                   node == LAMP__JSON_NONE ? "missing" : "of another kind");
     st = LAMP_ERR_FORMAT;
     goto done;
   }
@@ -340,9 +706,12 @@ lamp_status lamp_dataset_load(const lamp_task *task, const char *path, lamp_data
     return LAMP_ERR_INVALID_ARGUMENT;
   }
   *out = NULL;
+  /* every later step relies on the description's bounds (fields, labels, columns) */
+  lamp_status st = lamp_task_check(task, error, error_size);
+  if (st != LAMP_OK) return st;
   char *text = NULL;
   size_t size = 0;
-  lamp_status st = lamp__slurp(path, &text, &size, error, error_size);
+  st = lamp__slurp(path, &text, &size, error, error_size);
   if (st != LAMP_OK) return st;
   lamp_dataset *d = calloc(1, sizeof(*d));
   if (!d) {
@@ -351,28 +720,55 @@ lamp_status lamp_dataset_load(const lamp_task *task, const char *path, lamp_data
     return LAMP_ERR_OUT_OF_MEMORY;
   }
   d->task = task;
-  size_t pos = 0, line_no = 0;
-  if (size >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) pos = 3;
-  while (pos < size && st == LAMP_OK) {
-    const char *nl = memchr(text + pos, '\n', size - pos);
-    size_t end = nl ? (size_t)(nl - text) : size, n = end - pos;
-    const char *line = text + pos;
-    pos = end + 1;
-    line_no++;
-    if (n && line[n - 1] == '\r') n--;
-    if (task->format == LAMP_DATA_TSV && task->header && line_no == 1) continue;
+  int by_columns = lamp__by_columns(task->format), csv = task->format == LAMP_DATA_CSV;
+  /* the header is only read when it names something; otherwise it is skipped, as before */
+  int named = by_columns && task->header && (!task->n_columns || task->label_column == -1);
+  lamp__layout layout = {task->n_columns, {0}, (size_t)task->label_column};
+  for (size_t f = 0; f < task->n_fields; f++) {
+    named |= by_columns && task->header && task->columns[f] == -1;
+    layout.columns[f] = (size_t)task->columns[f];
+  }
+  lamp__reader r = {path, text, size, 0, 1, NULL, 0, 0};
+  if (size >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) r.pos = 3;
+  while (r.pos < r.size && st == LAMP_OK) {
+    size_t line_no = r.line;
+    char *line = r.text + r.pos;
+    const char *nl = memchr(line, '\n', r.size - r.pos);
+    size_t n = nl ? (size_t)(nl - line) : r.size - r.pos, len = n;
+    if (len && line[len - 1] == '\r') len--;
+    int header = by_columns && task->header && line_no == 1;
     size_t blank = 0;
-    while (blank < n && isspace((unsigned char)line[blank])) blank++;
-    if (blank == n) continue;
-    if (memchr(line, '\0', n)) {
+    while (blank < len && isspace((unsigned char)line[blank])) blank++;
+    /* a CSV record may run over lines, so lamp__csv_record moves past it; the other records
+     * are lines */
+    if (!csv || (blank == len && !header)) {
+      r.pos += n + (nl != NULL);
+      r.line++;
+    }
+    if (blank == len && !header) continue;
+    if (csv) {
+      /* a CSV header is read even when unused, as a quoted name may hold a newline */
+      st = lamp__csv_record(&r, line_no, error, error_size);
+    } else if (header && !named) {
+      continue;
+    } else if (memchr(line, '\0', len)) {
       lamp__data_msg(error, error_size, "%s:%zu: the line holds a NUL byte", path, line_no);
       st = LAMP_ERR_FORMAT;
-      break;
+    } else if (!by_columns) {
+      st = lamp__jsonl_line(d, path, line_no, line, len, error, error_size);
+      continue;
+    } else if (lamp__tsv_split(&r, line, len) != LAMP_OK) {
+      lamp__data_msg(error, error_size, "%s:%zu: out of memory", path, line_no);
+      st = LAMP_ERR_OUT_OF_MEMORY;
     }
-    st = task->format == LAMP_DATA_TSV
-             ? lamp__tsv_line(d, path, line_no, line, n, error, error_size)
-             : lamp__jsonl_line(d, path, line_no, line, n, error, error_size);
+    if (st != LAMP_OK) break;
+    if (header) {
+      if (named) st = lamp__layout_from_header(task, &r, &layout, error, error_size);
+      continue;
+    }
+    st = lamp__columns_record(d, &layout, &r, line_no, error, error_size);
   }
+  free(r.cols);
   free(text);
   if (st == LAMP_OK && d->n == 0) {
     lamp__data_msg(error, error_size, "%s: no examples", path);
