@@ -67,7 +67,7 @@ LAMP_API lamp_status lamp_safetensors_open(lamp_context *ctx, const char *path,
                                            lamp_safetensors **out);
 
 /* Closes the file and frees the tables. NULL is accepted. */
-LAMP_API void lamp_safetensors_close(lamp_safetensors *st);
+LAMP_API void lamp_safetensors_release(lamp_safetensors *st);
 
 /* The tensor table, in the order of the header. */
 LAMP_API size_t lamp_safetensors_count(const lamp_safetensors *st);

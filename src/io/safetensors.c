@@ -527,14 +527,14 @@ lamp_status lamp_safetensors_open(lamp_context *ctx, const char *path, lamp_safe
                            : lamp__fail(ctx, LAMP_ERR_IO, "cannot open %s: %s", path,
                                         strerror(errno));
   if (s != LAMP_OK) {
-    lamp_safetensors_close(st);
+    lamp_safetensors_release(st);
     return s;
   }
   *out = st;
   return LAMP_OK;
 }
 
-void lamp_safetensors_close(lamp_safetensors *st) {
+void lamp_safetensors_release(lamp_safetensors *st) {
   if (!st) return;
   if (st->file) fclose(st->file);
   for (size_t i = 0; i < st->n_tensors; i++) free((char *)st->tensors[i].name);

@@ -694,6 +694,6 @@ lamp_status lamp_prompt_load(lamp_prompt *prompt, const char *path) {
     if (s == LAMP_OK) s = lamp_tensor_upload(p->ctx, &v, host[i], n * sizeof(float));
   }
   for (size_t i = 0; i < p->n_slots; i++) free(host[i]);
-  lamp_safetensors_close(st);
+  lamp_safetensors_release(st);
   return s;
 }
