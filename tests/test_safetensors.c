@@ -404,8 +404,16 @@ static void test_writer_errors(void **state) {
   lamp_safetensors_release(st);
 }
 
+static void test_dtype_names(void **state) {
+  (void)state;
+  const char *bad[] = {"", "F33", "float32", "__metadata__", NULL};
+  FIXTURE_CHECK_NAMES(lamp_st_dtype, lamp_safetensors_dtype_name,
+                      lamp_safetensors_dtype_from_name, LAMP_ST_BOOL, LAMP_ST_F64, 15, bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dtype_names),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_hand_written_file),
       cmocka_unit_test(test_hostile_headers),

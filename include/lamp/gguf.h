@@ -136,6 +136,9 @@ LAMP_API size_t lamp_gguf_tensor_count(const lamp_gguf *gguf);
 
 /* "Q4_K" for LAMP_GGML_Q4_K, "F32", ...; "unknown" for other values. */
 LAMP_API const char *lamp_ggml_type_name(lamp_ggml_type type);
+/* The type that lamp_ggml_type_name spells `name`, ignoring case ("q4_k" too); an unknown name
+ * (or "unknown") is LAMP_ERR_INVALID_ARGUMENT and leaves *out unchanged. */
+LAMP_API lamp_status lamp_ggml_type_from_name(const char *name, lamp_ggml_type *out);
 /* "uint32", "string", "array", ...; "unknown" for other values. */
 LAMP_API const char *lamp_gguf_type_name(lamp_gguf_type type);
 /* Elements per block and bytes per block of a tensor type; 0 for a type lamp does not know. */

@@ -93,6 +93,13 @@ typedef enum lamp_lr_decay {
   LAMP_LR_COSINE = 2,   /* half a cosine from 1 down to min_factor at total_steps */
 } lamp_lr_decay;
 
+/* "constant", "linear", "cosine"; NULL for anything else. */
+LAMP_API const char *lamp_lr_decay_name(lamp_lr_decay decay);
+
+/* The decay named `name` as lamp_lr_decay_name spells it, ignoring case; an unknown name is
+ * LAMP_ERR_INVALID_ARGUMENT and leaves *out unchanged. */
+LAMP_API lamp_status lamp_lr_decay_from_name(const char *name, lamp_lr_decay *out);
+
 typedef struct lamp_lr_schedule {
   lamp_lr_decay decay;
   uint64_t warmup_steps; /* update i (from 0) of the warm-up uses (i + 1) / warmup_steps */

@@ -70,6 +70,17 @@ LAMP_API void lamp_prompt_options_init(lamp_prompt_options *options, lamp_prompt
 /* "lamp", "pt", "dpt"; NULL for anything else. */
 LAMP_API const char *lamp_prompt_method_name(lamp_prompt_method method);
 
+/* The method named `name` as lamp_prompt_method_name spells it, ignoring case; an unknown name
+ * is LAMP_ERR_INVALID_ARGUMENT and leaves *out unchanged. */
+LAMP_API lamp_status lamp_prompt_method_from_name(const char *name, lamp_prompt_method *out);
+
+/* "embedding", "uniform", "none"; NULL for anything else. */
+LAMP_API const char *lamp_prompt_init_name(lamp_prompt_init init);
+
+/* The initialisation named `name` as lamp_prompt_init_name spells it, ignoring case; an unknown
+ * name is LAMP_ERR_INVALID_ARGUMENT and leaves *out unchanged. */
+LAMP_API lamp_status lamp_prompt_init_from_name(const char *name, lamp_prompt_init *out);
+
 /* Trainable scalars of a prompt with these options, after checking them: LAMP R (P + C + 1),
  * PT P C, DPT b (P + C). */
 LAMP_API lamp_status lamp_prompt_options_param_count(const lamp_prompt_options *options,

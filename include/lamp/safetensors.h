@@ -46,6 +46,10 @@ typedef enum lamp_st_dtype {
 /* The header's spelling ("F32") of a dtype; NULL for values outside the enum. */
 LAMP_API const char *lamp_safetensors_dtype_name(lamp_st_dtype dtype);
 
+/* The dtype whose header spelling is `name`, ignoring case; an unknown name is
+ * LAMP_ERR_INVALID_ARGUMENT and leaves *out unchanged. */
+LAMP_API lamp_status lamp_safetensors_dtype_from_name(const char *name, lamp_st_dtype *out);
+
 /* Bytes per element (0 for values outside the enum). */
 LAMP_API size_t lamp_safetensors_dtype_size(lamp_st_dtype dtype);
 
