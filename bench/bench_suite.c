@@ -137,6 +137,26 @@ static int parse_skip(const char *s, unsigned *skip) {
   return 1;
 }
 
+static const char suite_usage[] =
+    "usage: bench_suite [--quick] [--json FILE] [--md FILE] [--model FILE.gguf] [--train BxT]\n"
+    "                   [--prompt P] [--steps N] [--peer-json FILE] [--no-peer]\n"
+    "                   [--skip gemm,svd,prompt,train,peer]\n"
+    "\n"
+    "  --quick            the CI smoke run: two GEMM shapes, one SVD, one prompt configuration,\n"
+    "                     the training step on the tiny model (unless --model), no PyTorch\n"
+    "                     peer (unless --peer-json)\n"
+    "  --json, --md FILE  where the results go (default bench_suite.json, bench_suite.md)\n"
+    "  --model FILE.gguf  the training step's model (default\n"
+    "                     models/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
+    "  --train BxT        the training step's batch and tokens (default 8x128)\n"
+    "  --prompt P         prompt tokens (default 100)\n"
+    "  --steps N          timed steps per method (default 3, 2 with --quick)\n"
+    "  --peer-json FILE   read the PyTorch peer's results instead of running peer_pytorch.py\n"
+    "  --no-peer          no PyTorch peer\n"
+    "  --skip PARTS       leave out parts of the suite\n"
+    "\n"
+    "The device is chosen as for every lamp program ($LAMP_DEVICE); see bench/README.md.\n";
+
 static int parse_args(int argc, char **argv, suite_options *o) {
   memset(o, 0, sizeof(*o));
   o->json_path = "bench_suite.json";
@@ -773,10 +793,13 @@ static void write_json(suite *S, FILE *f) {
 
 int main(int argc, char **argv) {
   static suite S;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(suite_usage, stdout);
+      return 0;
+    }
   if (!parse_args(argc, argv, &S.o)) {
-    fprintf(stderr, "usage: %s [--quick] [--json FILE] [--md FILE] [--model FILE.gguf] "
-            "[--train BxT] [--prompt P] [--steps N] [--peer-json FILE] [--no-peer] "
-            "[--skip gemm,svd,prompt,train,peer]\n", argv[0]);
+    fputs(suite_usage, stderr);
     return 2;
   }
   read_load(S.load_start);

@@ -1,6 +1,7 @@
 /* lamp bench: the benchmark suite lives in its own program because it links a CPU BLAS and
  * LAPACK as baselines, which the tool and the library must not depend on. */
 #include "bench.h"
+#include "help.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,6 +11,14 @@
 #include <unistd.h>
 
 int lamp_cli_bench(int argc, char **argv) {
+  /* bench_suite prints its options after this (the --help goes through), so they are written
+   * once; without it the usage still answers. */
+  int help = lamp_cli_wants_help(argc, argv);
+  if (help) {
+    printf("usage: lamp bench [OPTIONS]\n\n"
+           "Runs the benchmark suite, bench_suite, with OPTIONS.\n\n");
+    fflush(stdout);
+  }
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n <= 0) {
@@ -37,7 +46,8 @@ int lamp_cli_bench(int argc, char **argv) {
     free(args);
     return 1;
   }
-  fprintf(stderr, "lamp bench: bench_suite was not built beside %s (it is built unless the "
-          "project is configured with -DLAMP_BUILD_BENCH=OFF, and needs libopenblas-dev)\n", exe);
-  return 1;
+  fprintf(help ? stdout : stderr, "lamp bench: bench_suite was not built beside %s (it is built "
+          "unless the project is configured with -DLAMP_BUILD_BENCH=OFF, and needs "
+          "libopenblas-dev)\n", exe);
+  return help ? 0 : 1;
 }

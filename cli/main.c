@@ -10,6 +10,7 @@
 
 #include "bench.h"
 #include "generate.h"
+#include "help.h"
 #include "train.h"
 
 static double now_seconds(void) {
@@ -21,6 +22,8 @@ static double now_seconds(void) {
 static void usage(FILE *out) {
   fprintf(out,
           "usage: lamp <command> [options]\n"
+          "       lamp <command> --help    the command's own options\n"
+          "       lamp --version | --help\n"
           "\n"
           "commands:\n"
           "  devices          list every OpenCL device and the one lamp selects\n"
@@ -35,7 +38,8 @@ static void usage(FILE *out) {
           "  bench [--quick] [--skip PARTS] ...\n"
           "                   run the benchmark suite: GEMM tuned and untuned against a CPU BLAS,\n"
           "                   SVD, prompt kernels, the training step, PyTorch (bench --help)\n"
-          "  version          print the library version\n"
+          "  version          print the library version (also lamp --version, -V)\n"
+          "  help [COMMAND]   this list, or the command's usage\n"
           "\n"
           "environment:\n"
           "  LAMP_DEVICE      device: \"P:D\" indices or part of a platform or device name\n"
@@ -46,7 +50,31 @@ static void usage(FILE *out) {
           "  LAMP_KERNEL_DIR  read kernel sources from this folder instead of the library\n");
 }
 
-static int cmd_devices(void) {
+/* For the commands that take no options: --help prints `text`, anything else is refused.
+ * Returns the exit status when that ends the command (0 after the help, 2 for an option), else
+ * -1: run it. */
+static int no_options(const char *name, const char *text, int argc, char **argv) {
+  if (lamp_cli_wants_help(argc, argv)) {
+    fputs(text, stdout);
+    return 0;
+  }
+  if (argc > 0) {
+    fprintf(stderr, "lamp %s: unknown option '%s'\n%s", name, argv[0], text);
+    return 2;
+  }
+  return -1;
+}
+
+static int cmd_devices(int argc, char **argv) {
+  int rc = no_options("devices",
+                      "usage: lamp devices\n"
+                      "\n"
+                      "Lists every OpenCL platform and device with its properties, and marks the\n"
+                      "one lamp selects: $LAMP_DEVICE (\"P:D\" or part of a name), else the first\n"
+                      "GPU, else accelerator, else CPU. Exits 1 when there is no device or\n"
+                      "$LAMP_DEVICE matches none.\n",
+                      argc, argv);
+  if (rc >= 0) return rc;
   size_t count = 0;
   lamp_status st = lamp_device_list(NULL, 0, &count);
   if (st != LAMP_OK) {
@@ -92,7 +120,16 @@ static int cmd_devices(void) {
 }
 
 /* C = A B for a model-sized product, checked against a plain C product in double. */
-static int cmd_smoke(void) {
+static int cmd_smoke(int argc, char **argv) {
+  int usage_rc = no_options("smoke",
+                            "usage: lamp smoke\n"
+                            "\n"
+                            "Creates a context on the selected device ($LAMP_DEVICE), runs a\n"
+                            "128 x 576 x 576 GEMM and checks it against a double-precision host\n"
+                            "product; prints the times and the program cache's use, and exits 1\n"
+                            "when the result is off.\n",
+                            argc, argv);
+  if (usage_rc >= 0) return usage_rc;
   enum { M = 128, K = 576, N = 576 };
   char err[4096];
   double t0 = now_seconds();
@@ -168,25 +205,54 @@ done:
   return rc;
 }
 
+static int cmd_version(int argc, char **argv) {
+  int rc = no_options("version", "usage: lamp version (or lamp --version, lamp -V)\n", argc, argv);
+  if (rc >= 0) return rc;
+  printf("lamp %s\n", lamp_version_string());
+  return 0;
+}
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv); /* the arguments after the command's name */
+} command;
+
+static const command commands[] = {
+    {"devices", cmd_devices},       {"smoke", cmd_smoke},
+    {"tune", lamp_cli_tune},        {"tune-eval", lamp_cli_tune_eval},
+    {"train", lamp_cli_train},      {"eval", lamp_cli_eval},
+    {"predict", lamp_cli_predict},  {"generate", lamp_cli_generate},
+    {"bench", lamp_cli_bench},      {"version", cmd_version},
+};
+
+static const command *find_command(const char *name) {
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (!strcmp(commands[i].name, name)) return &commands[i];
+  return NULL;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
   }
-  if (!strcmp(argv[1], "devices")) return cmd_devices();
-  if (!strcmp(argv[1], "smoke")) return cmd_smoke();
-  if (!strcmp(argv[1], "tune")) return lamp_cli_tune(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "tune-eval")) return lamp_cli_tune_eval(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "train")) return lamp_cli_train(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "eval")) return lamp_cli_eval(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "predict")) return lamp_cli_predict(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "generate")) return lamp_cli_generate(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "bench")) return lamp_cli_bench(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "version")) {
-    printf("lamp %d.%d.%d\n", LAMP_VERSION_MAJOR, LAMP_VERSION_MINOR, LAMP_VERSION_PATCH);
+  const char *name = argv[1];
+  if (!strcmp(name, "--version") || !strcmp(name, "-V")) return cmd_version(0, NULL);
+  if (!strcmp(name, "--help") || !strcmp(name, "-h") || (!strcmp(name, "help") && argc == 2)) {
+    usage(stdout);
     return 0;
   }
-  fprintf(stderr, "lamp: unknown command '%s'\n", argv[1]);
+  if (!strcmp(name, "help")) {
+    /* lamp help COMMAND: the command's own --help */
+    const command *c = find_command(argv[2]);
+    char help[] = "--help", *args[] = {help, NULL};
+    if (c) return c->run(1, args);
+    name = argv[2];
+  } else {
+    const command *c = find_command(name);
+    if (c) return c->run(argc - 2, argv + 2);
+  }
+  fprintf(stderr, "lamp: unknown command '%s'\n", name);
   usage(stderr);
   return 2;
 }

@@ -805,7 +805,7 @@ int tr_checkpoint_options(const char *cmd, const char *path, tr_opts *o) {
   } else {
     rc = tr_opts_restore(o, tr_meta_get, st);
   }
-  lamp_safetensors_close(st);
+  lamp_safetensors_release(st);
   return rc;
 }
 
@@ -860,7 +860,7 @@ int tr_checkpoint_load(tr_engine *e, const char *cmd, const char *path, uint64_t
       }
     }
   }
-  lamp_safetensors_close(st);
+  lamp_safetensors_release(st);
   if (rc) return rc;
   if (e->opt && (s = lamp_adamw_set_step_count(e->opt, adam)) != LAMP_OK)
     return tr_fail(cmd, e, s, path);

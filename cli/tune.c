@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "help.h"
 #include "lamp/lamp.h"
 
 extern char **environ;
@@ -23,6 +24,25 @@ typedef struct child_eval {
   char self[4096]; /* this executable */
   char device[32];   /* "P:D" of the context being tuned */
 } child_eval;
+
+static const char tune_usage[] =
+    "usage: lamp tune [--budget N] [--shape MxNxK]... [--in-process]\n"
+    "\n"
+    "Searches the parameters of CLBlast's SGEMM kernels for the selected device ($LAMP_DEVICE)\n"
+    "and stores the best in the cache folder; every later context on this device, driver and\n"
+    "platform applies them (LAMP_TUNING=0 ignores them). Takes minutes on a CPU.\n"
+    "\n"
+    "  --budget N       candidate configurations tried per kernel (default 24)\n"
+    "  --shape MxNxK    a layer's product to time, forward and backward (repeatable, at most\n"
+    "                   16; default: the SmolLM2-135M training shapes)\n"
+    "  --in-process     evaluate candidates in this process, not each in a child (a crashing\n"
+    "                   candidate then ends the search)\n";
+
+static const char tune_eval_usage[] =
+    "usage: lamp tune-eval --device P:D --shape MxNxK... [--set Kernel:NAME=V,...]...\n"
+    "\n"
+    "Times one candidate for lamp tune, which runs it in a child process: applies the --set\n"
+    "parameters, times each shape and prints \"seconds T1 T2 ...\" (-1 for a failed shape).\n";
 
 static int parse_shape(const char *text, size_t *shape) {
   char tail;
@@ -99,6 +119,10 @@ static lamp_status evaluate_in_child(void *user, const lamp_tune_params *sets, s
 }
 
 int lamp_cli_tune_eval(int argc, char **argv) {
+  if (lamp_cli_wants_help(argc, argv)) {
+    fputs(tune_eval_usage, stdout);
+    return 0;
+  }
   size_t shapes[3 * LAMP_TUNE_MAX_SHAPES];
   lamp_tune_params sets[8];
   size_t n_shapes = 0, n_sets = 0;
@@ -113,12 +137,12 @@ int lamp_cli_tune_eval(int argc, char **argv) {
                lamp_tune_params_parse(argv[i + 1], &sets[n_sets]) == LAMP_OK) {
       n_sets++;
     } else {
-      fprintf(stderr, "lamp tune-eval: bad argument '%s'\n", argv[i]);
+      fprintf(stderr, "lamp tune-eval: bad argument '%s'\n%s", argv[i], tune_eval_usage);
       return 2;
     }
   }
   if (!n_shapes || argc % 2) {
-    fprintf(stderr, "lamp tune-eval: needs --shape MxNxK\n");
+    fprintf(stderr, "lamp tune-eval: needs --shape MxNxK\n%s", tune_eval_usage);
     return 2;
   }
   alarm(TUNE_CHILD_TIMEOUT);
@@ -149,6 +173,10 @@ int lamp_cli_tune_eval(int argc, char **argv) {
 }
 
 int lamp_cli_tune(int argc, char **argv) {
+  if (lamp_cli_wants_help(argc, argv)) {
+    fputs(tune_usage, stdout);
+    return 0;
+  }
   lamp_tune_options o;
   lamp_tune_options_init(&o);
   size_t shapes[3 * LAMP_TUNE_MAX_SHAPES];
@@ -173,7 +201,7 @@ int lamp_cli_tune(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--in-process")) {
       in_process = 1;
     } else {
-      fprintf(stderr, "lamp tune: unknown option '%s'\n", argv[i]);
+      fprintf(stderr, "lamp tune: unknown option '%s'\n%s", argv[i], tune_usage);
       return 2;
     }
   }

@@ -3,10 +3,12 @@
 #ifndef LAMP_TEST_FIXTURE_H
 #define LAMP_TEST_FIXTURE_H
 
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "lamp/lamp.h"
@@ -35,6 +37,49 @@ static inline int fixture_teardown(void **state) {
     lamp_status st_ = (call);                                                       \
     if (st_ != LAMP_OK)                                                             \
       fail_msg("%s -> %s: %s", #call, lamp_status_name(st_), lamp_context_error(ctx)); \
+  } while (0)
+
+/* `name` with the case of each letter swapped, into out (size bytes). */
+static inline const char *fixture_swap_case(const char *name, char *out, size_t size) {
+  size_t n = strlen(name);
+  assert_true(n < size);
+  for (size_t i = 0; i <= n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    out[i] = (char)(isupper(c) ? tolower(c) : toupper(c));
+  }
+  return out;
+}
+
+/* An enum's name parser against its enum-to-name function: every value from `first` to `last`
+ * that has a name (neither NULL nor "unknown") parses back from it as spelled and with its case
+ * swapped, at least `min_named` values have one, and each name of the NULL-terminated list `bad`
+ * and a NULL name or output are LAMP_ERR_INVALID_ARGUMENT, leaving the output as it was. */
+#define FIXTURE_CHECK_NAMES(type, to_name, from_name, first, last, min_named, bad)          \
+  do {                                                                                     \
+    int named_ = 0;                                                                        \
+    for (int v_ = (first); v_ <= (last); v_++) {                                           \
+      const char *name_ = to_name((type)v_);                                               \
+      if (!name_ || !strcmp(name_, "unknown")) continue;                                   \
+      char swapped_[32];                                                                   \
+      type got_ = (type)((first) == v_ ? (last) : (first));                                \
+      assert_int_equal(from_name(name_, &got_), LAMP_OK);                                  \
+      assert_int_equal(got_, v_);                                                          \
+      got_ = (type)((first) == v_ ? (last) : (first));                                     \
+      assert_int_equal(from_name(fixture_swap_case(name_, swapped_, sizeof(swapped_)), &got_), \
+                       LAMP_OK);                                                           \
+      assert_int_equal(got_, v_);                                                          \
+      named_++;                                                                            \
+    }                                                                                      \
+    assert_true(named_ >= (min_named));                                                    \
+    for (const char *const *b_ = (bad); *b_; b_++) {                                       \
+      type got_ = (type)(first);                                                           \
+      if (from_name(*b_, &got_) != LAMP_ERR_INVALID_ARGUMENT)                              \
+        fail_msg("%s(\"%s\") is not refused", #from_name, *b_);                           \
+      assert_int_equal(got_, (first));                                                     \
+    }                                                                                      \
+    type out_;                                                                             \
+    assert_int_equal(from_name(NULL, &out_), LAMP_ERR_INVALID_ARGUMENT);                   \
+    assert_int_equal(from_name(to_name((type)(first)), NULL), LAMP_ERR_INVALID_ARGUMENT);  \
   } while (0)
 
 #endif

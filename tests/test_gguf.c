@@ -664,8 +664,17 @@ static void test_gguf_real_model(void **state) {
   lamp_gguf_release(g);
 }
 
+/* Every type lamp knows the layout of has a name that parses back. */
+static void test_ggml_type_names(void **state) {
+  (void)state;
+  const char *bad[] = {"", "unknown", "Q4", "Q4_K_M", NULL};
+  FIXTURE_CHECK_NAMES(lamp_ggml_type, lamp_ggml_type_name, lamp_ggml_type_from_name,
+                      LAMP_GGML_F32, LAMP_GGML_MXFP4, 32, bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ggml_type_names),
       cmocka_unit_test(test_gguf_dequantise_quantised),
       cmocka_unit_test(test_gguf_dequantise_random_blocks),
       cmocka_unit_test(test_gguf_metadata),

@@ -371,8 +371,16 @@ static void test_adamw_errors(void **state) {
   lamp_tensor_release(&c);
 }
 
+static void test_decay_names(void **state) {
+  (void)state;
+  const char *bad[] = {"", "exponential", "cos", NULL};
+  FIXTURE_CHECK_NAMES(lamp_lr_decay, lamp_lr_decay_name, lamp_lr_decay_from_name,
+                      LAMP_LR_CONSTANT, LAMP_LR_COSINE, 3, bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_decay_names),
       cmocka_unit_test(test_adamw_and_clipping),
       cmocka_unit_test(test_adamw_resume_is_exact),
       cmocka_unit_test(test_schedules),

@@ -359,8 +359,16 @@ static void test_errors(void **state) {
   lamp_prompt_release(NULL);
 }
 
+static void test_method_names(void **state) {
+  (void)state;
+  const char *bad[] = {"", "lora", "lamp ", "p", NULL};
+  FIXTURE_CHECK_NAMES(lamp_prompt_method, lamp_prompt_method_name, lamp_prompt_method_from_name,
+                      LAMP_PROMPT_LAMP, LAMP_PROMPT_DPT, 3, bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_method_names),
       cmocka_unit_test(test_forward_grid),
       cmocka_unit_test(test_forward_into_view),
       cmocka_unit_test(test_reference_gradients_by_finite_differences),

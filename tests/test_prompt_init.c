@@ -237,8 +237,16 @@ static void test_lamp_svd_start_uniform(void **state) {
   free(p0);
 }
 
+static void test_init_names(void **state) {
+  (void)state;
+  const char *bad[] = {"", "random", "embeddings", NULL};
+  FIXTURE_CHECK_NAMES(lamp_prompt_init, lamp_prompt_init_name, lamp_prompt_init_from_name,
+                      LAMP_PROMPT_INIT_EMBEDDING, LAMP_PROMPT_INIT_NONE, 3, bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_init_names),
       cmocka_unit_test(test_sample_tokens),
       cmocka_unit_test(test_pt_from_embeddings),
       cmocka_unit_test(test_dpt_uniform),

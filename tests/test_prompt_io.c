@@ -120,7 +120,7 @@ static void test_round_trips(void **state) {
       assert_int_equal(t->shape[0], l);
       assert_int_equal(t->shape[1], d);
     }
-    lamp_safetensors_close(st);
+    lamp_safetensors_release(st);
     lamp_prompt_release(a);
     lamp_prompt_release(b);
     free(x);

@@ -130,8 +130,8 @@ static void test_round_trip(void **state) {
   LAMP_OK_OR_FAIL(ctx, lamp_safetensors_find(st, "b.weight", &tb));
   assert_int_equal(lamp_safetensors_upload(st, tb, ctx, &view), LAMP_ERR_SHAPE);
   lamp_tensor_release(&dev);
-  lamp_safetensors_close(st);
-  lamp_safetensors_close(NULL);
+  lamp_safetensors_release(st);
+  lamp_safetensors_release(NULL);
 }
 
 /* Written by hand from the format description, not by lamp's writer. */
@@ -190,7 +190,7 @@ static void test_hand_written_file(void **state) {
   assert_int_equal(lamp_safetensors_read(st, &fake, back, 8), LAMP_ERR_INVALID_ARGUMENT);
   lamp_tensor_release(&h16);
   lamp_tensor_release(&f32);
-  lamp_safetensors_close(st);
+  lamp_safetensors_release(st);
 }
 
 typedef struct bad_case {
@@ -316,7 +316,7 @@ static void test_truncations(void **state) {
   float back[3];
   assert_int_equal(lamp_safetensors_read(st, t, back, sizeof(back)), LAMP_ERR_FORMAT);
   assert_non_null(strstr(lamp_context_error(ctx), "file ends"));
-  lamp_safetensors_close(st);
+  lamp_safetensors_release(st);
   free(raw);
 }
 
@@ -365,7 +365,7 @@ static void test_fuzzed_headers(void **state) {
       LAMP_OK_OR_FAIL(ctx, lamp_safetensors_read(st, &t[i], dst, t[i].size));
       free(dst);
     }
-    lamp_safetensors_close(st);
+    lamp_safetensors_release(st);
   }
   print_message("fuzz: %d of 3000 corrupted files still parsed (and were checked)\n", accepted);
   free(raw);
@@ -401,11 +401,19 @@ static void test_writer_errors(void **state) {
   lamp_safetensors *st = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_safetensors_open(ctx, path, &st));
   assert_int_equal(lamp_safetensors_count(st), 0);
-  lamp_safetensors_close(st);
+  lamp_safetensors_release(st);
+}
+
+static void test_dtype_names(void **state) {
+  (void)state;
+  const char *bad[] = {"", "F33", "float32", "__metadata__", NULL};
+  FIXTURE_CHECK_NAMES(lamp_st_dtype, lamp_safetensors_dtype_name,
+                      lamp_safetensors_dtype_from_name, LAMP_ST_BOOL, LAMP_ST_F64, 15, bad);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dtype_names),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_hand_written_file),
       cmocka_unit_test(test_hostile_headers),

@@ -209,8 +209,8 @@ static void test_train_lowers_loss_and_exports(void **state) {
     }
   assert_true(scale > 0);
   if (worst > 1e-5 * scale + 1e-7) fail_msg("adapter differs from the checkpoint by %g", worst);
-  lamp_safetensors_close(ad);
-  lamp_safetensors_close(ck);
+  lamp_safetensors_release(ad);
+  lamp_safetensors_release(ck);
 }
 
 static void compare_tensors(const char *a_path, const char *b_path) {
@@ -237,8 +237,8 @@ static void compare_tensors(const char *a_path, const char *b_path) {
     assert_string_equal(lamp_safetensors_metadata_get(a, keys[k]),
                         lamp_safetensors_metadata_get(b, keys[k]));
   assert_string_equal(lamp_safetensors_metadata_get(a, "train.step"), "16");
-  lamp_safetensors_close(a);
-  lamp_safetensors_close(b);
+  lamp_safetensors_release(a);
+  lamp_safetensors_release(b);
 }
 
 static void test_resume_is_exact(void **state) {

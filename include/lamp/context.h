@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "lamp/device.h"
+#include "lamp/export.h"
 #include "lamp/status.h"
 
 #ifdef __cplusplus
@@ -30,39 +31,39 @@ typedef struct lamp_context_options {
 } lamp_context_options;
 
 /* Defaults: everything from the environment. */
-void lamp_context_options_init(lamp_context_options *options);
+LAMP_API void lamp_context_options_init(lamp_context_options *options);
 
 /* Creates a context that owns a new OpenCL context and queue on the selected device.
  * `options` may be NULL. On failure `*out` is NULL and, when `error` is not NULL, a message
  * naming the cause is written there (at most `error_size` bytes, NUL-terminated). */
-lamp_status lamp_context_create(const lamp_context_options *options, lamp_context **out,
-                                char *error, size_t error_size);
+LAMP_API lamp_status lamp_context_create(const lamp_context_options *options, lamp_context **out,
+                                         char *error, size_t error_size);
 
 /* Creates a context on objects the host application owns. lamp retains its own reference to
  * each and releases only those: the host's objects stay valid after lamp_context_release.
  * `queue` must be in-order, on `device` and `cl_ctx`. Profiling needs the queue to have been
  * created with CL_QUEUE_PROFILING_ENABLE; without it, profiling stays off. */
-lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device, cl_command_queue queue,
-                               const lamp_context_options *options, lamp_context **out,
-                               char *error, size_t error_size);
+LAMP_API lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device,
+                                        cl_command_queue queue, const lamp_context_options *options,
+                                        lamp_context **out, char *error, size_t error_size);
 
 /* Waits for queued work, prints the profile table to stderr when profiling is on, and releases
  * everything the context holds. NULL is accepted. */
-void lamp_context_release(lamp_context *ctx);
+LAMP_API void lamp_context_release(lamp_context *ctx);
 
 /* The detail of the last failed call on this context ("" when none): the call, the kernel or
  * file, and for a failed build the compiler's full log. Valid until the next call. */
-const char *lamp_context_error(const lamp_context *ctx);
+LAMP_API const char *lamp_context_error(const lamp_context *ctx);
 
 /* Waits until every command queued so far has finished. */
-lamp_status lamp_context_finish(lamp_context *ctx);
+LAMP_API lamp_status lamp_context_finish(lamp_context *ctx);
 
-cl_context lamp_context_cl_context(const lamp_context *ctx);
-cl_device_id lamp_context_cl_device(const lamp_context *ctx);
-cl_command_queue lamp_context_cl_queue(const lamp_context *ctx);
+LAMP_API cl_context lamp_context_cl_context(const lamp_context *ctx);
+LAMP_API cl_device_id lamp_context_cl_device(const lamp_context *ctx);
+LAMP_API cl_command_queue lamp_context_cl_queue(const lamp_context *ctx);
 
 /* The device the context runs on. */
-const lamp_device_info *lamp_context_device(const lamp_context *ctx);
+LAMP_API const lamp_device_info *lamp_context_device(const lamp_context *ctx);
 
 /* Program builds and the on-disk cache, counted since the context was created. */
 typedef struct lamp_context_stats {
@@ -75,14 +76,14 @@ typedef struct lamp_context_stats {
   int tuning_applied;         /* GEMM tuning applied: 1 stored result, 2 built-in, 0 none */
 } lamp_context_stats;
 
-lamp_status lamp_context_get_stats(const lamp_context *ctx, lamp_context_stats *stats);
+LAMP_API lamp_status lamp_context_get_stats(const lamp_context *ctx, lamp_context_stats *stats);
 
 /* The program cache folder in use, or "" when the cache is off. */
-const char *lamp_context_cache_dir(const lamp_context *ctx);
+LAMP_API const char *lamp_context_cache_dir(const lamp_context *ctx);
 
 /* The folder for stored tuning results: the cache folder's location, whether or not the program
  * cache is on; "" when no folder could be determined. */
-const char *lamp_context_state_dir(const lamp_context *ctx);
+LAMP_API const char *lamp_context_state_dir(const lamp_context *ctx);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #endif
 #include <CL/cl.h>
 
+#include "lamp/export.h"
 #include "lamp/status.h"
 
 #ifdef __cplusplus
@@ -42,18 +43,19 @@ typedef struct lamp_device_info {
 /* Fills up to `capacity` entries of `infos` with every device of every platform, in platform
  * then device order, and sets `*count` to the total number found (which may exceed capacity).
  * No device at all is LAMP_ERR_NO_DEVICE. `infos` may be NULL when `capacity` is 0. */
-lamp_status lamp_device_list(lamp_device_info *infos, size_t capacity, size_t *count);
+LAMP_API lamp_status lamp_device_list(lamp_device_info *infos, size_t capacity, size_t *count);
 
 /* Chooses one of `count` devices. `selector` is "P:D" (platform and device indices), or a
  * case-insensitive substring of the platform or device name; NULL or "" reads $LAMP_DEVICE,
  * and when that is unset too, picks the first GPU, else accelerator, else CPU. A selection
  * that matches nothing is LAMP_ERR_DEVICE_NOT_FOUND with a message in `message` listing the
  * devices that exist. `message` may be NULL. */
-lamp_status lamp_device_select(const lamp_device_info *infos, size_t count, const char *selector,
-                               size_t *index, char *message, size_t message_size);
+LAMP_API lamp_status lamp_device_select(const lamp_device_info *infos, size_t count,
+                                        const char *selector, size_t *index, char *message,
+                                        size_t message_size);
 
 /* "GPU", "CPU", "accelerator", or "other". */
-const char *lamp_device_type_name(cl_device_type type);
+LAMP_API const char *lamp_device_type_name(cl_device_type type);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
 #ifndef LAMP_GEMM_H
 #define LAMP_GEMM_H
 
+#include "lamp/export.h"
 #include "lamp/tensor.h"
 
 #ifdef __cplusplus
@@ -21,9 +22,9 @@ typedef enum lamp_transpose {
  * computed from the matching matrices of A and B; an A or B with ne[2] == 1 is shared by every
  * batch. ne[3] must be 1. Batches go through CLBlastSgemmStridedBatched, single products
  * through CLBlastSgemm. Runs asynchronously on the context's queue. */
-lamp_status lamp_gemm(lamp_context *ctx, lamp_transpose trans_a, lamp_transpose trans_b,
-                      float alpha, const lamp_tensor *a, const lamp_tensor *b, float beta,
-                      lamp_tensor *c);
+LAMP_API lamp_status lamp_gemm(lamp_context *ctx, lamp_transpose trans_a, lamp_transpose trans_b,
+                               float alpha, const lamp_tensor *a, const lamp_tensor *b, float beta,
+                               lamp_tensor *c);
 
 #ifdef __cplusplus
 }

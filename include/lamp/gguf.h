@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "lamp/context.h"
+#include "lamp/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -112,81 +113,85 @@ typedef struct lamp_gguf_key_info {
 } lamp_gguf_key_info;
 
 /* Opens and validates a GGUF file. On failure *out is NULL. */
-lamp_status lamp_gguf_open(lamp_context *ctx, const char *path, lamp_gguf **out, char *error,
-                           size_t error_size);
+LAMP_API lamp_status lamp_gguf_open(lamp_context *ctx, const char *path, lamp_gguf **out,
+                                    char *error, size_t error_size);
 
 /* The same on `size` bytes at `data`, which the caller keeps alive and unchanged until
  * lamp_gguf_release (nothing is copied). `data` needs no particular alignment. */
-lamp_status lamp_gguf_open_memory(lamp_context *ctx, const void *data, size_t size,
-                                  lamp_gguf **out, char *error, size_t error_size);
+LAMP_API lamp_status lamp_gguf_open_memory(lamp_context *ctx, const void *data, size_t size,
+                                           lamp_gguf **out, char *error, size_t error_size);
 
 /* Unmaps the file and frees everything. NULL is accepted. */
-void lamp_gguf_release(lamp_gguf *gguf);
+LAMP_API void lamp_gguf_release(lamp_gguf *gguf);
 
 /* The message of the handle's last failed call ("" when none). */
-const char *lamp_gguf_error(const lamp_gguf *gguf);
+LAMP_API const char *lamp_gguf_error(const lamp_gguf *gguf);
 
-uint32_t lamp_gguf_version(const lamp_gguf *gguf);
-size_t lamp_gguf_alignment(const lamp_gguf *gguf);
+LAMP_API uint32_t lamp_gguf_version(const lamp_gguf *gguf);
+LAMP_API size_t lamp_gguf_alignment(const lamp_gguf *gguf);
 /* Byte offset in the file where the tensor data section starts. */
-uint64_t lamp_gguf_data_offset(const lamp_gguf *gguf);
-size_t lamp_gguf_key_count(const lamp_gguf *gguf);
-size_t lamp_gguf_tensor_count(const lamp_gguf *gguf);
+LAMP_API uint64_t lamp_gguf_data_offset(const lamp_gguf *gguf);
+LAMP_API size_t lamp_gguf_key_count(const lamp_gguf *gguf);
+LAMP_API size_t lamp_gguf_tensor_count(const lamp_gguf *gguf);
 
 /* "Q4_K" for LAMP_GGML_Q4_K, "F32", ...; "unknown" for other values. */
-const char *lamp_ggml_type_name(lamp_ggml_type type);
+LAMP_API const char *lamp_ggml_type_name(lamp_ggml_type type);
+/* The type that lamp_ggml_type_name spells `name`, ignoring case ("q4_k" too); an unknown name
+ * (or "unknown") is LAMP_ERR_INVALID_ARGUMENT and leaves *out unchanged. */
+LAMP_API lamp_status lamp_ggml_type_from_name(const char *name, lamp_ggml_type *out);
 /* "uint32", "string", "array", ...; "unknown" for other values. */
-const char *lamp_gguf_type_name(lamp_gguf_type type);
+LAMP_API const char *lamp_gguf_type_name(lamp_gguf_type type);
 /* Elements per block and bytes per block of a tensor type; 0 for a type lamp does not know. */
-size_t lamp_ggml_block_elements(lamp_ggml_type type);
-size_t lamp_ggml_block_bytes(lamp_ggml_type type);
+LAMP_API size_t lamp_ggml_block_elements(lamp_ggml_type type);
+LAMP_API size_t lamp_ggml_block_bytes(lamp_ggml_type type);
 /* 1 when lamp_gguf_dequantize handles the type. */
-int lamp_ggml_type_decodable(lamp_ggml_type type);
+LAMP_API int lamp_ggml_type_decodable(lamp_ggml_type type);
 
 /* Metadata lookups. A missing key is LAMP_ERR_NOT_FOUND. */
-lamp_status lamp_gguf_find_key(lamp_context *ctx, lamp_gguf *gguf, const char *key,
-                               size_t *index);
-lamp_status lamp_gguf_key_at(lamp_context *ctx, lamp_gguf *gguf, size_t index,
-                             lamp_gguf_key_info *info);
+LAMP_API lamp_status lamp_gguf_find_key(lamp_context *ctx, lamp_gguf *gguf, const char *key,
+                                        size_t *index);
+LAMP_API lamp_status lamp_gguf_key_at(lamp_context *ctx, lamp_gguf *gguf, size_t index,
+                                      lamp_gguf_key_info *info);
 
 /* Typed scalar reads by key. A key of another type is LAMP_ERR_FORMAT naming the key and both
  * types. get_int accepts every integer type (a uint64 above INT64_MAX is refused); get_float
  * accepts float32 and float64; get_string returns a pointer into the file (not NUL-terminated)
  * and its length. */
-lamp_status lamp_gguf_get_int(lamp_context *ctx, lamp_gguf *gguf, const char *key,
-                              int64_t *value);
-lamp_status lamp_gguf_get_float(lamp_context *ctx, lamp_gguf *gguf, const char *key,
-                                double *value);
-lamp_status lamp_gguf_get_bool(lamp_context *ctx, lamp_gguf *gguf, const char *key, int *value);
-lamp_status lamp_gguf_get_string(lamp_context *ctx, lamp_gguf *gguf, const char *key,
-                                 const char **value, size_t *length);
+LAMP_API lamp_status lamp_gguf_get_int(lamp_context *ctx, lamp_gguf *gguf, const char *key,
+                                       int64_t *value);
+LAMP_API lamp_status lamp_gguf_get_float(lamp_context *ctx, lamp_gguf *gguf, const char *key,
+                                         double *value);
+LAMP_API lamp_status lamp_gguf_get_bool(lamp_context *ctx, lamp_gguf *gguf, const char *key,
+                                        int *value);
+LAMP_API lamp_status lamp_gguf_get_string(lamp_context *ctx, lamp_gguf *gguf, const char *key,
+                                          const char **value, size_t *length);
 
 /* Arrays by key index: element `i` as an integer (any integer or bool element type), a float
  * (float32/float64) or a string (pointer into the file and length). An index past the end or
  * an element of another type is LAMP_ERR_FORMAT / LAMP_ERR_INVALID_ARGUMENT naming the key. */
-lamp_status lamp_gguf_array_int(lamp_context *ctx, lamp_gguf *gguf, size_t key_index,
-                                uint64_t i, int64_t *value);
-lamp_status lamp_gguf_array_float(lamp_context *ctx, lamp_gguf *gguf, size_t key_index,
-                                  uint64_t i, double *value);
-lamp_status lamp_gguf_array_string(lamp_context *ctx, lamp_gguf *gguf, size_t key_index,
-                                   uint64_t i, const char **value, size_t *length);
+LAMP_API lamp_status lamp_gguf_array_int(lamp_context *ctx, lamp_gguf *gguf, size_t key_index,
+                                         uint64_t i, int64_t *value);
+LAMP_API lamp_status lamp_gguf_array_float(lamp_context *ctx, lamp_gguf *gguf, size_t key_index,
+                                           uint64_t i, double *value);
+LAMP_API lamp_status lamp_gguf_array_string(lamp_context *ctx, lamp_gguf *gguf, size_t key_index,
+                                            uint64_t i, const char **value, size_t *length);
 
 /* The tensor table, by position or by name (a missing name is LAMP_ERR_NOT_FOUND). */
-lamp_status lamp_gguf_tensor_at(lamp_context *ctx, lamp_gguf *gguf, size_t index,
-                                lamp_gguf_tensor_info *info);
-lamp_status lamp_gguf_find_tensor(lamp_context *ctx, lamp_gguf *gguf, const char *name,
-                                  lamp_gguf_tensor_info *info);
+LAMP_API lamp_status lamp_gguf_tensor_at(lamp_context *ctx, lamp_gguf *gguf, size_t index,
+                                         lamp_gguf_tensor_info *info);
+LAMP_API lamp_status lamp_gguf_find_tensor(lamp_context *ctx, lamp_gguf *gguf, const char *name,
+                                           lamp_gguf_tensor_info *info);
 
 /* Decodes `count` elements (a multiple of the type's block size) of type `type` from `src`
  * (`src_size` bytes, which must hold them) into `dst`. A type lamp cannot decode is
  * LAMP_ERR_UNSUPPORTED. Plain data, no file involved. */
-lamp_status lamp_ggml_dequantize(lamp_context *ctx, lamp_ggml_type type, const void *src,
-                                 size_t src_size, float *dst, size_t count);
+LAMP_API lamp_status lamp_ggml_dequantize(lamp_context *ctx, lamp_ggml_type type, const void *src,
+                                          size_t src_size, float *dst, size_t count);
 
 /* Dequantises a whole tensor into `dst`, which holds `capacity` floats (at least numel). */
-lamp_status lamp_gguf_tensor_read_f32(lamp_context *ctx, lamp_gguf *gguf,
-                                      const lamp_gguf_tensor_info *info, float *dst,
-                                      size_t capacity);
+LAMP_API lamp_status lamp_gguf_tensor_read_f32(lamp_context *ctx, lamp_gguf *gguf,
+                                               const lamp_gguf_tensor_info *info, float *dst,
+                                               size_t capacity);
 
 /* Architecture hyper-parameters of a Llama-family model, read from "<arch>.*" where <arch> is
  * the value of general.architecture. */
@@ -207,8 +212,8 @@ typedef struct lamp_llama_hparams {
 
 /* Reads and checks the hyper-parameters: required keys present and positive, H divisible by
  * the KV heads, values below sane caps. A missing key is LAMP_ERR_FORMAT naming it. */
-lamp_status lamp_gguf_llama_hparams(lamp_context *ctx, lamp_gguf *gguf,
-                                    lamp_llama_hparams *hparams);
+LAMP_API lamp_status lamp_gguf_llama_hparams(lamp_context *ctx, lamp_gguf *gguf,
+                                             lamp_llama_hparams *hparams);
 
 #ifdef __cplusplus
 }

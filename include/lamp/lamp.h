@@ -2,10 +2,7 @@
 #ifndef LAMP_LAMP_H
 #define LAMP_LAMP_H
 
-#define LAMP_VERSION_MAJOR 0
-#define LAMP_VERSION_MINOR 1
-#define LAMP_VERSION_PATCH 0
-
+#include "lamp/version.h"
 #include "lamp/status.h"
 #include "lamp/device.h"
 #include "lamp/context.h"

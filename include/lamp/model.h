@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lamp/export.h"
 #include "lamp/tensor.h"
 
 #ifdef __cplusplus
@@ -84,20 +85,20 @@ typedef struct lamp_model lamp_model;
 
 /* Checks the configuration, allocates the weights on the context's device and fills them
  * through `lookup` (called once per tensor, in a fixed order). */
-lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_config *config,
-                              lamp_model_names names, lamp_model_lookup_fn lookup, void *user,
-                              lamp_model **out);
+LAMP_API lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_config *config,
+                                       lamp_model_names names, lamp_model_lookup_fn lookup,
+                                       void *user, lamp_model **out);
 
 typedef struct lamp_gguf lamp_gguf;
 
 /* The configuration of the Llama-family model in an open GGUF file (llama.* metadata; tied
  * when the file has no output.weight). Partial rotary embeddings are refused. */
-lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
-                                        lamp_model_config *config);
+LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
+                                                 lamp_model_config *config);
 
 /* lamp_model_create on a GGUF file's tensors (GGUF naming, dequantised to f32 on the host one
  * tensor at a time). The file may be released afterwards. */
-lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out);
+LAMP_API lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out);
 
 /* The configuration of a Hugging Face config.json (`length` bytes of its text): model_type
  * "llama"; num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and vocab_size
@@ -105,33 +106,34 @@ lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_mode
  * rms_norm_eps (1e-6), rope_theta (10000) and tie_word_embeddings (false) optional, as in
  * transformers' LlamaConfig. A missing or mistyped key is LAMP_ERR_FORMAT naming it; rope_scaling,
  * biases or an activation other than "silu" are LAMP_ERR_UNSUPPORTED. */
-lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
-                                      lamp_model_config *config);
+LAMP_API lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
+                                               lamp_model_config *config);
 
 /* lamp_model_create on safetensors files holding Hugging Face's tensor names (each tensor in
  * exactly one file; 2-D matrices, 1-D norms) in F32, F16 or BF16, converted to f32 on the host
  * one tensor at a time. A tensor's absence, shape or dtype is an error naming it and its file. */
-lamp_status lamp_model_create_safetensors_files(lamp_context *ctx,
-                                                const lamp_model_config *config,
-                                                const char *const *paths, size_t count,
-                                                lamp_model **out);
+LAMP_API lamp_status lamp_model_create_safetensors_files(lamp_context *ctx,
+                                                         const lamp_model_config *config,
+                                                         const char *const *paths, size_t count,
+                                                         lamp_model **out);
 
 /* The same on a Hugging Face model folder: `dir`/config.json and `dir`/model.safetensors, or the
  * shards that `dir`/model.safetensors.index.json names in its weight_map (plain file names in
  * `dir`). */
-lamp_status lamp_model_create_safetensors(lamp_context *ctx, const char *dir, lamp_model **out);
+LAMP_API lamp_status lamp_model_create_safetensors(lamp_context *ctx, const char *dir,
+                                                   lamp_model **out);
 
 /* Waits for queued work and frees the weights. NULL is accepted. */
-void lamp_model_release(lamp_model *model);
+LAMP_API void lamp_model_release(lamp_model *model);
 
 /* The configuration, with head_dim filled in. */
-lamp_status lamp_model_get_config(const lamp_model *model, lamp_model_config *config);
+LAMP_API lamp_status lamp_model_get_config(const lamp_model *model, lamp_model_config *config);
 
 /* The (V, C) token embedding table on the device (for prompt initialisation). */
-lamp_status lamp_model_embedding(const lamp_model *model, lamp_tensor *table);
+LAMP_API lamp_status lamp_model_embedding(const lamp_model *model, lamp_tensor *table);
 
 /* Bytes of device memory the weights take. */
-size_t lamp_model_weight_bytes(const lamp_model *model);
+LAMP_API size_t lamp_model_weight_bytes(const lamp_model *model);
 
 /* The largest batch shape a workspace serves. */
 typedef struct lamp_model_shape {
@@ -145,37 +147,39 @@ typedef struct lamp_model_shape {
 
 typedef struct lamp_model_workspace lamp_model_workspace;
 
-lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shape *shape,
-                                        lamp_model_workspace **out);
+LAMP_API lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shape *shape,
+                                                 lamp_model_workspace **out);
 
 /* Waits for queued work and frees the workspace. NULL is accepted. */
-void lamp_model_workspace_release(lamp_model_workspace *ws);
+LAMP_API void lamp_model_workspace_release(lamp_model_workspace *ws);
 
 /* Bytes of device memory the workspace takes. */
-size_t lamp_model_workspace_bytes(const lamp_model_workspace *ws);
+LAMP_API size_t lamp_model_workspace_bytes(const lamp_model_workspace *ws);
 
 /* The batch: tokens (batch, tokens) row-major ids in 0 .. V-1, lengths (batch) of at most
  * `tokens` each (entries past a sequence's length are ignored). batch and tokens may be smaller
  * than the workspace's shape; later calls run on this batch until the next set_tokens. */
-lamp_status lamp_model_set_tokens(lamp_model_workspace *ws, size_t batch, size_t tokens,
-                                  const int32_t *ids, const size_t *lengths);
+LAMP_API lamp_status lamp_model_set_tokens(lamp_model_workspace *ws, size_t batch, size_t tokens,
+                                           const int32_t *ids, const size_t *lengths);
 
 /* The chosen positions: `count` (<= M) pairs (seq[m], pos[m]) with pos[m] < lengths[seq[m]],
  * all distinct, and their targets: a vocabulary id (vocabulary head) or an index into the
  * label list (label head), or -1 for no loss at that position. `targets` NULL means no loss
  * (forward gives logits only). Must follow set_tokens. */
-lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count, const size_t *seq,
-                                   const size_t *pos, const int32_t *targets);
+LAMP_API lamp_status lamp_model_set_outputs(lamp_model_workspace *ws, size_t count,
+                                            const size_t *seq, const size_t *pos,
+                                            const int32_t *targets);
 
 /* The verbaliser: K token ids whose output-head rows the label head scores. */
-lamp_status lamp_model_set_labels(lamp_model_workspace *ws, size_t count, const int32_t *ids);
+LAMP_API lamp_status lamp_model_set_labels(lamp_model_workspace *ws, size_t count,
+                                           const int32_t *ids);
 
 /* The (P, C) prompt input that forward prepends: a view into the workspace for the caller to
  * fill (e.g. with lamp_prompt_forward) before each forward. */
-lamp_status lamp_model_prompt(lamp_model_workspace *ws, lamp_tensor *prompt);
+LAMP_API lamp_status lamp_model_prompt(lamp_model_workspace *ws, lamp_tensor *prompt);
 
 /* The (P, C) gradient of the loss with respect to the prompt, written by lamp_model_backward. */
-lamp_status lamp_model_prompt_grad(lamp_model_workspace *ws, lamp_tensor *dprompt);
+LAMP_API lamp_status lamp_model_prompt_grad(lamp_model_workspace *ws, lamp_tensor *dprompt);
 
 typedef enum lamp_model_head {
   LAMP_MODEL_HEAD_VOCAB = 0,  /* logits (M, V) over the whole vocabulary */
@@ -184,17 +188,17 @@ typedef enum lamp_model_head {
 
 /* Runs the model on the current batch and prompt and computes the logits at the chosen
  * positions, and with targets set the per-position cross-entropy. */
-lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head);
+LAMP_API lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head);
 
 /* Views of the last forward's logits (M, V or K) and per-position losses (M); the loss of the
  * batch is their mean over the positions that have a target. */
-lamp_status lamp_model_logits(lamp_model_workspace *ws, lamp_tensor *logits);
-lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses);
+LAMP_API lamp_status lamp_model_logits(lamp_model_workspace *ws, lamp_tensor *logits);
+LAMP_API lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses);
 
 /* The gradient of the mean cross-entropy of the last forward (same head, same batch) with
  * respect to the prompt, into lamp_model_prompt_grad's tensor (overwritten). Needs P > 0 and
  * targets. */
-lamp_status lamp_model_backward(lamp_model_workspace *ws);
+LAMP_API lamp_status lamp_model_backward(lamp_model_workspace *ws);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "lamp/context.h"
+#include "lamp/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,18 +25,18 @@ typedef struct lamp_profile_entry {
 } lamp_profile_entry;
 
 /* Nonzero when this context times its commands. */
-int lamp_profile_enabled(const lamp_context *ctx);
+LAMP_API int lamp_profile_enabled(const lamp_context *ctx);
 
 /* Waits for the queue, then copies up to `capacity` entries, largest total first; `*count` is
  * the number of distinct names. */
-lamp_status lamp_profile_read(lamp_context *ctx, lamp_profile_entry *entries, size_t capacity,
-                              size_t *count);
+LAMP_API lamp_status lamp_profile_read(lamp_context *ctx, lamp_profile_entry *entries,
+                                       size_t capacity, size_t *count);
 
 /* Prints the table (name, calls, total, mean, share) to `out`. */
-lamp_status lamp_profile_print(lamp_context *ctx, FILE *out);
+LAMP_API lamp_status lamp_profile_print(lamp_context *ctx, FILE *out);
 
 /* Forgets every record so far. */
-lamp_status lamp_profile_reset(lamp_context *ctx);
+LAMP_API lamp_status lamp_profile_reset(lamp_context *ctx);
 
 #ifdef __cplusplus
 }

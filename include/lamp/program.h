@@ -9,6 +9,7 @@
 #define LAMP_PROGRAM_H
 
 #include "lamp/context.h"
+#include "lamp/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,20 +19,20 @@ typedef struct lamp_program lamp_program;
 
 /* Builds `source` (named `name` in messages) with `options` (may be NULL). A compile error is
  * LAMP_ERR_BUILD and lamp_context_error holds the compiler's full log. */
-lamp_status lamp_program_build(lamp_context *ctx, const char *name, const char *source,
-                               const char *options, lamp_program **out);
+LAMP_API lamp_status lamp_program_build(lamp_context *ctx, const char *name, const char *source,
+                                        const char *options, lamp_program **out);
 
 /* Creates a new kernel object from the program; the caller releases it with clReleaseKernel. */
-lamp_status lamp_program_create_kernel(lamp_program *program, const char *kernel_name,
-                                       cl_kernel *out);
+LAMP_API lamp_status lamp_program_create_kernel(lamp_program *program, const char *kernel_name,
+                                                cl_kernel *out);
 
-cl_program lamp_program_cl_program(const lamp_program *program);
+LAMP_API cl_program lamp_program_cl_program(const lamp_program *program);
 
-void lamp_program_release(lamp_program *program);
+LAMP_API void lamp_program_release(lamp_program *program);
 
 /* The build options lamp adds for the context's device: -cl-std, LAMP_* defines for the local
  * work-group size and tiles, LAMP_HAS_FP16 when cl_khr_fp16 is present. */
-const char *lamp_program_device_options(const lamp_context *ctx);
+LAMP_API const char *lamp_program_device_options(const lamp_context *ctx);
 
 #ifdef __cplusplus
 }

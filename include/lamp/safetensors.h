@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "lamp/export.h"
 #include "lamp/tensor.h"
 
 #ifdef __cplusplus
@@ -43,10 +44,14 @@ typedef enum lamp_st_dtype {
 } lamp_st_dtype;
 
 /* The header's spelling ("F32") of a dtype; NULL for values outside the enum. */
-const char *lamp_safetensors_dtype_name(lamp_st_dtype dtype);
+LAMP_API const char *lamp_safetensors_dtype_name(lamp_st_dtype dtype);
+
+/* The dtype whose header spelling is `name`, ignoring case; an unknown name is
+ * LAMP_ERR_INVALID_ARGUMENT and leaves *out unchanged. */
+LAMP_API lamp_status lamp_safetensors_dtype_from_name(const char *name, lamp_st_dtype *out);
 
 /* Bytes per element (0 for values outside the enum). */
-size_t lamp_safetensors_dtype_size(lamp_st_dtype dtype);
+LAMP_API size_t lamp_safetensors_dtype_size(lamp_st_dtype dtype);
 
 /* One entry of the tensor table. */
 typedef struct lamp_st_tensor {
@@ -62,36 +67,37 @@ typedef struct lamp_st_tensor {
 typedef struct lamp_safetensors lamp_safetensors;
 
 /* Opens `path` and parses its header. `ctx` only receives error messages and may be NULL. */
-lamp_status lamp_safetensors_open(lamp_context *ctx, const char *path, lamp_safetensors **out);
+LAMP_API lamp_status lamp_safetensors_open(lamp_context *ctx, const char *path,
+                                           lamp_safetensors **out);
 
 /* Closes the file and frees the tables. NULL is accepted. */
-void lamp_safetensors_close(lamp_safetensors *st);
+LAMP_API void lamp_safetensors_release(lamp_safetensors *st);
 
 /* The tensor table, in the order of the header. */
-size_t lamp_safetensors_count(const lamp_safetensors *st);
-const lamp_st_tensor *lamp_safetensors_tensors(const lamp_safetensors *st);
+LAMP_API size_t lamp_safetensors_count(const lamp_safetensors *st);
+LAMP_API const lamp_st_tensor *lamp_safetensors_tensors(const lamp_safetensors *st);
 
 /* The tensor named `name`; LAMP_ERR_NOT_FOUND (with a message) when there is none. */
-lamp_status lamp_safetensors_find(const lamp_safetensors *st, const char *name,
-                                  const lamp_st_tensor **out);
+LAMP_API lamp_status lamp_safetensors_find(const lamp_safetensors *st, const char *name,
+                                           const lamp_st_tensor **out);
 
 /* Metadata pairs, in the order of the header. */
-size_t lamp_safetensors_metadata_count(const lamp_safetensors *st);
-lamp_status lamp_safetensors_metadata_at(const lamp_safetensors *st, size_t index,
-                                         const char **key, const char **value);
+LAMP_API size_t lamp_safetensors_metadata_count(const lamp_safetensors *st);
+LAMP_API lamp_status lamp_safetensors_metadata_at(const lamp_safetensors *st, size_t index,
+                                                  const char **key, const char **value);
 
 /* The value for `key`, or NULL when absent. */
-const char *lamp_safetensors_metadata_get(const lamp_safetensors *st, const char *key);
+LAMP_API const char *lamp_safetensors_metadata_get(const lamp_safetensors *st, const char *key);
 
 /* Copies the raw bytes of tensor `t` (from this reader's table) into `dst`; `size` must equal
  * t->size. Re-checks the file's size, so a file truncated since open is an error. */
-lamp_status lamp_safetensors_read(lamp_safetensors *st, const lamp_st_tensor *t, void *dst,
-                                  size_t size);
+LAMP_API lamp_status lamp_safetensors_read(lamp_safetensors *st, const lamp_st_tensor *t, void *dst,
+                                           size_t size);
 
 /* Reads tensor `t` into the device tensor `dst` (any strides), whose element count must equal
  * t->numel and whose dtype must be the same (F32 to LAMP_DTYPE_F32, F16 to LAMP_DTYPE_F16). */
-lamp_status lamp_safetensors_upload(lamp_safetensors *st, const lamp_st_tensor *t,
-                                    lamp_context *ctx, lamp_tensor *dst);
+LAMP_API lamp_status lamp_safetensors_upload(lamp_safetensors *st, const lamp_st_tensor *t,
+                                             lamp_context *ctx, lamp_tensor *dst);
 
 /* One f32 tensor to write: `ndim` dimensions, slowest first, data dense in that order. */
 typedef struct lamp_st_entry {
@@ -104,10 +110,10 @@ typedef struct lamp_st_entry {
 /* Writes the tensors, in the given order, and the metadata pairs (`keys[i]` -> `values[i]`) as a
  * safetensors file, atomically (a temporary file renamed over `path`). The header is padded with
  * spaces to a multiple of 8 bytes. Names must be unique, non-empty and not "__metadata__". */
-lamp_status lamp_safetensors_write_f32(lamp_context *ctx, const char *path,
-                                       const lamp_st_entry *tensors, size_t count,
-                                       const char *const *keys, const char *const *values,
-                                       size_t n_metadata);
+LAMP_API lamp_status lamp_safetensors_write_f32(lamp_context *ctx, const char *path,
+                                                const lamp_st_entry *tensors, size_t count,
+                                                const char *const *keys, const char *const *values,
+                                                size_t n_metadata);
 
 #ifdef __cplusplus
 }

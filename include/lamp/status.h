@@ -2,6 +2,8 @@
 #ifndef LAMP_STATUS_H
 #define LAMP_STATUS_H
 
+#include "lamp/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,16 +34,16 @@ typedef enum lamp_status {
 } lamp_status;
 
 /* "LAMP_ERR_SHAPE" for LAMP_ERR_SHAPE; "LAMP_STATUS_UNKNOWN" for values outside the list. */
-const char *lamp_status_name(lamp_status status);
+LAMP_API const char *lamp_status_name(lamp_status status);
 
 /* A short English description of the status. */
-const char *lamp_status_string(lamp_status status);
+LAMP_API const char *lamp_status_string(lamp_status status);
 
 /* The OpenCL name of an OpenCL error code ("CL_OUT_OF_RESOURCES"), or "CL_UNKNOWN_ERROR". */
-const char *lamp_cl_error_name(int cl_error);
+LAMP_API const char *lamp_cl_error_name(int cl_error);
 
 /* CLBlast's own name of a CLBlast status code ("CLBlastInvalidLeadDimA"). */
-const char *lamp_clblast_error_name(int clblast_status);
+LAMP_API const char *lamp_clblast_error_name(int clblast_status);
 
 #ifdef __cplusplus
 }

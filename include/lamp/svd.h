@@ -37,6 +37,7 @@
 
 #include <stdint.h>
 
+#include "lamp/export.h"
 #include "lamp/tensor.h"
 
 #ifdef __cplusplus
@@ -58,7 +59,7 @@ typedef struct lamp_svd_options {
 } lamp_svd_options;
 
 /* Defaults for rank k: p = 10, q = 2, automatic sketch, seed 0. */
-void lamp_svd_options_init(lamp_svd_options *options, size_t rank);
+LAMP_API void lamp_svd_options_init(lamp_svd_options *options, size_t rank);
 
 /* The sketch LAMP_SVD_SKETCH_AUTO stands for, for A of m x n and rank k: at present Gaussian for
  * every shape. The sketch is one of 2q + 2 products with A, so with the default q = 2 the SRFT
@@ -66,7 +67,7 @@ void lamp_svd_options_init(lamp_svd_options *options, size_t rank);
  * not reliably faster even at q = 0; the GEMM is the best-tuned kernel on most devices, and the
  * SRFT costs an extra m x (N + 2) buffer and clFFT's process-wide state. Ask for
  * LAMP_SVD_SKETCH_SRFT explicitly where an FFT is known to be cheaper (large n, q = 0). */
-lamp_svd_sketch lamp_svd_sketch_auto(size_t m, size_t n, size_t rank);
+LAMP_API lamp_svd_sketch lamp_svd_sketch_auto(size_t m, size_t n, size_t rank);
 
 /* A (m x n, f32, row-major: ne = {n, m}, any row stride; never modified) ~ U diag(S) Vt with
  * U (m x k, ne = {k, m}), S (k, descending, non-negative), Vt (k x n, ne = {n, k}), columns of U
@@ -85,9 +86,9 @@ lamp_svd_sketch lamp_svd_sketch_auto(size_t m, size_t n, size_t rank);
  *  - rank-deficient A: the singular values past the rank come out at rounding level and their
  *    vectors complete the orthonormal bases;
  *  - shapes of U, S, Vt that differ from the above: LAMP_ERR_SHAPE naming the tensor. */
-lamp_status lamp_svd_randomized(lamp_context *ctx, const lamp_tensor *a,
-                                const lamp_svd_options *options, lamp_tensor *u, lamp_tensor *s,
-                                lamp_tensor *vt);
+LAMP_API lamp_status lamp_svd_randomized(lamp_context *ctx, const lamp_tensor *a,
+                                         const lamp_svd_options *options, lamp_tensor *u,
+                                         lamp_tensor *s, lamp_tensor *vt);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "lamp/context.h"
+#include "lamp/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,39 +38,43 @@ typedef struct lamp_tensor {
 } lamp_tensor;
 
 /* Bytes per element of a dtype (4 for f32, 2 for f16). */
-size_t lamp_dtype_size(lamp_dtype dtype);
+LAMP_API size_t lamp_dtype_size(lamp_dtype dtype);
 
 /* Allocates a zero-initialised contiguous tensor of shape ne[0..ndim-1] on the context's device. */
-lamp_status lamp_tensor_create(lamp_context *ctx, lamp_dtype dtype, int ndim, const size_t *ne,
-                               lamp_tensor *out);
+LAMP_API lamp_status lamp_tensor_create(lamp_context *ctx, lamp_dtype dtype, int ndim,
+                                        const size_t *ne, lamp_tensor *out);
 
 /* Describes existing memory without owning it. `nb` NULL means contiguous. The buffer must be
  * large enough for every element the shape and strides reach (checked). */
-lamp_status lamp_tensor_wrap(lamp_context *ctx, cl_mem buffer, size_t offset, lamp_dtype dtype,
-                             int ndim, const size_t *ne, const size_t *nb, lamp_tensor *out);
+LAMP_API lamp_status lamp_tensor_wrap(lamp_context *ctx, cl_mem buffer, size_t offset,
+                                      lamp_dtype dtype, int ndim, const size_t *ne,
+                                      const size_t *nb, lamp_tensor *out);
 
 /* A view into `src`: starts `offset` bytes after src's first element, with its own shape and
  * strides (`nb` NULL means contiguous). Every element it reaches must lie inside src's buffer. */
-lamp_status lamp_tensor_view(lamp_context *ctx, const lamp_tensor *src, size_t offset, int ndim,
-                             const size_t *ne, const size_t *nb, lamp_tensor *out);
+LAMP_API lamp_status lamp_tensor_view(lamp_context *ctx, const lamp_tensor *src, size_t offset,
+                                      int ndim, const size_t *ne, const size_t *nb,
+                                      lamp_tensor *out);
 
 /* Frees the buffer when the tensor owns it, and clears the descriptor. NULL is accepted. */
-void lamp_tensor_release(lamp_tensor *t);
+LAMP_API void lamp_tensor_release(lamp_tensor *t);
 
-size_t lamp_tensor_numel(const lamp_tensor *t);
+LAMP_API size_t lamp_tensor_numel(const lamp_tensor *t);
 
 /* Nonzero when the elements are densely packed in dimension order. */
-int lamp_tensor_is_contiguous(const lamp_tensor *t);
+LAMP_API int lamp_tensor_is_contiguous(const lamp_tensor *t);
 
 /* Copies `bytes` (which must equal numel * element size) from host memory, read as a dense
  * array in dimension order, into the tensor's elements, following its strides. Blocking. */
-lamp_status lamp_tensor_upload(lamp_context *ctx, lamp_tensor *t, const void *host, size_t bytes);
+LAMP_API lamp_status lamp_tensor_upload(lamp_context *ctx, lamp_tensor *t, const void *host,
+                                        size_t bytes);
 
 /* The reverse of lamp_tensor_upload: the tensor's elements into a dense host array. Blocking. */
-lamp_status lamp_tensor_download(lamp_context *ctx, const lamp_tensor *t, void *host, size_t bytes);
+LAMP_API lamp_status lamp_tensor_download(lamp_context *ctx, const lamp_tensor *t, void *host,
+                                          size_t bytes);
 
 /* Sets every element of an f32 tensor (any strides) to `value`, with a kernel on the queue. */
-lamp_status lamp_tensor_fill(lamp_context *ctx, lamp_tensor *t, float value);
+LAMP_API lamp_status lamp_tensor_fill(lamp_context *ctx, lamp_tensor *t, float value);
 
 #ifdef __cplusplus
 }

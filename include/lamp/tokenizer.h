@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "lamp/context.h"
+#include "lamp/export.h"
 #include "lamp/gguf.h"
 
 #ifdef __cplusplus
@@ -50,32 +51,33 @@ typedef struct lamp_tokenizer_special {
  * (optional: all normal), .pre (optional: "gpt2"), and the bos/eos/padding/unknown token ids.
  * A missing or malformed entry is LAMP_ERR_FORMAT naming the key (and the token or merge);
  * an unknown model or pre-tokenizer is LAMP_ERR_UNSUPPORTED naming it. */
-lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_tokenizer **out,
-                                     char *error, size_t error_size);
+LAMP_API lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
+                                              lamp_tokenizer **out, char *error, size_t error_size);
 
 /* Builds a tokenizer from the text of a Hugging Face tokenizer.json (`length` bytes): model
  * BPE with vocab and merges (either "a b" strings or [a, b] pairs), added_tokens (special ones
  * become CONTROL, the others USER_DEFINED), no normalizer, a ByteLevel pre-tokenizer alone
  * (GPT-2) or after Digits with individual_digits (SmolLM). Special ids are not part of
  * tokenizer.json: they start at -1 (see lamp_tokenizer_set_special). */
-lamp_status lamp_tokenizer_from_json(lamp_context *ctx, const char *json, size_t length,
-                                     lamp_tokenizer **out, char *error, size_t error_size);
+LAMP_API lamp_status lamp_tokenizer_from_json(lamp_context *ctx, const char *json, size_t length,
+                                              lamp_tokenizer **out, char *error, size_t error_size);
 
 /* The same, reading the file at `path`. */
-lamp_status lamp_tokenizer_from_json_file(lamp_context *ctx, const char *path,
-                                          lamp_tokenizer **out, char *error, size_t error_size);
+LAMP_API lamp_status lamp_tokenizer_from_json_file(lamp_context *ctx, const char *path,
+                                                   lamp_tokenizer **out, char *error,
+                                                   size_t error_size);
 
-void lamp_tokenizer_release(lamp_tokenizer *tok);
+LAMP_API void lamp_tokenizer_release(lamp_tokenizer *tok);
 
 /* The message of the handle's last failed call ("" when none). */
-const char *lamp_tokenizer_error(const lamp_tokenizer *tok);
+LAMP_API const char *lamp_tokenizer_error(const lamp_tokenizer *tok);
 
-size_t lamp_tokenizer_vocab_size(const lamp_tokenizer *tok);
-lamp_pretokenizer lamp_tokenizer_pretokenizer(const lamp_tokenizer *tok);
-lamp_tokenizer_special lamp_tokenizer_get_special(const lamp_tokenizer *tok);
+LAMP_API size_t lamp_tokenizer_vocab_size(const lamp_tokenizer *tok);
+LAMP_API lamp_pretokenizer lamp_tokenizer_pretokenizer(const lamp_tokenizer *tok);
+LAMP_API lamp_tokenizer_special lamp_tokenizer_get_special(const lamp_tokenizer *tok);
 /* Sets the special ids (each -1 or a valid id, else LAMP_ERR_INVALID_ARGUMENT). */
-lamp_status lamp_tokenizer_set_special(lamp_context *ctx, lamp_tokenizer *tok,
-                                       const lamp_tokenizer_special *special);
+LAMP_API lamp_status lamp_tokenizer_set_special(lamp_context *ctx, lamp_tokenizer *tok,
+                                                const lamp_tokenizer_special *special);
 
 /* Encoding options (bit flags). */
 #define LAMP_TOKENIZE_PARSE_SPECIAL 1u /* match CONTROL tokens in the text (the reference's
@@ -86,9 +88,9 @@ lamp_status lamp_tokenizer_set_special(lamp_context *ctx, lamp_tokenizer *tok,
 /* Encodes `length` bytes of `text`. Writes up to `capacity` ids to `ids` and sets *count to the
  * number of ids the text needs. Returns LAMP_ERR_INVALID_ARGUMENT when they do not fit, except
  * that `ids` NULL with `capacity` 0 asks for the count only (LAMP_OK). */
-lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
-                                  size_t length, unsigned flags, int32_t *ids, size_t capacity,
-                                  size_t *count);
+LAMP_API lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
+                                           size_t length, unsigned flags, int32_t *ids,
+                                           size_t capacity, size_t *count);
 
 /* Decoding options (bit flags). */
 #define LAMP_DETOKENIZE_SKIP_SPECIAL 1u /* leave CONTROL tokens out */
@@ -98,18 +100,18 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *tok, const 
  * *length to the bytes the ids need (without the NUL). Returns LAMP_ERR_INVALID_ARGUMENT when
  * they do not fit, except that `text` NULL with `capacity` 0 asks for the length only; an id
  * outside the vocabulary is LAMP_ERR_INVALID_ARGUMENT naming it. */
-lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *tok, const int32_t *ids,
-                                  size_t n_ids, unsigned flags, char *text, size_t capacity,
-                                  size_t *length);
+LAMP_API lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *tok,
+                                           const int32_t *ids, size_t n_ids, unsigned flags,
+                                           char *text, size_t capacity, size_t *length);
 
 /* The vocabulary string of a token as stored (byte-level alphabet for normal tokens), and its
  * type. The pointer stays valid until lamp_tokenizer_release. */
-lamp_status lamp_tokenizer_token(lamp_context *ctx, lamp_tokenizer *tok, int32_t id,
-                                 const char **text, size_t *length, lamp_token_type *type);
+LAMP_API lamp_status lamp_tokenizer_token(lamp_context *ctx, lamp_tokenizer *tok, int32_t id,
+                                          const char **text, size_t *length, lamp_token_type *type);
 
 /* The id of a vocabulary string (as stored), or LAMP_ERR_NOT_FOUND. */
-lamp_status lamp_tokenizer_find(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
-                                size_t length, int32_t *id);
+LAMP_API lamp_status lamp_tokenizer_find(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
+                                         size_t length, int32_t *id);
 
 #ifdef __cplusplus
 }

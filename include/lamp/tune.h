@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "lamp/context.h"
+#include "lamp/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,12 +45,12 @@ typedef struct lamp_tune_params {
 } lamp_tune_params;
 
 /* Writes "Kernel:NAME=V,NAME=V" / reads it back (LAMP_ERR_INVALID_ARGUMENT on bad text). */
-lamp_status lamp_tune_params_format(const lamp_tune_params *p, char *text, size_t size);
-lamp_status lamp_tune_params_parse(const char *text, lamp_tune_params *p);
+LAMP_API lamp_status lamp_tune_params_format(const lamp_tune_params *p, char *text, size_t size);
+LAMP_API lamp_status lamp_tune_params_parse(const char *text, lamp_tune_params *p);
 
 /* Applies `n_sets` parameter sets to the context's device (all of them, in order). */
-lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *sets,
-                                   size_t n_sets);
+LAMP_API lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *sets,
+                                            size_t n_sets);
 
 /* Times a layer's two products for each of `n_shapes` (M, N, K) triples after applying `sets`:
  * the forward C = A B^T (A M x K, B N x K) and the backward D = C B (M x K), row-major as lamp
@@ -57,8 +58,9 @@ lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *se
  * the one least slowed by other work on the machine), or -1 when CLBlast refuses the parameters
  * or a product is wrong (32 entries of each checked in double on the host, and first every
  * transpose pair at odd sizes and offsets, checked in full). Other errors are returned. */
-lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
-                               const size_t *shapes, size_t n_shapes, double *seconds);
+LAMP_API lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets,
+                                        size_t n_sets, const size_t *shapes, size_t n_shapes,
+                                        double *seconds);
 
 /* An evaluator as lamp_tune_gemm calls it; lamp_tune_evaluate on a context is the default. */
 typedef lamp_status (*lamp_tune_evaluate_fn)(void *user, const lamp_tune_params *sets,
@@ -75,7 +77,7 @@ typedef struct lamp_tune_options {
   void *evaluate_user;
 } lamp_tune_options;
 
-void lamp_tune_options_init(lamp_tune_options *options);
+LAMP_API void lamp_tune_options_init(lamp_tune_options *options);
 
 typedef struct lamp_tune_shape {
   size_t m, n, k;
@@ -96,18 +98,18 @@ typedef struct lamp_tune_report {
 
 /* Searches, applies and stores GEMM parameters for the context's device. Needs a folder to store
  * the result in (LAMP_ERR_INVALID_ARGUMENT when there is none). Takes minutes on a CPU. */
-lamp_status lamp_tune_gemm(lamp_context *ctx, const lamp_tune_options *options,
-                           lamp_tune_report *report);
+LAMP_API lamp_status lamp_tune_gemm(lamp_context *ctx, const lamp_tune_options *options,
+                                    lamp_tune_report *report);
 
 /* Applies the stored parameters for this device: `*applied` is 1 when a result stored for this
  * platform, device and driver was applied; else 2 when lamp ships a result for this kind of
  * device (PoCL CPU devices) and it was applied; else 0 (CLBlast's own parameters stay). A
  * stored file that is damaged is LAMP_ERR_FORMAT and changes nothing. Contexts call this on
  * creation unless their `tuning` option is 0 (or LAMP_TUNING=0). */
-lamp_status lamp_tune_apply(lamp_context *ctx, int *applied);
+LAMP_API lamp_status lamp_tune_apply(lamp_context *ctx, int *applied);
 
 /* The file that holds (or would hold) the stored parameters for this context's device. */
-lamp_status lamp_tune_path(const lamp_context *ctx, char *path, size_t path_size);
+LAMP_API lamp_status lamp_tune_path(const lamp_context *ctx, char *path, size_t path_size);
 
 #ifdef __cplusplus
 }

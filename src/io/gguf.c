@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,48 +78,60 @@ typedef struct lamp__ggml_traits {
   int decodable;
 } lamp__ggml_traits;
 
+static const lamp__ggml_traits lamp__ggml_table[] = {
+    [LAMP_GGML_F32] = {"F32", 1, 4, 1},
+    [LAMP_GGML_F16] = {"F16", 1, 2, 1},
+    [LAMP_GGML_Q4_0] = {"Q4_0", 32, 18, 1},
+    [LAMP_GGML_Q4_1] = {"Q4_1", 32, 20, 1},
+    [LAMP_GGML_Q5_0] = {"Q5_0", 32, 22, 1},
+    [LAMP_GGML_Q5_1] = {"Q5_1", 32, 24, 1},
+    [LAMP_GGML_Q8_0] = {"Q8_0", 32, 34, 1},
+    [LAMP_GGML_Q8_1] = {"Q8_1", 32, 36, 0},
+    [LAMP_GGML_Q2_K] = {"Q2_K", 256, 84, 0},
+    [LAMP_GGML_Q3_K] = {"Q3_K", 256, 110, 0},
+    [LAMP_GGML_Q4_K] = {"Q4_K", 256, 144, 1},
+    [LAMP_GGML_Q5_K] = {"Q5_K", 256, 176, 1},
+    [LAMP_GGML_Q6_K] = {"Q6_K", 256, 210, 1},
+    [LAMP_GGML_Q8_K] = {"Q8_K", 256, 292, 0},
+    [LAMP_GGML_IQ2_XXS] = {"IQ2_XXS", 256, 66, 0},
+    [LAMP_GGML_IQ2_XS] = {"IQ2_XS", 256, 74, 0},
+    [LAMP_GGML_IQ3_XXS] = {"IQ3_XXS", 256, 98, 0},
+    [LAMP_GGML_IQ1_S] = {"IQ1_S", 256, 50, 0},
+    [LAMP_GGML_IQ4_NL] = {"IQ4_NL", 32, 18, 0},
+    [LAMP_GGML_IQ3_S] = {"IQ3_S", 256, 110, 0},
+    [LAMP_GGML_IQ2_S] = {"IQ2_S", 256, 82, 0},
+    [LAMP_GGML_IQ4_XS] = {"IQ4_XS", 256, 136, 0},
+    [LAMP_GGML_I8] = {"I8", 1, 1, 0},
+    [LAMP_GGML_I16] = {"I16", 1, 2, 0},
+    [LAMP_GGML_I32] = {"I32", 1, 4, 0},
+    [LAMP_GGML_I64] = {"I64", 1, 8, 0},
+    [LAMP_GGML_F64] = {"F64", 1, 8, 0},
+    [LAMP_GGML_IQ1_M] = {"IQ1_M", 256, 56, 0},
+    [LAMP_GGML_BF16] = {"BF16", 1, 2, 1},
+    [LAMP_GGML_TQ1_0] = {"TQ1_0", 256, 54, 0},
+    [LAMP_GGML_TQ2_0] = {"TQ2_0", 256, 66, 0},
+    [LAMP_GGML_MXFP4] = {"MXFP4", 32, 17, 0},
+};
+#define LAMP__GGML_NTYPES (sizeof(lamp__ggml_table) / sizeof(lamp__ggml_table[0]))
+
 static const lamp__ggml_traits *lamp__ggml_traits_of(lamp_ggml_type type) {
-  static const lamp__ggml_traits table[] = {
-      [LAMP_GGML_F32] = {"F32", 1, 4, 1},
-      [LAMP_GGML_F16] = {"F16", 1, 2, 1},
-      [LAMP_GGML_Q4_0] = {"Q4_0", 32, 18, 1},
-      [LAMP_GGML_Q4_1] = {"Q4_1", 32, 20, 1},
-      [LAMP_GGML_Q5_0] = {"Q5_0", 32, 22, 1},
-      [LAMP_GGML_Q5_1] = {"Q5_1", 32, 24, 1},
-      [LAMP_GGML_Q8_0] = {"Q8_0", 32, 34, 1},
-      [LAMP_GGML_Q8_1] = {"Q8_1", 32, 36, 0},
-      [LAMP_GGML_Q2_K] = {"Q2_K", 256, 84, 0},
-      [LAMP_GGML_Q3_K] = {"Q3_K", 256, 110, 0},
-      [LAMP_GGML_Q4_K] = {"Q4_K", 256, 144, 1},
-      [LAMP_GGML_Q5_K] = {"Q5_K", 256, 176, 1},
-      [LAMP_GGML_Q6_K] = {"Q6_K", 256, 210, 1},
-      [LAMP_GGML_Q8_K] = {"Q8_K", 256, 292, 0},
-      [LAMP_GGML_IQ2_XXS] = {"IQ2_XXS", 256, 66, 0},
-      [LAMP_GGML_IQ2_XS] = {"IQ2_XS", 256, 74, 0},
-      [LAMP_GGML_IQ3_XXS] = {"IQ3_XXS", 256, 98, 0},
-      [LAMP_GGML_IQ1_S] = {"IQ1_S", 256, 50, 0},
-      [LAMP_GGML_IQ4_NL] = {"IQ4_NL", 32, 18, 0},
-      [LAMP_GGML_IQ3_S] = {"IQ3_S", 256, 110, 0},
-      [LAMP_GGML_IQ2_S] = {"IQ2_S", 256, 82, 0},
-      [LAMP_GGML_IQ4_XS] = {"IQ4_XS", 256, 136, 0},
-      [LAMP_GGML_I8] = {"I8", 1, 1, 0},
-      [LAMP_GGML_I16] = {"I16", 1, 2, 0},
-      [LAMP_GGML_I32] = {"I32", 1, 4, 0},
-      [LAMP_GGML_I64] = {"I64", 1, 8, 0},
-      [LAMP_GGML_F64] = {"F64", 1, 8, 0},
-      [LAMP_GGML_IQ1_M] = {"IQ1_M", 256, 56, 0},
-      [LAMP_GGML_BF16] = {"BF16", 1, 2, 1},
-      [LAMP_GGML_TQ1_0] = {"TQ1_0", 256, 54, 0},
-      [LAMP_GGML_TQ2_0] = {"TQ2_0", 256, 66, 0},
-      [LAMP_GGML_MXFP4] = {"MXFP4", 32, 17, 0},
-  };
-  if ((unsigned)type >= sizeof(table) / sizeof(table[0]) || !table[type].name) return NULL;
-  return &table[type];
+  if ((unsigned)type >= LAMP__GGML_NTYPES || !lamp__ggml_table[type].name) return NULL;
+  return &lamp__ggml_table[type];
 }
 
 const char *lamp_ggml_type_name(lamp_ggml_type type) {
   const lamp__ggml_traits *t = lamp__ggml_traits_of(type);
   return t ? t->name : "unknown";
+}
+
+lamp_status lamp_ggml_type_from_name(const char *name, lamp_ggml_type *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (size_t t = 0; t < LAMP__GGML_NTYPES; t++)
+    if (lamp__ggml_table[t].name && !strcasecmp(name, lamp__ggml_table[t].name)) {
+      *out = (lamp_ggml_type)t;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
 }
 
 size_t lamp_ggml_block_elements(lamp_ggml_type type) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -27,6 +28,16 @@ static const struct {
 
 const char *lamp_safetensors_dtype_name(lamp_st_dtype dtype) {
   return (unsigned)dtype < LAMP__ST_NDTYPES ? lamp__st_dtypes[dtype].name : NULL;
+}
+
+lamp_status lamp_safetensors_dtype_from_name(const char *name, lamp_st_dtype *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (size_t d = 0; d < LAMP__ST_NDTYPES; d++)
+    if (!strcasecmp(name, lamp__st_dtypes[d].name)) {
+      *out = (lamp_st_dtype)d;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
 }
 
 size_t lamp_safetensors_dtype_size(lamp_st_dtype dtype) {
@@ -527,14 +538,14 @@ lamp_status lamp_safetensors_open(lamp_context *ctx, const char *path, lamp_safe
                            : lamp__fail(ctx, LAMP_ERR_IO, "cannot open %s: %s", path,
                                         strerror(errno));
   if (s != LAMP_OK) {
-    lamp_safetensors_close(st);
+    lamp_safetensors_release(st);
     return s;
   }
   *out = st;
   return LAMP_OK;
 }
 
-void lamp_safetensors_close(lamp_safetensors *st) {
+void lamp_safetensors_release(lamp_safetensors *st) {
   if (!st) return;
   if (st->file) fclose(st->file);
   for (size_t i = 0; i < st->n_tensors; i++) free((char *)st->tensors[i].name);

@@ -249,7 +249,7 @@ lamp_status lamp_model_create_safetensors_files(lamp_context *ctx,
   }
   if (st == LAMP_OK) st = lamp_model_create(ctx, config, LAMP_MODEL_NAMES_HF, lamp__st_tensor,
                                             &s, out);
-  for (size_t i = 0; i < count; i++) lamp_safetensors_close(s.files[i]);
+  for (size_t i = 0; i < count; i++) lamp_safetensors_release(s.files[i]);
   free(s.files), free(s.raw), free(s.data);
   return st;
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "runtime/internal.h"
 #include "lamp/optim.h"
@@ -439,11 +440,30 @@ lamp_status lamp_adamw_grad_norm_tensor(const lamp_adamw *opt, lamp_tensor *norm
   return lamp_tensor_wrap(opt->ctx, opt->norm, 0, LAMP_DTYPE_F32, 1, ne, NULL, norm);
 }
 
+const char *lamp_lr_decay_name(lamp_lr_decay decay) {
+  switch (decay) {
+    case LAMP_LR_CONSTANT: return "constant";
+    case LAMP_LR_LINEAR: return "linear";
+    case LAMP_LR_COSINE: return "cosine";
+  }
+  return NULL;
+}
+
+lamp_status lamp_lr_decay_from_name(const char *name, lamp_lr_decay *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (int d = LAMP_LR_CONSTANT; d <= LAMP_LR_COSINE; d++)
+    if (!strcasecmp(name, lamp_lr_decay_name((lamp_lr_decay)d))) {
+      *out = (lamp_lr_decay)d;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
+}
+
 lamp_status lamp_lr_schedule_factor(const lamp_lr_schedule *schedule, uint64_t step,
                                     float *factor) {
   if (!schedule || !factor) return LAMP_ERR_INVALID_ARGUMENT;
   const lamp_lr_schedule *s = schedule;
-  if (s->decay != LAMP_LR_CONSTANT && s->decay != LAMP_LR_LINEAR && s->decay != LAMP_LR_COSINE)
+  if (!lamp_lr_decay_name(s->decay))
     return lamp__fail(NULL, LAMP_ERR_INVALID_ARGUMENT, "unknown learning-rate decay %d",
                       (int)s->decay);
   if (!(s->min_factor >= 0 && s->min_factor <= 1))

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "runtime/internal.h"
 #include "lamp/prompt.h"
@@ -58,6 +59,35 @@ const char *lamp_prompt_method_name(lamp_prompt_method method) {
     case LAMP_PROMPT_DPT: return "dpt";
   }
   return NULL;
+}
+
+lamp_status lamp_prompt_method_from_name(const char *name, lamp_prompt_method *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (int m = LAMP_PROMPT_LAMP; m <= LAMP_PROMPT_DPT; m++)
+    if (!strcasecmp(name, lamp_prompt_method_name((lamp_prompt_method)m))) {
+      *out = (lamp_prompt_method)m;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
+}
+
+const char *lamp_prompt_init_name(lamp_prompt_init init) {
+  switch (init) {
+    case LAMP_PROMPT_INIT_EMBEDDING: return "embedding";
+    case LAMP_PROMPT_INIT_UNIFORM: return "uniform";
+    case LAMP_PROMPT_INIT_NONE: return "none";
+  }
+  return NULL;
+}
+
+lamp_status lamp_prompt_init_from_name(const char *name, lamp_prompt_init *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (int i = LAMP_PROMPT_INIT_EMBEDDING; i <= LAMP_PROMPT_INIT_NONE; i++)
+    if (!strcasecmp(name, lamp_prompt_init_name((lamp_prompt_init)i))) {
+      *out = (lamp_prompt_init)i;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
 }
 
 /* a * b + c without wrapping; returns 0 on overflow. */
@@ -694,6 +724,6 @@ lamp_status lamp_prompt_load(lamp_prompt *prompt, const char *path) {
     if (s == LAMP_OK) s = lamp_tensor_upload(p->ctx, &v, host[i], n * sizeof(float));
   }
   for (size_t i = 0; i < p->n_slots; i++) free(host[i]);
-  lamp_safetensors_close(st);
+  lamp_safetensors_release(st);
   return s;
 }
