@@ -1,25 +1,45 @@
-/* lamp train / eval / predict: the training loop, progress, metrics, checkpoints, summary. */
+/* lamp train / eval / predict: flags, files and printing around the library's engine
+ * (lamp/train.h): the run folder (checkpoint, metrics.jsonl, plot.svg, summary.json, adapter/),
+ * progress lines and signals. */
 #include "train.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "json.h"
 #include "train_internal.h"
 
 /* Set by SIGINT/SIGTERM; a signal handler can only talk to the loop through a static flag. */
 static volatile sig_atomic_t tr_stop_requested = 0;
 
-static void tr_on_signal(int sig) {
-  (void)sig;
-  tr_stop_requested = 1;
+static void tr_on_signal(int sig) { tr_stop_requested = sig; }
+
+void tr_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "lamp %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static double tr_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int tr_is_dir(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
 static int tr_mkdirs(const char *dir) {
@@ -45,6 +65,67 @@ static int tr_wants_help(int argc, char **argv) {
   return 0;
 }
 
+/* A failed library call: the context's message says what and where. */
+static int tr_fail(const char *cmd, lamp_context *ctx, lamp_status st, const char *what) {
+  tr_error(cmd, "%s: %s: %s", what, lamp_status_name(st), ctx ? lamp_context_error(ctx) : "");
+  return 1;
+}
+
+/* ---- where things are ----------------------------------------------------------------------- */
+
+/* The repository holding the executable (its build folder's parent), or "" when unknown. */
+static void tr_exe_repo(char *out, size_t size) {
+  char exe[PATH_MAX];
+  out[0] = '\0';
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return;
+  exe[n] = '\0';
+  for (int up = 0; up < 2; up++) {
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = '\0';
+  }
+  snprintf(out, size, "%s", exe[0] ? exe : "/");
+}
+
+/* The data folder: the flag, $LAMP_DATA_DIR, ../shared/data, data/, then the same two beside
+ * the repository holding the executable; the first that has the task's folder. */
+static int tr_find_data_dir(const char *cmd, const tr_opts *o, const lamp_task *task, char *out,
+                            size_t size) {
+  char repo[PATH_MAX], cands[6][PATH_MAX + 32], sub[PATH_MAX + 64];
+  size_t n = 0;
+  if (o->data_dir[0]) {
+    snprintf(out, size, "%s", o->data_dir);
+    if (!tr_is_dir(o->data_dir)) {
+      tr_error(cmd, "--data-dir %s is not a folder", o->data_dir);
+      return 1;
+    }
+    snprintf(sub, sizeof(sub), "%s/%s", o->data_dir, task->folder);
+    if (!tr_is_dir(sub)) {
+      tr_error(cmd, "--data-dir %s has no folder %s", o->data_dir, task->folder);
+      return 1;
+    }
+    return 0;
+  }
+  const char *env = getenv("LAMP_DATA_DIR");
+  if (env && env[0]) snprintf(cands[n++], sizeof(cands[0]), "%s", env);
+  snprintf(cands[n++], sizeof(cands[0]), "../shared/data");
+  snprintf(cands[n++], sizeof(cands[0]), "data");
+  tr_exe_repo(repo, sizeof(repo));
+  if (repo[0]) {
+    snprintf(cands[n++], sizeof(cands[0]), "%s/../shared/data", repo);
+    snprintf(cands[n++], sizeof(cands[0]), "%s/data", repo);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (snprintf(sub, sizeof(sub), "%s/%s", cands[i], task->folder) >= (int)sizeof(sub)) continue;
+    if (tr_is_dir(sub) && snprintf(out, size, "%s", cands[i]) < (int)size) return 0;
+  }
+  tr_error(cmd, "no data folder with %s/ found: tried %s%s../shared/data, data%s; give "
+           "--data-dir or set LAMP_DATA_DIR", task->folder, env && env[0] ? env : "",
+           env && env[0] ? ", " : "", repo[0] ? " and the same beside the executable's repository" : "");
+  return 1;
+}
+
 /* The split's file: the flag, else <data>/<folder>/<file>. */
 static int tr_split_path(const char *cmd, const tr_opts *o, const lamp_task *t, int dev,
                          char *out, size_t size) {
@@ -55,8 +136,8 @@ static int tr_split_path(const char *cmd, const tr_opts *o, const lamp_task *t, 
   }
   const char *file = dev ? t->dev_file : t->train_file;
   if (!file) {
-    tr_error(cmd, "the data for %s has no %s split (see the data folder's SOURCES.md); give "
-             "--%s-file", t->name, dev ? "dev" : "train", dev ? "dev" : "train");
+    tr_error(cmd, "the data for %s has no %s split; give --%s-file", t->name,
+             dev ? "dev" : "train", dev ? "dev" : "train");
     return 1;
   }
   char dir[PATH_MAX];
@@ -65,11 +146,97 @@ static int tr_split_path(const char *cmd, const tr_opts *o, const lamp_task *t, 
   return 0;
 }
 
-/* ---- metrics file ------------------------------------------------------------------------- */
+/* The model path; the default one also beside the executable's repository. */
+static void tr_model_path(const tr_opts *o, char *out, size_t size) {
+  tr_opts def;
+  tr_opts_defaults(&def);
+  snprintf(out, size, "%s", o->model);
+  if (access(o->model, F_OK) != 0 && !strcmp(o->model, def.model)) {
+    char repo[PATH_MAX];
+    tr_exe_repo(repo, sizeof(repo));
+    char alt[PATH_MAX + 600];
+    snprintf(alt, sizeof(alt), "%s/%s", repo, o->model);
+    if (repo[0] && access(alt, F_OK) == 0 && snprintf(out, size, "%s", alt) >= (int)size)
+      snprintf(out, size, "%s", o->model);
+  }
+}
+
+/* ---- the session: context, model, task, classifier -------------------------------------------- */
+
+typedef struct tr_session {
+  lamp_context *ctx;
+  lamp_llm *llm;
+  lamp_classifier *cls;
+  lamp_task custom;
+  char custom_store[1024];
+  const lamp_task *task;
+} tr_session;
+
+static void tr_session_close(tr_session *s) {
+  lamp_classifier_release(s->cls);
+  lamp_llm_release(s->llm);
+  lamp_context_release(s->ctx);
+  memset(s, 0, sizeof(*s));
+}
+
+static int tr_session_open(tr_session *s, const char *cmd, const tr_opts *o) {
+  memset(s, 0, sizeof(*s));
+  char err[2048], path[PATH_MAX];
+  lamp_status st = lamp_context_create(NULL, &s->ctx, err, sizeof(err));
+  if (st != LAMP_OK) {
+    tr_error(cmd, "cannot create a context: %s: %s", lamp_status_name(st), err);
+    return 1;
+  }
+  tr_model_path(o, path, sizeof(path));
+  tr_opts def;
+  tr_opts_defaults(&def);
+  if ((st = lamp_llm_load(s->ctx, path, &s->llm)) != LAMP_OK) {
+    tr_error(cmd, "%s%s", lamp_context_error(s->ctx),
+             st == LAMP_ERR_IO && !strcmp(o->model, def.model) ? " (run scripts/fetch-model.sh)" : "");
+    return 1;
+  }
+  return 0;
+}
+
+/* The task of the flags: a built-in or --task custom. */
+static int tr_task(tr_session *s, const char *cmd, const tr_opts *o) {
+  char err[1024];
+  if (!strcmp(o->task, "custom")) {
+    if (tr_opts_custom_task(o, &s->custom, s->custom_store, sizeof(s->custom_store))) return 2;
+    s->task = &s->custom;
+  } else if (lamp_task_find(o->task, &s->task, err, sizeof(err)) != LAMP_OK) {
+    tr_error(cmd, "%s (or custom)", err);
+    return 2;
+  }
+  return 0;
+}
+
+static int tr_classifier(tr_session *s, const char *cmd, const lamp_classifier_options *co) {
+  lamp_status st = lamp_classifier_create(s->llm, co, &s->cls);
+  if (st != LAMP_OK) return tr_fail(cmd, s->ctx, st, "verbaliser");
+  /* the classifier's copy of the task outlives a checkpoint's */
+  lamp_classifier_options own;
+  lamp_classifier_get_options(s->cls, &own);
+  s->task = own.task;
+  return 0;
+}
+
+static int tr_examples(tr_session *s, const char *cmd, const char *path, size_t limit,
+                       lamp_examples **out) {
+  lamp_status st = lamp_examples_load(s->cls, path, limit, out);
+  if (st != LAMP_OK) {
+    tr_error(cmd, "%s", lamp_context_error(s->ctx));
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- the metrics file ----------------------------------------------------------------------- */
 
 typedef struct tr_history {
   double *loss_step, *loss, *eval_step, *eval_acc;
   size_t n_loss, n_eval, cap_loss, cap_eval;
+  double best, best_step;
 } tr_history;
 
 static void tr_history_free(tr_history *h) {
@@ -80,63 +247,57 @@ static void tr_history_free(tr_history *h) {
   memset(h, 0, sizeof(*h));
 }
 
-static int tr_push(double **a, double **b, size_t *n, size_t *cap, double x, double y) {
+static void tr_push(double **a, double **b, size_t *n, size_t *cap, double x, double y) {
   if (*n == *cap) {
     size_t c = *cap ? 2 * *cap : 256;
-    double *na = realloc(*a, c * sizeof(double));
-    if (!na) return -1;
-    *a = na;
-    double *nb = realloc(*b, c * sizeof(double));
-    if (!nb) return -1;
+    double *na = realloc(*a, c * sizeof(double)), *nb = na ? realloc(*b, c * sizeof(double)) : NULL;
+    if (na) *a = na;
+    if (!nb) return;
     *b = nb;
     *cap = c;
   }
   (*a)[*n] = x;
   (*b)[*n] = y;
   (*n)++;
-  return 0;
 }
 
-/* Reads metrics.jsonl; keeps lines of steps <= max_step (all when max_step is UINT64_MAX) and,
- * when `rewrite`, writes them back (a resumed run drops what came after its checkpoint). */
-static int tr_metrics_read(const char *path, uint64_t max_step, int rewrite, tr_history *h,
-                           double *best_acc, double *best_step) {
+static int tr_json_num(const char *line, const char *key, double *v) {
+  char pat[48];
+  snprintf(pat, sizeof(pat), "\"%s\": ", key);
+  const char *p = strstr(line, pat);
+  return p && sscanf(p + strlen(pat), "%lf", v) == 1;
+}
+
+/* Reads back metrics.jsonl, which this command writes one object per line; keeps the lines of
+ * steps <= max_step and, with `rewrite`, writes them back (a resumed run drops what came after
+ * its checkpoint). */
+static int tr_metrics_read(const char *path, uint64_t max_step, int rewrite, tr_history *h) {
   FILE *f = fopen(path, "rb");
   if (!f) return errno == ENOENT ? 0 : -1;
-  char *kept = NULL;
-  size_t n_kept = 0, cap_kept = 0;
-  char line[4096];
+  char line[4096], *kept = NULL;
+  size_t n_kept = 0, cap = 0;
+  h->best = -1;
   while (fgets(line, sizeof(line), f)) {
-    size_t len = strlen(line);
-    lamp__json *doc = NULL;
-    char err[128];
-    if (lamp__json_parse(line, len, &doc, err, sizeof(err)) != LAMP_OK) continue;
-    double step = lamp__json_number(doc, lamp__json_get(doc, 0, "step"));
-    int keep = (uint64_t)step <= max_step;
-    if (keep && h) {
-      size_t acc = lamp__json_get(doc, 0, "accuracy"), loss = lamp__json_get(doc, 0, "loss");
-      int is_eval = lamp__json_get(doc, 0, "split") != LAMP__JSON_NONE;
-      if (is_eval && acc != LAMP__JSON_NONE) {
-        double a = lamp__json_number(doc, acc);
-        tr_push(&h->eval_step, &h->eval_acc, &h->n_eval, &h->cap_eval, step, a);
-        if (best_acc && a > *best_acc) {
-          *best_acc = a;
-          *best_step = step;
+    double step = 0, v = 0;
+    if (!tr_json_num(line, "step", &step) || step > (double)max_step) continue;
+    if (strstr(line, "\"split\"")) {
+      if (tr_json_num(line, "accuracy", &v)) {
+        tr_push(&h->eval_step, &h->eval_acc, &h->n_eval, &h->cap_eval, step, v);
+        if (v > h->best) {
+          h->best = v;
+          h->best_step = step;
         }
-      } else if (!is_eval && loss != LAMP__JSON_NONE) {
-        tr_push(&h->loss_step, &h->loss, &h->n_loss, &h->cap_loss, step,
-                lamp__json_number(doc, loss));
       }
+    } else if (tr_json_num(line, "loss", &v)) {
+      tr_push(&h->loss_step, &h->loss, &h->n_loss, &h->cap_loss, step, v);
     }
-    lamp__json_free(doc);
-    if (keep && rewrite) {
-      if (n_kept + len + 1 > cap_kept) {
-        size_t c = (cap_kept + len + 1) * 2;
-        char *k = realloc(kept, c);
-        if (!k) break;
-        kept = k;
-        cap_kept = c;
-      }
+    size_t len = strlen(line);
+    if (rewrite && n_kept + len + 1 > cap) {
+      char *k = realloc(kept, (cap = 2 * (cap + len + 1)));
+      if (!k) break;
+      kept = k;
+    }
+    if (rewrite) {
       memcpy(kept + n_kept, line, len);
       n_kept += len;
     }
@@ -152,122 +313,142 @@ static int tr_metrics_read(const char *path, uint64_t max_step, int rewrite, tr_
   return rc;
 }
 
-static void tr_eval_json(FILE *f, uint64_t step, const char *split, const tr_eval *ev) {
+static const char *tr_metric_key(const lamp_metrics *m) {
+  return m->metric == LAMP_METRIC_ACCURACY ? NULL : lamp_data_metric_name(m->metric);
+}
+
+static void tr_eval_json(FILE *f, uint64_t step, const char *split, const lamp_metrics *m) {
   fprintf(f, "{\"step\": %llu, \"split\": \"%s\", \"examples\": %zu, \"loss\": %.6f, "
-             "\"accuracy\": %.6f", (unsigned long long)step, split, ev->examples, ev->loss,
-          ev->accuracy);
-  if (strcmp(ev->extra_name, "accuracy")) fprintf(f, ", \"%s\": %.6f", ev->extra_name, ev->extra);
+             "\"accuracy\": %.6f", (unsigned long long)step, split, m->examples, m->loss,
+          m->accuracy);
+  if (tr_metric_key(m)) fprintf(f, ", \"%s\": %.6f", tr_metric_key(m), m->score);
   fputs("}\n", f);
   fflush(f);
 }
 
-static void tr_eval_print(const char *what, const tr_eval *ev) {
-  printf("%s: %zu examples, accuracy %.4f", what, ev->examples, ev->accuracy);
-  if (strcmp(ev->extra_name, "accuracy")) printf(", %s %.4f", ev->extra_name, ev->extra);
-  printf(", loss %.4f\n", ev->loss);
+static void tr_eval_print(const char *what, const lamp_metrics *m) {
+  printf("%s: %zu examples, accuracy %.4f", what, m->examples, m->accuracy);
+  if (tr_metric_key(m)) printf(", %s %.4f", tr_metric_key(m), m->score);
+  printf(", loss %.4f\n", m->loss);
   fflush(stdout);
 }
 
-/* ---- train -------------------------------------------------------------------------------- */
+/* ---- train ---------------------------------------------------------------------------------- */
 
-/* Every run option given on a resumed command line must equal the checkpoint's. */
-static int tr_check_resume(const tr_opts *stored, const tr_opts *now) {
-  char **ka = NULL, **va = NULL, **kb = NULL, **vb = NULL;
-  size_t na = 0, nb = 0;
-  int rc = 0;
-  if (tr_opts_serialize(stored, &ka, &va, &na) || tr_opts_serialize(now, &kb, &vb, &nb)) {
-    rc = 1;
-  } else {
-    for (size_t i = 0; i < na && i < nb; i++)
-      if (strcmp(va[i], vb[i])) {
-        tr_error("train", "--%s cannot change on --resume (checkpoint: '%s', given: '%s')",
-                 ka[i] + 4, va[i], vb[i]);
-        rc = 1;
-      }
+/* What the fit callback reports to, and what it adds up. */
+typedef struct tr_run {
+  const tr_opts *o;
+  FILE *mf;
+  int tty;
+  uint64_t total, session_steps, timed_steps;
+  double t_start, step_time, host_time, tokens_done;
+} tr_run;
+
+static int tr_on_fit(void *user, const lamp_fit_report *rep) {
+  tr_run *r = user;
+  if (rep->event == LAMP_FIT_EVAL) {
+    if (r->tty) fputc('\n', stderr);
+    tr_eval_json(r->mf, rep->step, "dev", rep->metrics);
+    char what[64];
+    snprintf(what, sizeof(what), "step %llu dev", (unsigned long long)rep->step);
+    tr_eval_print(what, rep->metrics);
+  } else if (rep->event == LAMP_FIT_STEP) {
+    const lamp_step_result *s = rep->result;
+    /* the session's first step compiles kernels: it is not timed */
+    if (++r->session_steps > 1) {
+      r->step_time += s->step_s;
+      r->host_time += s->host_s;
+      r->tokens_done += (double)s->tokens;
+      r->timed_steps++;
+    }
+    double tps = r->timed_steps ? r->tokens_done / r->step_time : (double)s->tokens / s->step_s;
+    fprintf(r->mf, "{\"step\": %llu, \"epoch\": %llu, \"loss\": %.6f, \"lr\": %.6g, "
+                   "\"grad_norm\": %.6g, \"step_s\": %.4f, \"host_s\": %.4f, "
+                   "\"tokens_per_s\": %.1f}\n",
+            (unsigned long long)s->step, (unsigned long long)s->epoch, s->loss, s->lr,
+            s->grad_norm, s->step_s, s->host_s, (double)s->tokens / s->step_s);
+    fflush(r->mf);
+    char el[32], eta[32];
+    double elapsed = tr_now() - r->t_start;
+    tr_hms(elapsed, el, sizeof(el));
+    tr_hms(elapsed / (double)r->session_steps * (double)(r->total - s->step), eta, sizeof(eta));
+    if (r->tty) {
+      fprintf(stderr, "\rstep %llu/%llu  epoch %llu  loss %.4f  lr %.2e  %.0f tok/s  %s  eta %s   ",
+              (unsigned long long)s->step, (unsigned long long)r->total,
+              (unsigned long long)s->epoch, s->loss, s->lr, tps, el, eta);
+      fflush(stderr);
+    } else if (r->o->log_every &&
+               (s->step % (uint64_t)r->o->log_every == 0 || s->step == r->total)) {
+      printf("step %llu/%llu epoch %llu loss %.4f lr %.2e %.0f tok/s elapsed %s eta %s\n",
+             (unsigned long long)s->step, (unsigned long long)r->total,
+             (unsigned long long)s->epoch, s->loss, s->lr, tps, el, eta);
+      fflush(stdout);
+    }
   }
-  for (size_t i = 0; i < na; i++) {
-    free(ka[i]);
-    free(va[i]);
-  }
-  for (size_t i = 0; i < nb; i++) {
-    free(kb[i]);
-    free(vb[i]);
-  }
-  free(ka);
-  free(va);
-  free(kb);
-  free(vb);
-  return rc;
+  return tr_stop_requested != 0;
 }
 
-/* A training step waiting to be reported, and what the reports add up. */
-typedef struct tr_step_log {
-  uint64_t step, epoch, total;
-  double lr;
-  size_t tokens;
-  double from, host_s; /* its period starts at `from`; host time spent enqueueing it */
-  double ended;        /* when the last reported step was seen done */
-  int live;
-  /* the session so far; its first step (kernel compilation) is not timed */
-  uint64_t session_steps, timed_steps;
-  double t_start, step_time, host_time, tokens_done;
-} tr_step_log;
-
-/* Collects the pending step's loss, waiting until the device has done the step, writes its
- * metrics line and progress; its period ends when the wait returns (lg->ended). */
-static int tr_step_report(tr_engine *e, const char *cmd, tr_step_log *lg, FILE *mf, int tty) {
-  double loss = 0, gnorm = 0;
-  lg->live = 0;
-  if (tr_train_collect(e, cmd, &loss, &gnorm)) return 1;
-  double done = lg->ended = tr_now();
-  double dt = done - lg->from;
-  lg->session_steps++;
-  if (lg->session_steps > 1) {
-    lg->step_time += dt;
-    lg->host_time += lg->host_s;
-    lg->tokens_done += (double)lg->tokens;
-    lg->timed_steps++;
+/* The options of a run: the flags, or with --resume the checkpoint's with the flags over them
+ * (a run option that differs is an error). */
+static int tr_train_options(tr_session *s, const tr_opts *flags, int argc, char **argv,
+                            const char *ckpt, tr_opts *o, lamp_classifier_options *co,
+                            lamp_trainer_options *to, lamp_checkpoint **resume) {
+  const char *cmd = "train";
+  *o = *flags;
+  if (!o->resume) {
+    int rc = tr_task(s, cmd, o);
+    return rc ? rc : tr_opts_to_library(o, s->task, s->llm, co, to);
   }
-  double tps = lg->timed_steps ? lg->tokens_done / lg->step_time : (double)lg->tokens / dt;
-  fprintf(mf, "{\"step\": %llu, \"epoch\": %llu, \"loss\": %.6f, \"lr\": %.6g, "
-              "\"grad_norm\": %.6g, \"step_s\": %.4f, \"host_s\": %.4f, \"tokens_per_s\": %.1f}\n",
-          (unsigned long long)lg->step, (unsigned long long)lg->epoch, loss, lg->lr, gnorm, dt,
-          lg->host_s, (double)lg->tokens / dt);
-  fflush(mf);
-  char el[32], eta[32];
-  double elapsed = tr_now() - lg->t_start;
-  tr_hms(elapsed, el, sizeof(el));
-  tr_hms(elapsed / (double)lg->session_steps * (double)(lg->total - lg->step), eta, sizeof(eta));
-  const tr_opts *o = &e->opts;
-  if (tty) {
-    fprintf(stderr, "\rstep %llu/%llu  epoch %llu  loss %.4f  lr %.2e  %.0f tok/s  %s  eta %s   ",
-            (unsigned long long)lg->step, (unsigned long long)lg->total,
-            (unsigned long long)lg->epoch, loss, lg->lr, tps, el, eta);
-    fflush(stderr);
-  } else if (o->log_every && (lg->step % (uint64_t)o->log_every == 0 || lg->step == lg->total)) {
-    printf("step %llu/%llu epoch %llu loss %.4f lr %.2e %.0f tok/s elapsed %s eta %s\n",
-           (unsigned long long)lg->step, (unsigned long long)lg->total,
-           (unsigned long long)lg->epoch, loss, lg->lr, tps, el, eta);
-    fflush(stdout);
+  lamp_status st = lamp_checkpoint_open(s->ctx, ckpt, resume);
+  lamp_classifier_options sc;
+  lamp_trainer_options stt;
+  if (st == LAMP_OK) st = lamp_checkpoint_classifier_options(*resume, &sc);
+  if (st == LAMP_OK) st = lamp_checkpoint_trainer_options(*resume, s->llm, &stt);
+  if (st != LAMP_OK) return tr_fail(cmd, s->ctx, st, "cannot resume");
+  tr_opts_defaults(o);
+  tr_opts_from_library(o, &sc, &stt);
+  if (tr_opts_parse(o, TR_CMD_TRAIN, argc, argv, NULL, NULL)) return 2;
+  snprintf(o->out, sizeof(o->out), "%s", flags->out);
+  s->task = sc.task; /* a custom task lives in the checkpoint */
+  if (tr_opts_to_library(o, s->task, s->llm, co, to)) return 2;
+  if ((st = lamp_checkpoint_check_options(*resume, co, to)) != LAMP_OK) {
+    tr_error(cmd, "%s", lamp_context_error(s->ctx));
+    return 2;
   }
   return 0;
 }
 
-typedef struct tr_order {
-  size_t *order, *starts, n_batches;
-  uint64_t epoch;
-} tr_order;
-
-static int tr_order_make(tr_order *o, const tr_split *s, size_t batch, uint64_t seed,
-                         uint64_t epoch) {
-  size_t *lengths = malloc(s->n * sizeof(size_t));
-  if (!lengths) return 1;
-  for (size_t i = 0; i < s->n; i++) lengths[i] = s->items[i].n;
-  lamp_status st = lamp_data_epoch_order(lengths, s->n, batch, seed, epoch, o->order, o->starts,
-                                         &o->n_batches);
-  free(lengths);
-  o->epoch = epoch;
-  return st != LAMP_OK;
+static void tr_summary(const tr_opts *o, const tr_session *s, const lamp_trainer_state *ts,
+                       const tr_run *run, const lamp_metrics *ev, const tr_history *h,
+                       double eval_s) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof(path), "%s/summary.json", o->out);
+  double mean_step = run->timed_steps ? run->step_time / (double)run->timed_steps : 0;
+  double tps = run->timed_steps ? run->tokens_done / run->step_time : 0;
+  double host_share = run->step_time > 0 ? run->host_time / run->step_time : 0;
+  const char *device = lamp_context_device(s->ctx)->name;
+  FILE *f = fopen(path, "wb");
+  if (f) {
+    char extra[96] = "";
+    if (tr_metric_key(ev))
+      snprintf(extra, sizeof(extra), "\"final_dev_%s\": %.6f, ", tr_metric_key(ev), ev->score);
+    fprintf(f, "{\"task\": \"%s\", \"method\": \"%s\", \"device\": \"%s\", \"steps\": %llu, "
+               "\"trainable_params\": %zu, \"prompt_rows\": %zu, \"device_memory_bytes\": %zu, "
+               "\"mean_step_s\": %.4f, \"host_enqueue_share\": %.4f, \"tokens_per_s\": %.1f, "
+               "\"final_dev_examples\": %zu, \"final_dev_accuracy\": %.6f, %s"
+               "\"best_dev_accuracy\": %.6f, \"best_dev_step\": %.0f, \"final_eval_s\": %.1f}\n",
+            s->task->name, o->method, device, (unsigned long long)ts->step, ts->trainable,
+            ts->prompt_rows, ts->device_bytes, mean_step, host_share, tps, ev->examples,
+            ev->accuracy, extra, h->best, h->best_step, eval_s);
+    if (fclose(f) != 0) tr_error("train", "cannot write %s: %s", path, strerror(errno));
+  }
+  printf("summary: best dev accuracy %.4f (step %.0f; interval evaluations use --eval-max "
+         "examples), final %.4f on %zu examples\n", h->best, h->best_step, ev->accuracy,
+         ev->examples);
+  printf("         %zu trainable parameters, device memory %.1f MiB (weights, workspace, prompt, "
+         "optimiser), mean step %.3f s (host enqueueing %.1f%% of it), %.0f tokens/s (this "
+         "session, first step excluded)\n", ts->trainable, (double)ts->device_bytes / 1048576.0,
+         mean_step, 100 * host_share, tps);
 }
 
 int lamp_cli_train(int argc, char **argv) {
@@ -276,101 +457,80 @@ int lamp_cli_train(int argc, char **argv) {
     tr_opts_usage(stdout, TR_CMD_TRAIN);
     return 0;
   }
-  tr_opts o;
-  tr_opts_defaults(&o);
-  if (tr_opts_parse(&o, TR_CMD_TRAIN, argc, argv, NULL, NULL, NULL)) return 2;
-  if (!o.out[0])
-    snprintf(o.out, sizeof(o.out), "runs/%s-%s-s%ld", o.task, o.method, o.seed);
-  char ckpt[PATH_MAX + 64], metrics[PATH_MAX + 64], adapter[PATH_MAX + 64];
-  snprintf(ckpt, sizeof(ckpt), "%s/checkpoint.safetensors", o.out);
-  snprintf(metrics, sizeof(metrics), "%s/metrics.jsonl", o.out);
-  snprintf(adapter, sizeof(adapter), "%s/adapter", o.out);
-  if (o.resume) {
-    tr_opts stored;
-    tr_opts_defaults(&stored);
-    if (tr_checkpoint_options(cmd, ckpt, &stored)) return 1;
-    tr_opts now = stored;
-    if (tr_opts_parse(&now, TR_CMD_TRAIN, argc, argv, NULL, NULL, NULL)) return 2;
-    if (tr_check_resume(&stored, &now)) return 2;
-    snprintf(now.out, sizeof(now.out), "%s", o.out);
-    o = now;
-  } else if (access(ckpt, F_OK) == 0) {
-    tr_error(cmd, "%s already holds a run; give --resume to continue it or another --out", o.out);
+  tr_opts flags, o;
+  tr_opts_defaults(&flags);
+  if (tr_opts_parse(&flags, TR_CMD_TRAIN, argc, argv, NULL, NULL)) return 2;
+  if (!flags.out[0])
+    snprintf(flags.out, sizeof(flags.out), "runs/%s-%s-s%ld", flags.task, flags.method, flags.seed);
+  char ckpt[PATH_MAX + 64], metrics[PATH_MAX + 64], adapter[PATH_MAX + 64], plot[PATH_MAX + 64];
+  snprintf(ckpt, sizeof(ckpt), "%s/checkpoint.safetensors", flags.out);
+  snprintf(metrics, sizeof(metrics), "%s/metrics.jsonl", flags.out);
+  snprintf(adapter, sizeof(adapter), "%s/adapter", flags.out);
+  snprintf(plot, sizeof(plot), "%s/plot.svg", flags.out);
+  if (!flags.resume && access(ckpt, F_OK) == 0) {
+    tr_error(cmd, "%s already holds a run; give --resume to continue it or another --out", flags.out);
     return 2;
   }
-  if (o.epochs == 0 && o.steps == 0) {
-    tr_error(cmd, "--steps or --epochs must be positive");
+  if (flags.resume && access(ckpt, F_OK) != 0) {
+    tr_error(cmd, "--resume: %s has no checkpoint (%s)", flags.out, ckpt);
     return 2;
   }
-  if (tr_mkdirs(o.out)) {
-    tr_error(cmd, "cannot create %s: %s", o.out, strerror(errno));
+  if (tr_mkdirs(flags.out)) {
+    tr_error(cmd, "cannot create %s: %s", flags.out, strerror(errno));
     return 1;
   }
-
-  tr_engine e;
-  tr_split train = {0}, dev = {0};
-  tr_order ord = {0};
-  tr_history hist = {0};
-  FILE *mf = NULL;
-  int rc = 1;
-  char train_path[PATH_MAX + 64], dev_path[PATH_MAX + 64];
   double t_open = tr_now();
-  if (tr_engine_open(&e, cmd, &o)) goto done;
-  if (!e.prompt) goto done;
-  {
-    const lamp_task *t = e.task;
-    if (tr_split_path(cmd, &o, t, 0, train_path, sizeof(train_path)) ||
-        tr_split_path(cmd, &o, t, 1, dev_path, sizeof(dev_path)) ||
-        tr_split_load(&e, cmd, train_path, 0, &train) ||
-        tr_split_load(&e, cmd, dev_path, 0, &dev))
-      goto done;
-  }
-  ord.order = malloc(train.n * sizeof(size_t));
-  ord.starts = malloc((train.n / (size_t)o.batch + 2) * sizeof(size_t));
-  if (!ord.order || !ord.starts) goto done;
-  if (tr_order_make(&ord, &train, (size_t)o.batch, (uint64_t)o.seed, 0)) goto done;
-  uint64_t total = o.epochs ? (uint64_t)o.epochs * ord.n_batches : (uint64_t)o.steps;
-  lamp_lr_schedule sched = {LAMP_LR_LINEAR, (uint64_t)o.warmup, total, (float)o.min_lr};
-  if (!strcmp(o.schedule, "constant")) sched.decay = LAMP_LR_CONSTANT;
-  else if (!strcmp(o.schedule, "cosine")) sched.decay = LAMP_LR_COSINE;
-  else if (strcmp(o.schedule, "linear")) {
-    tr_error(cmd, "--schedule must be constant, linear or cosine, not '%s'", o.schedule);
-    goto done;
-  }
-  float probe;
-  if (lamp_lr_schedule_factor(&sched, 0, &probe) != LAMP_OK || o.min_lr > 1) {
-    tr_error(cmd, "the schedule needs --warmup (%ld) below the step count (%llu) and --min-lr "
-             "in [0, 1]", o.warmup, (unsigned long long)total);
-    goto done;
-  }
-
-  uint64_t step = 0, epoch = 0, batch_in_epoch = 0;
-  if (o.resume) {
-    if (tr_checkpoint_load(&e, cmd, ckpt, &step, &epoch, &batch_in_epoch)) goto done;
-    if (tr_metrics_read(metrics, step, 1, NULL, NULL, NULL)) {
+  tr_session s;
+  lamp_checkpoint *resume = NULL;
+  lamp_examples *train = NULL, *dev = NULL;
+  lamp_trainer *tr = NULL;
+  tr_history hist = {0};
+  tr_run run = {0};
+  lamp_classifier_options co;
+  lamp_trainer_options to;
+  char train_path[PATH_MAX + 64], dev_path[PATH_MAX + 64];
+  int rc = tr_session_open(&s, cmd, &flags);
+  if (!rc) rc = tr_train_options(&s, &flags, argc, argv, ckpt, &o, &co, &to, &resume);
+  if (!rc) rc = tr_classifier(&s, cmd, &co);
+  if (!rc) rc = tr_split_path(cmd, &o, s.task, 0, train_path, sizeof(train_path)) ||
+                tr_split_path(cmd, &o, s.task, 1, dev_path, sizeof(dev_path)) ||
+                tr_examples(&s, cmd, train_path, 0, &train) ||
+                tr_examples(&s, cmd, dev_path, 0, &dev);
+  lamp_status st = LAMP_OK;
+  if (!rc && (st = lamp_trainer_create(s.cls, &to, train, &tr)) != LAMP_OK)
+    rc = tr_fail(cmd, s.ctx, st, "trainer");
+  if (!rc && resume && (st = lamp_trainer_resume(tr, resume)) != LAMP_OK)
+    rc = tr_fail(cmd, s.ctx, st, "resume");
+  lamp_trainer_state ts;
+  if (!rc) lamp_trainer_get_state(tr, &ts);
+  if (!rc && resume) {
+    if (tr_metrics_read(metrics, ts.step, 1, &hist)) {
       tr_error(cmd, "cannot rewrite %s", metrics);
-      goto done;
+      rc = 1;
+    } else {
+      printf("resuming %s at step %llu of %llu\n", o.out, (unsigned long long)ts.step,
+             (unsigned long long)ts.total);
     }
-    if (epoch != ord.epoch && tr_order_make(&ord, &train, (size_t)o.batch, (uint64_t)o.seed, epoch))
-      goto done;
-    printf("resuming %s at step %llu of %llu\n", o.out, (unsigned long long)step,
-           (unsigned long long)total);
+    tr_history_free(&hist);
   }
-  mf = fopen(metrics, o.resume ? "ab" : "wb");
-  if (!mf) {
+  lamp_checkpoint_release(resume);
+  if (!rc && !(run.mf = fopen(metrics, o.resume ? "ab" : "wb"))) {
     tr_error(cmd, "cannot write %s: %s", metrics, strerror(errno));
-    goto done;
+    rc = 1;
   }
-  const lamp_device_info *dev_info = lamp_context_device(e.ctx);
+  if (rc) goto done;
   printf("lamp train: %s on %s, method %s, %zu trainable parameters, prompt %zu rows\n",
-         e.task->name, dev_info->name, o.method, e.trainable, e.prompt_rows);
-  printf("data: %s (%zu examples), %s (%zu examples); verbaliser", train_path, train.n, dev_path,
-         dev.n);
-  for (size_t k = 0; k < e.n_labels; k++)
-    printf(" '%s'%s", e.word_text[k], e.word_len[k] > 1 ? "(multi-token)" : "");
+         s.task->name, lamp_context_device(s.ctx)->name, o.method, ts.trainable, ts.prompt_rows);
+  printf("data: %s (%zu examples), %s (%zu examples); verbaliser", train_path,
+         lamp_examples_count(train), dev_path, lamp_examples_count(dev));
+  for (size_t k = 0; k < lamp_classifier_label_count(s.cls); k++) {
+    size_t n = 0;
+    const char *w = lamp_classifier_word(s.cls, k, &n);
+    printf(" '%s'%s", w, n > 1 ? "(multi-token)" : "");
+  }
   printf("\nsteps %llu (%zu batches of %ld per epoch), device memory %.1f MiB, setup %.1f s\n",
-         (unsigned long long)total, ord.n_batches, o.batch,
-         (double)tr_device_bytes(&e) / 1048576.0, tr_now() - t_open);
+         (unsigned long long)ts.total, ts.batches, o.batch, (double)ts.device_bytes / 1048576.0,
+         tr_now() - t_open);
   fflush(stdout);
 
   struct sigaction sa;
@@ -380,167 +540,118 @@ int lamp_cli_train(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
 
-  int tty = isatty(fileno(stderr));
-  long ckpt_every = o.ckpt_every ? o.ckpt_every : o.eval_every ? o.eval_every : 100;
-  tr_step_log lg = {0};
-  lg.total = total;
-  lg.t_start = tr_now();
-  int interrupted = 0;
-  /* Step n is reported once step n + 1 is queued behind it: the wait for step n's loss and
-   * norm (read back without blocking) ends its period and starts step n + 1's, while the device
-   * goes straight on. Evaluations, checkpoints, a stop and the last step report at once. */
-  while (step < total) {
-    if (batch_in_epoch == ord.n_batches) {
-      if (tr_order_make(&ord, &train, (size_t)o.batch, (uint64_t)o.seed, ++epoch)) goto done;
-      batch_in_epoch = 0;
-    }
-    const size_t *idx = ord.order + ord.starts[batch_in_epoch];
-    size_t count = ord.starts[batch_in_epoch + 1] - ord.starts[batch_in_epoch];
-    size_t tokens = 0;
-    for (size_t b = 0; b < count; b++) tokens += train.items[idx[b]].n;
-    float factor = 1;
-    lamp_lr_schedule_factor(&sched, step, &factor);
-    double t0 = tr_now();
-    if (tr_train_step(&e, cmd, &train, idx, count, factor)) goto done;
-    double host_s = tr_now() - t0 - e.sync_s, from = t0;
-    if (lg.live) {
-      if (tr_step_report(&e, cmd, &lg, mf, tty)) goto done;
-      from = lg.ended;
-    }
-    step++;
-    batch_in_epoch++;
-    lg.step = step;
-    lg.epoch = epoch;
-    lg.lr = o.lr * factor;
-    lg.tokens = tokens;
-    lg.from = from;
-    lg.host_s = host_s;
-    lg.live = 1;
-    int eval_now = o.eval_every && step % (uint64_t)o.eval_every == 0 && step < total;
-    int stop_now = tr_stop_requested ||
-                   (o.stop_after && lg.session_steps + 1 >= (uint64_t)o.stop_after);
-    int ckpt_now = step % (uint64_t)ckpt_every == 0 || stop_now || step == total;
-    if ((eval_now || ckpt_now) && tr_step_report(&e, cmd, &lg, mf, tty)) goto done;
-    if (eval_now) {
-      tr_eval ev;
-      if (tr_evaluate(&e, cmd, &dev, (size_t)o.eval_max, NULL, &ev)) goto done;
-      if (tty) fputc('\n', stderr);
-      tr_eval_json(mf, step, "dev", &ev);
-      char what[64];
-      snprintf(what, sizeof(what), "step %llu dev", (unsigned long long)step);
-      tr_eval_print(what, &ev);
-    }
-    if (ckpt_now && tr_checkpoint_save(&e, cmd, ckpt, step, epoch, batch_in_epoch)) goto done;
-    if (stop_now) {
-      interrupted = tr_stop_requested ? 1 : 2;
-      break;
-    }
-  }
-  if (tty) fputc('\n', stderr);
-  if (interrupted) {
+  run.o = &o;
+  run.tty = isatty(fileno(stderr));
+  run.total = ts.total;
+  run.t_start = tr_now();
+  lamp_fit_options fit;
+  lamp_fit_options_init(&fit);
+  fit.dev = dev;
+  fit.eval_every = (uint64_t)o.eval_every;
+  fit.eval_max = (size_t)o.eval_max;
+  fit.checkpoint = ckpt;
+  fit.checkpoint_every = (uint64_t)(o.ckpt_every ? o.ckpt_every : o.eval_every ? o.eval_every : 100);
+  fit.stop_after = (uint64_t)o.stop_after;
+  fit.callback = tr_on_fit;
+  fit.user = &run;
+  st = lamp_trainer_fit(tr, &fit);
+  if (run.tty) fputc('\n', stderr);
+  lamp_trainer_get_state(tr, &ts);
+  if (st == LAMP_ERR_CANCELLED) {
     printf("stopped at step %llu of %llu (%s); checkpoint %s; continue with: lamp train --out %s "
-           "--resume\n", (unsigned long long)step, (unsigned long long)total,
-           interrupted == 1 ? "interrupted" : "--stop-after", ckpt, o.out);
-    rc = interrupted == 1 ? 130 : 0;
+           "--resume\n", (unsigned long long)ts.step, (unsigned long long)ts.total,
+           tr_stop_requested ? "interrupted" : "--stop-after", ckpt, o.out);
+    /* the shell's convention, 128 + the signal, so a supervisor can tell them apart */
+    rc = tr_stop_requested ? 128 + (int)tr_stop_requested : 0;
     goto done;
   }
-
-  {
-    tr_eval ev;
-    double t_eval = tr_now();
-    if (tr_evaluate(&e, cmd, &dev, (size_t)o.final_eval_max, NULL, &ev)) goto done;
-    double eval_s = tr_now() - t_eval;
-    tr_eval_json(mf, step, "dev", &ev);
-    fclose(mf);
-    mf = NULL;
-    tr_eval_print("final dev", &ev);
-    if (tr_mkdirs(adapter) || tr_export_peft(&e, cmd, adapter)) {
-      tr_error(cmd, "cannot export the adapter to %s", adapter);
-      goto done;
-    }
-    double best = -1, best_step = 0;
-    tr_metrics_read(metrics, UINT64_MAX, 0, &hist, &best, &best_step);
-    char plot[PATH_MAX + 64], title[160], summary[PATH_MAX + 64];
-    snprintf(plot, sizeof(plot), "%s/plot.svg", o.out);
-    snprintf(title, sizeof(title), "%s, %s (l=%ld, r=%ld, s=%zu), seed %ld", e.task->name,
-             o.method, o.length, !strcmp(o.method, "dpt") ? o.bottleneck : o.rank,
-             (size_t)(o.pool ? o.pool : !strcmp(o.method, "lamp") ? 2 : 1), o.seed);
-    if (tr_svg_plot(plot, title, hist.loss_step, hist.loss, hist.n_loss, hist.eval_step,
-                    hist.eval_acc, hist.n_eval))
-      tr_error(cmd, "cannot write %s: %s", plot, strerror(errno));
-    double mean_step = lg.timed_steps ? lg.step_time / (double)lg.timed_steps : 0;
-    double tps = lg.timed_steps ? lg.tokens_done / lg.step_time : 0;
-    double host_share = lg.step_time > 0 ? lg.host_time / lg.step_time : 0;
-    snprintf(summary, sizeof(summary), "%s/summary.json", o.out);
-    FILE *sf = fopen(summary, "wb");
-    if (sf) {
-      /* the task's own metric, when it has one besides accuracy */
-      char extra[96] = "";
-      if (strcmp(ev.extra_name, "accuracy"))
-        snprintf(extra, sizeof(extra), "\"final_dev_%s\": %.6f, ", ev.extra_name, ev.extra);
-      fprintf(sf, "{\"task\": \"%s\", \"method\": \"%s\", \"device\": \"%s\", \"steps\": %llu, "
-                  "\"trainable_params\": %zu, \"prompt_rows\": %zu, \"device_memory_bytes\": %zu, "
-                  "\"mean_step_s\": %.4f, \"host_enqueue_share\": %.4f, \"tokens_per_s\": %.1f, "
-                  "\"final_dev_examples\": %zu, \"final_dev_accuracy\": %.6f, %s"
-                  "\"best_dev_accuracy\": %.6f, \"best_dev_step\": %.0f, \"final_eval_s\": %.1f}\n",
-              e.task->name, o.method, dev_info->name, (unsigned long long)step, e.trainable,
-              e.prompt_rows, tr_device_bytes(&e), mean_step, host_share, tps, ev.examples,
-              ev.accuracy, extra, best, best_step, eval_s);
-      fclose(sf);
-    }
-    printf("summary: best dev accuracy %.4f (step %.0f; interval evaluations use --eval-max "
-           "examples), final %.4f on %zu examples\n",
-           best, best_step, ev.accuracy, ev.examples);
-    printf("         %zu trainable parameters, device memory %.1f MiB (weights, workspace, prompt, "
-           "optimiser), mean step %.3f s (host enqueueing %.1f%% of it), %.0f tokens/s (this "
-           "session, first step excluded)\n",
-           e.trainable, (double)tr_device_bytes(&e) / 1048576.0, mean_step, 100 * host_share, tps);
-    printf("files:   %s, %s, %s, %s, %s/\n", ckpt, metrics, plot, summary, adapter);
-    rc = 0;
+  if (st != LAMP_OK) {
+    rc = tr_fail(cmd, s.ctx, st, "training");
+    goto done;
   }
+  lamp_metrics ev;
+  double t_eval = tr_now();
+  if ((st = lamp_trainer_evaluate(tr, dev, (size_t)o.final_eval_max, &ev)) != LAMP_OK) {
+    rc = tr_fail(cmd, s.ctx, st, "final evaluation");
+    goto done;
+  }
+  double eval_s = tr_now() - t_eval;
+  tr_eval_json(run.mf, ts.step, "dev", &ev);
+  fclose(run.mf);
+  run.mf = NULL;
+  tr_eval_print("final dev", &ev);
+  if ((st = lamp_peft_export(s.llm, lamp_trainer_prompt(tr), adapter,
+                             o.base_model[0] ? o.base_model : NULL)) != LAMP_OK) {
+    rc = tr_fail(cmd, s.ctx, st, "PEFT adapter");
+    goto done;
+  }
+  tr_metrics_read(metrics, UINT64_MAX, 0, &hist);
+  char title[160];
+  snprintf(title, sizeof(title), "%s, %s (l=%ld, r=%ld, s=%ld), seed %ld", s.task->name,
+           o.method, o.length, !strcmp(o.method, "dpt") ? o.bottleneck : o.rank,
+           (long)to.prompt.pool, o.seed);
+  if (tr_svg_plot(plot, title, hist.loss_step, hist.loss, hist.n_loss, hist.eval_step,
+                  hist.eval_acc, hist.n_eval))
+    tr_error(cmd, "cannot write %s: %s", plot, strerror(errno));
+  tr_summary(&o, &s, &ts, &run, &ev, &hist, eval_s);
+  printf("files:   %s, %s, %s, %s/summary.json, %s/\n", ckpt, metrics, plot, o.out, adapter);
 done:
-  if (mf) fclose(mf);
+  if (run.mf) fclose(run.mf);
   tr_history_free(&hist);
-  free(ord.order);
-  free(ord.starts);
-  tr_split_free(&train);
-  tr_split_free(&dev);
-  tr_engine_close(&e);
+  lamp_trainer_release(tr);
+  lamp_examples_release(train);
+  lamp_examples_release(dev);
+  tr_session_close(&s);
   return rc;
 }
 
-/* ---- eval and predict --------------------------------------------------------------------- */
+/* ---- eval and predict ----------------------------------------------------------------------- */
 
-/* Options for eval and predict: a checkpoint's run options, then the command line over them. */
-static int tr_setup_infer(const char *cmd, int which, int argc, char **argv, tr_opts *o,
-                          char **rest, int *n_rest) {
+/* The session of eval and predict: the classifier of the checkpoint (or of the flags), with
+ * flags given over it, and the prompt of the checkpoint or adapter (NULL: the bare model). */
+static int tr_open_infer(const char *cmd, int which, int argc, char **argv, tr_opts *o,
+                         char **rest, int *n_rest, tr_session *s, lamp_prompt **prompt) {
+  *prompt = NULL;
   tr_opts_defaults(o);
-  if (tr_opts_parse(o, which, argc, argv, rest, n_rest, NULL)) return 2;
-  if (!o->checkpoint[0] && !o->no_prompt) {
-    tr_error(cmd, "give --checkpoint FILE, or --no-prompt for the model alone");
+  if (tr_opts_parse(o, which, argc, argv, rest, n_rest)) return 2;
+  int sources = !!o->checkpoint[0] + !!o->adapter[0] + o->no_prompt;
+  if (sources != 1) {
+    tr_error(cmd, "give one of --checkpoint FILE, --adapter PATH, or --no-prompt for the model "
+             "alone");
     return 2;
   }
-  if (o->checkpoint[0] && o->no_prompt) {
-    tr_error(cmd, "--checkpoint and --no-prompt exclude each other");
-    return 2;
-  }
+  if (tr_session_open(s, cmd, o)) return 1;
+  lamp_classifier_options co;
+  lamp_status st;
   if (o->checkpoint[0]) {
-    char path[TR_STR];
-    snprintf(path, sizeof(path), "%s", o->checkpoint);
-    tr_opts_defaults(o);
-    if (tr_checkpoint_options(cmd, path, o)) return 1;
-    if (tr_opts_parse(o, which, argc, argv, rest, n_rest, NULL)) return 2;
+    lamp_checkpoint *ck = NULL;
+    st = lamp_checkpoint_open(s->ctx, o->checkpoint, &ck);
+    if (st == LAMP_OK) st = lamp_checkpoint_classifier_options(ck, &co);
+    if (st == LAMP_OK) {
+      char path[TR_STR];
+      snprintf(path, sizeof(path), "%s", o->checkpoint);
+      tr_opts_defaults(o);
+      tr_opts_from_library(o, &co, NULL);
+      snprintf(o->checkpoint, sizeof(o->checkpoint), "%s", path);
+      s->task = co.task;
+      tr_opts_parse(o, which, argc, argv, rest, n_rest);
+      /* --task on the command line evaluates the prompt on another task */
+      if (strcmp(o->task, co.task->name) && tr_task(s, cmd, o)) st = LAMP_ERR_INVALID_ARGUMENT;
+      else if (!strcmp(o->task, co.task->name)) s->task = co.task;
+    }
+    if (st == LAMP_OK) st = lamp_checkpoint_prompt(ck, s->llm, prompt);
+    if (st == LAMP_OK && tr_opts_to_library(o, s->task, s->llm, &co, NULL)) st = LAMP_ERR_INVALID_ARGUMENT;
+    if (st != LAMP_OK) tr_fail(cmd, s->ctx, st, o->checkpoint);
+    int rc = st == LAMP_OK ? tr_classifier(s, cmd, &co) : 1;
+    lamp_checkpoint_release(ck);
+    return rc;
   }
-  return 0;
-}
-
-static int tr_open_infer(const char *cmd, tr_opts *o, tr_engine *e) {
-  if (tr_engine_open(e, cmd, o)) return 1;
-  if (o->checkpoint[0]) {
-    uint64_t a, b, c;
-    if (tr_checkpoint_load(e, cmd, o->checkpoint, &a, &b, &c)) return 1;
-  }
-  return 0;
+  int rc = tr_task(s, cmd, o);
+  if (!rc) rc = tr_opts_to_library(o, s->task, s->llm, &co, NULL);
+  if (!rc) rc = tr_classifier(s, cmd, &co);
+  if (!rc && o->adapter[0] && (st = lamp_peft_import(s->llm, o->adapter, prompt)) != LAMP_OK)
+    rc = tr_fail(cmd, s->ctx, st, o->adapter);
+  return rc;
 }
 
 int lamp_cli_eval(int argc, char **argv) {
@@ -550,44 +661,44 @@ int lamp_cli_eval(int argc, char **argv) {
     return 0;
   }
   tr_opts o;
-  int rc = tr_setup_infer(cmd, TR_CMD_EVAL, argc, argv, &o, NULL, NULL);
-  if (rc) return rc;
-  int dev = !strcmp(o.split, "dev");
-  if (!dev && strcmp(o.split, "train")) {
-    tr_error(cmd, "--split must be dev or train");
-    return 2;
-  }
-  tr_engine e;
-  tr_split s = {0};
+  tr_session s = {0};
+  lamp_prompt *prompt = NULL;
+  lamp_examples *ex = NULL;
   char path[PATH_MAX + 64];
-  rc = 1;
   double t0 = tr_now();
-  if (tr_open_infer(cmd, &o, &e) || tr_split_path(cmd, &o, e.task, dev, path, sizeof(path)) ||
-      tr_split_load(&e, cmd, path, (size_t)o.final_eval_max, &s))
-    goto done;
-  tr_eval ev;
+  int rc = tr_open_infer(cmd, TR_CMD_EVAL, argc, argv, &o, NULL, NULL, &s, &prompt);
+  int dev = !strcmp(o.split, "dev");
+  if (!rc && !dev && strcmp(o.split, "train")) {
+    tr_error(cmd, "--split must be dev or train");
+    rc = 2;
+  }
+  if (!rc) rc = tr_split_path(cmd, &o, s.task, dev, path, sizeof(path)) ||
+                tr_examples(&s, cmd, path, (size_t)o.final_eval_max, &ex);
+  lamp_metrics m;
   double t1 = tr_now();
-  if (tr_evaluate(&e, cmd, &s, 0, NULL, &ev)) goto done;
-  double t2 = tr_now();
-  char what[PATH_MAX + 200];
-  snprintf(what, sizeof(what), "%s %s (%s)", e.task->name, o.split,
-           o.no_prompt ? "no prompt" : o.checkpoint);
-  tr_eval_print(what, &ev);
-  printf("device %s, setup %.1f s, evaluation %.1f s (%.1f examples/s)\n",
-         lamp_context_device(e.ctx)->name, t1 - t0, t2 - t1, (double)ev.examples / (t2 - t1));
-  tr_eval_json(stdout, 0, o.split, &ev);
-  rc = 0;
-done:
-  tr_split_free(&s);
-  tr_engine_close(&e);
+  lamp_status st;
+  if (!rc && (st = lamp_classifier_evaluate(s.cls, prompt, ex, 0, NULL, NULL, &m)) != LAMP_OK)
+    rc = tr_fail(cmd, s.ctx, st, "evaluation");
+  if (!rc) {
+    double t2 = tr_now();
+    char what[PATH_MAX + 200];
+    snprintf(what, sizeof(what), "%s %s (%s)", s.task->name, o.split,
+             o.no_prompt ? "no prompt" : o.checkpoint[0] ? o.checkpoint : o.adapter);
+    tr_eval_print(what, &m);
+    printf("device %s, setup %.1f s, evaluation %.1f s (%.1f examples/s)\n",
+           lamp_context_device(s.ctx)->name, t1 - t0, t2 - t1, (double)m.examples / (t2 - t1));
+    tr_eval_json(stdout, 0, o.split, &m);
+  }
+  lamp_examples_release(ex);
+  lamp_prompt_release(prompt);
+  tr_session_close(&s);
   return rc;
 }
 
 /* Splits a line into the task's fields at tabs. */
 static int tr_fields(const lamp_task *t, char *line, const char **fields, size_t line_no) {
   size_t n = 0;
-  char *p = line;
-  for (;;) {
+  for (char *p = line;;) {
     char *tab = strchr(p, '\t');
     if (n < LAMP_DATA_MAX_FIELDS) fields[n] = p;
     n++;
@@ -612,76 +723,59 @@ int lamp_cli_predict(int argc, char **argv) {
     return 0;
   }
   tr_opts o;
-  char **texts = calloc((size_t)argc + 1, sizeof(char *));
+  tr_session s = {0};
+  lamp_prompt *prompt = NULL;
+  lamp_examples *ex = NULL;
+  double *scores = NULL;
+  char **texts = calloc((size_t)argc + 1, sizeof(char *)), *line = NULL;
   int n_texts = 0;
   if (!texts) return 1;
-  int rc = tr_setup_infer(cmd, TR_CMD_PREDICT, argc, argv, &o, texts, &n_texts);
-  if (rc) {
-    free(texts);
-    return rc;
-  }
+  int rc = tr_open_infer(cmd, TR_CMD_PREDICT, argc, argv, &o, texts, &n_texts, &s, &prompt);
+  lamp_status st = LAMP_OK;
+  if (!rc && (st = lamp_examples_create(s.cls, &ex)) != LAMP_OK) rc = tr_fail(cmd, s.ctx, st, "");
   /* the inputs: the arguments, else stdin's lines */
-  char **lines = NULL;
-  size_t n_lines = 0, cap = 0;
-  int from_stdin = n_texts == 0;
-  if (from_stdin) {
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t got;
-    while ((got = getline(&line, &lcap, stdin)) >= 0) {
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (rc) break;
+    if (n_texts) {
+      if (n == (size_t)n_texts) break;
+      free(line);
+      line = strdup(texts[n]);
+    } else {
+      ssize_t got = getline(&line, &cap, stdin);
+      if (got < 0) break;
       while (got && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
-      if (n_lines == cap) {
-        cap = cap ? 2 * cap : 64;
-        char **l = realloc(lines, cap * sizeof(char *));
-        if (!l) break;
-        lines = l;
-      }
-      lines[n_lines++] = strdup(line);
     }
-    free(line);
-  } else {
-    lines = calloc((size_t)n_texts, sizeof(char *));
-    for (int i = 0; lines && i < n_texts; i++) lines[n_lines++] = strdup(texts[i]);
-  }
-  free(texts);
-  tr_engine e;
-  tr_split s = {0};
-  double *scores = NULL;
-  rc = 1;
-  if (tr_open_infer(cmd, &o, &e)) goto done;
-  if (!n_lines) {
-    tr_error(cmd, "no input text");
-    goto done;
-  }
-  s.items = calloc(n_lines, sizeof(tr_item));
-  scores = malloc(n_lines * e.n_labels * sizeof(double));
-  if (!s.items || !scores) goto done;
-  for (size_t i = 0; i < n_lines; i++) {
     const char *fields[LAMP_DATA_MAX_FIELDS];
-    if (!lines[i] || tr_fields(e.task, lines[i], fields, i + 1) ||
-        tr_item_from_fields(&e, cmd, fields, &s.items[i]))
-      goto done;
-    s.n++;
+    if (!line || tr_fields(s.task, line, fields, n + 1)) rc = 1;
+    else if ((st = lamp_examples_add(s.cls, ex, fields, -1)) != LAMP_OK)
+      rc = tr_fail(cmd, s.ctx, st, "input");
+    n++;
   }
-  tr_eval ev;
-  if (tr_evaluate(&e, cmd, &s, 0, scores, &ev)) goto done;
-  for (size_t i = 0; i < n_lines; i++) {
-    const double *sc = scores + i * e.n_labels;
+  free(line);
+  free(texts);
+  size_t K = rc ? 0 : lamp_classifier_label_count(s.cls);
+  if (!rc && !n) {
+    tr_error(cmd, "no input text");
+    rc = 1;
+  }
+  if (!rc && !(scores = malloc(n * K * sizeof(double)))) rc = 1;
+  if (!rc && (st = lamp_classifier_evaluate(s.cls, prompt, ex, 0, scores, NULL, NULL)) != LAMP_OK)
+    rc = tr_fail(cmd, s.ctx, st, "prediction");
+  for (size_t i = 0; !rc && i < n; i++) {
+    const double *sc = scores + i * K;
     size_t best = 0;
     double z = 0;
-    for (size_t k = 1; k < e.n_labels; k++)
+    for (size_t k = 1; k < K; k++)
       if (sc[k] > sc[best]) best = k;
-    for (size_t k = 0; k < e.n_labels; k++) z += exp(sc[k] - sc[best]);
-    const char *w = e.word_text[best];
+    for (size_t k = 0; k < K; k++) z += exp(sc[k] - sc[best]);
+    const char *w = lamp_classifier_word(s.cls, best, NULL);
     while (*w == ' ') w++;
-    printf("%s\t%s\t%.4f\n", e.task->labels[best], w, 1.0 / z);
+    printf("%s\t%s\t%.4f\n", s.task->labels[best], w, 1.0 / z);
   }
-  rc = 0;
-done:
-  for (size_t i = 0; i < n_lines; i++) free(lines[i]);
-  free(lines);
   free(scores);
-  tr_split_free(&s);
-  tr_engine_close(&e);
+  lamp_examples_release(ex);
+  lamp_prompt_release(prompt);
+  tr_session_close(&s);
   return rc;
 }

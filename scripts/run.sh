@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 model=$(./scripts/fetch-model.sh)
 ./build/lamp devices
-exec ./build/lamp train --model "$model" "$@"
+# The GGUF does not name its Hugging Face repository; the adapter's config needs it.
+exec ./build/lamp train --model "$model" --base-model HuggingFaceTB/SmolLM2-135M-Instruct "$@"

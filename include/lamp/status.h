@@ -25,7 +25,8 @@ extern "C" {
   X(LAMP_ERR_FORMAT, 11, "file is corrupt or of an unsupported format")              \
   X(LAMP_ERR_UNSUPPORTED, 12, "operation not supported on this device or data type") \
   X(LAMP_ERR_NUMERIC, 13, "input is non-finite or numerically degenerate")           \
-  X(LAMP_ERR_NOT_FOUND, 14, "named item not found")
+  X(LAMP_ERR_NOT_FOUND, 14, "named item not found")                                 \
+  X(LAMP_ERR_CANCELLED, 15, "stopped on the caller's request")
 
 typedef enum lamp_status {
 #define LAMP__STATUS_ENUM(name, value, text) name = value,

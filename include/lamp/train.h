@@ -1,0 +1,288 @@
+/* lamp: the engine. Load a frozen model with its tokenizer (lamp_llm), turn a task's examples
+ * into class scores with a verbaliser (lamp_classifier), and tune a prompt on them
+ * (lamp_trainer): steps that do not block, evaluation, checkpoints with exact resume, PEFT
+ * adapters. The `lamp` tool and the benchmarks are clients of this header.
+ *
+ *   lamp_llm_load(ctx, "model.gguf", &llm);                   a GGUF file or a HF folder
+ *   lamp_classifier_options_init(&co, task);                  lamp_task_find("sst2", ...)
+ *   lamp_classifier_create(llm, &co, &cls);
+ *   lamp_examples_load(cls, "train.tsv", 0, &train);
+ *   lamp_trainer_options_init(&to, llm, LAMP_PROMPT_LAMP);
+ *   lamp_trainer_create(cls, &to, train, &tr);
+ *   lamp_trainer_fit(tr, &fit);                               or lamp_trainer_step / _collect
+ *   lamp_trainer_evaluate(tr, dev, 0, &metrics);
+ *
+ * Errors: every call returns a lamp_status; the detail (the file and line, the option, the
+ * kernel) is in lamp_context_error() of the context the objects were made on. Every object has
+ * its release function; NULL is accepted there. Objects made from an lamp_llm must be released
+ * before it. None of this is thread-safe on one context; separate contexts share nothing. */
+#ifndef LAMP_TRAIN_H
+#define LAMP_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lamp/context.h"
+#include "lamp/data.h"
+#include "lamp/export.h"
+#include "lamp/model.h"
+#include "lamp/optim.h"
+#include "lamp/prompt.h"
+#include "lamp/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- a frozen model and its tokenizer ----------------------------------------------------- */
+
+typedef struct lamp_llm lamp_llm;
+
+typedef struct lamp_llm_info {
+  const char *path;  /* as given to lamp_llm_load */
+  const char *name;  /* display name: GGUF general.name, else the file or folder name */
+  const char *hf_id; /* Hugging Face model id when the file names one (GGUF
+                        general.source.huggingface.repository or general.base_model.0.repo_url,
+                        a folder's config.json _name_or_path), else NULL */
+  size_t n_ctx;      /* trained context length, 0 when unknown */
+  lamp_tokenizer_special special; /* BOS, EOS, ... ids (-1 when none) */
+  lamp_model_config config;
+} lamp_llm_info;
+
+/* `path` is a GGUF file (weights dequantised to f32, tokenizer from its metadata) or a Hugging
+ * Face folder (config.json, model.safetensors or its shards, tokenizer.json; BOS and EOS from
+ * config.json). A missing path, a folder without those files or a damaged file is an error
+ * naming it. */
+LAMP_API lamp_status lamp_llm_load(lamp_context *ctx, const char *path, lamp_llm **out);
+LAMP_API void lamp_llm_release(lamp_llm *llm);
+LAMP_API lamp_context *lamp_llm_context(const lamp_llm *llm);
+LAMP_API lamp_model *lamp_llm_model(const lamp_llm *llm);
+LAMP_API lamp_tokenizer *lamp_llm_tokenizer(const lamp_llm *llm);
+/* Strings stay valid until lamp_llm_release. */
+LAMP_API lamp_status lamp_llm_get_info(const lamp_llm *llm, lamp_llm_info *info);
+
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+typedef struct lamp_metrics {
+  size_t examples;
+  double loss;     /* mean cross-entropy of the gold class over the K class scores */
+  double accuracy;
+  double f1;       /* F1 of class 1 (two classes), else 0 */
+  double mcc;      /* Matthews correlation (two classes), else 0 */
+  double macro_f1; /* mean F1 over the classes */
+  lamp_data_metric metric; /* the task's metric */
+  double score;    /* its value (accuracy, f1, mcc or macro_f1) */
+} lamp_metrics;
+
+/* Metrics of `n` predictions against gold classes, all in 0..K-1; `loss` is left 0. */
+LAMP_API lamp_status lamp_metrics_compute(size_t n_labels, const int32_t *gold,
+                                          const int32_t *pred, size_t n,
+                                          lamp_data_metric metric, lamp_metrics *out);
+
+/* ---- classifier: template, verbaliser, scoring -------------------------------------------- */
+
+typedef struct lamp_classifier lamp_classifier;
+
+typedef struct lamp_classifier_options {
+  const lamp_task *task;     /* a built-in (lamp_task_find) or the caller's (lamp_task_check);
+                                copied, so it need not outlive the classifier */
+  const char *template_text; /* NULL: the task's */
+  const char *words;         /* label words in class order separated by '|'; NULL: the task's */
+  size_t max_tokens;         /* longest input in tokens; longer texts keep their end [256] */
+  int bos;                   /* nonzero: the BOS token first */
+  size_t eval_batch;         /* examples per scoring batch [16] */
+} lamp_classifier_options;
+
+LAMP_API void lamp_classifier_options_init(lamp_classifier_options *options,
+                                           const lamp_task *task);
+
+/* Checks the template against the task's fields and encodes the label words. When every word
+ * is one token, classes are scored by the label head at the answer position; otherwise each
+ * class by the log-probability of its whole word (one teacher-forced sequence per class). */
+LAMP_API lamp_status lamp_classifier_create(lamp_llm *llm, const lamp_classifier_options *options,
+                                            lamp_classifier **out);
+LAMP_API void lamp_classifier_release(lamp_classifier *cls);
+/* The options it was made with (strings owned by the classifier; words always set). */
+LAMP_API lamp_status lamp_classifier_get_options(const lamp_classifier *cls,
+                                                 lamp_classifier_options *options);
+LAMP_API size_t lamp_classifier_label_count(const lamp_classifier *cls);
+/* Class k's label word as given (e.g. " positive") and its length in tokens. */
+LAMP_API const char *lamp_classifier_word(const lamp_classifier *cls, size_t k, size_t *tokens);
+
+/* Tokenized examples: each rendered through the template and encoded once. */
+typedef struct lamp_examples lamp_examples;
+
+/* Every example of a file in the task's format (`limit` 0 = all); errors name file:line. */
+LAMP_API lamp_status lamp_examples_load(lamp_classifier *cls, const char *path, size_t limit,
+                                        lamp_examples **out);
+LAMP_API lamp_status lamp_examples_create(lamp_classifier *cls, lamp_examples **out);
+/* Appends one example from its fields in the task's order, rendered exactly as a file's
+ * examples are (trailing whitespace of each field removed); `label` -1 when unknown. */
+LAMP_API lamp_status lamp_examples_add(lamp_classifier *cls, lamp_examples *examples,
+                                       const char *const *fields, int32_t label);
+LAMP_API size_t lamp_examples_count(const lamp_examples *examples);
+LAMP_API size_t lamp_examples_tokens(const lamp_examples *examples);
+LAMP_API void lamp_examples_release(lamp_examples *examples);
+
+/* Scores the first `limit` examples (0 = all) with `prompt` prepended (NULL: the bare model):
+ * class scores (n x K, logits or word log-probabilities, may be NULL), predicted classes (n,
+ * may be NULL), and with `metrics` (needs every label known) the task's metrics. Batches hold
+ * neighbouring lengths; results are in the examples' order. */
+LAMP_API lamp_status lamp_classifier_evaluate(lamp_classifier *cls, lamp_prompt *prompt,
+                                              const lamp_examples *examples, size_t limit,
+                                              double *scores, int32_t *pred,
+                                              lamp_metrics *metrics);
+
+/* ---- trainer ------------------------------------------------------------------------------ */
+
+typedef struct lamp_trainer_options {
+  lamp_prompt_options prompt; /* method, shape, init, seed (also the data order's seed) */
+  lamp_adamw_options adamw;
+  lamp_lr_decay decay;        /* learning-rate schedule over the run [linear] */
+  uint64_t warmup;            /* warm-up steps [0] */
+  float min_lr;               /* decay floor as a fraction of the peak [0] */
+  float clip;                 /* global gradient-norm clip, 0 = off [1] */
+  size_t batch;               /* examples per step [8] */
+  uint64_t steps;             /* optimiser steps [300], or with `epochs` > 0 whole epochs */
+  uint64_t epochs;
+  int recompute;              /* recompute blocks in the backward (less memory) */
+} lamp_trainer_options;
+
+/* Defaults for `method` on the model: l = 100, r = 8 (LAMP), bottleneck 10 (DPT), s = 2 for
+ * LAMP and 1 otherwise, AdamW at lr 0.03 with weight decay 1e-5, linear decay, clip 1. */
+LAMP_API void lamp_trainer_options_init(lamp_trainer_options *options, const lamp_llm *llm,
+                                        lamp_prompt_method method);
+
+typedef struct lamp_trainer lamp_trainer;
+
+/* A prompt initialised from the options (embedding rows of the model for LAMP and PT, by SVD
+ * for LAMP), its AdamW state and the epoch order of `train` (kept by reference: it must outlive
+ * the trainer). Every label of `train` must be known. */
+LAMP_API lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options *options,
+                                         const lamp_examples *train, lamp_trainer **out);
+LAMP_API void lamp_trainer_release(lamp_trainer *trainer);
+LAMP_API lamp_prompt *lamp_trainer_prompt(const lamp_trainer *trainer);
+LAMP_API lamp_status lamp_trainer_get_options(const lamp_trainer *trainer,
+                                              lamp_trainer_options *options);
+
+typedef struct lamp_trainer_state {
+  uint64_t step;      /* steps enqueued so far (0 at the start) */
+  uint64_t total;     /* steps of the run */
+  uint64_t epoch;     /* epoch of the next batch */
+  uint64_t batch;     /* batch within that epoch */
+  size_t batches;     /* batches per epoch */
+  size_t pending;     /* enqueued steps not collected yet (0..2) */
+  size_t trainable;   /* trainable parameters */
+  size_t prompt_rows; /* rows the prompt prepends (after pooling) */
+  size_t device_bytes; /* weights, workspace, prompt parameters, gradients, AdamW moments */
+} lamp_trainer_state;
+
+LAMP_API lamp_status lamp_trainer_get_state(const lamp_trainer *trainer, lamp_trainer_state *state);
+
+/* Enqueues the next step (prompt forward, model forward and backward, prompt backward, global-
+ * norm clipping, AdamW, reads of its loss and gradient norm that do not wait) and returns
+ * without waiting for the device; only the batch copies wait for the step before last. At most
+ * two steps may be pending: collect one first. Past the last step: LAMP_ERR_INVALID_ARGUMENT. */
+LAMP_API lamp_status lamp_trainer_step(lamp_trainer *trainer);
+
+typedef struct lamp_step_result {
+  uint64_t step;    /* 1-based */
+  uint64_t epoch;
+  double loss;      /* mean over the step's scored positions */
+  double grad_norm; /* global norm before clipping */
+  double lr;        /* the learning rate the step used */
+  size_t examples, tokens;
+  double step_s;    /* from the end of the previous step (or this step's start) to its end */
+  double host_s;    /* host time enqueueing it, the batch copies' wait excluded */
+} lamp_step_result;
+
+/* The oldest pending step's result, waiting for the device when needed. A loss that is not
+ * finite is LAMP_ERR_NUMERIC (the parameters are then not worth saving). */
+LAMP_API lamp_status lamp_trainer_collect(lamp_trainer *trainer, lamp_step_result *result);
+
+/* lamp_classifier_evaluate with the trainer's prompt. Pending steps are collected first and
+ * their results dropped; call collect before when they matter. */
+LAMP_API lamp_status lamp_trainer_evaluate(lamp_trainer *trainer, const lamp_examples *examples,
+                                           size_t limit, lamp_metrics *metrics);
+
+/* The whole run in the library, as `lamp train` does it: steps two deep, an evaluation every
+ * eval_every steps, a checkpoint every checkpoint_every steps and at the end, a callback after
+ * each event; a nonzero return from the callback (or `stop_after` steps) checkpoints and stops
+ * with LAMP_ERR_CANCELLED. */
+typedef enum lamp_fit_event {
+  LAMP_FIT_STEP = 0,       /* a step's result (`step`) */
+  LAMP_FIT_EVAL = 1,       /* an interval evaluation (`metrics`) */
+  LAMP_FIT_CHECKPOINT = 2, /* a checkpoint was written */
+} lamp_fit_event;
+
+typedef struct lamp_fit_report {
+  lamp_fit_event event;
+  uint64_t step;
+  const lamp_step_result *result; /* LAMP_FIT_STEP */
+  const lamp_metrics *metrics;    /* LAMP_FIT_EVAL */
+} lamp_fit_report;
+
+typedef int (*lamp_fit_callback)(void *user, const lamp_fit_report *report);
+
+typedef struct lamp_fit_options {
+  const lamp_examples *dev;  /* NULL: no interval evaluations */
+  uint64_t eval_every;       /* 0: none */
+  size_t eval_max;           /* examples per interval evaluation, 0 = all */
+  const char *checkpoint;    /* NULL: none written */
+  uint64_t checkpoint_every; /* 0: only at the end and on a stop */
+  uint64_t stop_after;       /* stop after this many steps of this call, 0 = no */
+  lamp_fit_callback callback;
+  void *user;
+} lamp_fit_options;
+
+LAMP_API void lamp_fit_options_init(lamp_fit_options *options);
+LAMP_API lamp_status lamp_trainer_fit(lamp_trainer *trainer, const lamp_fit_options *options);
+
+/* ---- checkpoints and adapters ------------------------------------------------------------- */
+
+/* One safetensors file, written atomically: the prompt's parameters and AdamW moments, the
+ * step, epoch and batch, and every option of the classifier and trainer as "run.<name>"
+ * metadata (a custom task as "task.<name>"), plus `count` caller pairs (keys must not start
+ * with "run.", "task.", "train." or "lamp."). Pending steps are collected first. */
+LAMP_API lamp_status lamp_trainer_save(lamp_trainer *trainer, const char *path,
+                                       const char *const *keys, const char *const *values,
+                                       size_t count);
+
+typedef struct lamp_checkpoint lamp_checkpoint;
+
+/* Reads a checkpoint's metadata and checks it is one (lamp.format). */
+LAMP_API lamp_status lamp_checkpoint_open(lamp_context *ctx, const char *path,
+                                          lamp_checkpoint **out);
+LAMP_API void lamp_checkpoint_release(lamp_checkpoint *ckpt);
+/* A metadata value, or NULL. */
+LAMP_API const char *lamp_checkpoint_get(const lamp_checkpoint *ckpt, const char *key);
+/* The options it was trained with; strings and a custom task live in `ckpt`. */
+LAMP_API lamp_status lamp_checkpoint_classifier_options(lamp_checkpoint *ckpt,
+                                                        lamp_classifier_options *options);
+LAMP_API lamp_status lamp_checkpoint_trainer_options(lamp_checkpoint *ckpt, const lamp_llm *llm,
+                                                     lamp_trainer_options *options);
+/* LAMP_ERR_INVALID_ARGUMENT naming the first run option that differs from the checkpoint's. */
+LAMP_API lamp_status lamp_checkpoint_check_options(lamp_checkpoint *ckpt,
+                                                   const lamp_classifier_options *cls,
+                                                   const lamp_trainer_options *trainer);
+/* Restores parameters, moments and position (step, epoch, batch) into a trainer made with the
+ * checkpoint's options: the run continues bit for bit as if never stopped. */
+LAMP_API lamp_status lamp_trainer_resume(lamp_trainer *trainer, lamp_checkpoint *ckpt);
+/* A prompt holding the checkpoint's parameters, for evaluation and prediction. */
+LAMP_API lamp_status lamp_checkpoint_prompt(lamp_checkpoint *ckpt, const lamp_llm *llm,
+                                            lamp_prompt **out);
+
+/* The prompt after pooling (P' x C) as a Hugging Face PEFT prompt-tuning adapter in folder
+ * `dir` (created): adapter_model.safetensors (`prompt_embeddings`) and adapter_config.json.
+ * `base_model` is its base_model_name_or_path; NULL takes the model's hf_id, else its name. */
+LAMP_API lamp_status lamp_peft_export(const lamp_llm *llm, lamp_prompt *prompt, const char *dir,
+                                      const char *base_model);
+/* A PEFT prompt-tuning adapter (a folder or its adapter_model.safetensors) as a PT prompt of
+ * num_virtual_tokens rows, pool 1, for evaluation, prediction and generation. */
+LAMP_API lamp_status lamp_peft_import(const lamp_llm *llm, const char *path, lamp_prompt **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

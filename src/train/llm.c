@@ -1,0 +1,188 @@
+/* lamp_llm: a frozen model with its tokenizer and special ids, from a GGUF file or a Hugging
+ * Face folder. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lamp/safetensors.h"
+#include "train/train_internal.h"
+#include "util/json.h"
+
+static char *lamp__strndup(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
+static const char *lamp__base_name(const char *path) {
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  const char *end = path + n, *p = end;
+  while (p > path && p[-1] != '/') p--;
+  return p;
+}
+
+/* A GGUF string value, or NULL. */
+static char *lamp__gguf_str(lamp_gguf *g, const char *key) {
+  const char *s = NULL;
+  size_t n = 0;
+  if (lamp_gguf_get_string(NULL, g, key, &s, &n) != LAMP_OK || !n) return NULL;
+  return lamp__strndup(s, n);
+}
+
+/* The Hugging Face id, when the converter recorded where the model came from. The naming
+ * parts (general.organization, basename, size_label, finetune) are not used: converters
+ * fill them from config.json's _name_or_path, which is often a training run's name. */
+static char *lamp__gguf_hf_id(lamp_gguf *g) {
+  char *id = lamp__gguf_str(g, "general.source.huggingface.repository");
+  if (id) return id;
+  static const char *const hosts[] = {"https://huggingface.co/", "http://huggingface.co/"};
+  char *url = lamp__gguf_str(g, "general.source.url");
+  for (size_t i = 0; url && !id && i < 2; i++) {
+    size_t n = strlen(hosts[i]);
+    if (!strncmp(url, hosts[i], n) && url[n]) id = lamp__strndup(url + n, strlen(url + n));
+  }
+  free(url);
+  return id;
+}
+
+static lamp_status lamp__llm_gguf(lamp_llm *m, const char *path) {
+  lamp_context *ctx = m->ctx;
+  char err[2048];
+  lamp_gguf *g = NULL;
+  lamp_status st = lamp_gguf_open(ctx, path, &g, err, sizeof(err));
+  if (st != LAMP_OK) return lamp__fail(ctx, st, "%s", err);
+  lamp_llama_hparams hp;
+  if (lamp_gguf_llama_hparams(ctx, g, &hp) == LAMP_OK) m->n_ctx = hp.n_ctx;
+  st = lamp_tokenizer_from_gguf(ctx, g, &m->tok, err, sizeof(err));
+  if (st != LAMP_OK) {
+    lamp__fail(ctx, st, "%s: tokenizer: %s", path, err);
+  } else if ((st = lamp_model_create_gguf(ctx, g, &m->model)) != LAMP_OK) {
+    char detail[1024];
+    snprintf(detail, sizeof(detail), "%s", lamp_context_error(ctx));
+    lamp__fail(ctx, st, "%s: %s", path, detail);
+  } else {
+    m->name = lamp__gguf_str(g, "general.name");
+    m->hf_id = lamp__gguf_hf_id(g);
+  }
+  lamp_gguf_release(g);
+  return st;
+}
+
+/* An integer member of config.json, or the first element of an array of them; -1 if none. */
+static long lamp__json_id(const lamp__json *doc, const char *key) {
+  size_t node = lamp__json_get(doc, 0, key);
+  if (lamp__json_kind_of(doc, node) == LAMP__JSON_ARRAY) node = lamp__json_first(doc, node);
+  if (lamp__json_kind_of(doc, node) != LAMP__JSON_NUMBER) return -1;
+  double v = lamp__json_number(doc, node);
+  return v >= 0 && v < (double)(1 << 24) && v == floor(v) ? (long)v : -1;
+}
+
+static lamp_status lamp__llm_folder(lamp_llm *m, const char *dir) {
+  lamp_context *ctx = m->ctx;
+  size_t n = strlen(dir) + 32;
+  char *path = malloc(n), err[2048];
+  if (!path) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  snprintf(path, n, "%s/tokenizer.json", dir);
+  lamp_status st = lamp_tokenizer_from_json_file(ctx, path, &m->tok, err, sizeof(err));
+  if (st != LAMP_OK) {
+    lamp__fail(ctx, st, "%s: %s", path, err);
+    free(path);
+    return st;
+  }
+  snprintf(path, n, "%s/config.json", dir);
+  char *text = NULL;
+  size_t size = 0;
+  lamp__json *doc = NULL;
+  st = lamp__read_file(ctx, path, &text, &size);
+  if (st == LAMP_OK && (st = lamp__json_parse(text, size, &doc, err, sizeof(err))) != LAMP_OK)
+    lamp__fail(ctx, st, "%s: %s", path, err);
+  free(text);
+  if (st == LAMP_OK) {
+    lamp_tokenizer_special sp = lamp_tokenizer_get_special(m->tok);
+    int32_t vocab = (int32_t)lamp_tokenizer_vocab_size(m->tok);
+    sp.bos = (int32_t)lamp__json_id(doc, "bos_token_id");
+    sp.eos = (int32_t)lamp__json_id(doc, "eos_token_id");
+    if (sp.bos >= vocab) sp.bos = -1;
+    if (sp.eos >= vocab) sp.eos = -1;
+    long n_ctx = lamp__json_id(doc, "max_position_embeddings");
+    m->n_ctx = n_ctx > 0 ? (size_t)n_ctx : 0;
+    size_t id = lamp__json_get(doc, 0, "_name_or_path");
+    size_t len = 0;
+    const char *s = lamp__json_kind_of(doc, id) == LAMP__JSON_STRING
+                        ? lamp__json_string(doc, id, &len) : NULL;
+    /* a local path is not an id */
+    if (s && len && s[0] != '/' && s[0] != '.') m->hf_id = lamp__strndup(s, len);
+    lamp__json_free(doc);
+    st = lamp_tokenizer_set_special(ctx, m->tok, &sp);
+  }
+  if (st == LAMP_OK) st = lamp_model_create_safetensors(ctx, dir, &m->model);
+  if (st == LAMP_OK) m->name = lamp__strndup(lamp__base_name(dir), strlen(lamp__base_name(dir)));
+  free(path);
+  return st;
+}
+
+lamp_status lamp_llm_load(lamp_context *ctx, const char *path, lamp_llm **out) {
+  if (!ctx || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (!path || !path[0]) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "no model path given");
+  struct stat sb;
+  if (stat(path, &sb) != 0)
+    return lamp__fail(ctx, LAMP_ERR_IO, "model %s not found (a GGUF file or a Hugging Face "
+                      "folder)", path);
+  lamp_llm *m = calloc(1, sizeof(*m));
+  if (!m) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  m->ctx = ctx;
+  lamp_status st;
+  if (!(m->path = lamp__strndup(path, strlen(path)))) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  } else if (S_ISDIR(sb.st_mode)) {
+    st = lamp__llm_folder(m, path);
+  } else if (S_ISREG(sb.st_mode)) {
+    st = lamp__llm_gguf(m, path);
+  } else {
+    st = lamp__fail(ctx, LAMP_ERR_IO, "model %s is neither a file nor a folder", path);
+  }
+  if (st == LAMP_OK && !m->name) {
+    const char *b = lamp__base_name(path);
+    if (!(m->name = lamp__strndup(b, strlen(b))))
+      st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  if (st == LAMP_OK) st = lamp_model_get_config(m->model, &m->config);
+  if (st != LAMP_OK) {
+    lamp_llm_release(m);
+    return st;
+  }
+  *out = m;
+  return LAMP_OK;
+}
+
+void lamp_llm_release(lamp_llm *m) {
+  if (!m) return;
+  lamp_model_release(m->model);
+  lamp_tokenizer_release(m->tok);
+  free(m->path);
+  free(m->name);
+  free(m->hf_id);
+  free(m);
+}
+
+lamp_context *lamp_llm_context(const lamp_llm *m) { return m ? m->ctx : NULL; }
+lamp_model *lamp_llm_model(const lamp_llm *m) { return m ? m->model : NULL; }
+lamp_tokenizer *lamp_llm_tokenizer(const lamp_llm *m) { return m ? m->tok : NULL; }
+
+lamp_status lamp_llm_get_info(const lamp_llm *m, lamp_llm_info *info) {
+  if (!m || !info) return LAMP_ERR_INVALID_ARGUMENT;
+  info->path = m->path;
+  info->name = m->name;
+  info->hf_id = m->hf_id;
+  info->n_ctx = m->n_ctx;
+  info->special = lamp_tokenizer_get_special(m->tok);
+  info->config = m->config;
+  return LAMP_OK;
+}

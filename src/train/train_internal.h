@@ -1,0 +1,80 @@
+/* The engine's internals shared by the src/train files. Not installed. */
+#ifndef LAMP_TRAIN_INTERNAL_H
+#define LAMP_TRAIN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lamp/gguf.h"
+#include "lamp/train.h"
+#include "runtime/internal.h"
+
+struct lamp_llm {
+  lamp_context *ctx;
+  lamp_model *model;
+  lamp_tokenizer *tok;
+  lamp_model_config config;
+  size_t n_ctx;
+  char *path, *name, *hf_id;
+};
+
+/* One tokenized example: the rendered template's ids and its class (-1 unknown). */
+typedef struct lamp__item {
+  int32_t *ids;
+  size_t n;
+  int32_t label;
+} lamp__item;
+
+struct lamp_examples {
+  lamp__item *items;
+  size_t n, cap, tokens;
+};
+
+/* Room for a custom task's strings: a copy owned by whoever holds the lamp_task. */
+typedef struct lamp__task_copy {
+  lamp_task task;
+  char *text; /* every string of `task` points into this */
+} lamp__task_copy;
+
+lamp_status lamp__task_copy_make(lamp_context *ctx, const lamp_task *src, lamp__task_copy *out);
+void lamp__task_copy_free(lamp__task_copy *c);
+
+struct lamp_classifier {
+  lamp_llm *llm;
+  lamp_context *ctx;
+  lamp__task_copy task;
+  char *template_text, *words_text;
+  size_t max_tokens, eval_batch;
+  int bos;
+  size_t n_labels;                             /* K */
+  int32_t *words[LAMP_DATA_MAX_LABELS];        /* label word ids */
+  size_t word_len[LAMP_DATA_MAX_LABELS];
+  char *word_text[LAMP_DATA_MAX_LABELS];
+  int single;       /* every word is one token: the label head scores them */
+  size_t max_word;  /* longest word, tokens */
+  /* one workspace for scoring and training batches, grown on demand */
+  lamp_model_workspace *ws;
+  size_t ws_batch, ws_tokens, ws_outputs, ws_prompt;
+  int ws_recompute;
+  int32_t *ids, *targets;
+  size_t *lengths, *out_seq, *out_pos;
+  float *host_out;
+  double sync_s; /* the last batch's wait in the model's copies */
+};
+
+/* Makes the workspace serve `batch` training examples (0: scoring only) with `prompt_rows`
+ * prepended. */
+lamp_status lamp__classifier_reserve(lamp_classifier *c, size_t prompt_rows, size_t batch,
+                                     int recompute);
+/* Lays out items[idx[0..count-1]] for the model: for training (`all_classes` 0) one sequence
+ * per item with its gold word; for scoring every class's word. *n_out: the scored positions. */
+lamp_status lamp__classifier_batch(lamp_classifier *c, const lamp_examples *ex,
+                                   const size_t *idx, size_t count, int all_classes,
+                                   int with_targets, size_t *n_out);
+lamp_status lamp__classifier_prompt_in(lamp_classifier *c, lamp_prompt *prompt);
+lamp_model_head lamp__classifier_head(const lamp_classifier *c);
+
+/* "a|b|c" keys for a checkpoint's metadata. */
+#define LAMP__CKPT_FORMAT "lamp-train-checkpoint"
+
+#endif

@@ -1,0 +1,297 @@
+/* lamp_trainer: a prompt, its AdamW state and the epoch order of a training set; steps that
+ * stay on the device, collected later; the whole run with evaluations and checkpoints.
+ *
+ * A step enqueues prompt forward, model forward and backward, prompt backward, global-norm
+ * clipping and AdamW back to back, then reads of its loss and gradient norm that do not wait,
+ * so the host prepares step n + 1 while the device runs step n. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/trainer_internal.h"
+
+void lamp_trainer_options_init(lamp_trainer_options *o, const lamp_llm *llm,
+                               lamp_prompt_method method) {
+  memset(o, 0, sizeof(*o));
+  lamp_prompt_options_init(&o->prompt, method, llm ? llm->config.n_embd : 0);
+  lamp_adamw_options_init(&o->adamw);
+  o->adamw.lr = 0.03f;
+  o->adamw.weight_decay = 1e-5f;
+  o->decay = LAMP_LR_LINEAR;
+  o->clip = 1.0f;
+  o->batch = 8;
+  o->steps = 300;
+}
+
+static lamp_status lamp__trainer_order(lamp_trainer *t, uint64_t epoch) {
+  const lamp_examples *ex = t->train;
+  size_t *lengths = malloc((ex->n ? ex->n : 1) * sizeof(size_t));
+  if (!lengths) return lamp__fail(t->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  for (size_t i = 0; i < ex->n; i++) lengths[i] = ex->items[i].n;
+  lamp_status st = lamp_data_epoch_order(lengths, ex->n, t->opts.batch, t->opts.prompt.seed, epoch,
+                                         t->order, t->starts, &t->n_batches);
+  free(lengths);
+  t->order_epoch = epoch;
+  return st;
+}
+
+lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options *o,
+                                const lamp_examples *train, lamp_trainer **out) {
+  if (!cls || !o || !train || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  lamp_context *ctx = cls->ctx;
+  if (o->batch < 1) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: batch must be at least 1");
+  if (!o->steps && !o->epochs)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: steps or epochs must be positive");
+  if (!train->n) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: no training examples");
+  for (size_t i = 0; i < train->n; i++)
+    if (train->items[i].label < 0)
+      return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: training example %zu has no "
+                        "label", i + 1);
+  lamp_trainer *t = calloc(1, sizeof(*t));
+  if (!t) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  t->cls = cls;
+  t->ctx = ctx;
+  t->train = train;
+  t->opts = *o;
+  t->opts.prompt.width = cls->llm->config.n_embd;
+  lamp_status st = LAMP_OK;
+  lamp_tensor table;
+  if (st == LAMP_OK) st = lamp_model_embedding(cls->llm->model, &table);
+  if (st == LAMP_OK) {
+    t->opts.prompt.embedding = &table;
+    st = lamp_prompt_create(ctx, &t->opts.prompt, &t->prompt);
+    t->opts.prompt.embedding = NULL;
+  }
+  size_t width = 0;
+  if (st == LAMP_OK) st = lamp_prompt_output_shape(t->prompt, &t->prompt_rows, &width);
+  if (st == LAMP_OK) st = lamp_prompt_get_options(t->prompt, &t->opts.prompt);
+  if (st == LAMP_OK) t->opts.prompt.embedding = NULL;
+  if (st == LAMP_OK) st = lamp_prompt_param_count(t->prompt, &t->trainable);
+  if (st == LAMP_OK) st = lamp_prompt_params(t->prompt, t->params, LAMP_PROMPT_MAX_PARAMS, &t->n_params);
+  for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++)
+    t->param_len[i] = lamp_tensor_numel(&t->params[i].value);
+  if (st == LAMP_OK) st = lamp_adamw_create(ctx, t->params, t->n_params, &o->adamw, &t->opt);
+  if (st == LAMP_OK) st = lamp__classifier_reserve(cls, t->prompt_rows, o->batch, o->recompute);
+  if (st == LAMP_OK) {
+    t->order = malloc(train->n * sizeof(size_t));
+    t->starts = malloc((train->n / o->batch + 2) * sizeof(size_t));
+    for (size_t s = 0; s < 2; s++) t->losses[s] = malloc(cls->ws_outputs * sizeof(float));
+    if (!t->order || !t->starts || !t->losses[0] || !t->losses[1])
+      st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  if (st == LAMP_OK) st = lamp__trainer_order(t, 0);
+  if (st == LAMP_OK) {
+    t->total = o->epochs ? o->epochs * t->n_batches : o->steps;
+    t->sched = (lamp_lr_schedule){o->decay, o->warmup, t->total, o->min_lr};
+    float probe;
+    if (lamp_lr_schedule_factor(&t->sched, 0, &probe) != LAMP_OK || !(o->min_lr >= 0) ||
+        o->min_lr > 1)
+      st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "the schedule needs warm-up (%llu) below "
+                      "the step count (%llu) and min_lr in [0, 1]",
+                      (unsigned long long)o->warmup, (unsigned long long)t->total);
+  }
+  if (st != LAMP_OK) {
+    lamp_trainer_release(t);
+    return st;
+  }
+  *out = t;
+  return LAMP_OK;
+}
+
+void lamp_trainer_release(lamp_trainer *t) {
+  if (!t) return;
+  lamp_context_finish(t->ctx);
+  for (size_t s = 0; s < 2; s++) {
+    for (size_t r = 0; r < 2; r++)
+      if (t->events[s][r]) clReleaseEvent(t->events[s][r]);
+    free(t->losses[s]);
+  }
+  lamp_adamw_release(t->opt);
+  lamp_prompt_release(t->prompt);
+  free(t->order);
+  free(t->starts);
+  free(t);
+}
+
+lamp_prompt *lamp_trainer_prompt(const lamp_trainer *t) { return t ? t->prompt : NULL; }
+
+lamp_status lamp_trainer_get_options(const lamp_trainer *t, lamp_trainer_options *o) {
+  if (!t || !o) return LAMP_ERR_INVALID_ARGUMENT;
+  *o = t->opts;
+  return LAMP_OK;
+}
+
+size_t lamp__trainer_device_bytes(const lamp_trainer *t) {
+  return lamp_model_weight_bytes(t->cls->llm->model) + lamp_model_workspace_bytes(t->cls->ws) +
+         4 * sizeof(float) * t->trainable;
+}
+
+lamp_status lamp_trainer_get_state(const lamp_trainer *t, lamp_trainer_state *s) {
+  if (!t || !s) return LAMP_ERR_INVALID_ARGUMENT;
+  s->step = t->step;
+  s->total = t->total;
+  s->epoch = t->epoch;
+  s->batch = t->batch_in_epoch;
+  s->batches = t->n_batches;
+  s->pending = t->pending;
+  s->trainable = t->trainable;
+  s->prompt_rows = t->prompt_rows;
+  s->device_bytes = lamp__trainer_device_bytes(t);
+  return LAMP_OK;
+}
+
+/* Enqueues a read that does not wait; `ev` completes with it. */
+static cl_int lamp__read_async(lamp_trainer *t, const lamp_tensor *x, void *host, size_t bytes,
+                               cl_event *ev) {
+  if (*ev) clReleaseEvent(*ev);
+  *ev = NULL;
+  return clEnqueueReadBuffer(lamp_context_cl_queue(t->ctx), x->buffer, CL_FALSE, x->offset, bytes,
+                             host, 0, NULL, ev);
+}
+
+lamp_status lamp_trainer_step(lamp_trainer *t) {
+  if (!t) return LAMP_ERR_INVALID_ARGUMENT;
+  if (t->step >= t->total)
+    return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "the run's %llu steps are done",
+                      (unsigned long long)t->total);
+  if (t->pending > 1)
+    return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "two steps are pending: collect one first");
+  double t0 = lamp__now_seconds();
+  if (t->batch_in_epoch == t->n_batches) {
+    LAMP__TRY(lamp__trainer_order(t, t->epoch + 1));
+    t->epoch++;
+    t->batch_in_epoch = 0;
+  } else if (t->order_epoch != t->epoch) {
+    LAMP__TRY(lamp__trainer_order(t, t->epoch));
+  }
+  lamp_classifier *c = t->cls;
+  const size_t *idx = t->order + t->starts[t->batch_in_epoch];
+  size_t count = t->starts[t->batch_in_epoch + 1] - t->starts[t->batch_in_epoch], M = 0;
+  unsigned slot = t->slot ^ 1u;
+  lamp_step_result *r = &t->results[slot];
+  memset(r, 0, sizeof(*r));
+  r->step = t->step + 1;
+  r->epoch = t->epoch;
+  r->examples = count;
+  for (size_t b = 0; b < count; b++) r->tokens += t->train->items[idx[b]].n;
+  float factor = 1;
+  lamp_lr_schedule_factor(&t->sched, t->step, &factor);
+  r->lr = (double)t->opts.adamw.lr * factor;
+
+  lamp_status st = lamp__classifier_batch(c, t->train, idx, count, 0, 1, &M);
+  if (st == LAMP_OK) st = lamp__classifier_prompt_in(c, t->prompt);
+  lamp_tensor dprompt, losses, norm;
+  if (st == LAMP_OK) st = lamp_model_forward(c->ws, lamp__classifier_head(c));
+  if (st == LAMP_OK) st = lamp_model_backward(c->ws);
+  if (st == LAMP_OK) st = lamp_prompt_zero_grad(t->prompt);
+  if (st == LAMP_OK) st = lamp_model_prompt_grad(c->ws, &dprompt);
+  if (st == LAMP_OK) st = lamp_prompt_backward(t->prompt, &dprompt);
+  /* without clipping the norm is still measured for the log; a scale of exactly 1 is skipped */
+  if (st == LAMP_OK)
+    st = lamp_adamw_clip_grad_norm(t->opt, t->opts.clip > 0 ? t->opts.clip : FLT_MAX);
+  if (st == LAMP_OK) st = lamp_adamw_step(t->opt, factor);
+  if (st == LAMP_OK) st = lamp_model_losses(c->ws, &losses);
+  if (st == LAMP_OK) st = lamp_adamw_grad_norm_tensor(t->opt, &norm);
+  if (st != LAMP_OK) return st;
+  cl_int err = lamp__read_async(t, &losses, t->losses[slot], M * sizeof(float), &t->events[slot][0]);
+  if (err == CL_SUCCESS)
+    err = lamp__read_async(t, &norm, &t->norms[slot], sizeof(float), &t->events[slot][1]);
+  /* start the device now rather than at the next blocking call */
+  if (err == CL_SUCCESS) err = clFlush(lamp_context_cl_queue(t->ctx));
+  if (err != CL_SUCCESS)
+    return lamp__fail(t->ctx, LAMP_ERR_OPENCL, "training step: reading the loss back: %s",
+                      lamp_cl_error_name(err));
+  r->host_s = lamp__now_seconds() - t0 - c->sync_s;
+  t->started[slot] = t0;
+  t->outputs[slot] = M;
+  t->slot = slot;
+  t->pending++;
+  t->step++;
+  t->batch_in_epoch++;
+  return LAMP_OK;
+}
+
+lamp_status lamp_trainer_collect(lamp_trainer *t, lamp_step_result *result) {
+  if (!t) return LAMP_ERR_INVALID_ARGUMENT;
+  if (!t->pending) return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "no step to collect");
+  unsigned slot = t->pending == 2 ? t->slot ^ 1u : t->slot;
+  t->pending--;
+  cl_int err = clWaitForEvents(2, t->events[slot]);
+  if (err != CL_SUCCESS)
+    return lamp__fail(t->ctx, LAMP_ERR_OPENCL, "reading the training loss: %s",
+                      lamp_cl_error_name(err));
+  double done = lamp__now_seconds();
+  lamp_step_result *r = &t->results[slot];
+  size_t M = t->outputs[slot];
+  double sum = 0;
+  for (size_t m = 0; m < M; m++) sum += t->losses[slot][m];
+  r->loss = M ? sum / (double)M : 0;
+  r->grad_norm = t->norms[slot];
+  /* the period starts where the previous step was seen done, or at this step's start */
+  double from = t->started[slot] > t->last_done ? t->started[slot] : t->last_done;
+  r->step_s = done - from;
+  t->last_done = done;
+  if (result) *result = *r;
+  if (!isfinite(r->loss))
+    return lamp__fail(t->ctx, LAMP_ERR_NUMERIC, "step %llu: the training loss is not finite (%g); "
+                      "lower the learning rate", (unsigned long long)r->step, r->loss);
+  return LAMP_OK;
+}
+
+lamp_status lamp_trainer_evaluate(lamp_trainer *t, const lamp_examples *ex, size_t limit,
+                                  lamp_metrics *metrics) {
+  if (!t) return LAMP_ERR_INVALID_ARGUMENT;
+  while (t->pending) LAMP__TRY(lamp_trainer_collect(t, NULL));
+  return lamp_classifier_evaluate(t->cls, t->prompt, ex, limit, NULL, NULL, metrics);
+}
+
+/* ---- the whole run -------------------------------------------------------------------------- */
+
+void lamp_fit_options_init(lamp_fit_options *o) { memset(o, 0, sizeof(*o)); }
+
+static lamp_status lamp__fit_report(lamp_trainer *t, const lamp_fit_options *o, int *stop) {
+  lamp_step_result r;
+  LAMP__TRY(lamp_trainer_collect(t, &r));
+  lamp_fit_report rep = {LAMP_FIT_STEP, r.step, &r, NULL};
+  if (o->callback && o->callback(o->user, &rep)) *stop = 1;
+  return LAMP_OK;
+}
+
+lamp_status lamp_trainer_fit(lamp_trainer *t, const lamp_fit_options *o) {
+  if (!t || !o) return LAMP_ERR_INVALID_ARGUMENT;
+  if (o->eval_every && !o->dev)
+    return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "fit: eval_every needs dev examples");
+  int stop = 0;
+  uint64_t done_here = 0;
+  while (t->step < t->total) {
+    LAMP__TRY(lamp_trainer_step(t));
+    done_here++;
+    /* step n is reported once step n + 1 is queued behind it */
+    if (t->pending == 2) LAMP__TRY(lamp__fit_report(t, o, &stop));
+    uint64_t step = t->step;
+    int eval_now = o->eval_every && step % o->eval_every == 0 && step < t->total;
+    int stop_now = stop || (o->stop_after && done_here >= o->stop_after);
+    int ckpt_now = o->checkpoint && ((o->checkpoint_every && step % o->checkpoint_every == 0) ||
+                                     stop_now || step == t->total);
+    if (eval_now || ckpt_now || stop_now || step == t->total)
+      while (t->pending) LAMP__TRY(lamp__fit_report(t, o, &stop));
+    if (eval_now) {
+      lamp_metrics m;
+      LAMP__TRY(lamp_trainer_evaluate(t, o->dev, o->eval_max, &m));
+      lamp_fit_report rep = {LAMP_FIT_EVAL, step, NULL, &m};
+      if (o->callback && o->callback(o->user, &rep)) stop = 1;
+    }
+    if (ckpt_now) {
+      LAMP__TRY(lamp_trainer_save(t, o->checkpoint, NULL, NULL, 0));
+      lamp_fit_report rep = {LAMP_FIT_CHECKPOINT, step, NULL, NULL};
+      if (o->callback && o->callback(o->user, &rep)) stop = 1;
+    }
+    if ((stop_now || stop) && step < t->total) {
+      if (!ckpt_now && o->checkpoint) LAMP__TRY(lamp_trainer_save(t, o->checkpoint, NULL, NULL, 0));
+      return LAMP_ERR_CANCELLED;
+    }
+  }
+  return LAMP_OK;
+}
