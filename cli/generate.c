@@ -1,9 +1,10 @@
 /* lamp generate: continues a text with the frozen model, greedy or sampled (temperature and
  * top-k with a seed), printing each token as soon as it is chosen.
  *
- * The model API has no key/value cache, so every new token reruns the forward over the whole
- * sequence so far (prompt plus generated tokens): step n costs a forward over n rows. That is
- * fine for checking the model by eye; it is not a serving path. */
+ * With --checkpoint or --adapter a trained prompt goes first, as in training. The model API
+ * has no key/value cache, so every new token reruns the forward over the whole sequence so far
+ * (prompt plus generated tokens): step n costs a forward over n rows. That is fine for checking
+ * the model by eye; it is not a serving path. */
 #include "generate.h"
 
 #include <errno.h>
@@ -13,12 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "internal.h"
-#include "json.h"
 #include "lamp/lamp.h"
+#include "lamp/train.h"
 
 #define GEN_DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -31,16 +30,26 @@ typedef struct gen_opts {
   int has_seed;
   int chat;
   const char *system;
+  const char *checkpoint, *adapter; /* a trained prompt to put first */
   char *text; /* the positional arguments joined by spaces */
 } gen_opts;
 
 typedef struct gen_state {
   lamp_context *ctx;
+  lamp_llm *llm;
   lamp_model *model;
   lamp_tokenizer *tok;
+  lamp_prompt *prompt;   /* NULL: none */
+  size_t prompt_rows;
   size_t n_ctx;          /* longest sequence the model was trained for (0: unknown) */
   int32_t stop[2];       /* ids that end the text: EOS and, in chat, the end of a turn */
 } gen_state;
+
+static double gen_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void gen_usage(FILE *out) {
   fprintf(out,
@@ -60,6 +69,8 @@ static void gen_usage(FILE *out) {
           "                     (<|im_start|>user ... <|im_start|>assistant) and stop at the\n"
           "                     end of the assistant's turn\n"
           "  --system TEXT      with --chat: a system turn first\n"
+          "  --checkpoint FILE  put the prompt of a lamp train checkpoint first\n"
+          "  --adapter PATH     put a PEFT prompt-tuning adapter's prompt first\n"
           "\n"
           "Generation stops at the end-of-text token, after N tokens, or at the model's context\n"
           "length. Each token reruns the forward over the whole sequence (no cache).\n");
@@ -109,6 +120,10 @@ static int gen_parse(int argc, char **argv, gen_opts *o) {
       o->model = argv[++i];
     } else if (!strcmp(a, "--system")) {
       o->system = argv[++i];
+    } else if (!strcmp(a, "--checkpoint")) {
+      o->checkpoint = argv[++i];
+    } else if (!strcmp(a, "--adapter")) {
+      o->adapter = argv[++i];
     } else if (!strcmp(a, "--max-tokens")) {
       if (gen_long(a, argv[++i], 1, 1000000, &v)) return 2;
       o->max_tokens = v;
@@ -155,72 +170,14 @@ static int gen_parse(int argc, char **argv, gen_opts *o) {
     fprintf(stderr, "lamp generate: --system needs --chat\n");
     return 2;
   }
+  if (o->checkpoint && o->adapter) {
+    fprintf(stderr, "lamp generate: --checkpoint and --adapter exclude each other\n");
+    return 2;
+  }
   if ((o->top_k || o->has_seed) && o->temperature == 0)
     fprintf(stderr, "lamp generate: note: --top-k and --seed have no effect without "
             "--temperature (greedy)\n");
   return 0;
-}
-
-static int gen_is_dir(const char *path) {
-  struct stat sb;
-  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-/* An integer member of config.json, or the first element of an array of them; -1 if none. */
-static long gen_json_id(const lamp__json *doc, const char *key) {
-  size_t node = lamp__json_get(doc, 0, key);
-  if (lamp__json_kind_of(doc, node) == LAMP__JSON_ARRAY) node = lamp__json_first(doc, node);
-  if (lamp__json_kind_of(doc, node) != LAMP__JSON_NUMBER) return -1;
-  double v = lamp__json_number(doc, node);
-  return v >= 0 && v < (double)(1 << 24) && v == floor(v) ? (long)v : -1;
-}
-
-/* A Hugging Face folder: the model from its safetensors, the tokenizer from tokenizer.json, the
- * special ids and the context length from config.json. */
-static int gen_load_dir(gen_state *g, const char *dir) {
-  char path[4096], err[2048];
-  snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
-  lamp_status st = lamp_tokenizer_from_json_file(g->ctx, path, &g->tok, err, sizeof(err));
-  if (st != LAMP_OK) return gen_error("%s: %s", path, err);
-  snprintf(path, sizeof(path), "%s/config.json", dir);
-  char *text = NULL;
-  size_t size = 0;
-  st = lamp__read_file(g->ctx, path, &text, &size);
-  if (st != LAMP_OK) return gen_error("%s", lamp_context_error(g->ctx));
-  lamp__json *doc = NULL;
-  st = lamp__json_parse(text, size, &doc, err, sizeof(err));
-  free(text);
-  if (st != LAMP_OK) return gen_error("%s: %s", path, err);
-  lamp_tokenizer_special sp = lamp_tokenizer_get_special(g->tok);
-  sp.bos = (int32_t)gen_json_id(doc, "bos_token_id");
-  sp.eos = (int32_t)gen_json_id(doc, "eos_token_id");
-  long n_ctx = gen_json_id(doc, "max_position_embeddings");
-  g->n_ctx = n_ctx > 0 ? (size_t)n_ctx : 0;
-  lamp__json_free(doc);
-  size_t vocab = lamp_tokenizer_vocab_size(g->tok);
-  if (sp.bos >= (int32_t)vocab) sp.bos = -1;
-  if (sp.eos >= (int32_t)vocab) sp.eos = -1;
-  if (lamp_tokenizer_set_special(g->ctx, g->tok, &sp) != LAMP_OK)
-    return gen_error("%s: special token ids: %s", path, lamp_context_error(g->ctx));
-  st = lamp_model_create_safetensors(g->ctx, dir, &g->model);
-  if (st != LAMP_OK) return gen_error("%s: %s", dir, lamp_context_error(g->ctx));
-  return 0;
-}
-
-static int gen_load_gguf(gen_state *g, const char *file) {
-  char err[2048];
-  lamp_gguf *gguf = NULL;
-  lamp_status st = lamp_gguf_open(g->ctx, file, &gguf, err, sizeof(err));
-  if (st != LAMP_OK) return gen_error("%s", err); /* the message names the file */
-  int rc = 0;
-  lamp_llama_hparams hp;
-  if (lamp_gguf_llama_hparams(g->ctx, gguf, &hp) == LAMP_OK) g->n_ctx = hp.n_ctx;
-  st = lamp_tokenizer_from_gguf(g->ctx, gguf, &g->tok, err, sizeof(err));
-  if (st != LAMP_OK) rc = gen_error("%s: tokenizer: %s", file, err);
-  else if ((st = lamp_model_create_gguf(g->ctx, gguf, &g->model)) != LAMP_OK)
-    rc = gen_error("%s: %s", file, lamp_context_error(g->ctx));
-  lamp_gguf_release(gguf);
-  return rc;
 }
 
 /* The text the model sees: TEXT, or with --chat a ChatML conversation ending where the
@@ -291,12 +248,13 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
     return gen_error(st != LAMP_OK ? "tokenizer: %s" : "TEXT gives no tokens%s",
                      st != LAMP_OK ? lamp_context_error(g->ctx) : "");
   }
-  size_t max_new = (size_t)o->max_tokens;
-  if (g->n_ctx && n_prompt >= g->n_ctx) {
+  size_t max_new = (size_t)o->max_tokens, P = g->prompt_rows;
+  if (g->n_ctx && P + n_prompt >= g->n_ctx) {
     free(prompt);
-    return gen_error("the text has %zu tokens, the model's context is %zu", n_prompt, g->n_ctx);
+    return gen_error("the text has %zu tokens after %zu prompt rows, the model's context is %zu",
+                     n_prompt, P, g->n_ctx);
   }
-  if (g->n_ctx && n_prompt + max_new > g->n_ctx) max_new = g->n_ctx - n_prompt;
+  if (g->n_ctx && P + n_prompt + max_new > g->n_ctx) max_new = g->n_ctx - P - n_prompt;
   const size_t cap = n_prompt + max_new;
   lamp_model_config cfg;
   lamp_model_get_config(g->model, &cfg);
@@ -318,19 +276,23 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
                      seq[i], V);
       goto done;
     }
-  lamp_model_shape shape = {1, cap, 0, 1, 0, 0};
+  lamp_model_shape shape = {1, cap, P, 1, 0, 0};
   if (st == LAMP_OK) st = lamp_model_workspace_create(g->model, &shape, &ws);
+  lamp_tensor pin;
+  if (st == LAMP_OK && g->prompt) st = lamp_model_prompt(ws, &pin);
   if (st != LAMP_OK) {
     rc = gen_error("%s", lamp_context_error(g->ctx));
     goto done;
   }
   uint64_t rng = o->seed;
   size_t len = n_prompt, generated = 0;
-  double t_first = 0, t0 = lamp__now_seconds();
+  double t_first = 0, t0 = gen_now();
   while (generated < max_new) {
     const size_t last = len - 1, zero = 0;
     lamp_tensor lt;
-    if ((st = lamp_model_set_tokens(ws, 1, len, seq, &len)) != LAMP_OK ||
+    /* the workspace's prompt rows are an input to fill before each forward */
+    if ((g->prompt && (st = lamp_prompt_forward(g->prompt, &pin)) != LAMP_OK) ||
+        (st = lamp_model_set_tokens(ws, 1, len, seq, &len)) != LAMP_OK ||
         (st = lamp_model_set_outputs(ws, 1, &zero, &last, NULL)) != LAMP_OK ||
         (st = lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB)) != LAMP_OK ||
         (st = lamp_model_logits(ws, &lt)) != LAMP_OK ||
@@ -345,7 +307,7 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
         goto done;
       }
     int32_t next = gen_choose(z, V, o, &rng, order);
-    if (generated == 0) t_first = lamp__now_seconds();
+    if (generated == 0) t_first = gen_now();
     if (next == g->stop[0] || next == g->stop[1]) break;
     seq[len++] = next;
     generated++;
@@ -358,7 +320,7 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   }
   putchar('\n');
   fflush(stdout);
-  double t1 = lamp__now_seconds();
+  double t1 = gen_now();
   if (rc == 0) {
     fprintf(stderr, "lamp generate: %zu prompt tokens, %zu generated in %.2f s (%.2f tokens/s; "
             "first token after %.2f s); model loaded in %.2f s; %s",
@@ -383,8 +345,8 @@ int lamp_cli_generate(int argc, char **argv) {
     return prc < 0 ? 0 : prc;
   }
   if (!o.has_seed) o.seed = (uint64_t)time(NULL);
-  double t_start = lamp__now_seconds();
-  gen_state g = {NULL, NULL, NULL, 0, {-1, -1}};
+  double t_start = gen_now();
+  gen_state g = {NULL, NULL, NULL, NULL, NULL, 0, 0, {-1, -1}};
   char err[2048];
   int rc = 1;
   lamp_status st = lamp_context_create(NULL, &g.ctx, err, sizeof(err));
@@ -392,8 +354,30 @@ int lamp_cli_generate(int argc, char **argv) {
     gen_error("cannot create a context: %s: %s", lamp_status_name(st), err);
     goto done;
   }
-  if (gen_is_dir(o.model) ? gen_load_dir(&g, o.model) : gen_load_gguf(&g, o.model)) goto done;
-  g.stop[0] = lamp_tokenizer_get_special(g.tok).eos;
+  if ((st = lamp_llm_load(g.ctx, o.model, &g.llm)) != LAMP_OK) {
+    gen_error("%s", lamp_context_error(g.ctx));
+    goto done;
+  }
+  lamp_llm_info info;
+  lamp_llm_get_info(g.llm, &info);
+  g.model = lamp_llm_model(g.llm);
+  g.tok = lamp_llm_tokenizer(g.llm);
+  g.n_ctx = info.n_ctx;
+  g.stop[0] = info.special.eos;
+  if (o.checkpoint) {
+    lamp_checkpoint *ck = NULL;
+    st = lamp_checkpoint_open(g.ctx, o.checkpoint, &ck);
+    if (st == LAMP_OK) st = lamp_checkpoint_prompt(ck, g.llm, &g.prompt);
+    lamp_checkpoint_release(ck);
+  } else if (o.adapter) {
+    st = lamp_peft_import(g.llm, o.adapter, &g.prompt);
+  }
+  size_t width = 0;
+  if (st == LAMP_OK && g.prompt) st = lamp_prompt_output_shape(g.prompt, &g.prompt_rows, &width);
+  if (st != LAMP_OK) {
+    gen_error("%s", lamp_context_error(g.ctx));
+    goto done;
+  }
   if (o.chat) {
     static const char *end_turn = "<|im_end|>";
     int32_t id = -1, start = -1;
@@ -407,8 +391,8 @@ int lamp_cli_generate(int argc, char **argv) {
   }
   rc = gen_run(&g, &o, t_start);
 done:
-  lamp_model_release(g.model);
-  lamp_tokenizer_release(g.tok);
+  lamp_prompt_release(g.prompt);
+  lamp_llm_release(g.llm);
   lamp_context_release(g.ctx);
   free(o.text);
   return rc;

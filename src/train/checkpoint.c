@@ -66,6 +66,15 @@ static void lamp__meta_free(lamp__meta *m) {
   m->n = 0;
 }
 
+/* The shortest text that reads back as the same float ("0.05", not "0.0500000007"). */
+static const char *lamp__float_text(float v, char *buf, size_t size) {
+  for (int digits = 6; digits <= 9; digits++) {
+    snprintf(buf, size, "%.*g", digits, (double)v);
+    if (strtof(buf, NULL) == v) break;
+  }
+  return buf;
+}
+
 static const char *lamp__init_name(lamp_prompt_init init) {
   return init == LAMP_PROMPT_INIT_UNIFORM ? "uniform" : init == LAMP_PROMPT_INIT_NONE ? "none"
                                                                                       : "embedding";
@@ -104,21 +113,22 @@ static lamp_status lamp__meta_run(lamp_context *ctx, const lamp_classifier_optio
   lamp__meta_put(m, "run.max-tokens", "%zu", co->max_tokens);
   lamp__meta_put(m, "run.bos", "%d", co->bos ? 1 : 0);
   const lamp_prompt_options *p = &to->prompt;
+  char num[32];
   lamp__meta_put(m, "run.method", "%s", lamp_prompt_method_name(p->method));
   lamp__meta_put(m, "run.length", "%zu", p->length);
   lamp__meta_put(m, "run.rank", "%zu", p->rank);
   lamp__meta_put(m, "run.bottleneck", "%zu", p->bottleneck);
   lamp__meta_put(m, "run.pool", "%zu", p->pool);
   lamp__meta_put(m, "run.init", "%s", lamp__init_name(p->init));
-  lamp__meta_put(m, "run.lr", "%.9g", (double)to->adamw.lr);
+  lamp__meta_put(m, "run.lr", "%s", lamp__float_text(to->adamw.lr, num, sizeof(num)));
   lamp__meta_put(m, "run.warmup", "%llu", (unsigned long long)to->warmup);
   lamp__meta_put(m, "run.schedule", "%s", lamp__decay_name(to->decay));
-  lamp__meta_put(m, "run.min-lr", "%.9g", (double)to->min_lr);
-  lamp__meta_put(m, "run.weight-decay", "%.9g", (double)to->adamw.weight_decay);
-  lamp__meta_put(m, "run.beta1", "%.9g", (double)to->adamw.beta1);
-  lamp__meta_put(m, "run.beta2", "%.9g", (double)to->adamw.beta2);
-  lamp__meta_put(m, "run.eps", "%.9g", (double)to->adamw.eps);
-  lamp__meta_put(m, "run.clip", "%.9g", (double)to->clip);
+  lamp__meta_put(m, "run.min-lr", "%s", lamp__float_text(to->min_lr, num, sizeof(num)));
+  lamp__meta_put(m, "run.weight-decay", "%s", lamp__float_text(to->adamw.weight_decay, num, sizeof(num)));
+  lamp__meta_put(m, "run.beta1", "%s", lamp__float_text(to->adamw.beta1, num, sizeof(num)));
+  lamp__meta_put(m, "run.beta2", "%s", lamp__float_text(to->adamw.beta2, num, sizeof(num)));
+  lamp__meta_put(m, "run.eps", "%s", lamp__float_text(to->adamw.eps, num, sizeof(num)));
+  lamp__meta_put(m, "run.clip", "%s", lamp__float_text(to->clip, num, sizeof(num)));
   lamp__meta_put(m, "run.batch", "%zu", to->batch);
   lamp__meta_put(m, "run.steps", "%llu", (unsigned long long)to->steps);
   lamp__meta_put(m, "run.epochs", "%llu", (unsigned long long)to->epochs);
