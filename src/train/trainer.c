@@ -271,8 +271,9 @@ lamp_status lamp_trainer_fit(lamp_trainer *t, const lamp_fit_options *o) {
     /* step n is reported once step n + 1 is queued behind it */
     if (t->pending == 2) LAMP__TRY(lamp__fit_report(t, o, &stop));
     uint64_t step = t->step;
-    int eval_now = o->eval_every && step % o->eval_every == 0 && step < t->total;
     int stop_now = stop || (o->stop_after && done_here >= o->stop_after);
+    /* a run asked to stop saves at once rather than evaluating first */
+    int eval_now = o->eval_every && step % o->eval_every == 0 && step < t->total && !stop_now;
     int ckpt_now = o->checkpoint && ((o->checkpoint_every && step % o->checkpoint_every == 0) ||
                                      stop_now || step == t->total);
     if (eval_now || ckpt_now || stop_now || step == t->total)

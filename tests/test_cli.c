@@ -1,0 +1,365 @@
+/* End to end: the lamp tool's train, eval and predict on a tiny random model and small files the
+ * test writes. A short run lowers the training loss, --resume reaches bit-identical parameters
+ * and moments, the exported PEFT adapter parses and holds the pooled prompt, and predictions
+ * match a plain-C double-precision reference of the model. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "util/json.h"
+#include "lamp/lamp.h"
+#include "ref_train.h"
+
+typedef struct fixture {
+  char dir[256], model[300], data[300], log[300];
+  ref_train_model m;
+} fixture;
+
+/* Flags of every command, and those that only training takes. */
+static const char *task_flags = "--task sst2 --template '{sentence} =' --words ' a| b' "
+                                "--max-tokens 40 --eval-batch 8";
+static const char *prompt_flags = "--length 8 --rank 2 --batch 8 --seed 3";
+
+/* A learnable task: the class is marked by the sentence's last word ("up" or "down"), the rest
+ * is random letters; three in four examples are class 1. */
+static void write_split(const char *path, size_t n, uint64_t seed) {
+  size_t cap = n * 64 + 64, at = 0;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  at += (size_t)snprintf(text, cap, "sentence\tlabel\n");
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    int label = (seed >> 33) % 4 != 0;
+    size_t words = 2 + (seed >> 40) % 3;
+    for (size_t w = 0; w < words; w++) {
+      for (size_t c = 0; c < 3 + (seed >> (20 + w)) % 3; c++)
+        text[at++] = (char)('c' + (seed >> (3 * c + 7 * w)) % 20);
+      text[at++] = ' ';
+    }
+    at += (size_t)snprintf(text + at, cap - at, "%s \t%d\n", label ? "up" : "down", label);
+  }
+  text[at] = '\0';
+  assert_int_equal(ref_train_write_file(path, text), 0);
+  free(text);
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof(*f));
+  if (!f) return -1;
+  snprintf(f->dir, sizeof(f->dir), "/tmp/lamp-test-train-XXXXXX");
+  if (!mkdtemp(f->dir)) return -1;
+  snprintf(f->model, sizeof(f->model), "%s/tiny.gguf", f->dir);
+  snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
+  snprintf(f->log, sizeof(f->log), "%s/log.txt", f->dir);
+  if (ref_train_model_write(&f->m, f->model, 7)) return -1;
+  char p[400];
+  snprintf(p, sizeof(p), "%s/SST-2", f->data);
+  if (mkdir(f->data, 0777) || mkdir(p, 0777)) return -1;
+  *state = f;
+  snprintf(p, sizeof(p), "%s/SST-2/train.tsv", f->data);
+  write_split(p, 96, 1);
+  snprintf(p, sizeof(p), "%s/SST-2/dev.tsv", f->data);
+  write_split(p, 24, 2);
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+  const char *keep = getenv("LAMP_TEST_KEEP"); /* "1" keeps the files for a look */
+  if (keep && !strcmp(keep, "1")) fprintf(stderr, "kept %s\n", f->dir);
+  else if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", f->dir);
+  ref_train_model_free(&f->m);
+  free(f);
+  return 0;
+}
+
+/* Runs lamp with `fmt` and checks the exit status, printing the log on a mismatch. */
+static void run_expect(fixture *f, int expect, const char *fmt, ...) {
+  char args[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof(args), fmt, ap);
+  va_end(ap);
+  if (!ref_train_lamp_path()) fail_msg("the lamp tool is not built next to the tests");
+  int rc = ref_train_run(f->log, args);
+  if (rc != expect) {
+    char *log = ref_train_read_file(f->log, NULL);
+    fail_msg("lamp %s\nexited %d, expected %d; output:\n%s", args, rc, expect, log ? log : "");
+  }
+}
+
+static int log_has(fixture *f, const char *text) {
+  char *log = ref_train_read_file(f->log, NULL);
+  int has = log && strstr(log, text) != NULL;
+  if (!has) fprintf(stderr, "expected \"%s\" in:\n%s\n", text, log ? log : "(no log)");
+  free(log);
+  return has;
+}
+
+/* The training losses of metrics.jsonl, in step order (as text, for exact comparison). */
+static size_t read_losses(const char *path, double *loss, char (*text)[32], size_t cap) {
+  char *all = ref_train_read_file(path, NULL);
+  assert_non_null(all);
+  size_t n = 0;
+  for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
+    lamp__json *doc = NULL;
+    char err[128];
+    assert_int_equal(lamp__json_parse(line, strlen(line), &doc, err, sizeof(err)), LAMP_OK);
+    if (lamp__json_get(doc, 0, "split") == LAMP__JSON_NONE) {
+      double step = lamp__json_number(doc, lamp__json_get(doc, 0, "step"));
+      assert_true(n < cap);
+      assert_int_equal((size_t)step, n + 1);
+      loss[n] = lamp__json_number(doc, lamp__json_get(doc, 0, "loss"));
+      if (text) {
+        const char *at = strstr(line, "\"loss\": ");
+        assert_non_null(at);
+        snprintf(text[n], sizeof(text[n]), "%.*s", (int)strcspn(at + 8, ","), at + 8);
+      }
+      n++;
+    }
+    lamp__json_free(doc);
+  }
+  free(all);
+  return n;
+}
+
+static void test_train_lowers_loss_and_exports(void **state) {
+  fixture *f = *state;
+  run_expect(f, 0, "train --model %s --data-dir %s %s %s --epochs 8 --lr 0.1 --eval-every 48 "
+             "--eval-max 16 --out %s/run", f->model, f->data, task_flags, prompt_flags, f->dir);
+  char p[400];
+  snprintf(p, sizeof(p), "%s/run/metrics.jsonl", f->dir);
+  double loss[128];
+  size_t n = read_losses(p, loss, NULL, 128);
+  assert_int_equal(n, 96); /* 8 epochs of 12 batches */
+  /* batches differ in their class mix, so compare whole epochs: the first against the last */
+  double first = 0, last = 0;
+  for (size_t i = 0; i < 12; i++) {
+    first += loss[i] / 12;
+    last += loss[n - 12 + i] / 12;
+  }
+  if (!(last < 0.85 * first)) fail_msg("training loss %.4f -> %.4f did not fall by 15%%", first, last);
+
+  /* the plot and the summary exist and are what they claim */
+  snprintf(p, sizeof(p), "%s/run/plot.svg", f->dir);
+  char *svg = ref_train_read_file(p, NULL);
+  assert_non_null(svg);
+  assert_true(!strncmp(svg, "<svg", 4) && strstr(svg, "polyline") && strstr(svg, "</svg>"));
+  free(svg);
+  snprintf(p, sizeof(p), "%s/run/summary.json", f->dir);
+  size_t size = 0;
+  char *sum = ref_train_read_file(p, &size);
+  assert_non_null(sum);
+  lamp__json *doc = NULL;
+  char err[128];
+  assert_int_equal(lamp__json_parse(sum, size, &doc, err, sizeof(err)), LAMP_OK);
+  /* LAMP: r (P + C + 1) = 2 (8 + 32 + 1) */
+  assert_int_equal((int)lamp__json_number(doc, lamp__json_get(doc, 0, "trainable_params")), 82);
+  assert_int_equal((int)lamp__json_number(doc, lamp__json_get(doc, 0, "final_dev_examples")), 24);
+  lamp__json_free(doc);
+  free(sum);
+
+  /* the adapter: config JSON and prompt_embeddings = pool_2(U diag(q) V^T) of the checkpoint */
+  snprintf(p, sizeof(p), "%s/run/adapter/adapter_config.json", f->dir);
+  char *cfg = ref_train_read_file(p, &size);
+  assert_non_null(cfg);
+  assert_int_equal(lamp__json_parse(cfg, size, &doc, err, sizeof(err)), LAMP_OK);
+  assert_true(lamp__json_is(doc, lamp__json_get(doc, 0, "peft_type"), "PROMPT_TUNING"));
+  assert_int_equal((int)lamp__json_number(doc, lamp__json_get(doc, 0, "num_virtual_tokens")), 4);
+  assert_int_equal((int)lamp__json_number(doc, lamp__json_get(doc, 0, "token_dim")), 32);
+  lamp__json_free(doc);
+  free(cfg);
+  lamp_safetensors *ad = NULL, *ck = NULL;
+  snprintf(p, sizeof(p), "%s/run/adapter/adapter_model.safetensors", f->dir);
+  assert_int_equal(lamp_safetensors_open(NULL, p, &ad), LAMP_OK);
+  snprintf(p, sizeof(p), "%s/run/checkpoint.safetensors", f->dir);
+  assert_int_equal(lamp_safetensors_open(NULL, p, &ck), LAMP_OK);
+  const lamp_st_tensor *pe, *tu, *tq, *tv;
+  assert_int_equal(lamp_safetensors_find(ad, "prompt_embeddings", &pe), LAMP_OK);
+  assert_int_equal(pe->ndim, 2);
+  assert_int_equal(pe->shape[0], 4);
+  assert_int_equal(pe->shape[1], 32);
+  assert_int_equal(lamp_safetensors_find(ck, "param.U", &tu), LAMP_OK);
+  assert_int_equal(lamp_safetensors_find(ck, "param.q", &tq), LAMP_OK);
+  assert_int_equal(lamp_safetensors_find(ck, "param.V", &tv), LAMP_OK);
+  assert_true(tu->shape[0] == 8 && tu->shape[1] == 2 && tq->shape[0] == 2 &&
+              tv->shape[0] == 32 && tv->shape[1] == 2);
+  float emb[4 * 32], u[16], q[2], v[64];
+  assert_int_equal(lamp_safetensors_read(ad, pe, emb, sizeof(emb)), LAMP_OK);
+  assert_int_equal(lamp_safetensors_read(ck, tu, u, sizeof(u)), LAMP_OK);
+  assert_int_equal(lamp_safetensors_read(ck, tq, q, sizeof(q)), LAMP_OK);
+  assert_int_equal(lamp_safetensors_read(ck, tv, v, sizeof(v)), LAMP_OK);
+  double worst = 0, scale = 0;
+  for (size_t j = 0; j < 4; j++)
+    for (size_t c = 0; c < 32; c++) {
+      double ref = 0;
+      for (size_t i = 2 * j; i < 2 * j + 2; i++)
+        for (size_t r = 0; r < 2; r++) ref += 0.5 * u[i * 2 + r] * q[r] * v[c * 2 + r];
+      worst = fmax(worst, fabs(ref - emb[j * 32 + c]));
+      scale = fmax(scale, fabs(ref));
+    }
+  assert_true(scale > 0);
+  if (worst > 1e-5 * scale + 1e-7) fail_msg("adapter differs from the checkpoint by %g", worst);
+  lamp_safetensors_release(ad);
+  lamp_safetensors_release(ck);
+}
+
+static void compare_tensors(const char *a_path, const char *b_path) {
+  lamp_safetensors *a = NULL, *b = NULL;
+  assert_int_equal(lamp_safetensors_open(NULL, a_path, &a), LAMP_OK);
+  assert_int_equal(lamp_safetensors_open(NULL, b_path, &b), LAMP_OK);
+  size_t n = lamp_safetensors_count(a);
+  assert_int_equal(n, lamp_safetensors_count(b));
+  assert_int_equal(n, 9); /* U, q, V with their two moments */
+  for (size_t i = 0; i < n; i++) {
+    const lamp_st_tensor *ta = &lamp_safetensors_tensors(a)[i], *tb = NULL;
+    assert_int_equal(lamp_safetensors_find(b, ta->name, &tb), LAMP_OK);
+    assert_int_equal(ta->size, tb->size);
+    char *x = malloc(ta->size), *y = malloc(tb->size);
+    assert_true(x && y);
+    assert_int_equal(lamp_safetensors_read(a, ta, x, ta->size), LAMP_OK);
+    assert_int_equal(lamp_safetensors_read(b, tb, y, tb->size), LAMP_OK);
+    if (memcmp(x, y, ta->size)) fail_msg("tensor %s differs after resuming", ta->name);
+    free(x);
+    free(y);
+  }
+  const char *keys[] = {"train.step", "train.epoch", "train.batch", "train.adam_steps"};
+  for (size_t k = 0; k < 4; k++)
+    assert_string_equal(lamp_safetensors_metadata_get(a, keys[k]),
+                        lamp_safetensors_metadata_get(b, keys[k]));
+  assert_string_equal(lamp_safetensors_metadata_get(a, "train.step"), "16");
+  lamp_safetensors_release(a);
+  lamp_safetensors_release(b);
+}
+
+static void test_resume_is_exact(void **state) {
+  fixture *f = *state;
+  /* 16 steps cross an epoch boundary (96 examples, 12 batches) */
+  const char *run = "--steps 16 --lr 0.05 --warmup 3 --eval-every 5 --eval-max 8";
+  run_expect(f, 0, "train --model %s --data-dir %s %s %s %s --out %s/whole", f->model,
+             f->data, task_flags, prompt_flags, run, f->dir);
+  run_expect(f, 0, "train --model %s --data-dir %s %s %s %s --out %s/parts --stop-after 7",
+             f->model, f->data, task_flags, prompt_flags, run, f->dir);
+  assert_true(log_has(f, "stopped at step 7 of 16"));
+  /* a run option cannot change on resume */
+  run_expect(f, 2, "train --out %s/parts --resume --lr 0.2", f->dir);
+  assert_true(log_has(f, "run option lr cannot change on resume (checkpoint: '0.05', given: '0.2')"));
+  /* a finished run is not overwritten */
+  run_expect(f, 2, "train --model %s --data-dir %s %s %s --out %s/whole", f->model, f->data,
+             task_flags, prompt_flags, f->dir);
+  run_expect(f, 0, "train --model %s --data-dir %s --out %s/parts --resume --stop-after 4",
+             f->model, f->data, f->dir);
+  run_expect(f, 0, "train --model %s --data-dir %s --out %s/parts --resume", f->model, f->data,
+             f->dir);
+  char a[400], b[400];
+  snprintf(a, sizeof(a), "%s/whole/checkpoint.safetensors", f->dir);
+  snprintf(b, sizeof(b), "%s/parts/checkpoint.safetensors", f->dir);
+  compare_tensors(a, b);
+  /* and the logged losses are the same, step by step */
+  double la[32], lb[32];
+  char ta[32][32], tb[32][32];
+  snprintf(a, sizeof(a), "%s/whole/metrics.jsonl", f->dir);
+  snprintf(b, sizeof(b), "%s/parts/metrics.jsonl", f->dir);
+  size_t na = read_losses(a, la, ta, 32), nb = read_losses(b, lb, tb, 32);
+  assert_int_equal(na, 16);
+  assert_int_equal(nb, 16);
+  for (size_t i = 0; i < 16; i++) assert_string_equal(ta[i], tb[i]);
+}
+
+/* p(class) at the answer position from the plain-C reference, no prompt, label head. */
+static double reference_probability(fixture *f, const char *text, int32_t word_a, int32_t word_b,
+                                    int cls) {
+  int32_t ids[64];
+  size_t n = strlen(text);
+  assert_true(n < 64);
+  for (size_t i = 0; i < n; i++) ids[i] = (unsigned char)text[i]; /* no merge applies */
+  size_t len = n, seq = 0, pos = n - 1;
+  int32_t labels[2] = {word_a, word_b};
+  ref_llama_batch batch = {1, n, 0, ids, &len, NULL, 1, &seq, &pos, labels, 2};
+  double logits[2];
+  ref_llama_forward(&f->m.cfg, &f->m.w, &batch, logits);
+  double mx = fmax(logits[0], logits[1]);
+  return exp(logits[cls] - mx) / (exp(logits[0] - mx) + exp(logits[1] - mx));
+}
+
+static void test_predict_matches_reference(void **state) {
+  fixture *f = *state;
+  run_expect(f, 0, "predict --model %s %s --no-prompt 'xyz up' 'qq rr down'", f->model,
+             task_flags);
+  char *out = ref_train_read_file(f->log, NULL);
+  assert_non_null(out);
+  const char *texts[2] = {"xyz up =", "qq rr down ="};
+  char *line = out;
+  for (size_t i = 0; i < 2; i++) {
+    char label[8], word[8];
+    double p = 0;
+    assert_int_equal(sscanf(line, "%7s %7s %lf", label, word, &p), 3);
+    int cls = atoi(label);
+    assert_string_equal(word, cls ? "b" : "a");
+    double ref = reference_probability(f, texts[i], 256, 257, cls);
+    if (fabs(ref - p) > 2e-4) fail_msg("predict p=%.4f for '%s', reference %.6f", p, texts[i], ref);
+    assert_true(ref >= 0.5);
+    line = strchr(line, '\n');
+    assert_non_null(line);
+    line++;
+  }
+  free(out);
+}
+
+static void test_eval_and_multi_token_words(void **state) {
+  fixture *f = *state;
+  /* eval of the trained checkpoint from the first test, on both splits */
+  run_expect(f, 0, "eval --checkpoint %s/run/checkpoint.safetensors --model %s --data-dir %s",
+             f->dir, f->model, f->data);
+  assert_true(log_has(f, "24 examples, accuracy"));
+  run_expect(f, 0, "eval --checkpoint %s/run/checkpoint.safetensors --model %s --data-dir %s "
+             "--split train --limit 10", f->dir, f->model, f->data);
+  assert_true(log_has(f, "10 examples, accuracy"));
+  /* words of three tokens each go through the vocabulary head */
+  run_expect(f, 0, "train --model %s --data-dir %s --task sst2 --template '{sentence} =' "
+             "--words ' no| yes' --max-tokens 40 --length 6 --method pt --batch 4 --steps 3 "
+             "--eval-every 0 --final-eval-max 6 --out %s/multi", f->model, f->data, f->dir);
+  assert_true(log_has(f, "(multi-token)"));
+  assert_true(log_has(f, "final dev: 6 examples"));
+}
+
+static void test_bad_input_is_reported(void **state) {
+  fixture *f = *state;
+  run_expect(f, 2, "train --no-such-flag");
+  assert_true(log_has(f, "unknown option '--no-such-flag'"));
+  run_expect(f, 1, "eval --no-prompt --model %s --task nope", f->model);
+  assert_true(log_has(f, "unknown task 'nope'"));
+  run_expect(f, 1, "eval --no-prompt --model %s --words ' a' --data-dir %s", f->model, f->data);
+  assert_true(log_has(f, "1 label words given; task sst2 has 2 classes"));
+  run_expect(f, 1, "eval --no-prompt --model %s %s --data-dir %s/nowhere", f->model, task_flags,
+             f->dir);
+  assert_true(log_has(f, "nowhere is not a folder"));
+  run_expect(f, 1, "eval --no-prompt --model %s %s --dev-file %s/missing.tsv", f->model,
+             task_flags, f->dir);
+  assert_true(log_has(f, "cannot open"));
+  run_expect(f, 1, "train --model %s/none.gguf --data-dir %s --out %s/x", f->dir, f->data, f->dir);
+  assert_true(log_has(f, "none.gguf not found"));
+  run_expect(f, 1, "predict --model %s %s --no-prompt --template '{premise} x'", f->model,
+             task_flags);
+  assert_true(log_has(f, "unknown placeholder {premise}"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_train_lowers_loss_and_exports),
+      cmocka_unit_test(test_resume_is_exact),
+      cmocka_unit_test(test_predict_matches_reference),
+      cmocka_unit_test(test_eval_and_multi_token_words),
+      cmocka_unit_test(test_bad_input_is_reported),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
