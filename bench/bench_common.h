@@ -30,6 +30,20 @@ const char *bench_source_dir(void);
 void bench_json_string(FILE *f, const char *s);
 void bench_json_number(FILE *f, double v);
 
+/* JSON input, as much as bench_suite needs to read peer_pytorch.py's file (Python's json.dump:
+ * objects, arrays, strings, numbers, NaN and Infinity, true, false, null). */
+
+/* The whole file as a NUL-terminated string to free, or NULL when it cannot be read. */
+char *bench_read_file(const char *path);
+/* Nonzero when `json` holds exactly one well-formed value. */
+int bench_json_valid(const char *json);
+/* The number at `path`, a dotted list of object keys ("methods.lamp.step_seconds"); NAN when the
+ * path is missing or leads to something else. */
+double bench_json_number_at(const char *json, const char *path);
+/* The string at `path`, unescaped (UTF-8) into `out` (`size` bytes, cut short if need be);
+ * 0 when the path is missing or leads to something else. */
+int bench_json_string_at(const char *json, const char *path, char *out, size_t size);
+
 /* ---- GEMM (bench_gemm_lib.c) -------------------------------------------------------------- */
 
 /* C (M, N) = A (M, K) B, B stored (K, N), or (N, K) and used transposed when trans_b is set. */

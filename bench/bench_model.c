@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "bench_common.h"
-#include "internal.h"
 #include "lamp/model.h"
 
 typedef struct shape {
@@ -56,15 +55,15 @@ static int run_shape(lamp_context *ctx, lamp_model *model, const char *label, sh
                 check(ctx, lamp_context_finish(ctx), "finish");
   double fwd = 0, both = 0, enqueue = 0;
   for (int r = 0; r < reps && !rc; r++) {
-    double t0 = lamp__now_seconds();
+    double t0 = bench_now();
     rc = check(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_LABELS), "forward") ||
          check(ctx, lamp_context_finish(ctx), "finish");
-    double t1 = lamp__now_seconds();
+    double t1 = bench_now();
     if (!rc && prompt) rc = check(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_LABELS), "forward") ||
                             check(ctx, lamp_model_backward(ws), "backward");
-    double t2 = lamp__now_seconds();
+    double t2 = bench_now();
     if (!rc) rc = check(ctx, lamp_context_finish(ctx), "finish");
-    double t3 = lamp__now_seconds();
+    double t3 = bench_now();
     fwd += t1 - t0;
     both += t3 - t1;
     enqueue += t2 - t1;

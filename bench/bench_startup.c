@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "bench_common.h"
 
 static int build_all(const char *cache_dir, double *seconds, lamp_context_stats *stats) {
   lamp_context_options o;
@@ -16,19 +16,19 @@ static int build_all(const char *cache_dir, double *seconds, lamp_context_stats 
   o.cache_dir = cache_dir;
   lamp_context *ctx = NULL;
   char err[1024];
-  double t0 = lamp__now_seconds();
+  double t0 = bench_now();
   lamp_status st = lamp_context_create(&o, &ctx, err, sizeof(err));
   if (st != LAMP_OK) {
     fprintf(stderr, "bench_startup: %s: %s\n", lamp_status_name(st), err);
     return 1;
   }
-  for (size_t i = 0; i < lamp__kernel_source_count && st == LAMP_OK; i++) {
+  for (size_t i = 0; i < lamp_program_builtin_count() && st == LAMP_OK; i++) {
     lamp_program *p = NULL;
-    st = lamp_program_build(ctx, lamp__kernel_sources[i].name, lamp__kernel_sources[i].text, NULL,
-                            &p);
+    st = lamp_program_build(ctx, lamp_program_builtin_name(i), lamp_program_builtin_source(i),
+                            NULL, &p);
     lamp_program_release(p);
   }
-  *seconds = lamp__now_seconds() - t0;
+  *seconds = bench_now() - t0;
   lamp_context_get_stats(ctx, stats);
   if (st != LAMP_OK) fprintf(stderr, "bench_startup: %s\n", lamp_context_error(ctx));
   lamp_context_release(ctx);
@@ -46,7 +46,7 @@ int main(void) {
   if (system(cmd) != 0) rc = 1;
   if (rc) return rc;
   const char *pocl_cache = getenv("POCL_KERNEL_CACHE");
-  printf("programs: %zu built-in (%s)\n\n", lamp__kernel_source_count,
+  printf("programs: %zu built-in (%s)\n\n", lamp_program_builtin_count(),
          pocl_cache ? "POCL_KERNEL_CACHE set" : "driver cache as configured");
   printf("| start | context + all programs (s) | compiled | loaded from cache |\n");
   printf("|---|---:|---:|---:|\n");

@@ -30,8 +30,6 @@
 #include <unistd.h>
 
 #include "bench_common.h"
-#include "internal.h"
-#include "json.h"
 
 enum { SEC_GEMM = 1, SEC_SVD = 2, SEC_PROMPT = 4, SEC_TRAIN = 8, SEC_PEER = 16 };
 
@@ -463,52 +461,56 @@ static void report_train(suite *S) {
 
 /* ---- 5. the PyTorch peer ------------------------------------------------------------------- */
 
+/* A count from the peer's file: 0 when it is missing or not a whole number. */
+static size_t peer_count(const char *json, const char *path) {
+  double v = bench_json_number_at(json, path);
+  return v >= 0 && v < 1e15 && v == floor(v) ? (size_t)v : 0;
+}
+
 static void read_peer(suite *S, const char *path) {
   suite_peer *p = &S->peer;
-  char *text = NULL, err[256];
-  size_t size = 0;
-  lamp__json *doc = NULL;
-  if (lamp__read_file(S->ctx, path, &text, &size) != LAMP_OK) {
+  char *text = bench_read_file(path);
+  if (!text) {
     snprintf(p->note, sizeof(p->note), "cannot read %s", path);
     return;
   }
-  if (lamp__json_parse(text, size, &doc, err, sizeof(err)) != LAMP_OK) {
-    snprintf(p->note, sizeof(p->note), "%s: %s", path, err);
+  if (!bench_json_valid(text)) {
+    snprintf(p->note, sizeof(p->note), "%s is not valid JSON", path);
     free(text);
     return;
   }
-  size_t cfg = lamp__json_get(doc, 0, "config");
-  size_t batch = (size_t)lamp__json_number(doc, lamp__json_get(doc, cfg, "batch"));
-  size_t tokens = (size_t)lamp__json_number(doc, lamp__json_get(doc, cfg, "tokens"));
-  size_t prompt = (size_t)lamp__json_number(doc, lamp__json_get(doc, cfg, "prompt"));
-  size_t vlen = 0;
-  const char *v = lamp__json_string(doc, lamp__json_get(doc, 0, "torch"), &vlen);
-  snprintf(p->torch, sizeof(p->torch), "%s", v ? v : "?");
-  p->threads = (int)lamp__json_number(doc, lamp__json_get(doc, 0, "threads"));
-  const char *model = lamp__json_string(doc, lamp__json_get(doc, cfg, "model"), &vlen);
-  const char *base = model ? strrchr(model, '/') : NULL;
-  base = base ? base + 1 : model;
+  size_t batch = peer_count(text, "config.batch");
+  size_t tokens = peer_count(text, "config.tokens");
+  size_t prompt = peer_count(text, "config.prompt");
+  if (!bench_json_string_at(text, "torch", p->torch, sizeof(p->torch)))
+    snprintf(p->torch, sizeof(p->torch), "?");
+  p->threads = (int)peer_count(text, "threads");
+  char model[1024];
+  const char *base = NULL;
+  if (bench_json_string_at(text, "config.model", model, sizeof(model))) {
+    base = strrchr(model, '/');
+    base = base ? base + 1 : model;
+  }
   if (!S->model_path[0] || !base || strcmp(base, S->model_name) != 0) {
-    snprintf(p->note, sizeof(p->note), "%s measured model %s, not this run's %s: ignored", path,
+    snprintf(p->note, sizeof(p->note), "%s measured model %.200s, not this run's %s: ignored", path,
              base ? base : "?", S->model_name);
   } else if (batch != S->train_cfg.batch || tokens != S->train_cfg.tokens ||
              prompt != S->train_cfg.prompt) {
     snprintf(p->note, sizeof(p->note), "%s measured batch %zu x %zu, prompt %zu: not this run's "
              "shape, ignored", path, batch, tokens, prompt);
   } else {
-    size_t methods = lamp__json_get(doc, 0, "methods");
     for (size_t i = 0; i < 3; i++) {
-      size_t m = lamp__json_get(doc, methods, lamp_prompt_method_name(suite_methods[i]));
-      double t = m == LAMP__JSON_NONE ? NAN
-                 : lamp__json_number(doc, lamp__json_get(doc, m, "step_seconds"));
+      char key[64];
+      const char *m = lamp_prompt_method_name(suite_methods[i]);
+      snprintf(key, sizeof(key), "methods.%s.step_seconds", m);
+      double t = bench_json_number_at(text, key);
       p->step_seconds[i] = t > 0 ? t : NAN;
-      p->loss_first[i] = m == LAMP__JSON_NONE ? NAN
-                         : lamp__json_number(doc, lamp__json_get(doc, m, "loss_first"));
+      snprintf(key, sizeof(key), "methods.%s.loss_first", m);
+      p->loss_first[i] = bench_json_number_at(text, key);
       if (t > 0) p->have = 1;
     }
     if (!p->have) snprintf(p->note, sizeof(p->note), "%s holds no step times", path);
   }
-  lamp__json_free(doc);
   free(text);
 }
 

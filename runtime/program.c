@@ -183,6 +183,16 @@ void lamp_program_release(lamp_program *program) {
   free(program);
 }
 
+size_t lamp_program_builtin_count(void) { return lamp__kernel_source_count; }
+
+const char *lamp_program_builtin_name(size_t index) {
+  return index < lamp__kernel_source_count ? lamp__kernel_sources[index].name : NULL;
+}
+
+const char *lamp_program_builtin_source(size_t index) {
+  return index < lamp__kernel_source_count ? lamp__kernel_sources[index].text : NULL;
+}
+
 /* The source of a built-in program: from LAMP_KERNEL_DIR when set, else embedded. */
 static lamp_status lamp__builtin_source(lamp_context *ctx, const char *name, char **text) {
   *text = NULL;
