@@ -1,8 +1,8 @@
-/* The engine through its public API (lamp/train.h) on a tiny random model the test writes as a
- * GGUF file: fit and hand-driven steps agree bit for bit, a resumed trainer reaches the same
- * parameters as one never stopped, cancellation checkpoints, a PEFT adapter scores as the prompt
- * it came from, a custom CSV task trains and evaluates, metrics match hand counts, and bad input
- * gets a message naming its cause. Each test makes what it needs. */
+/* The engine through its public API (lamp/train.h) on the tiny random model of
+ * tests/data/tiny.gguf: fit and hand-driven steps agree bit for bit, a resumed trainer reaches
+ * the same parameters as one never stopped, cancellation checkpoints, a PEFT adapter scores as
+ * the prompt it came from, a custom CSV task trains and evaluates, metrics match hand counts,
+ * and bad input gets a message naming its cause. Each test makes what it needs. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,8 +20,7 @@
 typedef struct env {
   lamp_context *ctx;
   lamp_llm *llm;
-  char dir[64], model[128], train[128], dev[128];
-  ref_train_model m;
+  char dir[64], train[128], dev[128];
 } env;
 
 /* A learnable task: the class is marked by the sentence's last word ("up" or "down"). */
@@ -50,13 +49,12 @@ static int setup(void **state) {
   if (!e || fixture_setup((void **)&e->ctx)) return -1;
   snprintf(e->dir, sizeof(e->dir), "/tmp/lamp-test-engine-XXXXXX");
   if (!mkdtemp(e->dir)) return -1;
-  snprintf(e->model, sizeof(e->model), "%s/tiny.gguf", e->dir);
   snprintf(e->train, sizeof(e->train), "%s/train.tsv", e->dir);
   snprintf(e->dev, sizeof(e->dev), "%s/dev.tsv", e->dir);
-  if (ref_train_model_write(&e->m, e->model, 7)) return -1;
   write_split(e->train, 64, 1);
   write_split(e->dev, 16, 2);
-  if (lamp_llm_load(e->ctx, e->model, &e->llm) != LAMP_OK) return -1;
+  /* the shared tiny model (tests/gen_tiny_model.c) */
+  if (lamp_llm_load(e->ctx, LAMP_TEST_DATA "/tiny.gguf", &e->llm) != LAMP_OK) return -1;
   *state = e;
   return 0;
 }
@@ -67,7 +65,6 @@ static int teardown(void **state) {
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", e->dir);
   lamp_llm_release(e->llm);
-  ref_train_model_free(&e->m);
   lamp_context_release(e->ctx);
   free(e);
   return 0;
