@@ -12,7 +12,7 @@ CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/s
 ctest --test-dir "$build_dir" --output-on-failure
 
 prefix="$PWD/$build_dir/install"
-rm -rf "$prefix" "$build_dir/example"
+rm -rf "$prefix" "$build_dir/example" "$build_dir/examples"
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 cmake -S examples/embed_gemm -B "$build_dir/example" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >/dev/null
@@ -21,6 +21,23 @@ LD_LIBRARY_PATH="$prefix/lib" "$build_dir/example/embed_gemm"
 cc -std=c11 -Wall -Wextra -Werror examples/embed_gemm/main.c -o "$build_dir/example/embed_gemm_pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs lamp) -lm
 LD_LIBRARY_PATH="$prefix/lib" "$build_dir/example/embed_gemm_pc"
+
+# The engine examples, against the installed package: train a prompt on the shared tiny model,
+# then classify stdin with its checkpoint and with its PEFT adapter.
+work="$build_dir/examples/run"
+rm -rf "$work" && mkdir -p "$work"
+for ex in train_prompt classify; do
+  cmake -S "examples/$ex" -B "$build_dir/examples/$ex" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >/dev/null
+  cmake --build "$build_dir/examples/$ex" >/dev/null
+done
+export LD_LIBRARY_PATH="$prefix/lib"
+"$build_dir/examples/train_prompt/train_prompt" tests/data/tiny.gguf "$work" " a| b"
+printf 'a lovely film\nslow and dull\n' |
+  "$build_dir/examples/classify/classify" tests/data/tiny.gguf "$work/reviews.safetensors"
+printf 'a lovely film\n' |
+  "$build_dir/examples/classify/classify" tests/data/tiny.gguf "$work/adapter" sst2 " a| b"
+unset LD_LIBRARY_PATH
 
 "$build_dir/lamp" bench --quick --json "$build_dir/bench-quick.json" --md "$build_dir/bench-quick.md"
 echo "test: all passed"
