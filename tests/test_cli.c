@@ -332,6 +332,92 @@ static void test_eval_and_multi_token_words(void **state) {
   assert_true(log_has(f, "final dev: 6 examples"));
 }
 
+/* lamp generate, greedy, against the double-precision reference's argmax token by token. */
+static void test_generate_matches_reference(void **state) {
+  fixture *f = *state;
+  const char *text = "qq rr";
+  int32_t ids[32];
+  size_t n = strlen(text);
+  for (size_t i = 0; i < n; i++) ids[i] = (unsigned char)text[i]; /* no merge applies */
+  char expect[64] = "";
+  double *logits = malloc(REF_TRAIN_VOCAB * sizeof(double));
+  assert_non_null(logits);
+  for (int step = 0; step < 4; step++) {
+    size_t len = n, seq = 0, pos = n - 1;
+    ref_llama_batch batch = {1, n, 0, ids, &len, NULL, 1, &seq, &pos, NULL, 0};
+    ref_llama_forward(&f->m.cfg, &f->m.w, &batch, logits);
+    int32_t best = 0;
+    for (int32_t v = 1; v < REF_TRAIN_VOCAB; v++)
+      if (logits[v] > logits[best]) best = v;
+    ids[n++] = best;
+    const char *piece = best == 256 ? " a" : best == 257 ? " b" : NULL;
+    size_t at = strlen(expect);
+    if (piece) snprintf(expect + at, sizeof(expect) - at, "%s", piece);
+    else expect[at] = (char)best, expect[at + 1] = '\0';
+  }
+  free(logits);
+  run_expect(f, 0, "generate --model %s --max-tokens 4 '%s' 2>/dev/null", f->model, text);
+  char *out = ref_train_read_file(f->log, NULL);
+  assert_non_null(out);
+  if (strncmp(out, expect, strlen(expect)) || out[strlen(expect)] != '\n')
+    fail_msg("generate printed '%s', the reference's greedy tokens are '%s'", out, expect);
+  free(out);
+  /* with a trained prompt first (a short run of its own) */
+  run_expect(f, 0, "train --model %s --data-dir %s %s %s --steps 3 --eval-every 0 "
+             "--final-eval-max 4 --out %s/gen", f->model, f->data, task_flags, prompt_flags,
+             f->dir);
+  run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
+             "'%s'", f->model, f->dir, text);
+  assert_true(log_has(f, "4 generated"));
+  run_expect(f, 0, "generate --model %s --max-tokens 4 --adapter %s/gen/adapter '%s'", f->model,
+             f->dir, text);
+  assert_true(log_has(f, "4 generated"));
+}
+
+/* A task of the user's own: a CSV file the test writes, columns found by their header names,
+ * trained, evaluated and used for prediction from the checkpoint alone. */
+static void test_custom_task(void **state) {
+  fixture *f = *state;
+  char path[400];
+  snprintf(path, sizeof(path), "%s/mine.csv", f->dir);
+  size_t cap = 8192, at = 0;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  at += (size_t)snprintf(text, cap, "verdict,id,review\n");
+  uint64_t seed = 11;
+  for (int i = 0; i < 40; i++) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    int good = (seed >> 33) % 2;
+    at += (size_t)snprintf(text + at, cap - at, "%s,%d,\"%c%c, %s\"\n", good ? "pos" : "neg", i,
+                           'c' + (int)((seed >> 40) % 20), 'c' + (int)((seed >> 45) % 20),
+                           good ? "up" : "down");
+  }
+  assert_int_equal(ref_train_write_file(path, text), 0);
+  free(text);
+  const char *task = "--task custom --fields review --label-field verdict --labels neg,pos "
+                     "--metric f1 --template '{review} =' --words ' a| b' --max-tokens 40";
+  run_expect(f, 0, "train --model %s %s --train-file %s --dev-file %s --length 8 --rank 2 "
+             "--batch 8 --steps 6 --eval-every 3 --eval-max 8 --out %s/custom", f->model, task,
+             path, path, f->dir);
+  assert_true(log_has(f, "final dev: 40 examples, accuracy"));
+  assert_true(log_has(f, ", f1 "));
+  run_expect(f, 0, "eval --model %s --checkpoint %s/custom/checkpoint.safetensors --dev-file %s",
+             f->model, f->dir, path);
+  assert_true(log_has(f, "custom dev"));
+  assert_true(log_has(f, "\"f1\": "));
+  run_expect(f, 0, "predict --model %s --checkpoint %s/custom/checkpoint.safetensors 'xy, up'",
+             f->model, f->dir);
+  char *out = ref_train_read_file(f->log, NULL);
+  assert_non_null(out);
+  assert_true(!strncmp(out, "neg\ta\t", 6) || !strncmp(out, "pos\tb\t", 6));
+  free(out);
+  /* a header name that is not there is an error naming the file and the name */
+  run_expect(f, 1, "eval --model %s --no-prompt --task custom --fields text --labels neg,pos "
+             "--template '{text} =' --words ' a| b' --dev-file %s", f->model, path);
+  assert_true(log_has(f, "mine.csv:1"));
+  assert_true(log_has(f, "'text'"));
+}
+
 static void test_bad_input_is_reported(void **state) {
   fixture *f = *state;
   run_expect(f, 2, "train --no-such-flag");
@@ -359,6 +445,8 @@ int main(void) {
       cmocka_unit_test(test_resume_is_exact),
       cmocka_unit_test(test_predict_matches_reference),
       cmocka_unit_test(test_eval_and_multi_token_words),
+      cmocka_unit_test(test_generate_matches_reference),
+      cmocka_unit_test(test_custom_task),
       cmocka_unit_test(test_bad_input_is_reported),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -19,5 +19,6 @@
 #include "lamp/tokenizer.h"
 #include "lamp/model.h"
 #include "lamp/data.h"
+#include "lamp/train.h"
 
 #endif
