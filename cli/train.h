@@ -1,5 +1,5 @@
 /* lamp command-line tool: the training jobs. Each takes the arguments after the command name
- * and returns the process exit status (0 success, 1 failure, 2 bad usage, 130 interrupted). */
+ * and returns the process exit status (0 success, 1 failure, 2 bad usage, 128 + the signal when interrupted: 130 SIGINT, 143 SIGTERM). */
 #ifndef LAMP_CLI_TRAIN_H
 #define LAMP_CLI_TRAIN_H
 
