@@ -120,6 +120,10 @@ LAMP_API lamp_status lamp_examples_create(lamp_classifier *cls, lamp_examples **
  * examples are (trailing whitespace of each field removed); `label` -1 when unknown. */
 LAMP_API lamp_status lamp_examples_add(lamp_classifier *cls, lamp_examples *examples,
                                        const char *const *fields, int32_t label);
+/* Appends an example the caller tokenized: `count` ids of the model's vocabulary, scored at the
+ * last one (truncated to max_tokens as a rendered text is: its end kept). */
+LAMP_API lamp_status lamp_examples_add_tokens(lamp_classifier *cls, lamp_examples *examples,
+                                              const int32_t *ids, size_t count, int32_t label);
 LAMP_API size_t lamp_examples_count(const lamp_examples *examples);
 LAMP_API size_t lamp_examples_tokens(const lamp_examples *examples);
 LAMP_API void lamp_examples_release(lamp_examples *examples);

@@ -386,6 +386,33 @@ lamp_status lamp_examples_add(lamp_classifier *c, lamp_examples *ex, const char 
   return st;
 }
 
+lamp_status lamp_examples_add_tokens(lamp_classifier *c, lamp_examples *ex, const int32_t *ids,
+                                     size_t count, int32_t label) {
+  if (!c || !ex || (!ids && count)) return LAMP_ERR_INVALID_ARGUMENT;
+  if (!count) return lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "an example of no tokens");
+  if (label < -1 || label >= (int32_t)c->n_labels)
+    return lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "label %d out of range for %zu classes",
+                      (int)label, c->n_labels);
+  for (size_t i = 0; i < count; i++)
+    if (ids[i] < 0 || (size_t)ids[i] >= c->llm->config.n_vocab)
+      return lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "token %zu is id %d, outside the "
+                        "model's %zu-token vocabulary", i, (int)ids[i], c->llm->config.n_vocab);
+  if (ex->n == ex->cap) {
+    size_t cap = ex->cap ? 2 * ex->cap : 64;
+    lamp__item *items = realloc(ex->items, cap * sizeof(*items));
+    if (!items) return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+    ex->items = items;
+    ex->cap = cap;
+  }
+  size_t keep = count > c->max_tokens ? c->max_tokens : count;
+  int32_t *copy = malloc(keep * sizeof(int32_t));
+  if (!copy) return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  memcpy(copy, ids + (count - keep), keep * sizeof(int32_t));
+  ex->items[ex->n++] = (lamp__item){copy, keep, label};
+  ex->tokens += keep;
+  return LAMP_OK;
+}
+
 size_t lamp_examples_count(const lamp_examples *ex) { return ex ? ex->n : 0; }
 size_t lamp_examples_tokens(const lamp_examples *ex) { return ex ? ex->tokens : 0; }
 
