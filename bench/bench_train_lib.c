@@ -42,7 +42,7 @@ static lamp_status bench_tiny_lookup(void *user, const char *name, size_t rows, 
 }
 
 void bench_tiny_model_create(lamp_context *ctx, lamp_model **out) {
-  lamp_model_config c = {2, 64, 4, 2, 0, 96, 300, 10000.0f, 1e-5f, 1};
+  lamp_model_config c = {2, 64, 4, 2, 0, 96, 300, 10000.0f, 1e-5f, 1, 0};
   bench_tiny_src src = {NULL, 0, 7};
   lamp_status st = lamp_model_create(ctx, &c, LAMP_MODEL_NAMES_HF, bench_tiny_lookup, &src, out);
   free(src.buf);

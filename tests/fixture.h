@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -30,6 +32,16 @@ static inline int fixture_teardown(void **state) {
   *state = NULL;
   return 0;
 }
+
+/* A real model or data file the test needs is absent: a skip, or with LAMP_REQUIRE_MODEL=1
+ * (which CI sets) a failure, so that a missing download cannot pass as green. */
+#define FIXTURE_NEED_FILE(path, why)                                                    \
+  do {                                                                                  \
+    const char *req_ = getenv("LAMP_REQUIRE_MODEL");                                    \
+    if (req_ && !strcmp(req_, "1")) fail_msg("%s is absent (%s)", (path), (why));       \
+    print_message("skipped: %s is absent (%s)\n", (path), (why));                       \
+    skip();                                                                             \
+  } while (0)
 
 /* Fails the test with the context's message when a lamp call does not return LAMP_OK. */
 #define LAMP_OK_OR_FAIL(ctx, call)                                                  \

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "lamp/data.h"
 #include "ref_train.h"
 
@@ -573,8 +574,7 @@ static void test_real_data(void **state) {
   }
   struct stat sb;
   if (stat(dir, &sb) != 0) {
-    fprintf(stderr, "no shared data at %s: skipped\n", dir);
-    skip();
+    FIXTURE_NEED_FILE(dir, "the project's GLUE and SuperGLUE copy, ../shared/data");
   }
   static const struct {
     const char *task, *file;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "io/gguf_internal.h"
 #include "ref.h"
 #include "ref_gguf.h"
 
@@ -347,8 +348,8 @@ static void test_gguf_llama_hparams(void **state) {
   ref_buf file = {0};
   write_llama_file(&file, 9, 3, 1);
   lamp_gguf *g = open_mem_ok(ctx, &file);
-  lamp_llama_hparams hp;
-  LAMP_OK_OR_FAIL(ctx, lamp_gguf_llama_hparams(ctx, g, &hp));
+  lamp__llama_hparams hp;
+  LAMP_OK_OR_FAIL(ctx, lamp__gguf_llama_hparams(ctx, g, &hp));
   assert_string_equal(hp.architecture, "llama");
   assert_int_equal(hp.n_layers, 30);
   assert_int_equal(hp.n_embd, 576);
@@ -366,14 +367,14 @@ static void test_gguf_llama_hparams(void **state) {
 
   write_llama_file(&file, 9, 3, 0);
   g = open_mem_ok(ctx, &file);
-  assert_int_equal(lamp_gguf_llama_hparams(ctx, g, &hp), LAMP_ERR_FORMAT);
+  assert_int_equal(lamp__gguf_llama_hparams(ctx, g, &hp), LAMP_ERR_FORMAT);
   assert_non_null(strstr(lamp_context_error(ctx), "llama.feed_forward_length"));
   lamp_gguf_release(g);
   ref_buf_free(&file);
 
   write_llama_file(&file, 9, 4, 1);
   g = open_mem_ok(ctx, &file);
-  assert_int_equal(lamp_gguf_llama_hparams(NULL, g, &hp), LAMP_ERR_FORMAT);
+  assert_int_equal(lamp__gguf_llama_hparams(NULL, g, &hp), LAMP_ERR_FORMAT);
   assert_non_null(strstr(lamp_gguf_error(g), "KV heads"));
   lamp_gguf_release(g);
   ref_buf_free(&file);
@@ -618,16 +619,15 @@ static void test_gguf_real_model(void **state) {
   source_path(path, sizeof(path), "../models/SmolLM2-135M-Instruct.Q4_1.gguf");
   source_path(ref_path, sizeof(ref_path), "data/smollm2_tensors.txt");
   if (access(path, R_OK) != 0) {
-    print_message("skipped: %s is absent (run scripts/fetch-model.sh)\n", path);
-    skip();
+    FIXTURE_NEED_FILE(path, "run scripts/fetch-model.sh");
   }
   lamp_gguf *g = NULL;
   char err[1024];
   LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g, err, sizeof(err)));
   assert_int_equal(lamp_gguf_version(g), 3);
   assert_int_equal(lamp_gguf_tensor_count(g), 272);
-  lamp_llama_hparams hp;
-  LAMP_OK_OR_FAIL(ctx, lamp_gguf_llama_hparams(ctx, g, &hp));
+  lamp__llama_hparams hp;
+  LAMP_OK_OR_FAIL(ctx, lamp__gguf_llama_hparams(ctx, g, &hp));
   assert_int_equal(hp.n_layers, 30);
   assert_int_equal(hp.n_embd, 576);
   assert_int_equal(hp.n_heads, 9);

@@ -150,8 +150,7 @@ static void test_tokenizer_gguf_real_model(void **state) {
   char path[1024], err[1024];
   source_path(path, sizeof(path), "../models/SmolLM2-135M-Instruct.Q4_1.gguf");
   if (access(path, R_OK) != 0) {
-    print_message("skipped: %s is absent (run scripts/fetch-model.sh)\n", path);
-    skip();
+    FIXTURE_NEED_FILE(path, "run scripts/fetch-model.sh");
   }
   lamp_gguf *g = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g, err, sizeof(err)));

@@ -56,6 +56,8 @@ typedef struct lamp_model_config {
   float rope_base;   /* theta of the rotary frequencies, e.g. 10000 */
   float norm_eps;    /* RMSNorm epsilon, e.g. 1e-5 */
   int tied_embeddings; /* nonzero: the output head is the token embedding table */
+  size_t n_ctx;      /* trained context length (GGUF <arch>.context_length, config.json
+                        max_position_embeddings); 0 when unknown; lamp does not enforce it */
 } lamp_model_config;
 
 /* How the lookup function is asked for tensors. */
@@ -91,8 +93,13 @@ LAMP_API lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_confi
 
 typedef struct lamp_gguf lamp_gguf;
 
-/* The configuration of the Llama-family model in an open GGUF file (llama.* metadata; tied
- * when the file has no output.weight). Partial rotary embeddings are refused. */
+/* The configuration of the Llama-family model in an open GGUF file, from "<arch>.*" metadata
+ * where <arch> is general.architecture: block_count, embedding_length, attention.head_count,
+ * feed_forward_length and context_length required; attention.head_count_kv (default: the
+ * heads), attention.key_length (width / heads), rope.freq_base (10000),
+ * attention.layer_norm_rms_epsilon (1e-5) optional; the vocabulary from <arch>.vocab_size or the
+ * tokenizer's token list; tied when the file has no output.weight. A missing key is
+ * LAMP_ERR_FORMAT naming it; partial rotary embeddings are LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
                                                  lamp_model_config *config);
 

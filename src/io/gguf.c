@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/internal.h"
+#include "io/gguf_internal.h"
 #include "lamp/gguf.h"
 
 #define LAMP__GGUF_MAGIC 0x46554747u /* "GGUF" read as a little-endian uint32 */
@@ -1069,8 +1070,8 @@ static lamp_status lamp__hp_float(lamp_context *ctx, lamp_gguf *g, const char *a
   return LAMP_OK;
 }
 
-lamp_status lamp_gguf_llama_hparams(lamp_context *ctx, lamp_gguf *g, lamp_llama_hparams *hp) {
-  if (!g || !hp) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_gguf_llama_hparams: NULL");
+lamp_status lamp__gguf_llama_hparams(lamp_context *ctx, lamp_gguf *g, lamp__llama_hparams *hp) {
+  if (!g || !hp) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp__gguf_llama_hparams: NULL");
   memset(hp, 0, sizeof(*hp));
   const char *arch;
   size_t arch_len;

@@ -5,6 +5,7 @@
 
 #include "lamp/gguf.h"
 #include "model/model_internal.h"
+#include "io/gguf_internal.h"
 
 typedef struct lamp__gguf_lookup {
   lamp_context *ctx;
@@ -51,8 +52,8 @@ lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
                                         lamp_model_config *config) {
   if (!ctx || !gguf || !config)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_config_from_gguf: NULL");
-  lamp_llama_hparams hp;
-  LAMP__TRY(lamp_gguf_llama_hparams(ctx, gguf, &hp));
+  lamp__llama_hparams hp;
+  LAMP__TRY(lamp__gguf_llama_hparams(ctx, gguf, &hp));
   if (hp.rope_dim != hp.head_dim)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF model: rotary embeddings on %u of %u "
                       "head dimensions (partial rotation) are not supported", hp.rope_dim,
@@ -67,6 +68,7 @@ lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
   config->n_vocab = hp.n_vocab;
   config->rope_base = hp.rope_freq_base;
   config->norm_eps = hp.norm_eps;
+  config->n_ctx = hp.n_ctx;
   lamp_gguf_tensor_info info;
   config->tied_embeddings = lamp_gguf_find_tensor(NULL, gguf, "output.weight", &info) != LAMP_OK;
   return LAMP_OK;

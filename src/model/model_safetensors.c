@@ -104,6 +104,9 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   st = lamp__hf_size(ctx, doc, "head_dim", &c->head_dim);
   if (st == LAMP_ERR_NOT_FOUND) c->head_dim = 0;
   else if (st != LAMP_OK) return st;
+  st = lamp__hf_size(ctx, doc, "max_position_embeddings", &c->n_ctx);
+  if (st == LAMP_ERR_NOT_FOUND) c->n_ctx = 0;
+  else if (st != LAMP_OK) return st;
   /* defaults of transformers' LlamaConfig */
   double eps, theta;
   LAMP__TRY(lamp__hf_real(ctx, doc, "rms_norm_eps", 1e-6, &eps));

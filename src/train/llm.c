@@ -57,8 +57,6 @@ static lamp_status lamp__llm_gguf(lamp_llm *m, const char *path) {
   lamp_gguf *g = NULL;
   lamp_status st = lamp_gguf_open(ctx, path, &g, err, sizeof(err));
   if (st != LAMP_OK) return lamp__fail(ctx, st, "%s", err);
-  lamp_llama_hparams hp;
-  if (lamp_gguf_llama_hparams(ctx, g, &hp) == LAMP_OK) m->n_ctx = hp.n_ctx;
   st = lamp_tokenizer_from_gguf(ctx, g, &m->tok, err, sizeof(err));
   if (st != LAMP_OK) {
     lamp__fail(ctx, st, "%s: tokenizer: %s", path, err);
@@ -110,8 +108,6 @@ static lamp_status lamp__llm_folder(lamp_llm *m, const char *dir) {
     sp.eos = (int32_t)lamp__json_id(doc, "eos_token_id");
     if (sp.bos >= vocab) sp.bos = -1;
     if (sp.eos >= vocab) sp.eos = -1;
-    long n_ctx = lamp__json_id(doc, "max_position_embeddings");
-    m->n_ctx = n_ctx > 0 ? (size_t)n_ctx : 0;
     size_t id = lamp__json_get(doc, 0, "_name_or_path");
     size_t len = 0;
     const char *s = lamp__json_kind_of(doc, id) == LAMP__JSON_STRING
@@ -154,6 +150,7 @@ lamp_status lamp_llm_load(lamp_context *ctx, const char *path, lamp_llm **out) {
       st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   }
   if (st == LAMP_OK) st = lamp_model_get_config(m->model, &m->config);
+  if (st == LAMP_OK) m->n_ctx = m->config.n_ctx;
   if (st != LAMP_OK) {
     lamp_llm_release(m);
     return st;
