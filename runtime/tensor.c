@@ -205,13 +205,15 @@ lamp_status lamp_tensor_download(lamp_context *ctx, const lamp_tensor *t, void *
   return LAMP_OK;
 }
 
-lamp_status lamp_tensor_fill(lamp_context *ctx, lamp_tensor *t, float value) {
+/* One strided elementwise kernel (tensor_fill, tensor_scale) over every element of `t`. */
+static lamp_status lamp__tensor_map(lamp_context *ctx, lamp_tensor *t, const char *program,
+                                    const char *kernel, float value) {
   if (!ctx || !t || !t->buffer)
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tensor_fill: NULL argument");
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: NULL argument", kernel);
   if (t->dtype != LAMP_DTYPE_F32)
-    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "lamp_tensor_fill supports f32 tensors only");
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "%s supports f32 tensors only", kernel);
   cl_kernel k = NULL;
-  LAMP__TRY(lamp__kernel(ctx, "tensor_fill", "tensor_fill_f32", &k));
+  LAMP__TRY(lamp__kernel(ctx, program, kernel, &k));
   cl_ulong args[9];
   args[0] = t->offset / 4;
   for (int d = 0; d < LAMP_MAX_DIMS; d++) {
@@ -223,5 +225,13 @@ lamp_status lamp_tensor_fill(lamp_context *ctx, lamp_tensor *t, float value) {
   LAMP__TRY(lamp__arg(ctx, k, 10, sizeof(float), &value));
   size_t global = lamp_tensor_numel(t);
   size_t local = 64;
-  return lamp__launch(ctx, k, "tensor_fill_f32", 1, &global, &local);
+  return lamp__launch(ctx, k, kernel, 1, &global, &local);
+}
+
+lamp_status lamp_tensor_fill(lamp_context *ctx, lamp_tensor *t, float value) {
+  return lamp__tensor_map(ctx, t, "tensor_fill", "tensor_fill_f32", value);
+}
+
+lamp_status lamp_tensor_scale(lamp_context *ctx, lamp_tensor *t, float alpha) {
+  return lamp__tensor_map(ctx, t, "tensor_scale", "tensor_scale_f32", alpha);
 }

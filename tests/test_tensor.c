@@ -111,6 +111,34 @@ static void test_fill_strided(void **state) {
   lamp_tensor_release(&t);
 }
 
+/* Scaling a strided view touches its elements only, each multiplied exactly (a power of two
+ * and a factor whose products the host computes in the same float arithmetic). */
+static void test_scale_strided(void **state) {
+  lamp_context *ctx = *state;
+  size_t ne[2] = {7, 6};
+  float in[42], out[42];
+  ref_fill_uniform(in, 42, 5, -2, 2);
+  lamp_tensor t, v;
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &t));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &t, in, sizeof(in)));
+  size_t vne[2] = {3, 4}, vnb[2] = {8, 28};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_view(ctx, &t, 28 + 4, 2, vne, vnb, &v));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_scale(ctx, &v, 0.375f));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &t, out, sizeof(out)));
+  for (int r = 0; r < 6; r++)
+    for (int c = 0; c < 7; c++) {
+      int hit = r >= 1 && r <= 4 && (c == 1 || c == 3 || c == 5);
+      float want = hit ? in[r * 7 + c] * 0.375f : in[r * 7 + c];
+      assert_true(out[r * 7 + c] == want);
+    }
+  size_t ne16[1] = {4};
+  lamp_tensor h;
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F16, 1, ne16, &h));
+  assert_int_equal(lamp_tensor_scale(ctx, &h, 2.0f), LAMP_ERR_UNSUPPORTED);
+  lamp_tensor_release(&h);
+  lamp_tensor_release(&t);
+}
+
 static void test_wrap_and_view_bounds(void **state) {
   lamp_context *ctx = *state;
   cl_int err;
@@ -208,6 +236,7 @@ int main(void) {
       cmocka_unit_test(test_view_round_trip),
       cmocka_unit_test(test_transposed_and_4d_views),
       cmocka_unit_test(test_fill_strided),
+      cmocka_unit_test(test_scale_strided),
       cmocka_unit_test(test_wrap_and_view_bounds),
       cmocka_unit_test(test_create_errors),
       cmocka_unit_test(test_profile_records),

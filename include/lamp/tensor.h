@@ -76,6 +76,9 @@ LAMP_API lamp_status lamp_tensor_download(lamp_context *ctx, const lamp_tensor *
 /* Sets every element of an f32 tensor (any strides) to `value`, with a kernel on the queue. */
 LAMP_API lamp_status lamp_tensor_fill(lamp_context *ctx, lamp_tensor *t, float value);
 
+/* Multiplies every element of an f32 tensor (any strides) by `alpha`, in place. */
+LAMP_API lamp_status lamp_tensor_scale(lamp_context *ctx, lamp_tensor *t, float alpha);
+
 #ifdef __cplusplus
 }
 #endif
