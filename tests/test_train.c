@@ -4,6 +4,7 @@
  * the prompt it came from, a custom CSV task trains and evaluates, metrics match hand counts,
  * and bad input gets a message naming its cause. Each test makes what it needs. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -427,6 +428,190 @@ static void test_added_text_matches_the_file_path(void **state) {
   lamp_classifier_release(c);
 }
 
+/* The prompt's parameter values after a run, as floats (the checkpoint's param.* tensors). */
+static float *param_values(env *e, lamp_trainer *t, const char *name, size_t *count) {
+  char path[256];
+  snprintf(path, sizeof(path), "%s/%s.safetensors", e->dir, name);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(t, path, NULL, NULL, 0));
+  lamp_safetensors *st = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_open(e->ctx, path, &st));
+  size_t total = 0, n = lamp_safetensors_count(st);
+  for (size_t i = 0; i < n; i++)
+    if (!strncmp(lamp_safetensors_tensors(st)[i].name, "param.", 6))
+      total += lamp_safetensors_tensors(st)[i].numel;
+  float *all = malloc(total * sizeof(float)), *p = all;
+  assert_non_null(all);
+  for (size_t i = 0; i < n; i++) {
+    const lamp_st_tensor *x = &lamp_safetensors_tensors(st)[i];
+    if (strncmp(x->name, "param.", 6)) continue;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_read(st, x, p, x->size));
+    p += x->numel;
+  }
+  lamp_safetensors_release(st);
+  *count = total;
+  return all;
+}
+
+static void expect_close(const float *a, const float *b, size_t n, double rel, const char *what) {
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < n; i++) {
+    worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+    scale = fmax(scale, fabs((double)a[i]));
+  }
+  if (!(worst <= rel * scale)) fail_msg("%s: parameters differ by %g (largest %g)", what, worst, scale);
+}
+
+/* Two ranks in one process: threads that meet at a barrier to sum their buffers. Both sum in
+ * the same order, so both get the same doubles, as MPI_Allreduce gives every rank. */
+typedef struct pair {
+  pthread_barrier_t meet;
+  double *data[2];
+  env *e;
+  lamp_prompt_method method;
+  float *params[2];
+  size_t n_params;
+} pair;
+
+typedef struct pair_rank {
+  pair *p;
+  size_t rank;
+} pair_rank;
+
+static int pair_sum(void *user, double *data, size_t count) {
+  pair_rank *r = user;
+  pair *p = r->p;
+  p->data[r->rank] = data;
+  double *sum = malloc(count * sizeof(double));
+  if (!sum) return 1;
+  pthread_barrier_wait(&p->meet);
+  for (size_t i = 0; i < count; i++) sum[i] = p->data[0][i] + p->data[1][i];
+  pthread_barrier_wait(&p->meet); /* both have read both buffers */
+  memcpy(data, sum, count * sizeof(double));
+  free(sum);
+  return 0;
+}
+
+static void small_run(env *e, lamp_trainer_options *to, lamp_prompt_method method) {
+  lamp_trainer_options_init(to, e->llm, method);
+  to->prompt.length = 8;
+  to->prompt.rank = 2;
+  to->prompt.seed = 3;
+  to->steps = 10; /* past an epoch of 8 global batches */
+  to->warmup = 2;
+  to->adamw.lr = 0.05f;
+}
+
+static void *pair_thread(void *arg) {
+  pair_rank *r = arg;
+  pair *p = r->p;
+  /* a rank is a process of its own in real use: its own context, model and data */
+  lamp_context *ctx = NULL;
+  lamp_llm *llm = NULL;
+  lamp_classifier *c = NULL;
+  lamp_examples *train = NULL;
+  lamp_trainer *t = NULL;
+  char err[512], path[256];
+  const lamp_task *sst2 = NULL;
+  lamp_reducer red = {r->rank, 2, pair_sum, r};
+  lamp_classifier_options co;
+  lamp_trainer_options to;
+  lamp_fit_options fit;
+  int ok = lamp_context_create(NULL, &ctx, err, sizeof(err)) == LAMP_OK &&
+           lamp_llm_load(ctx, LAMP_TEST_DATA "/tiny.gguf", &llm) == LAMP_OK &&
+           lamp_task_find("sst2", &sst2, err, sizeof(err)) == LAMP_OK;
+  if (ok) {
+    lamp_classifier_options_init(&co, sst2);
+    co.template_text = "{sentence} =";
+    co.words = " a| b";
+    co.max_tokens = 40;
+    ok = lamp_classifier_create(llm, &co, &c) == LAMP_OK &&
+         lamp_examples_load(c, p->e->train, 0, &train) == LAMP_OK;
+  }
+  if (ok) {
+    env fake = *p->e;
+    fake.llm = llm;
+    small_run(&fake, &to, p->method);
+    to.batch = 4;
+    to.reducer = &red;
+    lamp_fit_options_init(&fit);
+    snprintf(path, sizeof(path), "%s/rank%zu.safetensors", p->e->dir, r->rank);
+    fit.checkpoint = path;
+    ok = lamp_trainer_create(c, &to, train, &t) == LAMP_OK && lamp_trainer_fit(t, &fit) == LAMP_OK;
+  }
+  if (!ok) fprintf(stderr, "rank %zu: %s\n", r->rank, ctx ? lamp_context_error(ctx) : err);
+  if (ok) {
+    env fake = *p->e;
+    fake.ctx = ctx;
+    char name[32];
+    snprintf(name, sizeof(name), "rank%zu-params", r->rank);
+    p->params[r->rank] = param_values(&fake, t, name, &p->n_params);
+  }
+  lamp_trainer_release(t);
+  lamp_examples_release(train);
+  lamp_classifier_release(c);
+  lamp_llm_release(llm);
+  lamp_context_release(ctx);
+  return NULL;
+}
+
+/* One optimiser step over 8 examples is the same whether they are one batch, two accumulated
+ * micro-batches of 4, or two ranks of 4 whose gradients are summed; for LAMP and PT. */
+static void test_accumulation_and_ranks_equal_one_batch(void **state) {
+  env *e = *state;
+  lamp_prompt_method methods[2] = {LAMP_PROMPT_LAMP, LAMP_PROMPT_PT};
+  for (int mi = 0; mi < 2; mi++) {
+    lamp_classifier *c = make_classifier(e);
+    lamp_examples *train = NULL;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 0, &train));
+    lamp_trainer_options one, acc;
+    small_run(e, &one, methods[mi]);
+    acc = one;
+    one.batch = 8;
+    acc.batch = 4;
+    acc.accumulate = 2;
+    lamp_trainer *t1 = NULL, *t2 = NULL;
+    lamp_fit_options fit;
+    lamp_fit_options_init(&fit);
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &one, train, &t1));
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(t1, &fit));
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &acc, train, &t2));
+    lamp_trainer_state s2;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_get_state(t2, &s2));
+    assert_int_equal(s2.batches, 8); /* 64 examples in global batches of 8 */
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(t2, &fit));
+    size_t n1, n2;
+    float *p1 = param_values(e, t1, "one", &n1), *p2 = param_values(e, t2, "acc", &n2);
+    assert_int_equal(n1, n2);
+    expect_close(p1, p2, n1, 1e-6, "accumulate 2 x 4 against batch 8");
+
+    pair p;
+    memset(&p, 0, sizeof(p));
+    p.e = e;
+    p.method = methods[mi];
+    pthread_barrier_init(&p.meet, NULL, 2);
+    pair_rank r0 = {&p, 0}, r1 = {&p, 1};
+    pthread_t th[2];
+    assert_int_equal(pthread_create(&th[0], NULL, pair_thread, &r0), 0);
+    assert_int_equal(pthread_create(&th[1], NULL, pair_thread, &r1), 0);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    pthread_barrier_destroy(&p.meet);
+    assert_non_null(p.params[0]);
+    assert_non_null(p.params[1]);
+    assert_int_equal(p.n_params, n1);
+    assert_memory_equal(p.params[0], p.params[1], n1 * sizeof(float)); /* the ranks agree */
+    expect_close(p1, p.params[0], n1, 1e-6, "2 ranks x 4 against batch 8");
+    free(p.params[0]);
+    free(p.params[1]);
+    free(p1);
+    free(p2);
+    lamp_trainer_release(t1);
+    lamp_trainer_release(t2);
+    lamp_examples_release(train);
+    lamp_classifier_release(c);
+  }
+}
+
 static void test_metrics_match_hand_counts(void **state) {
   (void)state;
   /* gold/pred: tp 3, fn 1, fp 2, tn 4 for class 1 */
@@ -514,6 +699,7 @@ int main(void) {
       cmocka_unit_test(test_peft_adapter_scores_as_its_prompt),
       cmocka_unit_test(test_custom_csv_task_trains_and_evaluates),
       cmocka_unit_test(test_added_text_matches_the_file_path),
+      cmocka_unit_test(test_accumulation_and_ranks_equal_one_batch),
       cmocka_unit_test(test_metrics_match_hand_counts),
       cmocka_unit_test(test_bad_input_names_its_cause),
   };

@@ -139,6 +139,19 @@ LAMP_API lamp_status lamp_classifier_evaluate(lamp_classifier *cls, lamp_prompt 
 
 /* ---- trainer ------------------------------------------------------------------------------ */
 
+/* Data-parallel training: R processes (ranks) hold the same model, prompt and data; each global
+ * batch is cut into R x accumulate micro-batches of `batch` examples in a fixed order, rank r
+ * takes micro-batches r A .. r A + A - 1, and the ranks sum their gradients and loss sums
+ * through `sum` every step, so every rank takes the same AdamW step as one process would with
+ * batch R A B. lamp/mpi.h makes one from an MPI communicator; any other transport can too. */
+typedef struct lamp_reducer {
+  size_t rank, size; /* this process among `size` (rank 0 .. size - 1) */
+  /* Sums `count` doubles elementwise over all ranks, in place, the same result on every rank;
+   * returns 0, or nonzero when the transport failed. */
+  int (*sum)(void *user, double *data, size_t count);
+  void *user;
+} lamp_reducer;
+
 typedef struct lamp_trainer_options {
   lamp_prompt_options prompt; /* method, shape, init, seed (also the data order's seed) */
   lamp_adamw_options adamw;
@@ -146,8 +159,14 @@ typedef struct lamp_trainer_options {
   uint64_t warmup;            /* warm-up steps [0] */
   float min_lr;               /* decay floor as a fraction of the peak [0] */
   float clip;                 /* global gradient-norm clip, 0 = off [1] */
-  size_t batch;               /* examples per step [8] */
-  uint64_t steps;             /* optimiser steps [300], or with `epochs` > 0 whole epochs */
+  size_t batch;               /* examples per micro-batch [8] */
+  size_t accumulate;          /* micro-batches per optimiser step and rank [1]: the step's loss
+                                 and gradient are those of one batch of accumulate x batch
+                                 (x ranks), weighted per scored position (per example with
+                                 one-token label words, per word token otherwise) */
+  const lamp_reducer *reducer; /* NULL: one process; kept by reference */
+  uint64_t steps;             /* optimiser steps [300], or with `epochs` > 0 whole epochs of
+                                 global batches */
   uint64_t epochs;
   int recompute;              /* recompute blocks in the backward (less memory) */
 } lamp_trainer_options;
@@ -185,17 +204,19 @@ LAMP_API lamp_status lamp_trainer_get_state(const lamp_trainer *trainer, lamp_tr
 
 /* Enqueues the next step (prompt forward, model forward and backward, prompt backward, global-
  * norm clipping, AdamW, reads of its loss and gradient norm that do not wait) and returns
- * without waiting for the device; only the batch copies wait for the step before last. At most
- * two steps may be pending: collect one first. Past the last step: LAMP_ERR_INVALID_ARGUMENT. */
+ * without waiting for the device; only the batch copies wait for the step before last. With a
+ * reducer the step waits for this rank's gradient and sums it with the others' before clipping.
+ * At most two steps may be pending: collect one first. Past the last step:
+ * LAMP_ERR_INVALID_ARGUMENT; a reducer's failure: LAMP_ERR_IO. */
 LAMP_API lamp_status lamp_trainer_step(lamp_trainer *trainer);
 
 typedef struct lamp_step_result {
   uint64_t step;    /* 1-based */
   uint64_t epoch;
-  double loss;      /* mean over the step's scored positions */
+  double loss;      /* mean over the step's scored positions (all ranks') */
   double grad_norm; /* global norm before clipping */
   double lr;        /* the learning rate the step used */
-  size_t examples, tokens;
+  size_t examples, tokens; /* of the global batch */
   double step_s;    /* from the end of the previous step (or this step's start) to its end */
   double host_s;    /* host time enqueueing it, the batch copies' wait excluded */
 } lamp_step_result;

@@ -21,6 +21,7 @@ void lamp_trainer_options_init(lamp_trainer_options *o, const lamp_llm *llm,
   o->decay = LAMP_LR_LINEAR;
   o->clip = 1.0f;
   o->batch = 8;
+  o->accumulate = 1;
   o->steps = 300;
 }
 
@@ -29,7 +30,7 @@ static lamp_status lamp__trainer_order(lamp_trainer *t, uint64_t epoch) {
   size_t *lengths = malloc((ex->n ? ex->n : 1) * sizeof(size_t));
   if (!lengths) return lamp__fail(t->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   for (size_t i = 0; i < ex->n; i++) lengths[i] = ex->items[i].n;
-  lamp_status st = lamp_data_epoch_order(lengths, ex->n, t->opts.batch, t->opts.prompt.seed, epoch,
+  lamp_status st = lamp_data_epoch_order(lengths, ex->n, t->global, t->opts.prompt.seed, epoch,
                                          t->order, t->starts, &t->n_batches);
   free(lengths);
   t->order_epoch = epoch;
@@ -49,12 +50,21 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
     if (train->items[i].label < 0)
       return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: training example %zu has no "
                         "label", i + 1);
+  const lamp_reducer *red = o->reducer;
+  if (red && (!red->sum || !red->size || red->rank >= red->size))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: the reducer needs a sum function "
+                      "and rank < size (rank %zu of %zu)", red->rank, red->size);
   lamp_trainer *t = calloc(1, sizeof(*t));
   if (!t) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   t->cls = cls;
   t->ctx = ctx;
   t->train = train;
   t->opts = *o;
+  t->accumulate = o->accumulate ? o->accumulate : 1;
+  t->opts.accumulate = t->accumulate;
+  t->ranks = red ? red->size : 1;
+  t->rank = red ? red->rank : 0;
+  t->global = o->batch * t->accumulate * t->ranks;
   t->opts.prompt.width = cls->llm->config.n_embd;
   lamp_status st = LAMP_OK;
   lamp_tensor table;
@@ -76,9 +86,15 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
   if (st == LAMP_OK) st = lamp__classifier_reserve(cls, t->prompt_rows, o->batch, o->recompute);
   if (st == LAMP_OK) {
     t->order = malloc(train->n * sizeof(size_t));
-    t->starts = malloc((train->n / o->batch + 2) * sizeof(size_t));
-    for (size_t s = 0; s < 2; s++) t->losses[s] = malloc(cls->ws_outputs * sizeof(float));
-    if (!t->order || !t->starts || !t->losses[0] || !t->losses[1])
+    t->starts = malloc((train->n / t->global + 2) * sizeof(size_t));
+    for (size_t s = 0; s < 2; s++) {
+      t->losses[s] = malloc(t->accumulate * cls->ws_outputs * sizeof(float));
+      t->events[s] = calloc(t->accumulate + 1, sizeof(cl_event));
+      t->n_events[s] = t->accumulate + 1;
+    }
+    if (red) t->sums = malloc((t->trainable + 1) * sizeof(double));
+    if (!t->order || !t->starts || !t->losses[0] || !t->losses[1] || !t->events[0] ||
+        !t->events[1] || (red && !t->sums))
       st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   }
   if (st == LAMP_OK) st = lamp__trainer_order(t, 0);
@@ -104,10 +120,12 @@ void lamp_trainer_release(lamp_trainer *t) {
   if (!t) return;
   lamp_context_finish(t->ctx);
   for (size_t s = 0; s < 2; s++) {
-    for (size_t r = 0; r < 2; r++)
+    for (size_t r = 0; t->events[s] && r < t->n_events[s]; r++)
       if (t->events[s][r]) clReleaseEvent(t->events[s][r]);
+    free(t->events[s]);
     free(t->losses[s]);
   }
+  free(t->sums);
   lamp_adamw_release(t->opt);
   lamp_prompt_release(t->prompt);
   free(t->order);
@@ -151,6 +169,38 @@ static cl_int lamp__read_async(lamp_trainer *t, const lamp_tensor *x, void *host
                              host, 0, NULL, ev);
 }
 
+/* Scored positions of an example: one with one-token label words, else its gold word's tokens. */
+static size_t lamp__positions(const lamp_classifier *c, const lamp__item *it) {
+  return c->single ? 1 : c->word_len[it->label];
+}
+
+/* The ranks' sum of every prompt gradient and of `*loss_sum`, written back to the device. */
+static lamp_status lamp__trainer_reduce(lamp_trainer *t, double *loss_sum) {
+  const lamp_reducer *red = t->opts.reducer;
+  size_t at = 0, most = 0;
+  for (size_t i = 0; i < t->n_params; i++)
+    if (t->param_len[i] > most) most = t->param_len[i];
+  float *f = malloc(most * sizeof(float));
+  if (!f) return lamp__fail(t->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  lamp_status st = LAMP_OK;
+  for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++) {
+    st = lamp_tensor_download(t->ctx, &t->params[i].grad, f, t->param_len[i] * sizeof(float));
+    for (size_t k = 0; k < t->param_len[i] && st == LAMP_OK; k++) t->sums[at++] = f[k];
+  }
+  t->sums[at] = *loss_sum;
+  if (st == LAMP_OK && red->sum(red->user, t->sums, at + 1) != 0)
+    st = lamp__fail(t->ctx, LAMP_ERR_IO, "rank %zu of %zu: summing the gradients over the ranks "
+                    "failed", t->rank, t->ranks);
+  at = 0;
+  for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++) {
+    for (size_t k = 0; k < t->param_len[i]; k++) f[k] = (float)t->sums[at++];
+    st = lamp_tensor_upload(t->ctx, &t->params[i].grad, f, t->param_len[i] * sizeof(float));
+  }
+  *loss_sum = t->sums[at];
+  free(f);
+  return st;
+}
+
 lamp_status lamp_trainer_step(lamp_trainer *t) {
   if (!t) return LAMP_ERR_INVALID_ARGUMENT;
   if (t->step >= t->total)
@@ -168,44 +218,77 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
   }
   lamp_classifier *c = t->cls;
   const size_t *idx = t->order + t->starts[t->batch_in_epoch];
-  size_t count = t->starts[t->batch_in_epoch + 1] - t->starts[t->batch_in_epoch], M = 0;
+  size_t count = t->starts[t->batch_in_epoch + 1] - t->starts[t->batch_in_epoch];
   unsigned slot = t->slot ^ 1u;
   lamp_step_result *r = &t->results[slot];
   memset(r, 0, sizeof(*r));
   r->step = t->step + 1;
   r->epoch = t->epoch;
   r->examples = count;
-  for (size_t b = 0; b < count; b++) r->tokens += t->train->items[idx[b]].n;
+  size_t positions = 0;
+  for (size_t b = 0; b < count; b++) {
+    r->tokens += t->train->items[idx[b]].n;
+    positions += lamp__positions(c, &t->train->items[idx[b]]);
+  }
   float factor = 1;
   lamp_lr_schedule_factor(&t->sched, t->step, &factor);
   r->lr = (double)t->opts.adamw.lr * factor;
 
-  lamp_status st = lamp__classifier_batch(c, t->train, idx, count, 0, 1, &M);
-  if (st == LAMP_OK) st = lamp__classifier_prompt_in(c, t->prompt);
-  lamp_tensor dprompt, losses, norm;
-  if (st == LAMP_OK) st = lamp_model_forward(c->ws, lamp__classifier_head(c));
-  if (st == LAMP_OK) st = lamp_model_backward(c->ws);
-  if (st == LAMP_OK) st = lamp_prompt_zero_grad(t->prompt);
-  if (st == LAMP_OK) st = lamp_model_prompt_grad(c->ws, &dprompt);
-  if (st == LAMP_OK) st = lamp_prompt_backward(t->prompt, &dprompt);
+  /* this rank's micro-batches of the global batch, each gradient weighted by its share of the
+   * global batch's scored positions (exactly 1 with one micro-batch in all) */
+  int split = t->accumulate * t->ranks > 1;
+  size_t B = t->opts.batch, M_here = 0;
+  lamp_status st = lamp_prompt_zero_grad(t->prompt);
+  cl_int err = CL_SUCCESS;
+  for (size_t j = 0; j < t->accumulate && st == LAMP_OK && err == CL_SUCCESS; j++) {
+    size_t lo = (t->rank * t->accumulate + j) * B, hi = lo + B < count ? lo + B : count, M = 0;
+    if (lo >= hi) { /* a short last batch leaves the last micro-batches empty */
+      if (t->events[slot][1 + j]) clReleaseEvent(t->events[slot][1 + j]);
+      t->events[slot][1 + j] = NULL;
+      continue;
+    }
+    lamp_tensor dprompt, losses;
+    st = lamp__classifier_batch(c, t->train, idx + lo, hi - lo, 0, 1, &M);
+    if (st == LAMP_OK) st = lamp__classifier_prompt_in(c, t->prompt);
+    if (st == LAMP_OK) st = lamp_model_forward(c->ws, lamp__classifier_head(c));
+    if (st == LAMP_OK) st = lamp_model_backward(c->ws);
+    if (st == LAMP_OK) st = lamp_model_prompt_grad(c->ws, &dprompt);
+    if (st == LAMP_OK && split) st = lamp_tensor_scale(t->ctx, &dprompt, (float)M / (float)positions);
+    if (st == LAMP_OK) st = lamp_prompt_backward(t->prompt, &dprompt);
+    if (st == LAMP_OK) st = lamp_model_losses(c->ws, &losses);
+    if (st == LAMP_OK)
+      err = lamp__read_async(t, &losses, t->losses[slot] + M_here, M * sizeof(float),
+                             &t->events[slot][1 + j]);
+    M_here += M;
+  }
+  if (st == LAMP_OK && err == CL_SUCCESS && t->opts.reducer) {
+    /* every rank's gradient summed before clipping, so the global norm is clipped */
+    for (size_t e = 1; e <= t->accumulate && err == CL_SUCCESS; e++)
+      if (t->events[slot][e]) err = clWaitForEvents(1, &t->events[slot][e]);
+    double loss_sum = 0;
+    for (size_t m = 0; m < M_here && err == CL_SUCCESS; m++) loss_sum += t->losses[slot][m];
+    if (err == CL_SUCCESS) st = lamp__trainer_reduce(t, &loss_sum);
+    r->loss = loss_sum / (double)positions;
+  }
+  lamp_tensor norm;
   /* without clipping the norm is still measured for the log; a scale of exactly 1 is skipped */
-  if (st == LAMP_OK)
+  if (st == LAMP_OK && err == CL_SUCCESS)
     st = lamp_adamw_clip_grad_norm(t->opt, t->opts.clip > 0 ? t->opts.clip : FLT_MAX);
-  if (st == LAMP_OK) st = lamp_adamw_step(t->opt, factor);
-  if (st == LAMP_OK) st = lamp_model_losses(c->ws, &losses);
-  if (st == LAMP_OK) st = lamp_adamw_grad_norm_tensor(t->opt, &norm);
-  if (st != LAMP_OK) return st;
-  cl_int err = lamp__read_async(t, &losses, t->losses[slot], M * sizeof(float), &t->events[slot][0]);
-  if (err == CL_SUCCESS)
-    err = lamp__read_async(t, &norm, &t->norms[slot], sizeof(float), &t->events[slot][1]);
+  if (st == LAMP_OK && err == CL_SUCCESS) st = lamp_adamw_step(t->opt, factor);
+  if (st == LAMP_OK && err == CL_SUCCESS) st = lamp_adamw_grad_norm_tensor(t->opt, &norm);
+  if (st == LAMP_OK && err == CL_SUCCESS)
+    err = lamp__read_async(t, &norm, &t->norms[slot], sizeof(float), &t->events[slot][0]);
   /* start the device now rather than at the next blocking call */
-  if (err == CL_SUCCESS) err = clFlush(lamp_context_cl_queue(t->ctx));
+  if (st == LAMP_OK && err == CL_SUCCESS) err = clFlush(lamp_context_cl_queue(t->ctx));
+  if (st != LAMP_OK) return st;
   if (err != CL_SUCCESS)
     return lamp__fail(t->ctx, LAMP_ERR_OPENCL, "training step: reading the loss back: %s",
                       lamp_cl_error_name(err));
   r->host_s = lamp__now_seconds() - t0 - c->sync_s;
   t->started[slot] = t0;
-  t->outputs[slot] = M;
+  t->outputs[slot] = M_here;
+  t->positions[slot] = positions;
+  t->reduced[slot] = t->opts.reducer != NULL;
   t->slot = slot;
   t->pending++;
   t->step++;
@@ -218,16 +301,20 @@ lamp_status lamp_trainer_collect(lamp_trainer *t, lamp_step_result *result) {
   if (!t->pending) return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "no step to collect");
   unsigned slot = t->pending == 2 ? t->slot ^ 1u : t->slot;
   t->pending--;
-  cl_int err = clWaitForEvents(2, t->events[slot]);
+  cl_int err = CL_SUCCESS;
+  for (size_t e = 0; e < t->n_events[slot] && err == CL_SUCCESS; e++)
+    if (t->events[slot][e]) err = clWaitForEvents(1, &t->events[slot][e]);
   if (err != CL_SUCCESS)
     return lamp__fail(t->ctx, LAMP_ERR_OPENCL, "reading the training loss: %s",
                       lamp_cl_error_name(err));
   double done = lamp__now_seconds();
   lamp_step_result *r = &t->results[slot];
-  size_t M = t->outputs[slot];
-  double sum = 0;
-  for (size_t m = 0; m < M; m++) sum += t->losses[slot][m];
-  r->loss = M ? sum / (double)M : 0;
+  if (!t->reduced[slot]) {
+    size_t M = t->outputs[slot];
+    double sum = 0;
+    for (size_t m = 0; m < M; m++) sum += t->losses[slot][m];
+    r->loss = t->positions[slot] ? sum / (double)t->positions[slot] : 0;
+  }
   r->grad_norm = t->norms[slot];
   /* the period starts where the previous step was seen done, or at this step's start */
   double from = t->started[slot] > t->last_done ? t->started[slot] : t->last_done;

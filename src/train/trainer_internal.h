@@ -16,13 +16,20 @@ struct lamp_trainer {
   size_t trainable, prompt_rows;
   lamp_lr_schedule sched;
   uint64_t total, step, epoch, batch_in_epoch;
+  size_t accumulate, ranks, rank; /* A micro-batches per step on each of the ranks */
+  size_t global;                  /* examples per global batch: batch x A x ranks */
   size_t *order, *starts, n_batches;
   uint64_t order_epoch; /* the epoch `order` holds */
-  /* the two most recent steps: results read back without waiting */
-  float *losses[2];
+  /* the two most recent steps: results read back without waiting; one loss read per
+   * micro-batch (events[s][1 ..]) after the norm's (events[s][0]) */
+  float *losses[2];   /* A x the workspace's outputs */
   float norms[2];
-  cl_event events[2][2];
-  size_t outputs[2];
+  cl_event *events[2];
+  size_t n_events[2];
+  size_t outputs[2];  /* this rank's scored positions */
+  size_t positions[2]; /* all ranks' */
+  int reduced[2];     /* the loss is already summed over the ranks (results[s].loss) */
+  double *sums;       /* the reducer's buffer: every gradient, then the loss sum */
   lamp_step_result results[2];
   double started[2];
   double last_done;
