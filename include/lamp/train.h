@@ -188,6 +188,12 @@ LAMP_API lamp_prompt *lamp_trainer_prompt(const lamp_trainer *trainer);
 LAMP_API lamp_status lamp_trainer_get_options(const lamp_trainer *trainer,
                                               lamp_trainer_options *options);
 
+/* A hash of what data-parallel ranks must share: the run's options (lamp_trainer_save's run.*
+ * and task.* metadata), every training example's ids and label, and the prompt's parameters
+ * as they are now (at the start they follow from the model's embedding table and the seed).
+ * Compare it across ranks before the first step (lamp_mpi_same). */
+LAMP_API lamp_status lamp_trainer_fingerprint(lamp_trainer *trainer, uint64_t *fingerprint);
+
 typedef struct lamp_trainer_state {
   uint64_t step;      /* steps enqueued so far (0 at the start) */
   uint64_t total;     /* steps of the run */

@@ -243,6 +243,35 @@ lamp_status lamp_trainer_save(lamp_trainer *t, const char *path, const char *con
   return st;
 }
 
+lamp_status lamp_trainer_fingerprint(lamp_trainer *t, uint64_t *out) {
+  if (!t || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  while (t->pending) LAMP__TRY(lamp_trainer_collect(t, NULL));
+  lamp_classifier_options co;
+  lamp_classifier_get_options(t->cls, &co);
+  lamp__meta m = {0};
+  lamp_status st = lamp__meta_run(t->ctx, &co, lamp__is_builtin(co.task), &t->opts, &m);
+  uint64_t h = LAMP__HASH_SEED;
+  for (size_t i = 0; i < m.n; i++) {
+    h = lamp__hash64(h, m.keys[i], strlen(m.keys[i]) + 1);
+    h = lamp__hash64(h, m.values[i], strlen(m.values[i]) + 1);
+  }
+  lamp__meta_free(&m);
+  const lamp_examples *ex = t->train;
+  for (size_t i = 0; i < ex->n && st == LAMP_OK; i++) {
+    h = lamp__hash64(h, &ex->items[i].label, sizeof(ex->items[i].label));
+    h = lamp__hash64(h, ex->items[i].ids, ex->items[i].n * sizeof(int32_t));
+  }
+  for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++) {
+    float *v = malloc(t->param_len[i] * sizeof(float));
+    st = v ? lamp_tensor_download(t->ctx, &t->params[i].value, v, t->param_len[i] * sizeof(float))
+           : lamp__fail(t->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (st == LAMP_OK) h = lamp__hash64(h, v, t->param_len[i] * sizeof(float));
+    free(v);
+  }
+  if (st == LAMP_OK) *out = h;
+  return st;
+}
+
 /* ---- reading -------------------------------------------------------------------------------- */
 
 lamp_status lamp_checkpoint_open(lamp_context *ctx, const char *path, lamp_checkpoint **out) {

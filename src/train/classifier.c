@@ -483,9 +483,10 @@ static int lamp__by_len_cmp(const void *a, const void *b) {
   return x->index < y->index ? -1 : x->index > y->index;
 }
 
-lamp_status lamp_classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
-                                     const lamp_examples *ex, size_t limit, double *scores,
-                                     int32_t *pred, lamp_metrics *metrics) {
+lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
+                                      const lamp_examples *ex, size_t limit, double *scores,
+                                      int32_t *pred, lamp_metrics *metrics,
+                                      const lamp_reducer *red) {
   if (!c || !ex) return LAMP_ERR_INVALID_ARGUMENT;
   size_t n = limit && limit < ex->n ? limit : ex->n, K = c->n_labels, E = c->eval_batch;
   if (metrics)
@@ -500,19 +501,22 @@ lamp_status lamp_classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
                       c->llm->config.n_embd);
   /* keep a training workspace's batch rows when the prompt is the same */
   LAMP__TRY(lamp__classifier_reserve(c, rows, 0, c->ws && c->ws_prompt == rows ? c->ws_recompute : 0));
+  double *sc_all = calloc((n ? n : 1) * K, sizeof(double));
   int32_t *gold = malloc((n ? n : 1) * sizeof(int32_t)), *best_k = malloc((n ? n : 1) * sizeof(int32_t));
   size_t *idx = malloc(E * sizeof(size_t));
   lamp__by_len *order = malloc((n ? n : 1) * sizeof(lamp__by_len));
   lamp_status st = LAMP_OK;
-  if (!gold || !best_k || !idx || !order)
+  if (!sc_all || !gold || !best_k || !idx || !order)
     st = lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   for (size_t i = 0; i < n && st == LAMP_OK; i++) order[i] = (lamp__by_len){ex->items[i].n, i};
   if (st == LAMP_OK) {
     qsort(order, n, sizeof(*order), lamp__by_len_cmp);
     st = lamp__classifier_prompt_in(c, prompt);
   }
-  double loss_sum = 0;
+  /* with ranks, batch b is rank b mod R's: the same batches as one process, shared out */
+  size_t ranks = red ? red->size : 1, rank = red ? red->rank : 0;
   for (size_t b0 = 0; b0 < n && st == LAMP_OK; b0 += E) {
+    if ((b0 / E) % ranks != rank) continue;
     size_t count = n - b0 < E ? n - b0 : E, M = 0;
     for (size_t b = 0; b < count; b++) idx[b] = order[b0 + b].index;
     lamp_tensor t;
@@ -527,7 +531,7 @@ lamp_status lamp_classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
     }
     size_t m = 0;
     for (size_t b = 0; b < count && st == LAMP_OK; b++) {
-      double sc[LAMP_DATA_MAX_LABELS] = {0};
+      double *sc = sc_all + idx[b] * K;
       for (size_t k = 0; k < K; k++) {
         if (c->single) {
           sc[k] = c->host_out[b * K + k];
@@ -536,28 +540,40 @@ lamp_status lamp_classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
           for (size_t j = 0; j < c->word_len[k]; j++) sc[k] -= c->host_out[m++];
         }
       }
-      size_t best = 0;
-      for (size_t k = 1; k < K; k++)
-        if (sc[k] > sc[best]) best = k;
-      double z = 0;
-      for (size_t k = 0; k < K; k++) z += exp(sc[k] - sc[best]);
-      const size_t i = idx[b];
-      int32_t g = ex->items[i].label;
-      if (g >= 0) loss_sum += log(z) + sc[best] - sc[g];
-      gold[i] = g;
-      best_k[i] = (int32_t)best;
-      if (scores)
-        for (size_t k = 0; k < K; k++) scores[i * K + k] = sc[k];
     }
   }
+  if (st == LAMP_OK && red && red->sum(red->user, sc_all, n * K) != 0)
+    st = lamp__fail(c->ctx, LAMP_ERR_IO, "rank %zu of %zu: gathering the evaluation failed",
+                    rank, ranks);
+  double loss_sum = 0;
+  for (size_t i = 0; i < n && st == LAMP_OK; i++) {
+    const double *sc = sc_all + i * K;
+    size_t best = 0;
+    for (size_t k = 1; k < K; k++)
+      if (sc[k] > sc[best]) best = k;
+    double z = 0;
+    for (size_t k = 0; k < K; k++) z += exp(sc[k] - sc[best]);
+    int32_t g = ex->items[i].label;
+    if (g >= 0) loss_sum += log(z) + sc[best] - sc[g];
+    gold[i] = g;
+    best_k[i] = (int32_t)best;
+  }
+  if (st == LAMP_OK && scores) memcpy(scores, sc_all, n * K * sizeof(double));
   if (st == LAMP_OK && pred) memcpy(pred, best_k, n * sizeof(int32_t));
   if (st == LAMP_OK && metrics) {
     st = lamp_metrics_compute(K, gold, best_k, n, c->task.task.metric, metrics);
     metrics->loss = n ? loss_sum / (double)n : 0;
   }
+  free(sc_all);
   free(gold);
   free(best_k);
   free(idx);
   free(order);
   return st;
+}
+
+lamp_status lamp_classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
+                                     const lamp_examples *ex, size_t limit, double *scores,
+                                     int32_t *pred, lamp_metrics *metrics) {
+  return lamp__classifier_evaluate(c, prompt, ex, limit, scores, pred, metrics, NULL);
 }

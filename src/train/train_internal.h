@@ -72,6 +72,12 @@ lamp_status lamp__classifier_batch(lamp_classifier *c, const lamp_examples *ex,
                                    const size_t *idx, size_t count, int all_classes,
                                    int with_targets, size_t *n_out);
 lamp_status lamp__classifier_prompt_in(lamp_classifier *c, lamp_prompt *prompt);
+/* lamp_classifier_evaluate, with the batches shared out over the ranks of `red` (NULL: none)
+ * and their scores gathered, so every rank gets every result. */
+lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
+                                      const lamp_examples *ex, size_t limit, double *scores,
+                                      int32_t *pred, lamp_metrics *metrics,
+                                      const lamp_reducer *red);
 lamp_model_head lamp__classifier_head(const lamp_classifier *c);
 
 /* "a|b|c" keys for a checkpoint's metadata. */

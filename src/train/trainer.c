@@ -92,7 +92,7 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
       t->events[s] = calloc(t->accumulate + 1, sizeof(cl_event));
       t->n_events[s] = t->accumulate + 1;
     }
-    if (red) t->sums = malloc((t->trainable + 1) * sizeof(double));
+    if (red) t->sums = malloc((t->trainable + 2) * sizeof(double));
     if (!t->order || !t->starts || !t->losses[0] || !t->losses[1] || !t->events[0] ||
         !t->events[1] || (red && !t->sums))
       st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -188,7 +188,8 @@ static lamp_status lamp__trainer_reduce(lamp_trainer *t, double *loss_sum) {
     for (size_t k = 0; k < t->param_len[i] && st == LAMP_OK; k++) t->sums[at++] = f[k];
   }
   t->sums[at] = *loss_sum;
-  if (st == LAMP_OK && red->sum(red->user, t->sums, at + 1) != 0)
+  t->sums[at + 1] = t->stop_request ? 1 : 0;
+  if (st == LAMP_OK && red->sum(red->user, t->sums, at + 2) != 0)
     st = lamp__fail(t->ctx, LAMP_ERR_IO, "rank %zu of %zu: summing the gradients over the ranks "
                     "failed", t->rank, t->ranks);
   at = 0;
@@ -197,6 +198,7 @@ static lamp_status lamp__trainer_reduce(lamp_trainer *t, double *loss_sum) {
     st = lamp_tensor_upload(t->ctx, &t->params[i].grad, f, t->param_len[i] * sizeof(float));
   }
   *loss_sum = t->sums[at];
+  if (t->sums[at + 1] > 0) t->stop_agreed = 1;
   free(f);
   return st;
 }
@@ -331,18 +333,29 @@ lamp_status lamp_trainer_evaluate(lamp_trainer *t, const lamp_examples *ex, size
                                   lamp_metrics *metrics) {
   if (!t) return LAMP_ERR_INVALID_ARGUMENT;
   while (t->pending) LAMP__TRY(lamp_trainer_collect(t, NULL));
-  return lamp_classifier_evaluate(t->cls, t->prompt, ex, limit, NULL, NULL, metrics);
+  return lamp__classifier_evaluate(t->cls, t->prompt, ex, limit, NULL, NULL, metrics,
+                                   t->opts.reducer);
 }
 
 /* ---- the whole run -------------------------------------------------------------------------- */
 
 void lamp_fit_options_init(lamp_fit_options *o) { memset(o, 0, sizeof(*o)); }
 
+/* A callback's wish to stop: at once in one process; with ranks, sent with the next step's sums
+ * so that all stop after the same step. */
+static void lamp__fit_wish(lamp_trainer *t, const lamp_fit_options *o, const lamp_fit_report *rep,
+                           int *stop) {
+  if (o->callback && o->callback(o->user, rep)) {
+    if (t->opts.reducer) t->stop_request = 1;
+    else *stop = 1;
+  }
+}
+
 static lamp_status lamp__fit_report(lamp_trainer *t, const lamp_fit_options *o, int *stop) {
   lamp_step_result r;
   LAMP__TRY(lamp_trainer_collect(t, &r));
   lamp_fit_report rep = {LAMP_FIT_STEP, r.step, &r, NULL};
-  if (o->callback && o->callback(o->user, &rep)) *stop = 1;
+  lamp__fit_wish(t, o, &rep, stop);
   return LAMP_OK;
 }
 
@@ -355,6 +368,7 @@ lamp_status lamp_trainer_fit(lamp_trainer *t, const lamp_fit_options *o) {
   while (t->step < t->total) {
     LAMP__TRY(lamp_trainer_step(t));
     done_here++;
+    if (t->stop_agreed) stop = 1;
     /* step n is reported once step n + 1 is queued behind it */
     if (t->pending == 2) LAMP__TRY(lamp__fit_report(t, o, &stop));
     uint64_t step = t->step;
@@ -369,12 +383,12 @@ lamp_status lamp_trainer_fit(lamp_trainer *t, const lamp_fit_options *o) {
       lamp_metrics m;
       LAMP__TRY(lamp_trainer_evaluate(t, o->dev, o->eval_max, &m));
       lamp_fit_report rep = {LAMP_FIT_EVAL, step, NULL, &m};
-      if (o->callback && o->callback(o->user, &rep)) stop = 1;
+      lamp__fit_wish(t, o, &rep, &stop);
     }
     if (ckpt_now) {
       LAMP__TRY(lamp_trainer_save(t, o->checkpoint, NULL, NULL, 0));
       lamp_fit_report rep = {LAMP_FIT_CHECKPOINT, step, NULL, NULL};
-      if (o->callback && o->callback(o->user, &rep)) stop = 1;
+      lamp__fit_wish(t, o, &rep, &stop);
     }
     if ((stop_now || stop) && step < t->total) {
       if (!ckpt_now && o->checkpoint) LAMP__TRY(lamp_trainer_save(t, o->checkpoint, NULL, NULL, 0));

@@ -29,7 +29,9 @@ struct lamp_trainer {
   size_t outputs[2];  /* this rank's scored positions */
   size_t positions[2]; /* all ranks' */
   int reduced[2];     /* the loss is already summed over the ranks (results[s].loss) */
-  double *sums;       /* the reducer's buffer: every gradient, then the loss sum */
+  double *sums;       /* the reducer's buffer: every gradient, the loss sum, a stop request */
+  int stop_request;   /* this rank wants the run to stop (sent with the next step's sums) */
+  int stop_agreed;    /* some rank asked: every rank stops after this step */
   lamp_step_result results[2];
   double started[2];
   double last_done;
