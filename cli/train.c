@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ranks.h"
 #include "train_internal.h"
 
 /* Set by SIGINT/SIGTERM; a signal handler can only talk to the loop through a static flag. */
@@ -22,10 +23,13 @@ static volatile sig_atomic_t tr_stop_requested = 0;
 
 static void tr_on_signal(int sig) { tr_stop_requested = sig; }
 
+/* Under mpirun: which rank speaks ("" with one process). */
+static char tr_rank_tag[64] = "";
+
 void tr_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "lamp %s: ", cmd);
+  fprintf(stderr, "lamp %s%s: ", cmd, tr_rank_tag);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
@@ -179,10 +183,14 @@ static void tr_session_close(tr_session *s) {
   memset(s, 0, sizeof(*s));
 }
 
-static int tr_session_open(tr_session *s, const char *cmd, const tr_opts *o) {
+/* `device`: a selector, or NULL for $LAMP_DEVICE or the default. */
+static int tr_session_open(tr_session *s, const char *cmd, const tr_opts *o, const char *device) {
   memset(s, 0, sizeof(*s));
   char err[2048], path[PATH_MAX];
-  lamp_status st = lamp_context_create(NULL, &s->ctx, err, sizeof(err));
+  lamp_context_options copt;
+  lamp_context_options_init(&copt);
+  copt.device = device && device[0] ? device : NULL;
+  lamp_status st = lamp_context_create(&copt, &s->ctx, err, sizeof(err));
   if (st != LAMP_OK) {
     tr_error(cmd, "cannot create a context: %s: %s", lamp_status_name(st), err);
     return 1;
@@ -338,7 +346,7 @@ static void tr_eval_print(const char *what, const lamp_metrics *m) {
 /* What the fit callback reports to, and what it adds up. */
 typedef struct tr_run {
   const tr_opts *o;
-  FILE *mf;
+  FILE *mf;  /* NULL on ranks other than 0, which write and print nothing */
   int tty;
   uint64_t total, session_steps, timed_steps;
   double t_start, step_time, host_time, tokens_done;
@@ -346,6 +354,7 @@ typedef struct tr_run {
 
 static int tr_on_fit(void *user, const lamp_fit_report *rep) {
   tr_run *r = user;
+  if (!r->mf) return tr_stop_requested != 0;
   if (rep->event == LAMP_FIT_EVAL) {
     if (r->tty) fputc('\n', stderr);
     tr_eval_json(r->mf, rep->step, "dev", rep->metrics);
@@ -391,13 +400,16 @@ static int tr_on_fit(void *user, const lamp_fit_report *rep) {
 /* The options of a run: the flags, or with --resume the checkpoint's with the flags over them
  * (a run option that differs is an error). */
 static int tr_train_options(tr_session *s, const tr_opts *flags, int argc, char **argv,
-                            const char *ckpt, tr_opts *o, lamp_classifier_options *co,
-                            lamp_trainer_options *to, lamp_checkpoint **resume) {
+                            const char *ckpt, const lamp_reducer *red, tr_opts *o,
+                            lamp_classifier_options *co, lamp_trainer_options *to,
+                            lamp_checkpoint **resume) {
   const char *cmd = "train";
   *o = *flags;
   if (!o->resume) {
     int rc = tr_task(s, cmd, o);
-    return rc ? rc : tr_opts_to_library(o, s->task, s->llm, co, to);
+    if (!rc) rc = tr_opts_to_library(o, s->task, s->llm, co, to);
+    to->reducer = red;
+    return rc;
   }
   lamp_status st = lamp_checkpoint_open(s->ctx, ckpt, resume);
   lamp_classifier_options sc;
@@ -411,6 +423,7 @@ static int tr_train_options(tr_session *s, const tr_opts *flags, int argc, char 
   snprintf(o->out, sizeof(o->out), "%s", flags->out);
   s->task = sc.task; /* a custom task lives in the checkpoint */
   if (tr_opts_to_library(o, s->task, s->llm, co, to)) return 2;
+  to->reducer = red;
   if ((st = lamp_checkpoint_check_options(*resume, co, to)) != LAMP_OK) {
     tr_error(cmd, "%s", lamp_context_error(s->ctx));
     return 2;
@@ -451,12 +464,10 @@ static void tr_summary(const tr_opts *o, const tr_session *s, const lamp_trainer
          mean_step, 100 * host_share, tps);
 }
 
-int lamp_cli_train(int argc, char **argv) {
+/* One rank's run; *agreed set when every rank ends the same way (a stop, differing ranks). */
+static int tr_train(int argc, char **argv, tr_ranks *ranks, int *agreed) {
   const char *cmd = "train";
-  if (tr_wants_help(argc, argv)) {
-    tr_opts_usage(stdout, TR_CMD_TRAIN);
-    return 0;
-  }
+  const int rank0 = ranks->rank == 0;
   tr_opts flags, o;
   tr_opts_defaults(&flags);
   if (tr_opts_parse(&flags, TR_CMD_TRAIN, argc, argv, NULL, NULL)) return 2;
@@ -489,8 +500,12 @@ int lamp_cli_train(int argc, char **argv) {
   lamp_classifier_options co;
   lamp_trainer_options to;
   char train_path[PATH_MAX + 64], dev_path[PATH_MAX + 64];
-  int rc = tr_session_open(&s, cmd, &flags);
-  if (!rc) rc = tr_train_options(&s, &flags, argc, argv, ckpt, &o, &co, &to, &resume);
+  char device[32];
+  tr_ranks_device(ranks, device, sizeof(device));
+  int rc = tr_session_open(&s, cmd, &flags, device);
+  if (!rc)
+    rc = tr_train_options(&s, &flags, argc, argv, ckpt, tr_ranks_reducer(ranks), &o, &co, &to,
+                          &resume);
   if (!rc) rc = tr_classifier(&s, cmd, &co);
   if (!rc) rc = tr_split_path(cmd, &o, s.task, 0, train_path, sizeof(train_path)) ||
                 tr_split_path(cmd, &o, s.task, 1, dev_path, sizeof(dev_path)) ||
@@ -501,9 +516,19 @@ int lamp_cli_train(int argc, char **argv) {
     rc = tr_fail(cmd, s.ctx, st, "trainer");
   if (!rc && resume && (st = lamp_trainer_resume(tr, resume)) != LAMP_OK)
     rc = tr_fail(cmd, s.ctx, st, "resume");
+  uint64_t fingerprint = 0;
+  if (!rc && ranks->size > 1 && (st = lamp_trainer_fingerprint(tr, &fingerprint)) != LAMP_OK)
+    rc = tr_fail(cmd, s.ctx, st, "fingerprint");
+  if (!rc && !tr_ranks_same(ranks, fingerprint)) {
+    if (rank0)
+      tr_error(cmd, "the %zu ranks differ in their model, data, prompt or options (their "
+               "fingerprints differ): every rank needs the same files and flags", ranks->size);
+    *agreed = 1;
+    rc = 2;
+  }
   lamp_trainer_state ts;
   if (!rc) lamp_trainer_get_state(tr, &ts);
-  if (!rc && resume) {
+  if (!rc && resume && rank0) {
     if (tr_metrics_read(metrics, ts.step, 1, &hist)) {
       tr_error(cmd, "cannot rewrite %s", metrics);
       rc = 1;
@@ -514,13 +539,17 @@ int lamp_cli_train(int argc, char **argv) {
     tr_history_free(&hist);
   }
   lamp_checkpoint_release(resume);
-  if (!rc && !(run.mf = fopen(metrics, o.resume ? "ab" : "wb"))) {
+  if (!rc && rank0 && !(run.mf = fopen(metrics, o.resume ? "ab" : "wb"))) {
     tr_error(cmd, "cannot write %s: %s", metrics, strerror(errno));
     rc = 1;
   }
   if (rc) goto done;
+  if (!rank0) goto quiet;
   printf("lamp train: %s on %s, method %s, %zu trainable parameters, prompt %zu rows\n",
          s.task->name, lamp_context_device(s.ctx)->name, o.method, ts.trainable, ts.prompt_rows);
+  if (ranks->size > 1)
+    printf("ranks: %zu, each a micro-batch of %ld (x %ld accumulated): global batch %zu\n",
+           ranks->size, o.batch, o.accumulate, (size_t)o.batch * (size_t)o.accumulate * ranks->size);
   printf("data: %s (%zu examples), %s (%zu examples); verbaliser", train_path,
          lamp_examples_count(train), dev_path, lamp_examples_count(dev));
   for (size_t k = 0; k < lamp_classifier_label_count(s.cls); k++) {
@@ -528,11 +557,12 @@ int lamp_cli_train(int argc, char **argv) {
     const char *w = lamp_classifier_word(s.cls, k, &n);
     printf(" '%s'%s", w, n > 1 ? "(multi-token)" : "");
   }
-  printf("\nsteps %llu (%zu batches of %ld per epoch), device memory %.1f MiB, setup %.1f s\n",
-         (unsigned long long)ts.total, ts.batches, o.batch, (double)ts.device_bytes / 1048576.0,
-         tr_now() - t_open);
+  printf("\nsteps %llu (%zu batches of %zu per epoch), device memory %.1f MiB, setup %.1f s\n",
+         (unsigned long long)ts.total, ts.batches,
+         (size_t)o.batch * (size_t)o.accumulate * ranks->size,
+         (double)ts.device_bytes / 1048576.0, tr_now() - t_open);
   fflush(stdout);
-
+quiet:;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = tr_on_signal;
@@ -549,7 +579,7 @@ int lamp_cli_train(int argc, char **argv) {
   fit.dev = dev;
   fit.eval_every = (uint64_t)o.eval_every;
   fit.eval_max = (size_t)o.eval_max;
-  fit.checkpoint = ckpt;
+  fit.checkpoint = rank0 ? ckpt : NULL; /* rank 0 alone writes files */
   fit.checkpoint_every = (uint64_t)(o.ckpt_every ? o.ckpt_every : o.eval_every ? o.eval_every : 100);
   fit.stop_after = (uint64_t)o.stop_after;
   fit.callback = tr_on_fit;
@@ -558,9 +588,11 @@ int lamp_cli_train(int argc, char **argv) {
   if (run.tty) fputc('\n', stderr);
   lamp_trainer_get_state(tr, &ts);
   if (st == LAMP_ERR_CANCELLED) {
-    printf("stopped at step %llu of %llu (%s); checkpoint %s; continue with: lamp train --out %s "
-           "--resume\n", (unsigned long long)ts.step, (unsigned long long)ts.total,
-           tr_stop_requested ? "interrupted" : "--stop-after", ckpt, o.out);
+    if (rank0)
+      printf("stopped at step %llu of %llu (%s); checkpoint %s; continue with: lamp train --out "
+             "%s --resume\n", (unsigned long long)ts.step, (unsigned long long)ts.total,
+             tr_stop_requested ? "interrupted" : "--stop-after", ckpt, o.out);
+    *agreed = 1;
     /* the shell's convention, 128 + the signal, so a supervisor can tell them apart */
     rc = tr_stop_requested ? 128 + (int)tr_stop_requested : 0;
     goto done;
@@ -576,6 +608,7 @@ int lamp_cli_train(int argc, char **argv) {
     goto done;
   }
   double eval_s = tr_now() - t_eval;
+  if (!rank0) goto done;
   tr_eval_json(run.mf, ts.step, "dev", &ev);
   fclose(run.mf);
   run.mf = NULL;
@@ -605,6 +638,23 @@ done:
   return rc;
 }
 
+int lamp_cli_train(int argc, char **argv) {
+  if (tr_wants_help(argc, argv)) {
+    tr_opts_usage(stdout, TR_CMD_TRAIN);
+    return 0;
+  }
+  tr_ranks ranks;
+  if (tr_ranks_init(&ranks)) return 1;
+  if (ranks.size > 1)
+    snprintf(tr_rank_tag, sizeof(tr_rank_tag), " [rank %zu of %zu]", ranks.rank, ranks.size);
+  int agreed = 0;
+  int rc = tr_train(argc, argv, &ranks, &agreed);
+  /* a failure on one rank alone ends the job, since the others would wait for it */
+  if (rc && !agreed) rc = tr_ranks_fail(&ranks, rc);
+  tr_ranks_finish(&ranks);
+  return rc;
+}
+
 /* ---- eval and predict ----------------------------------------------------------------------- */
 
 /* The session of eval and predict: the classifier of the checkpoint (or of the flags), with
@@ -620,7 +670,7 @@ static int tr_open_infer(const char *cmd, int which, int argc, char **argv, tr_o
              "alone");
     return 2;
   }
-  if (tr_session_open(s, cmd, o)) return 1;
+  if (tr_session_open(s, cmd, o, NULL)) return 1;
   lamp_classifier_options co;
   lamp_status st;
   if (o->checkpoint[0]) {

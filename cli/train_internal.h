@@ -28,7 +28,7 @@ typedef struct tr_opts {
   char base_model[TR_STR];  /* the adapter's base_model_name_or_path; "" = from the model */
   long length, rank, bottleneck, pool; /* pool 0 = the method's default */
   double lr, min_lr, weight_decay, clip, beta1, beta2, eps;
-  long batch, eval_batch, steps, epochs, eval_every, eval_max, final_eval_max, ckpt_every;
+  long batch, accumulate, eval_batch, steps, epochs, eval_every, eval_max, final_eval_max, ckpt_every;
   long log_every, max_tokens, stop_after, seed, warmup;
   int bos, recompute, resume, no_prompt;
   char checkpoint[TR_STR];  /* eval/predict: the checkpoint to load ("" = none) */

@@ -55,7 +55,8 @@ static const tr_flag tr_flags[] = {
     {"beta2", T_DBL, F(beta2), TRN, "X", "AdamW beta2 [0.999]"},
     {"eps", T_DBL, F(eps), TRN, "X", "AdamW epsilon [1e-8]"},
     {"clip", T_DBL, F(clip), TRN, "X", "global gradient norm clip, 0 = off [1]"},
-    {"batch", T_LONG, F(batch), TRN, "N", "examples per step [8]"},
+    {"batch", T_LONG, F(batch), TRN, "N", "examples per micro-batch (per rank under mpirun) [8]"},
+    {"accumulate", T_LONG, F(accumulate), TRN, "N", "micro-batches per optimiser step [1]"},
     {"steps", T_LONG, F(steps), TRN, "N", "optimiser steps [300]"},
     {"epochs", T_LONG, F(epochs), TRN, "N", "train this many epochs instead of --steps [0]"},
     {"seed", T_LONG, F(seed), TRN, "N", "prompt initialisation and data order [0]"},
@@ -96,6 +97,7 @@ void tr_opts_defaults(tr_opts *o) {
   o->eps = 1e-8;
   o->clip = 1.0;
   o->batch = 8;
+  o->accumulate = 1;
   o->eval_batch = 16;
   o->steps = 300;
   o->eval_every = 100;
@@ -318,6 +320,7 @@ int tr_opts_to_library(const tr_opts *o, const lamp_task *task, const lamp_llm *
   to->min_lr = (float)o->min_lr;
   to->clip = (float)o->clip;
   to->batch = (size_t)o->batch;
+  to->accumulate = (size_t)o->accumulate;
   to->steps = (uint64_t)o->steps;
   to->epochs = (uint64_t)o->epochs;
   to->recompute = o->recompute;
@@ -350,6 +353,7 @@ void tr_opts_from_library(tr_opts *o, const lamp_classifier_options *co,
   o->min_lr = to->min_lr;
   o->clip = to->clip;
   o->batch = (long)to->batch;
+  o->accumulate = (long)to->accumulate;
   o->steps = (long)to->steps;
   o->epochs = (long)to->epochs;
 }

@@ -224,7 +224,8 @@ typedef struct lamp_step_result {
   double lr;        /* the learning rate the step used */
   size_t examples, tokens; /* of the global batch */
   double step_s;    /* from the end of the previous step (or this step's start) to its end */
-  double host_s;    /* host time enqueueing it, the batch copies' wait excluded */
+  double host_s;    /* host time enqueueing it, the batch copies' wait and (with ranks) the
+                       gradient exchange excluded */
 } lamp_step_result;
 
 /* The oldest pending step's result, waiting for the device when needed. A loss that is not

@@ -130,6 +130,8 @@ static lamp_status lamp__meta_run(lamp_context *ctx, const lamp_classifier_optio
   lamp__meta_put(m, "run.eps", "%s", lamp__float_text(to->adamw.eps, num, sizeof(num)));
   lamp__meta_put(m, "run.clip", "%s", lamp__float_text(to->clip, num, sizeof(num)));
   lamp__meta_put(m, "run.batch", "%zu", to->batch);
+  lamp__meta_put(m, "run.accumulate", "%zu", to->accumulate ? to->accumulate : 1);
+  lamp__meta_put(m, "run.ranks", "%zu", to->reducer ? to->reducer->size : 1);
   lamp__meta_put(m, "run.steps", "%llu", (unsigned long long)to->steps);
   lamp__meta_put(m, "run.epochs", "%llu", (unsigned long long)to->epochs);
   lamp__meta_put(m, "run.seed", "%llu", (unsigned long long)p->seed);
@@ -484,6 +486,9 @@ lamp_status lamp_checkpoint_trainer_options(lamp_checkpoint *c, const lamp_llm *
   LAMP__TRY(lamp__get_float(c, "run.eps", &o->adamw.eps));
   LAMP__TRY(lamp__get_float(c, "run.clip", &o->clip));
   LAMP__TRY(lamp__get_size(c, "run.batch", &o->batch));
+  /* absent from checkpoints of before accumulation: one micro-batch */
+  if (lamp_checkpoint_get(c, "run.accumulate"))
+    LAMP__TRY(lamp__get_size(c, "run.accumulate", &o->accumulate));
   LAMP__TRY(lamp__get_u64(c, "run.steps", &o->steps));
   LAMP__TRY(lamp__get_u64(c, "run.epochs", &o->epochs));
   return LAMP_OK;
@@ -501,6 +506,15 @@ lamp_status lamp_checkpoint_check_options(lamp_checkpoint *c, const lamp_classif
   LAMP__TRY(lamp_checkpoint_trainer_options(c, &fake, &st));
   /* both sides through the same writer, compared key by key */
   lamp__meta a = {0}, b = {0};
+  /* the ranks are the run's too: a global batch is batch x accumulate x ranks */
+  const char *ranks = lamp_checkpoint_get(c, "run.ranks");
+  lamp_reducer stored_ranks = {0, 1, NULL, NULL};
+  if (ranks) {
+    uint64_t r = 1;
+    LAMP__TRY(lamp__get_u64(c, "run.ranks", &r));
+    stored_ranks.size = (size_t)r;
+  }
+  st.reducer = &stored_ranks;
   lamp_status s = lamp__meta_run(c->ctx, &sc, 1, &st, &a);
   if (s == LAMP_OK) s = lamp__meta_run(c->ctx, co, 1, to, &b);
   for (size_t i = 0; s == LAMP_OK && i < a.n && i < b.n; i++)

@@ -240,6 +240,7 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
    * global batch's scored positions (exactly 1 with one micro-batch in all) */
   int split = t->accumulate * t->ranks > 1;
   size_t B = t->opts.batch, M_here = 0;
+  double reduce_s = 0; /* waiting for this rank's gradient and the others': not host work */
   lamp_status st = lamp_prompt_zero_grad(t->prompt);
   cl_int err = CL_SUCCESS;
   for (size_t j = 0; j < t->accumulate && st == LAMP_OK && err == CL_SUCCESS; j++) {
@@ -269,7 +270,9 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
       if (t->events[slot][e]) err = clWaitForEvents(1, &t->events[slot][e]);
     double loss_sum = 0;
     for (size_t m = 0; m < M_here && err == CL_SUCCESS; m++) loss_sum += t->losses[slot][m];
+    double r0 = lamp__now_seconds();
     if (err == CL_SUCCESS) st = lamp__trainer_reduce(t, &loss_sum);
+    reduce_s = lamp__now_seconds() - r0;
     r->loss = loss_sum / (double)positions;
   }
   lamp_tensor norm;
@@ -286,7 +289,7 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
   if (err != CL_SUCCESS)
     return lamp__fail(t->ctx, LAMP_ERR_OPENCL, "training step: reading the loss back: %s",
                       lamp_cl_error_name(err));
-  r->host_s = lamp__now_seconds() - t0 - c->sync_s;
+  r->host_s = lamp__now_seconds() - t0 - c->sync_s - reduce_s;
   t->started[slot] = t0;
   t->outputs[slot] = M_here;
   t->positions[slot] = positions;
