@@ -160,9 +160,9 @@ int main(int argc, char **argv) {
   if (model_path && !rc) {
     lamp_gguf *g = NULL;
     lamp_model *model = NULL;
-    st = lamp_gguf_open(ctx, model_path, &g, err, sizeof(err));
+    st = lamp_gguf_open(ctx, model_path, &g);
     if (st != LAMP_OK) {
-      fprintf(stderr, "bench_model: %s: %s\n", model_path, err);
+      fprintf(stderr, "bench_model: %s\n", lamp_context_error(ctx)); /* names the file */
       rc = 1;
     } else {
       rc = check(ctx, lamp_model_create_gguf(ctx, g, &model), model_path);

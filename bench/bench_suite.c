@@ -382,11 +382,10 @@ static lamp_model *load_model(suite *S) {
     bench_tiny_model_create(S->ctx, &model);
     snprintf(S->model_name, sizeof(S->model_name), "the tiny random model (2 layers, C 64, V 300)");
   } else {
-    char err[1024];
     lamp_gguf *g = NULL;
-    lamp_status st = lamp_gguf_open(S->ctx, S->model_path, &g, err, sizeof(err));
+    lamp_status st = lamp_gguf_open(S->ctx, S->model_path, &g);
     if (st != LAMP_OK) {
-      fprintf(stderr, "bench_suite: %s: %s\n", S->model_path, err);
+      fprintf(stderr, "bench_suite: %s\n", lamp_context_error(S->ctx)); /* names the file */
       exit(1);
     }
     st = lamp_model_create_gguf(S->ctx, g, &model);

@@ -208,12 +208,11 @@ static int tr_session_open(tr_session *s, const char *cmd, const tr_opts *o, con
 
 /* The task of the flags: a built-in or --task custom. */
 static int tr_task(tr_session *s, const char *cmd, const tr_opts *o) {
-  char err[1024];
   if (!strcmp(o->task, "custom")) {
     if (tr_opts_custom_task(o, &s->custom, s->custom_store, sizeof(s->custom_store))) return 1;
     s->task = &s->custom;
-  } else if (lamp_task_find(o->task, &s->task, err, sizeof(err)) != LAMP_OK) {
-    tr_error(cmd, "%s, or custom (see --help)", err);
+  } else if (lamp_task_find(s->ctx, o->task, &s->task) != LAMP_OK) {
+    tr_error(cmd, "%s, or custom (see --help)", lamp_context_error(s->ctx));
     return 1;
   }
   return 0;

@@ -18,50 +18,60 @@
 #include "ref_train.h"
 
 static char tmpdir[64];
+/* The messages go to a context, as for every lamp call; nothing here runs on its device. */
+static lamp_context *ctx;
 
 static int setup(void **state) {
-  (void)state;
+  if (fixture_setup(state)) return -1;
+  ctx = *state;
   snprintf(tmpdir, sizeof(tmpdir), "/tmp/lamp-test-data-XXXXXX");
   return mkdtemp(tmpdir) ? 0 : -1;
 }
 
 static int teardown(void **state) {
-  (void)state;
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
+  int rc = system(cmd) == 0 ? 0 : -1;
+  fixture_teardown(state);
+  ctx = NULL;
+  return rc;
 }
 
 static const lamp_task *task(const char *name) {
   const lamp_task *t = NULL;
-  char err[256];
-  if (lamp_task_find(name, &t, err, sizeof(err)) != LAMP_OK) fail_msg("%s", err);
+  if (lamp_task_find(ctx, name, &t) != LAMP_OK) fail_msg("%s", lamp_context_error(ctx));
   return t;
 }
 
-/* Writes `text` to <tmp>/<name> and loads it as task `t`; returns the status and the message. */
+/* Writes `text` to <tmp>/<name> and loads it as task `t`; returns the status (the message is
+ * the context's). */
 static lamp_status load_as(const lamp_task *t, const char *name, const char *text,
-                           lamp_dataset **d, char *err, size_t size) {
+                           lamp_dataset **d) {
   char path[256];
   snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
   assert_int_equal(ref_train_write_file(path, text), 0);
-  err[0] = '\0';
-  return lamp_dataset_load(t, path, d, err, size);
+  return lamp_dataset_load(ctx, t, path, d);
 }
 
 static lamp_status load(const char *task_name, const char *name, const char *text,
-                        lamp_dataset **d, char *err, size_t size) {
-  return load_as(task(task_name), name, text, d, err, size);
+                        lamp_dataset **d) {
+  return load_as(task(task_name), name, text, d);
 }
 
 static void expect_error_as(const lamp_task *t, const char *name, const char *text,
                             lamp_status want, const char *message) {
   lamp_dataset *d = NULL;
-  char err[512], full[512];
-  assert_int_equal(load_as(t, name, text, &d, err, sizeof(err)), want);
+  char full[512];
+  assert_int_equal(load_as(t, name, text, &d), want);
   assert_null(d);
   snprintf(full, sizeof(full), "%s/%s%s", tmpdir, name, message);
+  const char *err = lamp_context_error(ctx);
   if (strcmp(err, full)) fail_msg("message '%s', expected '%s'", err, full);
+  /* without a context: the same status, nothing else */
+  char path[256];
+  snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+  assert_int_equal(lamp_dataset_load(NULL, t, path, &d), want);
+  assert_null(d);
 }
 
 static void expect_error(const char *task_name, const char *name, const char *text,
@@ -76,15 +86,17 @@ static void test_task_lookup(void **state) {
   assert_string_equal(task("Co_LA")->name, "cola");
   assert_int_equal(lamp_task_count(), 8);
   const lamp_task *t = NULL;
-  char err[256];
-  assert_int_equal(lamp_task_find("mnli", &t, err, sizeof(err)), LAMP_ERR_NOT_FOUND);
+  assert_int_equal(lamp_task_find(ctx, "mnli", &t), LAMP_ERR_NOT_FOUND);
   assert_null(t);
-  assert_string_equal(err, "unknown task 'mnli' (tasks: sst2, rte, mrpc, cola, boolq, cb, copa, wic)");
+  assert_string_equal(lamp_context_error(ctx),
+                      "unknown task 'mnli' (tasks: sst2, rte, mrpc, cola, boolq, cb, copa, wic)");
+  assert_int_equal(lamp_task_find(NULL, "mnli", &t), LAMP_ERR_NOT_FOUND); /* status only */
+  assert_int_equal(lamp_task_find(NULL, "sst2", &t), LAMP_OK);
   assert_int_equal(lamp_task_at(8, &t), LAMP_ERR_NOT_FOUND);
   /* every built-in template uses only its task's fields, and has a word per class */
   for (size_t i = 0; i < lamp_task_count(); i++) {
     assert_int_equal(lamp_task_at(i, &t), LAMP_OK);
-    assert_int_equal(lamp_template_check(t, t->template_text, err, sizeof(err)), LAMP_OK);
+    assert_int_equal(lamp_template_check(ctx, t, t->template_text), LAMP_OK);
     for (size_t k = 0; k < t->n_labels; k++) assert_non_null(t->words[k]);
   }
 }
@@ -92,11 +104,10 @@ static void test_task_lookup(void **state) {
 static void test_tsv(void **state) {
   (void)state;
   lamp_dataset *d = NULL;
-  char err[512];
   /* SST-2: header, trailing spaces, quotes that must not be read as CSV quoting, a blank line */
   assert_int_equal(load("sst2", "sst.tsv",
                         "sentence\tlabel\nit 's \"great\" \t1\n\n\"unclosed quote \t0\r\n",
-                        &d, err, sizeof(err)), LAMP_OK);
+                        &d), LAMP_OK);
   assert_int_equal(lamp_dataset_size(d), 2);
   const lamp_example *e = lamp_dataset_example(d, 0);
   assert_string_equal(e->fields[0], "it 's \"great\"");
@@ -110,7 +121,7 @@ static void test_tsv(void **state) {
   lamp_dataset_release(d);
   /* CoLA: no header, 4 columns, no final newline */
   assert_int_equal(load("cola", "cola.tsv", "gj04\t1\t\tThe sailors rode.\nx\t0\t*\tBad it.",
-                        &d, err, sizeof(err)), LAMP_OK);
+                        &d), LAMP_OK);
   assert_int_equal(lamp_dataset_size(d), 2);
   assert_string_equal(lamp_dataset_example(d, 1)->fields[0], "Bad it.");
   assert_int_equal(lamp_dataset_example(d, 1)->label, 0);
@@ -118,8 +129,7 @@ static void test_tsv(void **state) {
   /* MRPC: byte-order mark before the header, label in the first column */
   assert_int_equal(load("mrpc", "mrpc.tsv",
                         "\xEF\xBB\xBFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-                        "1\t1\t2\tA man.\tA person.\n",
-                        &d, err, sizeof(err)), LAMP_OK);
+                        "1\t1\t2\tA man.\tA person.\n", &d), LAMP_OK);
   assert_int_equal(lamp_dataset_size(d), 1);
   e = lamp_dataset_example(d, 0);
   assert_string_equal(e->fields[0], "A man.");
@@ -129,7 +139,7 @@ static void test_tsv(void **state) {
   /* RTE: string labels */
   assert_int_equal(load("rte", "rte.tsv",
                         "index\tsentence1\tsentence2\tlabel\n0\tP.\tH.\tnot_entailment\n",
-                        &d, err, sizeof(err)), LAMP_OK);
+                        &d), LAMP_OK);
   assert_int_equal(lamp_dataset_example(d, 0)->label, 1);
   lamp_dataset_release(d);
 }
@@ -144,20 +154,18 @@ static void test_tsv_errors(void **state) {
                ":2: label 'maybe' is not one of entailment, not_entailment");
   expect_error("cola", "empty.tsv", "\n\n", LAMP_ERR_FORMAT, ": no examples");
   lamp_dataset *d = NULL;
-  char err[512];
-  assert_int_equal(lamp_dataset_load(task("sst2"), "/nonexistent/x.tsv", &d, err, sizeof(err)),
-                   LAMP_ERR_IO);
-  assert_string_equal(err, "cannot open /nonexistent/x.tsv: No such file or directory");
+  assert_int_equal(lamp_dataset_load(ctx, task("sst2"), "/nonexistent/x.tsv", &d), LAMP_ERR_IO);
+  assert_string_equal(lamp_context_error(ctx),
+                      "cannot open /nonexistent/x.tsv: No such file or directory");
 }
 
 static void test_jsonl(void **state) {
   (void)state;
   lamp_dataset *d = NULL;
-  char err[512];
   assert_int_equal(load("boolq", "boolq.jsonl",
                         "{\"question\": \"is it\", \"passage\": \"P \\u00e9\", \"label\": \"true\"}\n"
                         "\n{\"question\": \"q\", \"passage\": \"p\", \"label\": false}\n",
-                        &d, err, sizeof(err)), LAMP_OK);
+                        &d), LAMP_OK);
   assert_int_equal(lamp_dataset_size(d), 2);
   const lamp_example *e = lamp_dataset_example(d, 0);
   assert_string_equal(e->fields[0], "P \xC3\xA9"); /* passage first: the task's field order */
@@ -168,14 +176,13 @@ static void test_jsonl(void **state) {
   lamp_dataset_release(d);
   assert_int_equal(load("copa", "copa.jsonl",
                         "{\"premise\": \"a\", \"choice1\": \"b\", \"choice2\": \"c\", "
-                        "\"question\": \"effect\", \"label\": 1, \"idx\": 0}\n",
-                        &d, err, sizeof(err)), LAMP_OK);
+                        "\"question\": \"effect\", \"label\": 1, \"idx\": 0}\n", &d), LAMP_OK);
   assert_int_equal(lamp_dataset_example(d, 0)->label, 1);
   assert_string_equal(lamp_dataset_example(d, 0)->fields[1], "effect");
   lamp_dataset_release(d);
   assert_int_equal(load("cb", "cb.jsonl",
                         "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": \"neutral\"}",
-                        &d, err, sizeof(err)), LAMP_OK);
+                        &d), LAMP_OK);
   assert_int_equal(lamp_dataset_example(d, 0)->label, 2);
   lamp_dataset_release(d);
 }
@@ -194,10 +201,10 @@ static void test_jsonl_errors(void **state) {
   expect_error("cb", "arr.jsonl", "[1, 2]\n", LAMP_ERR_FORMAT, ":1: expected a JSON object");
   /* a broken line: the JSON reader's own message after file and line */
   lamp_dataset *d = NULL;
-  char err[512], prefix[256];
-  assert_int_equal(load("cb", "broken.jsonl", "\n\n{\"premise\": \"a\n", &d, err, sizeof(err)),
-                   LAMP_ERR_FORMAT);
+  char prefix[256];
+  assert_int_equal(load("cb", "broken.jsonl", "\n\n{\"premise\": \"a\n", &d), LAMP_ERR_FORMAT);
   snprintf(prefix, sizeof(prefix), "%s/broken.jsonl:3: ", tmpdir);
+  const char *err = lamp_context_error(ctx);
   assert_true(!strncmp(err, prefix, strlen(prefix)) && strlen(err) > strlen(prefix));
 }
 
@@ -214,7 +221,6 @@ static void test_csv(void **state) {
   (void)state;
   lamp_task t = csv_task();
   lamp_dataset *d = NULL;
-  char err[512];
   /* quoted commas, doubled quotes, a newline inside quotes, a plain quote in an unquoted field,
    * CRLF endings (also inside quotes, read as "\n"), an empty quoted field, a blank line */
   assert_int_equal(load_as(&t, "q.csv",
@@ -225,8 +231,7 @@ static void test_csv(void **state) {
                            "it's \"fine\" ,neg\n"
                            "\n"
                            "\"crlf\r\ninside\",pos\r\n"
-                           "\"\",neg",
-                           &d, err, sizeof(err)), LAMP_OK);
+                           "\"\",neg", &d), LAMP_OK);
   assert_int_equal(lamp_dataset_size(d), 6);
   static const struct {
     const char *text;
@@ -243,7 +248,7 @@ static void test_csv(void **state) {
   lamp_dataset_release(d);
   /* no header: the first line is an example */
   t.header = 0;
-  assert_int_equal(load_as(&t, "nohead.csv", "a,pos\n\"b,c\",neg\n", &d, err, sizeof(err)),
+  assert_int_equal(load_as(&t, "nohead.csv", "a,pos\n\"b,c\",neg\n", &d),
                    LAMP_OK);
   assert_int_equal(lamp_dataset_size(d), 2);
   assert_string_equal(lamp_dataset_example(d, 1)->fields[0], "b,c");
@@ -273,17 +278,15 @@ static void test_csv_errors(void **state) {
 static void test_header_names(void **state) {
   (void)state;
   lamp_dataset *d = NULL;
-  char err[512];
   /* TSV: the fields in another order than the file's columns, the count from the header */
   lamp_task t = {.name = "qa", .format = LAMP_DATA_TSV, .header = 1, .n_columns = 0,
                  .n_fields = 2, .fields = {"context", "question"}, .columns = {-1, -1},
                  .label_column = -1, .label_field = "answer", .n_labels = 2,
                  .labels = {"no", "yes"}, .template_text = "{context}\n{question}?",
                  .words = {" no", " yes"}, .metric = LAMP_METRIC_MCC};
-  assert_int_equal(lamp_task_check(&t, err, sizeof(err)), LAMP_OK);
+  assert_int_equal(lamp_task_check(ctx, &t), LAMP_OK);
   assert_int_equal(load_as(&t, "qa.tsv", "id\tanswer\tquestion\tcontext\n"
-                                         "7\tyes\tIs it wet\tIt rains.\n",
-                           &d, err, sizeof(err)), LAMP_OK);
+                                         "7\tyes\tIs it wet\tIt rains.\n", &d), LAMP_OK);
   const lamp_example *e = lamp_dataset_example(d, 0);
   assert_string_equal(e->fields[0], "It rains.");
   assert_string_equal(e->fields[1], "Is it wet");
@@ -314,8 +317,7 @@ static void test_header_names(void **state) {
                  .label_field = "gold", .n_labels = 3, .labels = {"x", "y", "z"},
                  .template_text = "{a} / {b}", .metric = LAMP_METRIC_MACRO_F1};
   assert_int_equal(load_as(&c, "pairs.csv", "\xEF\xBB\xBF\"gold\", b ,id,a\n"
-                                            "z,\"B, text\",1,A text\n",
-                           &d, err, sizeof(err)), LAMP_OK);
+                                            "z,\"B, text\",1,A text\n", &d), LAMP_OK);
   e = lamp_dataset_example(d, 0);
   assert_string_equal(e->fields[0], "B, text");
   assert_string_equal(e->fields[1], "A text");
@@ -336,14 +338,13 @@ static void test_jsonl_label_key(void **state) {
                  .labels = {"0", "1", "0.5"}, .template_text = "{premise}? {hypothesis}",
                  .words = {" no", " yes", " maybe"}, .metric = LAMP_METRIC_MACRO_F1};
   lamp_dataset *d = NULL;
-  char err[512];
   /* the key "label" is just another member here; numbers match by their text, 1.0 as "1" */
   assert_int_equal(load_as(&t, "gold.jsonl",
                            "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 9, "
                            "\"gold\": 1.0}\n"
                            "{\"premise\": \"p\", \"hypothesis\": \"h\", \"gold\": 0.5}\n"
                            "{\"premise\": \"p\", \"hypothesis\": \"h\", \"gold\": \"0\"}\n",
-                           &d, err, sizeof(err)), LAMP_OK);
+                           &d), LAMP_OK);
   assert_int_equal(lamp_dataset_size(d), 3);
   assert_int_equal(lamp_dataset_example(d, 0)->label, 1);
   assert_int_equal(lamp_dataset_example(d, 1)->label, 2);
@@ -359,23 +360,23 @@ static void test_jsonl_label_key(void **state) {
 
 /* lamp_task_check on `t` fails with exactly `message`. */
 static void expect_task_check(const lamp_task *t, const char *message) {
-  char err[512] = "";
-  assert_int_equal(lamp_task_check(t, err, sizeof(err)), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_task_check(ctx, t), LAMP_ERR_INVALID_ARGUMENT);
+  const char *err = lamp_context_error(ctx);
   if (strcmp(err, message)) fail_msg("message '%s', expected '%s'", err, message);
+  assert_int_equal(lamp_task_check(NULL, t), LAMP_ERR_INVALID_ARGUMENT); /* status only */
 }
 
 static void test_task_check(void **state) {
   (void)state;
-  char err[512];
   const lamp_task *b = NULL;
   for (size_t i = 0; i < lamp_task_count(); i++) {
     assert_int_equal(lamp_task_at(i, &b), LAMP_OK);
-    if (lamp_task_check(b, err, sizeof(err)) != LAMP_OK) fail_msg("%s: %s", b->name, err);
+    if (lamp_task_check(ctx, b) != LAMP_OK) fail_msg("%s: %s", b->name, lamp_context_error(ctx));
   }
   const lamp_task good = csv_task();
-  assert_int_equal(lamp_task_check(&good, err, sizeof(err)), LAMP_OK);
-  assert_int_equal(lamp_task_check(NULL, err, sizeof(err)), LAMP_ERR_INVALID_ARGUMENT);
-  assert_string_equal(err, "lamp_task_check: NULL argument");
+  assert_int_equal(lamp_task_check(ctx, &good), LAMP_OK);
+  assert_int_equal(lamp_task_check(ctx, NULL), LAMP_ERR_INVALID_ARGUMENT);
+  assert_string_equal(lamp_context_error(ctx), "lamp_task_check: NULL argument");
   lamp_task t;
 #define CASE(change, message) \
   do {                        \
@@ -429,20 +430,19 @@ static void test_task_check(void **state) {
   t.metric = LAMP_METRIC_MACRO_F1;
   t.n_labels = 3;
   t.labels[2] = "meh";
-  assert_int_equal(lamp_task_check(&t, err, sizeof(err)), LAMP_OK);
+  assert_int_equal(lamp_task_check(ctx, &t), LAMP_OK);
   t.format = LAMP_DATA_JSONL;
   t.header = 0;
   t.n_columns = 0;
   t.columns[0] = -7;
-  assert_int_equal(lamp_task_check(&t, err, sizeof(err)), LAMP_OK);
+  assert_int_equal(lamp_task_check(ctx, &t), LAMP_OK);
   /* the loader checks the task before it reads the file */
   t = good;
   t.n_labels = 1;
   lamp_dataset *d = NULL;
-  assert_int_equal(lamp_dataset_load(&t, "/nonexistent/x.csv", &d, err, sizeof(err)),
-                   LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_dataset_load(ctx, &t, "/nonexistent/x.csv", &d), LAMP_ERR_INVALID_ARGUMENT);
   assert_null(d);
-  assert_string_equal(err, "task reviews: 1 labels; a task has 2 to 4");
+  assert_string_equal(lamp_context_error(ctx), "task reviews: 1 labels; a task has 2 to 4");
 }
 
 static void test_names(void **state) {
@@ -496,7 +496,7 @@ static void test_templates(void **state) {
   (void)state;
   const lamp_task *t = task("rte");
   lamp_example ex = {{"It rains.", "It is wet."}, 0, 1};
-  char out[128], err[256];
+  char out[128];
   size_t len = 0;
   assert_int_equal(lamp_template_render(t, "A {sentence1} {{x}} B {sentence2}", &ex, NULL, 0, &len),
                    LAMP_OK);
@@ -507,15 +507,14 @@ static void test_templates(void **state) {
   assert_int_equal(lamp_template_render(t, "{sentence1}", &ex, out, 4, &len),
                    LAMP_ERR_INVALID_ARGUMENT);
   assert_int_equal(len, 9);
-  assert_int_equal(lamp_template_check(t, "{premise} x", err, sizeof(err)),
-                   LAMP_ERR_INVALID_ARGUMENT);
-  assert_string_equal(err, "template: unknown placeholder {premise} at byte 0; rte has "
-                           "{sentence1}, {sentence2}");
-  assert_int_equal(lamp_template_check(t, "x {sentence1", err, sizeof(err)),
-                   LAMP_ERR_INVALID_ARGUMENT);
-  assert_string_equal(err, "template: '{' at byte 2 is not closed");
-  assert_int_equal(lamp_template_check(t, "a } b", err, sizeof(err)), LAMP_ERR_INVALID_ARGUMENT);
-  assert_string_equal(err, "template: lone '}' at byte 2 (write '}}')");
+  assert_int_equal(lamp_template_check(ctx, t, "{premise} x"), LAMP_ERR_INVALID_ARGUMENT);
+  assert_string_equal(lamp_context_error(ctx), "template: unknown placeholder {premise} at byte 0; "
+                                               "rte has {sentence1}, {sentence2}");
+  assert_int_equal(lamp_template_check(ctx, t, "x {sentence1"), LAMP_ERR_INVALID_ARGUMENT);
+  assert_string_equal(lamp_context_error(ctx), "template: '{' at byte 2 is not closed");
+  assert_int_equal(lamp_template_check(ctx, t, "a } b"), LAMP_ERR_INVALID_ARGUMENT);
+  assert_string_equal(lamp_context_error(ctx), "template: lone '}' at byte 2 (write '}}')");
+  assert_int_equal(lamp_template_check(NULL, t, "a } b"), LAMP_ERR_INVALID_ARGUMENT);
 }
 
 static void test_epoch_order(void **state) {
@@ -590,10 +589,10 @@ static void test_real_data(void **state) {
   };
   for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
     const lamp_task *t = task(cases[c].task);
-    char path[1200], err[512];
+    char path[1200];
     snprintf(path, sizeof(path), "%s/%s/%s", dir, t->folder, cases[c].file);
     lamp_dataset *d = NULL;
-    if (lamp_dataset_load(t, path, &d, err, sizeof(err)) != LAMP_OK) fail_msg("%s", err);
+    LAMP_OK_OR_FAIL(ctx, lamp_dataset_load(ctx, t, path, &d));
     size_t ones = 0, n = lamp_dataset_size(d);
     for (size_t i = 0; i < n; i++) {
       const lamp_example *e = lamp_dataset_example(d, i);

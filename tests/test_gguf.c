@@ -34,9 +34,8 @@ static void source_path(char *out, size_t size, const char *rel) {
 
 static lamp_gguf *open_mem_ok(lamp_context *ctx, const ref_buf *file) {
   lamp_gguf *g = NULL;
-  char err[1024];
-  lamp_status st = lamp_gguf_open_memory(ctx, file->data, file->size, &g, err, sizeof(err));
-  if (st != LAMP_OK) fail_msg("open: %s: %s", lamp_status_name(st), err);
+  lamp_status st = lamp_gguf_open_memory(ctx, file->data, file->size, &g);
+  if (st != LAMP_OK) fail_msg("open: %s: %s", lamp_status_name(st), lamp_context_error(ctx));
   return g;
 }
 
@@ -85,8 +84,7 @@ static void test_gguf_dequantise_quantised(void **state) {
   for (int via = 0; via < 2; via++) {
     lamp_gguf *g = NULL;
     if (via == 0) {
-      char err[512];
-      LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g, err, sizeof(err)));
+      LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g));
     } else {
       g = open_mem_ok(ctx, &file);
     }
@@ -264,7 +262,7 @@ static void test_gguf_metadata(void **state) {
       assert_int_equal(len, 0);
       /* Wrong types name the key and the types; missing keys are NOT_FOUND. */
       assert_int_equal(lamp_gguf_get_string(ctx, g, "v.u8", &s, &len), LAMP_ERR_FORMAT);
-      assert_non_null(strstr(lamp_gguf_error(g), "\"v.u8\" has type uint8"));
+      assert_non_null(strstr(lamp_context_error(ctx), "\"v.u8\" has type uint8"));
       assert_int_equal(lamp_gguf_get_int(ctx, g, "v.f32", &i), LAMP_ERR_FORMAT);
       assert_int_equal(lamp_gguf_get_int(ctx, g, "v.bool", &i), LAMP_ERR_FORMAT);
       assert_int_equal(lamp_gguf_get_float(ctx, g, "v.i32", &d), LAMP_ERR_FORMAT);
@@ -320,7 +318,7 @@ static void test_gguf_metadata(void **state) {
       for (int k = 0; k < 32; k++) assert_true(y[k] == (float)k);
       assert_int_equal(lamp_gguf_tensor_read_f32(ctx, g, &ti, y, 31), LAMP_ERR_INVALID_ARGUMENT);
       assert_int_equal(lamp_gguf_find_tensor(ctx, g, "w.none", &ti), LAMP_ERR_NOT_FOUND);
-      assert_non_null(strstr(lamp_gguf_error(g), "w.none"));
+      assert_non_null(strstr(lamp_context_error(ctx), "w.none"));
       lamp_gguf_release(g);
       ref_buf_free(&file);
     }
@@ -374,8 +372,9 @@ static void test_gguf_llama_hparams(void **state) {
 
   write_llama_file(&file, 9, 4, 1);
   g = open_mem_ok(ctx, &file);
-  assert_int_equal(lamp__gguf_llama_hparams(NULL, g, &hp), LAMP_ERR_FORMAT);
-  assert_non_null(strstr(lamp_gguf_error(g), "KV heads"));
+  assert_int_equal(lamp__gguf_llama_hparams(NULL, g, &hp), LAMP_ERR_FORMAT); /* status only */
+  assert_int_equal(lamp__gguf_llama_hparams(ctx, g, &hp), LAMP_ERR_FORMAT);
+  assert_non_null(strstr(lamp_context_error(ctx), "KV heads"));
   lamp_gguf_release(g);
   ref_buf_free(&file);
 }
@@ -388,17 +387,20 @@ static void expect_format_error(lamp_context *ctx, const unsigned char *data, si
   assert_non_null(copy);
   memcpy(copy, data, size);
   lamp_gguf *g = NULL;
-  char err[1024];
-  lamp_status st = lamp_gguf_open_memory(ctx, copy, size, &g, err, sizeof(err));
+  lamp_status st = lamp_gguf_open_memory(ctx, copy, size, &g);
+  const char *err = lamp_context_error(ctx);
   if (st != LAMP_ERR_FORMAT) {
     lamp_gguf_release(g);
     free(copy);
     fail_msg("%s: expected LAMP_ERR_FORMAT, got %s (%s)", what, lamp_status_name(st), err);
   }
   assert_null(g);
-  if (!err[0] || strcmp(err, lamp_context_error(ctx)) != 0)
-    fail_msg("%s: message \"%s\" vs context \"%s\"", what, err, lamp_context_error(ctx));
+  if (strncmp(err, "GGUF (memory): ", 15) != 0)
+    fail_msg("%s: message \"%s\" does not name the file", what, err);
   if (expect && !strstr(err, expect)) fail_msg("%s: message \"%s\" lacks \"%s\"", what, err, expect);
+  /* without a context: the same status, nothing else */
+  assert_int_equal(lamp_gguf_open_memory(NULL, copy, size, &g), LAMP_ERR_FORMAT);
+  assert_null(g);
   free(copy);
 }
 
@@ -543,20 +545,18 @@ static void test_gguf_hostile(void **state) {
   static const unsigned char tiny[] = "GGUF";
   expect_format_error(ctx, tiny, 4, "too short", "4 bytes");
   lamp_gguf *g = NULL;
-  char err[512];
-  assert_int_equal(lamp_gguf_open(ctx, "/nonexistent/model.gguf", &g, err, sizeof(err)),
-                   LAMP_ERR_IO);
+  assert_int_equal(lamp_gguf_open(ctx, "/nonexistent/model.gguf", &g), LAMP_ERR_IO);
   assert_null(g);
-  assert_non_null(strstr(err, "/nonexistent/model.gguf"));
   assert_non_null(strstr(lamp_context_error(ctx), "/nonexistent/model.gguf"));
-  assert_int_equal(lamp_gguf_open(NULL, "/tmp", &g, err, sizeof(err)), LAMP_ERR_IO);
-  assert_non_null(strstr(err, "not a regular file"));
+  assert_int_equal(lamp_gguf_open(NULL, "/nonexistent/model.gguf", &g), LAMP_ERR_IO);
+  assert_int_equal(lamp_gguf_open(ctx, "/tmp", &g), LAMP_ERR_IO);
+  assert_non_null(strstr(lamp_context_error(ctx), "not a regular file"));
   char path[] = "/tmp/lamp-test-empty-XXXXXX";
   int fd = mkstemp(path);
   assert_true(fd >= 0);
   close(fd);
-  assert_int_equal(lamp_gguf_open(NULL, path, &g, err, sizeof(err)), LAMP_ERR_FORMAT);
-  assert_non_null(strstr(err, "empty"));
+  assert_int_equal(lamp_gguf_open(ctx, path, &g), LAMP_ERR_FORMAT);
+  assert_non_null(strstr(lamp_context_error(ctx), "empty"));
   unlink(path);
 }
 
@@ -588,7 +588,7 @@ static void test_gguf_fuzz(void **state) {
       }
     }
     lamp_gguf *g = NULL;
-    lamp_status st = lamp_gguf_open_memory(NULL, copy, base.size, &g, NULL, 0);
+    lamp_status st = lamp_gguf_open_memory(NULL, copy, base.size, &g);
     if (st != LAMP_OK && st != LAMP_ERR_FORMAT)
       fail_msg("iteration %d: unexpected %s", iter, lamp_status_name(st));
     if (st == LAMP_OK) {
@@ -622,8 +622,7 @@ static void test_gguf_real_model(void **state) {
     FIXTURE_NEED_FILE(path, "run scripts/fetch-model.sh");
   }
   lamp_gguf *g = NULL;
-  char err[1024];
-  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g, err, sizeof(err)));
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g));
   assert_int_equal(lamp_gguf_version(g), 3);
   assert_int_equal(lamp_gguf_tensor_count(g), 272);
   lamp__llama_hparams hp;

@@ -291,8 +291,7 @@ static void test_gguf(void **state) {
   ref_buf file = {0};
   ref_gguf_finish(&gw, &file);
   lamp_gguf *g = NULL;
-  char err[512];
-  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open_memory(ctx, file.data, file.size, &g, err, sizeof(err)));
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open_memory(ctx, file.data, file.size, &g));
   lamp_model *model = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_model_create_gguf(ctx, g, &model));
   lamp_gguf_release(g);

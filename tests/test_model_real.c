@@ -165,10 +165,9 @@ static void test_real_model(void **state) {
   read_reference(cases);
 
   lamp_gguf *g = NULL;
-  char err[1024];
-  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g, err, sizeof(err)));
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g));
   lamp_tokenizer *tok = NULL;
-  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_from_gguf(ctx, g, &tok, err, sizeof(err)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_from_gguf(ctx, g, &tok));
   lamp_model *model = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_model_create_gguf(ctx, g, &model));
   lamp_gguf_release(g);

@@ -74,8 +74,7 @@ static int teardown(void **state) {
 /* SST-2's layout with a template and the words " a" and " b" (one token each here). */
 static lamp_classifier *make_classifier(env *e) {
   const lamp_task *sst2 = NULL;
-  char err[256];
-  assert_int_equal(lamp_task_find("sst2", &sst2, err, sizeof(err)), LAMP_OK);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_task_find(e->ctx, "sst2", &sst2));
   lamp_classifier_options co;
   lamp_classifier_options_init(&co, sst2);
   co.template_text = "{sentence} =";
@@ -649,8 +648,7 @@ static void test_bad_input_names_its_cause(void **state) {
                "/nonexistent/model.gguf not found");
   assert_null(none);
   const lamp_task *sst2 = NULL;
-  char err[256];
-  assert_int_equal(lamp_task_find("sst2", &sst2, err, sizeof(err)), LAMP_OK);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_task_find(e->ctx, "sst2", &sst2));
   lamp_classifier_options co;
   lamp_classifier_options_init(&co, sst2);
   co.words = " a";

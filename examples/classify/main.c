@@ -44,8 +44,8 @@ int main(int argc, char **argv) {
     TRY(lamp_checkpoint_prompt(ckpt, llm, &prompt));
   } else {
     const lamp_task *task = NULL;
-    if (lamp_task_find(argv[3], &task, msg, sizeof(msg)) != LAMP_OK) {
-      fprintf(stderr, "%s\n", msg);
+    if (lamp_task_find(ctx, argv[3], &task) != LAMP_OK) {
+      fprintf(stderr, "%s\n", lamp_context_error(ctx));
       return 2;
     }
     lamp_classifier_options_init(&co, task);

@@ -35,14 +35,20 @@ LAMP_API void lamp_context_options_init(lamp_context_options *options);
 
 /* Creates a context that owns a new OpenCL context and queue on the selected device.
  * `options` may be NULL. On failure `*out` is NULL and, when `error` is not NULL, a message
- * naming the cause is written there (at most `error_size` bytes, NUL-terminated). */
+ * naming the cause is written there (at most `error_size` bytes, NUL-terminated).
+ *
+ * lamp_context_create and lamp_context_adopt are the only lamp functions with an `error`
+ * buffer: there is no context yet to hold their message. Every other function returns a
+ * lamp_status and records its message in the context passed to it, for lamp_context_error
+ * (given a NULL context, it returns the status alone). */
 LAMP_API lamp_status lamp_context_create(const lamp_context_options *options, lamp_context **out,
                                          char *error, size_t error_size);
 
 /* Creates a context on objects the host application owns. lamp retains its own reference to
  * each and releases only those: the host's objects stay valid after lamp_context_release.
  * `queue` must be in-order, on `device` and `cl_ctx`. Profiling needs the queue to have been
- * created with CL_QUEUE_PROFILING_ENABLE; without it, profiling stays off. */
+ * created with CL_QUEUE_PROFILING_ENABLE; without it, profiling stays off. Errors go to `error`
+ * as for lamp_context_create. */
 LAMP_API lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device,
                                         cl_command_queue queue, const lamp_context_options *options,
                                         lamp_context **out, char *error, size_t error_size);

@@ -6,16 +6,19 @@
  * needs exactly these pieces for the standard benchmarks, and they are plain host code with
  * no device involved.
  *
- * Errors: functions that read files or user text write a message naming the file and line (or
- * the template position) to `error` (error_size bytes, NUL-terminated) and return LAMP_ERR_IO
- * (cannot read), LAMP_ERR_FORMAT (malformed line) or LAMP_ERR_INVALID_ARGUMENT (bad template,
- * unknown task or a task description that does not hold together). */
+ * Errors: functions that read files or user text take a lamp context first, record a message
+ * naming the file and line (or the template position) there for lamp_context_error, and return
+ * LAMP_ERR_IO (cannot read), LAMP_ERR_FORMAT (malformed line) or LAMP_ERR_INVALID_ARGUMENT (bad
+ * template, unknown task or a task description that does not hold together). Nothing here
+ * touches the device: the context only carries the message, and it may be NULL, in which case
+ * only the status comes back. */
 #ifndef LAMP_DATA_H
 #define LAMP_DATA_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lamp/context.h"
 #include "lamp/export.h"
 #include "lamp/status.h"
 
@@ -74,9 +77,8 @@ LAMP_API lamp_status lamp_task_at(size_t index, const lamp_task **task);
 LAMP_API size_t lamp_task_count(void);
 
 /* The task called `name`, ignoring case and the characters '-' and '_' ("SST-2" finds "sst2").
- * LAMP_ERR_NOT_FOUND with the list of names in `error` when there is none. */
-LAMP_API lamp_status lamp_task_find(const char *name, const lamp_task **task, char *error,
-                                    size_t error_size);
+ * LAMP_ERR_NOT_FOUND, with the list of names in the message, when there is none. */
+LAMP_API lamp_status lamp_task_find(lamp_context *ctx, const char *name, const lamp_task **task);
 
 /* Checks a task description, such as one a caller filled in for its own file: a name; 1 to
  * LAMP_DATA_MAX_FIELDS text fields with distinct, non-empty names without braces; 2 to
@@ -85,7 +87,7 @@ LAMP_API lamp_status lamp_task_find(const char *name, const lamp_task **task, ch
  * it is not 0), -1 (find by name) and n_columns 0 only with a header; a known metric, and
  * exactly 2 labels for F1 and MCC. LAMP_ERR_INVALID_ARGUMENT with a message naming the task and
  * the problem. The built-in tasks pass. */
-LAMP_API lamp_status lamp_task_check(const lamp_task *task, char *error, size_t error_size);
+LAMP_API lamp_status lamp_task_check(lamp_context *ctx, const lamp_task *task);
 
 /* Names of formats ("tsv", "csv", "jsonl") and metrics ("accuracy", "f1", "mcc", "macro_f1");
  * NULL for a value outside the enum. The parsers ignore case, also accept "macro-f1", and return
@@ -119,8 +121,8 @@ typedef struct lamp_dataset lamp_dataset;
  * its shortest exact decimal text, 1.0 as "1"). An unknown label, a missing field or a wrong
  * column count is LAMP_ERR_FORMAT with "<path>:<line>: <what>". An empty file is an error
  * too. */
-LAMP_API lamp_status lamp_dataset_load(const lamp_task *task, const char *path,
-                                       lamp_dataset **out, char *error, size_t error_size);
+LAMP_API lamp_status lamp_dataset_load(lamp_context *ctx, const lamp_task *task,
+                                       const char *path, lamp_dataset **out);
 
 LAMP_API void lamp_dataset_release(lamp_dataset *data);
 
@@ -131,8 +133,8 @@ LAMP_API const lamp_example *lamp_dataset_example(const lamp_dataset *data, size
 
 /* Checks that every {name} in `template_text` names a field of the task ("{{" and "}}" are
  * literal braces). A message names the placeholder and its byte offset. */
-LAMP_API lamp_status lamp_template_check(const lamp_task *task, const char *template_text,
-                                         char *error, size_t error_size);
+LAMP_API lamp_status lamp_template_check(lamp_context *ctx, const lamp_task *task,
+                                         const char *template_text);
 
 /* Renders an example: placeholders replaced by its fields. Writes at most `capacity` bytes
  * with a NUL when there is room, sets *length to the bytes needed (without the NUL) and returns

@@ -7,10 +7,9 @@
  * dimension, type, offset and size is checked against the file's size and against overflow,
  * so after a successful open every accessor reads inside the file.
  *
- * Errors: every function returns a lamp_status. `ctx` may be NULL everywhere; when it is given,
- * the message (naming the key or tensor at fault) is recorded there as by every lamp call. The
- * open functions also write it to `error` (when not NULL), and the handle keeps the message of
- * its last failed call for lamp_gguf_error, so the API works without a context too.
+ * Errors: every function returns a lamp_status, and the message (naming the file, and the
+ * offset, key or tensor at fault) is recorded in `ctx` for lamp_context_error, as by every lamp
+ * call. `ctx` may be NULL everywhere: then only the status comes back.
  *
  * Shapes: ne[0] is the fastest dimension, as in lamp_tensor and in GGUF itself; a weight stored
  * as a row-major (R x C) matrix has ne = {C, R}. */
@@ -112,20 +111,18 @@ typedef struct lamp_gguf_key_info {
   uint64_t count;               /* elements when type is LAMP_GGUF_ARRAY, else 1 */
 } lamp_gguf_key_info;
 
-/* Opens and validates a GGUF file. On failure *out is NULL. */
-LAMP_API lamp_status lamp_gguf_open(lamp_context *ctx, const char *path, lamp_gguf **out,
-                                    char *error, size_t error_size);
+/* Opens and validates a GGUF file. On failure *out is NULL and the message, "GGUF <path>: "
+ * and what is wrong (with its byte offset where it has one), is in `ctx`. */
+LAMP_API lamp_status lamp_gguf_open(lamp_context *ctx, const char *path, lamp_gguf **out);
 
 /* The same on `size` bytes at `data`, which the caller keeps alive and unchanged until
- * lamp_gguf_release (nothing is copied). `data` needs no particular alignment. */
+ * lamp_gguf_release (nothing is copied). `data` needs no particular alignment. Messages name
+ * the file "(memory)". */
 LAMP_API lamp_status lamp_gguf_open_memory(lamp_context *ctx, const void *data, size_t size,
-                                           lamp_gguf **out, char *error, size_t error_size);
+                                           lamp_gguf **out);
 
 /* Unmaps the file and frees everything. NULL is accepted. */
 LAMP_API void lamp_gguf_release(lamp_gguf *gguf);
-
-/* The message of the handle's last failed call ("" when none). */
-LAMP_API const char *lamp_gguf_error(const lamp_gguf *gguf);
 
 LAMP_API uint32_t lamp_gguf_version(const lamp_gguf *gguf);
 LAMP_API size_t lamp_gguf_alignment(const lamp_gguf *gguf);

@@ -8,8 +8,9 @@
  * Text is UTF-8; a byte that is not part of valid UTF-8 is kept as a piece character of its own
  * (neither letter, number nor space), so every byte string encodes and decodes back exactly.
  *
- * Errors as in gguf.h: `ctx` may be NULL everywhere; the create functions also write the message
- * to `error`, and lamp_tokenizer_error gives the message of the handle's last failed call. */
+ * Errors as everywhere in lamp: every function returns a lamp_status and records the message in
+ * `ctx` for lamp_context_error; `ctx` may be NULL everywhere, and then only the status comes
+ * back. */
 #ifndef LAMP_TOKENIZER_H
 #define LAMP_TOKENIZER_H
 
@@ -52,7 +53,7 @@ typedef struct lamp_tokenizer_special {
  * A missing or malformed entry is LAMP_ERR_FORMAT naming the key (and the token or merge);
  * an unknown model or pre-tokenizer is LAMP_ERR_UNSUPPORTED naming it. */
 LAMP_API lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
-                                              lamp_tokenizer **out, char *error, size_t error_size);
+                                              lamp_tokenizer **out);
 
 /* Builds a tokenizer from the text of a Hugging Face tokenizer.json (`length` bytes): model
  * BPE with vocab and merges (either "a b" strings or [a, b] pairs), added_tokens (special ones
@@ -60,17 +61,13 @@ LAMP_API lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf
  * (GPT-2) or after Digits with individual_digits (SmolLM). Special ids are not part of
  * tokenizer.json: they start at -1 (see lamp_tokenizer_set_special). */
 LAMP_API lamp_status lamp_tokenizer_from_json(lamp_context *ctx, const char *json, size_t length,
-                                              lamp_tokenizer **out, char *error, size_t error_size);
+                                              lamp_tokenizer **out);
 
 /* The same, reading the file at `path`. */
 LAMP_API lamp_status lamp_tokenizer_from_json_file(lamp_context *ctx, const char *path,
-                                                   lamp_tokenizer **out, char *error,
-                                                   size_t error_size);
+                                                   lamp_tokenizer **out);
 
 LAMP_API void lamp_tokenizer_release(lamp_tokenizer *tok);
-
-/* The message of the handle's last failed call ("" when none). */
-LAMP_API const char *lamp_tokenizer_error(const lamp_tokenizer *tok);
 
 LAMP_API size_t lamp_tokenizer_vocab_size(const lamp_tokenizer *tok);
 LAMP_API lamp_pretokenizer lamp_tokenizer_pretokenizer(const lamp_tokenizer *tok);

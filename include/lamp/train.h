@@ -4,7 +4,7 @@
  * adapters. The `lamp` tool and the benchmarks are clients of this header.
  *
  *   lamp_llm_load(ctx, "model.gguf", &llm);                   a GGUF file or a HF folder
- *   lamp_classifier_options_init(&co, task);                  lamp_task_find("sst2", ...)
+ *   lamp_classifier_options_init(&co, task);                  lamp_task_find(ctx, "sst2", ...)
  *   lamp_classifier_create(llm, &co, &cls);
  *   lamp_examples_load(cls, "train.tsv", 0, &train);
  *   lamp_trainer_options_init(&to, llm, LAMP_PROMPT_LAMP);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/internal.h"
 #include "util/json.h"
 
 /* Templates end where the label word follows, so the answer position is the last token. The
@@ -49,18 +50,30 @@ static const lamp_task lamp__tasks[] = {
 
 #define LAMP__N_TASKS (sizeof(lamp__tasks) / sizeof(lamp__tasks[0]))
 
-static void lamp__data_msg(char *error, size_t size, const char *fmt, ...)
+/* Records a message in `ctx` (NULL: nothing); the caller returns the status. */
+static void lamp__data_msg(lamp_context *ctx, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
-static void lamp__data_msg(char *error, size_t size, const char *fmt, ...) {
-  if (!error || !size) return;
+static void lamp__data_msg(lamp_context *ctx, const char *fmt, ...) {
+  if (!ctx) return;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(error, size, fmt, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
+  if (n < 0) return;
+  char *msg = malloc((size_t)n + 1);
+  if (!msg) {
+    lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory for a message");
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(msg, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  lamp__fail(ctx, LAMP_OK, "%s", msg);
+  free(msg);
 }
 
 size_t lamp_task_count(void) { return LAMP__N_TASKS; }
@@ -81,10 +94,9 @@ static void lamp__task_key(const char *name, char *out, size_t size) {
   out[n] = '\0';
 }
 
-lamp_status lamp_task_find(const char *name, const lamp_task **task, char *error,
-                           size_t error_size) {
+lamp_status lamp_task_find(lamp_context *ctx, const char *name, const lamp_task **task) {
   if (!name || !task) {
-    lamp__data_msg(error, error_size, "lamp_task_find: NULL argument");
+    lamp__data_msg(ctx, "lamp_task_find: NULL argument");
     return LAMP_ERR_INVALID_ARGUMENT;
   }
   *task = NULL;
@@ -102,7 +114,7 @@ lamp_status lamp_task_find(const char *name, const lamp_task **task, char *error
     strncat(list, lamp__tasks[i].name, sizeof(list) - strlen(list) - 1);
     if (i + 1 < LAMP__N_TASKS) strncat(list, ", ", sizeof(list) - strlen(list) - 1);
   }
-  lamp__data_msg(error, error_size, "unknown task '%s' (tasks: %s)", name, list);
+  lamp__data_msg(ctx, "unknown task '%s' (tasks: %s)", name, list);
   return LAMP_ERR_NOT_FOUND;
 }
 
@@ -159,80 +171,80 @@ static int lamp__by_columns(lamp_data_format format) {
 
 /* A TSV/CSV column of the task (`what`: "field 'x'" or "the label"). */
 static lamp_status lamp__check_column(const lamp_task *t, const char *what, int column,
-                                      char *error, size_t error_size) {
+                                      lamp_context *ctx) {
   if (column == -1) {
     if (t->header) return LAMP_OK;
-    lamp__data_msg(error, error_size, "task %s: the column of %s is -1 (find it by its name in "
+    lamp__data_msg(ctx, "task %s: the column of %s is -1 (find it by its name in "
                    "the header), but the task has no header", t->name, what);
     return LAMP_ERR_INVALID_ARGUMENT;
   }
   if (column < -1) {
-    lamp__data_msg(error, error_size, "task %s: the column of %s is %d; a column is 0 or more, "
+    lamp__data_msg(ctx, "task %s: the column of %s is %d; a column is 0 or more, "
                    "or -1 to find it by its name in the header", t->name, what, column);
     return LAMP_ERR_INVALID_ARGUMENT;
   }
   if (t->n_columns && (size_t)column >= t->n_columns) {
-    lamp__data_msg(error, error_size, "task %s: the column of %s is %d, past the task's %zu "
+    lamp__data_msg(ctx, "task %s: the column of %s is %d, past the task's %zu "
                    "columns (0 to %zu)", t->name, what, column, t->n_columns, t->n_columns - 1);
     return LAMP_ERR_INVALID_ARGUMENT;
   }
   return LAMP_OK;
 }
 
-lamp_status lamp_task_check(const lamp_task *task, char *error, size_t error_size) {
+lamp_status lamp_task_check(lamp_context *ctx, const lamp_task *task) {
   if (!task) {
-    lamp__data_msg(error, error_size, "lamp_task_check: NULL argument");
+    lamp__data_msg(ctx, "lamp_task_check: NULL argument");
     return LAMP_ERR_INVALID_ARGUMENT;
   }
   const lamp_task *t = task;
   const lamp_status bad = LAMP_ERR_INVALID_ARGUMENT;
   if (!t->name || !t->name[0]) {
-    lamp__data_msg(error, error_size, "task: no name");
+    lamp__data_msg(ctx, "task: no name");
     return bad;
   }
   const char *tn = t->name;
   if (!lamp_data_format_name(t->format)) {
-    lamp__data_msg(error, error_size, "task %s: unknown format %d (tsv, csv or jsonl)", tn,
+    lamp__data_msg(ctx, "task %s: unknown format %d (tsv, csv or jsonl)", tn,
                    (int)t->format);
     return bad;
   }
   if (t->n_fields < 1 || t->n_fields > LAMP_DATA_MAX_FIELDS) {
-    lamp__data_msg(error, error_size, "task %s: %zu text fields; a task has 1 to %d", tn,
+    lamp__data_msg(ctx, "task %s: %zu text fields; a task has 1 to %d", tn,
                    t->n_fields, LAMP_DATA_MAX_FIELDS);
     return bad;
   }
   for (size_t f = 0; f < t->n_fields; f++) {
     const char *name = t->fields[f];
     if (!name || !name[0]) {
-      lamp__data_msg(error, error_size, "task %s: text field %zu has no name", tn, f);
+      lamp__data_msg(ctx, "task %s: text field %zu has no name", tn, f);
       return bad;
     }
     /* a template names a field as {name}, so a brace in the name could never be named */
     if (strchr(name, '{') || strchr(name, '}')) {
-      lamp__data_msg(error, error_size, "task %s: text field '%s' has a brace in its name", tn,
+      lamp__data_msg(ctx, "task %s: text field '%s' has a brace in its name", tn,
                      name);
       return bad;
     }
     for (size_t g = 0; g < f; g++)
       if (!strcmp(t->fields[g], name)) {
-        lamp__data_msg(error, error_size, "task %s: text field '%s' is named twice", tn, name);
+        lamp__data_msg(ctx, "task %s: text field '%s' is named twice", tn, name);
         return bad;
       }
   }
   if (t->n_labels < 2 || t->n_labels > LAMP_DATA_MAX_LABELS) {
-    lamp__data_msg(error, error_size, "task %s: %zu labels; a task has 2 to %d", tn, t->n_labels,
+    lamp__data_msg(ctx, "task %s: %zu labels; a task has 2 to %d", tn, t->n_labels,
                    LAMP_DATA_MAX_LABELS);
     return bad;
   }
   size_t n_words = 0;
   for (size_t k = 0; k < t->n_labels; k++) {
     if (!t->labels[k]) {
-      lamp__data_msg(error, error_size, "task %s: label %zu has no spelling", tn, k);
+      lamp__data_msg(ctx, "task %s: label %zu has no spelling", tn, k);
       return bad;
     }
     for (size_t j = 0; j < k; j++)
       if (!strcmp(t->labels[j], t->labels[k])) {
-        lamp__data_msg(error, error_size, "task %s: label '%s' is given twice", tn,
+        lamp__data_msg(ctx, "task %s: label '%s' is given twice", tn,
                        t->labels[k]);
         return bad;
       }
@@ -241,44 +253,48 @@ lamp_status lamp_task_check(const lamp_task *task, char *error, size_t error_siz
   if (n_words && n_words < t->n_labels)
     for (size_t k = 0; k < t->n_labels; k++)
       if (!t->words[k]) {
-        lamp__data_msg(error, error_size, "task %s: label '%s' has no word (give a word for "
+        lamp__data_msg(ctx, "task %s: label '%s' has no word (give a word for "
                        "every label or for none)", tn, t->labels[k]);
         return bad;
       }
   if (!t->template_text) {
-    lamp__data_msg(error, error_size, "task %s: no template", tn);
+    lamp__data_msg(ctx, "task %s: no template", tn);
     return bad;
   }
-  char why[256];
-  if (lamp_template_check(t, t->template_text, why, sizeof(why)) != LAMP_OK) {
-    lamp__data_msg(error, error_size, "task %s: %s", tn, why);
+  if (lamp_template_check(ctx, t, t->template_text) != LAMP_OK) {
+    if (ctx) { /* prefix the template's message with the task */
+      char *why = malloc(strlen(lamp_context_error(ctx)) + 1);
+      if (why) strcpy(why, lamp_context_error(ctx));
+      lamp__data_msg(ctx, "task %s: %s", tn, why ? why : "bad template");
+      free(why);
+    }
     return bad;
   }
   if (t->label_field && !t->label_field[0]) {
-    lamp__data_msg(error, error_size, "task %s: the label's name is empty", tn);
+    lamp__data_msg(ctx, "task %s: the label's name is empty", tn);
     return bad;
   }
   if (lamp__by_columns(t->format)) {
     if (!t->n_columns && !t->header) {
-      lamp__data_msg(error, error_size, "task %s: 0 columns, which only a header can count "
+      lamp__data_msg(ctx, "task %s: 0 columns, which only a header can count "
                      "(set n_columns or header)", tn);
       return bad;
     }
     char what[96];
     for (size_t f = 0; f < t->n_fields; f++) {
       snprintf(what, sizeof(what), "field '%.64s'", t->fields[f]);
-      if (lamp__check_column(t, what, t->columns[f], error, error_size) != LAMP_OK) return bad;
+      if (lamp__check_column(t, what, t->columns[f], ctx) != LAMP_OK) return bad;
     }
-    if (lamp__check_column(t, "the label", t->label_column, error, error_size) != LAMP_OK)
+    if (lamp__check_column(t, "the label", t->label_column, ctx) != LAMP_OK)
       return bad;
   }
   if (!lamp_data_metric_name(t->metric)) {
-    lamp__data_msg(error, error_size, "task %s: unknown metric %d (accuracy, f1, mcc or "
+    lamp__data_msg(ctx, "task %s: unknown metric %d (accuracy, f1, mcc or "
                    "macro_f1)", tn, (int)t->metric);
     return bad;
   }
   if ((t->metric == LAMP_METRIC_F1 || t->metric == LAMP_METRIC_MCC) && t->n_labels != 2) {
-    lamp__data_msg(error, error_size, "task %s: the metric %s needs exactly 2 labels, the task "
+    lamp__data_msg(ctx, "task %s: the metric %s needs exactly 2 labels, the task "
                    "has %zu", tn, lamp_data_metric_name(t->metric), t->n_labels);
     return bad;
   }
@@ -360,10 +376,10 @@ static void lamp__label_list(const lamp_task *t, char *out, size_t size) {
 }
 
 static lamp_status lamp__bad_label(const lamp_task *t, const char *path, size_t line,
-                                   const char *s, size_t n, char *error, size_t error_size) {
+                                   const char *s, size_t n, lamp_context *ctx) {
   char list[128];
   lamp__label_list(t, list, sizeof(list));
-  lamp__data_msg(error, error_size, "%s:%zu: label '%.*s' is not one of %s", path, line,
+  lamp__data_msg(ctx, "%s:%zu: label '%.*s' is not one of %s", path, line,
                  (int)(n > 64 ? 64 : n), s, list);
   return LAMP_ERR_FORMAT;
 }
@@ -420,8 +436,7 @@ static lamp_status lamp__tsv_split(lamp__reader *r, const char *line, size_t n) 
 /* Reads the CSV record at r->pos (its first line is `line_no`) into r->cols and moves past it.
  * Quoted fields are unquoted in place: a field's text never outgrows its source, so writing
  * it from the field's first byte on leaves the earlier fields and the later source intact. */
-static lamp_status lamp__csv_record(lamp__reader *r, size_t line_no, char *error,
-                                    size_t error_size) {
+static lamp_status lamp__csv_record(lamp__reader *r, size_t line_no, lamp_context *ctx) {
   char *t = r->text;
   size_t p = r->pos, size = r->size;
   r->n_cols = 0;
@@ -430,7 +445,7 @@ static lamp_status lamp__csv_record(lamp__reader *r, size_t line_no, char *error
     if (p < size && t[p] == '"') {
       for (p++;; p++) {
         if (p >= size) {
-          lamp__data_msg(error, error_size, "%s:%zu: a quoted field is not closed before the "
+          lamp__data_msg(ctx, "%s:%zu: a quoted field is not closed before the "
                          "end of the file", r->path, line_no);
           return LAMP_ERR_FORMAT;
         }
@@ -451,7 +466,7 @@ static lamp_status lamp__csv_record(lamp__reader *r, size_t line_no, char *error
       }
       if (p < size && t[p] == '\r' && (p + 1 == size || t[p + 1] == '\n')) p++;
       if (p < size && t[p] != ',' && t[p] != '\n') {
-        lamp__data_msg(error, error_size, "%s:%zu: text after a closing quote (a quote inside "
+        lamp__data_msg(ctx, "%s:%zu: text after a closing quote (a quote inside "
                        "a quoted field is written \"\")", r->path, line_no);
         return LAMP_ERR_FORMAT;
       }
@@ -465,7 +480,7 @@ static lamp_status lamp__csv_record(lamp__reader *r, size_t line_no, char *error
       if (out > start && out[-1] == '\r' && (p == size || t[p] == '\n')) out--;
     }
     if (lamp__push_col(r, start, (size_t)(out - start)) != LAMP_OK) {
-      lamp__data_msg(error, error_size, "%s:%zu: out of memory", r->path, line_no);
+      lamp__data_msg(ctx, "%s:%zu: out of memory", r->path, line_no);
       return LAMP_ERR_OUT_OF_MEMORY;
     }
     if (p < size && t[p] == ',') {
@@ -480,7 +495,7 @@ static lamp_status lamp__csv_record(lamp__reader *r, size_t line_no, char *error
     return LAMP_OK;
   }
 nul:
-  lamp__data_msg(error, error_size, "%s:%zu: the line holds a NUL byte", r->path, line_no);
+  lamp__data_msg(ctx, "%s:%zu: the line holds a NUL byte", r->path, line_no);
   return LAMP_ERR_FORMAT;
 }
 
@@ -502,8 +517,7 @@ static long lamp__header_find(const lamp__span *names, size_t n, const char *nam
 }
 
 static lamp_status lamp__header_missing(const lamp__reader *r, const lamp__span *names, size_t n,
-                                        const char *what, const char *name, char *error,
-                                        size_t error_size) {
+                                        const char *what, const char *name, lamp_context *ctx) {
   char list[256] = "";
   for (size_t i = 0; i < n; i++) {
     lamp__span c = lamp__trimmed(names[i]);
@@ -511,7 +525,7 @@ static lamp_status lamp__header_missing(const lamp__reader *r, const lamp__span 
     snprintf(list + used, sizeof(list) - used, "%s'%.*s'", i ? ", " : "",
              (int)(c.n > 48 ? 48 : c.n), c.s);
   }
-  lamp__data_msg(error, error_size, "%s:1: no column named '%s' (%s) in the header; its columns "
+  lamp__data_msg(ctx, "%s:1: no column named '%s' (%s) in the header; its columns "
                  "are %s", r->path, name, what, list);
   return LAMP_ERR_FORMAT;
 }
@@ -519,11 +533,11 @@ static lamp_status lamp__header_missing(const lamp__reader *r, const lamp__span 
 /* Resolves the columns given as -1 by their names in the header just read (r->cols), and the
  * column count when the task leaves it to the header. */
 static lamp_status lamp__layout_from_header(const lamp_task *t, const lamp__reader *r,
-                                            lamp__layout *l, char *error, size_t error_size) {
+                                            lamp__layout *l, lamp_context *ctx) {
   const lamp__span *names = r->cols;
   size_t n = r->n_cols;
   if (t->n_columns && n != t->n_columns) {
-    lamp__data_msg(error, error_size, "%s:1: the header has %zu columns, the task expects %zu",
+    lamp__data_msg(ctx, "%s:1: the header has %zu columns, the task expects %zu",
                    r->path, n, t->n_columns);
     return LAMP_ERR_FORMAT;
   }
@@ -536,7 +550,7 @@ static lamp_status lamp__layout_from_header(const lamp_task *t, const lamp__read
     if (column >= 0) {
       /* in range of n_columns by lamp_task_check; with n_columns 0 only the header tells */
       if ((size_t)column >= n) {
-        lamp__data_msg(error, error_size, "%s:1: the header has %zu columns, so none is column "
+        lamp__data_msg(ctx, "%s:1: the header has %zu columns, so none is column "
                        "%d (%s %s)", r->path, n, column, label ? "the label" : "field", name);
         return LAMP_ERR_FORMAT;
       }
@@ -545,27 +559,25 @@ static lamp_status lamp__layout_from_header(const lamp_task *t, const lamp__read
     }
     long found = lamp__header_find(names, n, name);
     if (found < 0)
-      return lamp__header_missing(r, names, n, label ? "the label" : "a text field", name, error,
-                                  error_size);
+      return lamp__header_missing(r, names, n, label ? "the label" : "a text field", name, ctx);
     *at = (size_t)found;
   }
   return LAMP_OK;
 }
 
 static lamp_status lamp__columns_record(lamp_dataset *d, const lamp__layout *l,
-                                        const lamp__reader *r, size_t line_no, char *error,
-                                        size_t error_size) {
+                                        const lamp__reader *r, size_t line_no, lamp_context *ctx) {
   const lamp_task *t = d->task;
   const lamp__span *col = r->cols;
   if (r->n_cols != l->n_columns) {
-    lamp__data_msg(error, error_size, "%s:%zu: expected %zu %s columns, found %zu", r->path,
+    lamp__data_msg(ctx, "%s:%zu: expected %zu %s columns, found %zu", r->path,
                    line_no, l->n_columns,
                    t->format == LAMP_DATA_CSV ? "comma-separated" : "tab-separated", r->n_cols);
     return LAMP_ERR_FORMAT;
   }
   lamp__span lab = col[l->label_column];
   int32_t label = lamp__label_index(t, lab.s, lab.n);
-  if (label < 0) return lamp__bad_label(t, r->path, line_no, lab.s, lab.n, error, error_size);
+  if (label < 0) return lamp__bad_label(t, r->path, line_no, lab.s, lab.n, ctx);
   const char *texts[LAMP_DATA_MAX_FIELDS];
   size_t lens[LAMP_DATA_MAX_FIELDS];
   for (size_t f = 0; f < t->n_fields; f++) {
@@ -573,7 +585,7 @@ static lamp_status lamp__columns_record(lamp_dataset *d, const lamp__layout *l,
     lens[f] = col[l->columns[f]].n;
   }
   if (lamp__dataset_add(d, texts, lens, label, line_no) != LAMP_OK) {
-    lamp__data_msg(error, error_size, "%s:%zu: out of memory", r->path, line_no);
+    lamp__data_msg(ctx, "%s:%zu: out of memory", r->path, line_no);
     return LAMP_ERR_OUT_OF_MEMORY;
   }
   return LAMP_OK;
@@ -594,17 +606,17 @@ static void lamp__number_text(double v, char *out, size_t size) {
 }
 
 static lamp_status lamp__jsonl_line(lamp_dataset *d, const char *path, size_t line_no,
-                                    const char *line, size_t n, char *error, size_t error_size) {
+                                    const char *line, size_t n, lamp_context *ctx) {
   const lamp_task *t = d->task;
   lamp__json *doc = NULL;
   char why[256];
   lamp_status st = lamp__json_parse(line, n, &doc, why, sizeof(why));
   if (st != LAMP_OK) {
-    lamp__data_msg(error, error_size, "%s:%zu: %s", path, line_no, why);
+    lamp__data_msg(ctx, "%s:%zu: %s", path, line_no, why);
     return st;
   }
   if (lamp__json_kind_of(doc, 0) != LAMP__JSON_OBJECT) {
-    lamp__data_msg(error, error_size, "%s:%zu: expected a JSON object", path, line_no);
+    lamp__data_msg(ctx, "%s:%zu: expected a JSON object", path, line_no);
     st = LAMP_ERR_FORMAT;
     goto done;
   }
@@ -614,7 +626,7 @@ static lamp_status lamp__jsonl_line(lamp_dataset *d, const char *path, size_t li
     size_t node = lamp__json_get(doc, 0, t->fields[f]);
     texts[f] = lamp__json_string(doc, node, &lens[f]);
     if (!texts[f]) {
-      lamp__data_msg(error, error_size, "%s:%zu: \"%s\" is %s, expected a string", path,
+      lamp__data_msg(ctx, "%s:%zu: \"%s\" is %s, expected a string", path,
                      line_no, t->fields[f], node == LAMP__JSON_NONE ? "missing" : "not a string");
       st = LAMP_ERR_FORMAT;
       goto done;
@@ -635,7 +647,7 @@ static lamp_status lamp__jsonl_line(lamp_dataset *d, const char *path, size_t li
     default: break;
   }
   if (!ls) {
-    lamp__data_msg(error, error_size, "%s:%zu: \"%s\" is %s, expected a string, number or "
+    lamp__data_msg(ctx, "%s:%zu: \"%s\" is %s, expected a string, number or "
                    "boolean", path, line_no, key,
                    node == LAMP__JSON_NONE ? "missing" : "of another kind");
     st = LAMP_ERR_FORMAT;
@@ -644,11 +656,11 @@ static lamp_status lamp__jsonl_line(lamp_dataset *d, const char *path, size_t li
   if (!ln) ln = strlen(ls);
   int32_t label = lamp__label_index(t, ls, ln);
   if (label < 0) {
-    st = lamp__bad_label(t, path, line_no, ls, ln, error, error_size);
+    st = lamp__bad_label(t, path, line_no, ls, ln, ctx);
     goto done;
   }
   if (lamp__dataset_add(d, texts, lens, label, line_no) != LAMP_OK) {
-    lamp__data_msg(error, error_size, "%s:%zu: out of memory", path, line_no);
+    lamp__data_msg(ctx, "%s:%zu: out of memory", path, line_no);
     st = LAMP_ERR_OUT_OF_MEMORY;
   }
 done:
@@ -656,13 +668,12 @@ done:
   return st;
 }
 
-static lamp_status lamp__slurp(const char *path, char **text, size_t *size, char *error,
-                               size_t error_size) {
+static lamp_status lamp__slurp(const char *path, char **text, size_t *size, lamp_context *ctx) {
   *text = NULL;
   *size = 0;
   FILE *f = fopen(path, "rb");
   if (!f) {
-    lamp__data_msg(error, error_size, "cannot open %s: %s", path, strerror(errno));
+    lamp__data_msg(ctx, "cannot open %s: %s", path, strerror(errno));
     return LAMP_ERR_IO;
   }
   size_t cap = 1 << 16, n = 0;
@@ -685,12 +696,12 @@ static lamp_status lamp__slurp(const char *path, char **text, size_t *size, char
   int failed = ferror(f);
   fclose(f);
   if (!buf) {
-    lamp__data_msg(error, error_size, "out of memory reading %s", path);
+    lamp__data_msg(ctx, "out of memory reading %s", path);
     return LAMP_ERR_OUT_OF_MEMORY;
   }
   if (failed) {
     free(buf);
-    lamp__data_msg(error, error_size, "cannot read %s", path);
+    lamp__data_msg(ctx, "cannot read %s", path);
     return LAMP_ERR_IO;
   }
   buf[n] = '\0';
@@ -699,24 +710,24 @@ static lamp_status lamp__slurp(const char *path, char **text, size_t *size, char
   return LAMP_OK;
 }
 
-lamp_status lamp_dataset_load(const lamp_task *task, const char *path, lamp_dataset **out,
-                              char *error, size_t error_size) {
+lamp_status lamp_dataset_load(lamp_context *ctx, const lamp_task *task, const char *path,
+                              lamp_dataset **out) {
   if (!task || !path || !out) {
-    lamp__data_msg(error, error_size, "lamp_dataset_load: NULL argument");
+    lamp__data_msg(ctx, "lamp_dataset_load: NULL argument");
     return LAMP_ERR_INVALID_ARGUMENT;
   }
   *out = NULL;
   /* every later step relies on the description's bounds (fields, labels, columns) */
-  lamp_status st = lamp_task_check(task, error, error_size);
+  lamp_status st = lamp_task_check(ctx, task);
   if (st != LAMP_OK) return st;
   char *text = NULL;
   size_t size = 0;
-  st = lamp__slurp(path, &text, &size, error, error_size);
+  st = lamp__slurp(path, &text, &size, ctx);
   if (st != LAMP_OK) return st;
   lamp_dataset *d = calloc(1, sizeof(*d));
   if (!d) {
     free(text);
-    lamp__data_msg(error, error_size, "out of memory loading %s", path);
+    lamp__data_msg(ctx, "out of memory loading %s", path);
     return LAMP_ERR_OUT_OF_MEMORY;
   }
   d->task = task;
@@ -748,30 +759,30 @@ lamp_status lamp_dataset_load(const lamp_task *task, const char *path, lamp_data
     if (blank == len && !header) continue;
     if (csv) {
       /* a CSV header is read even when unused, as a quoted name may hold a newline */
-      st = lamp__csv_record(&r, line_no, error, error_size);
+      st = lamp__csv_record(&r, line_no, ctx);
     } else if (header && !named) {
       continue;
     } else if (memchr(line, '\0', len)) {
-      lamp__data_msg(error, error_size, "%s:%zu: the line holds a NUL byte", path, line_no);
+      lamp__data_msg(ctx, "%s:%zu: the line holds a NUL byte", path, line_no);
       st = LAMP_ERR_FORMAT;
     } else if (!by_columns) {
-      st = lamp__jsonl_line(d, path, line_no, line, len, error, error_size);
+      st = lamp__jsonl_line(d, path, line_no, line, len, ctx);
       continue;
     } else if (lamp__tsv_split(&r, line, len) != LAMP_OK) {
-      lamp__data_msg(error, error_size, "%s:%zu: out of memory", path, line_no);
+      lamp__data_msg(ctx, "%s:%zu: out of memory", path, line_no);
       st = LAMP_ERR_OUT_OF_MEMORY;
     }
     if (st != LAMP_OK) break;
     if (header) {
-      if (named) st = lamp__layout_from_header(task, &r, &layout, error, error_size);
+      if (named) st = lamp__layout_from_header(task, &r, &layout, ctx);
       continue;
     }
-    st = lamp__columns_record(d, &layout, &r, line_no, error, error_size);
+    st = lamp__columns_record(d, &layout, &r, line_no, ctx);
   }
   free(r.cols);
   free(text);
   if (st == LAMP_OK && d->n == 0) {
-    lamp__data_msg(error, error_size, "%s: no examples", path);
+    lamp__data_msg(ctx, "%s: no examples", path);
     st = LAMP_ERR_FORMAT;
   }
   if (st != LAMP_OK) {
@@ -788,7 +799,7 @@ lamp_status lamp_dataset_load(const lamp_task *task, const char *path, lamp_data
  * while there is room, and counting the bytes needed. */
 static lamp_status lamp__template_walk(const lamp_task *task, const char *tmpl,
                                        const lamp_example *ex, char *out, size_t capacity,
-                                       size_t *length, char *error, size_t error_size) {
+                                       size_t *length, lamp_context *ctx) {
   size_t n = 0;
 #define LAMP__EMIT(src, len)                                              \
   do {                                                                    \
@@ -803,7 +814,7 @@ static lamp_status lamp__template_walk(const lamp_task *task, const char *tmpl,
     } else if (*p == '{') {
       const char *close = strchr(p, '}');
       if (!close) {
-        lamp__data_msg(error, error_size, "template: '{' at byte %zu is not closed",
+        lamp__data_msg(ctx, "template: '{' at byte %zu is not closed",
                        (size_t)(p - tmpl));
         return LAMP_ERR_INVALID_ARGUMENT;
       }
@@ -819,7 +830,7 @@ static lamp_status lamp__template_walk(const lamp_task *task, const char *tmpl,
           strncat(list, task->fields[i], sizeof(list) - strlen(list) - 1);
           strncat(list, i + 1 < task->n_fields ? "}, " : "}", sizeof(list) - strlen(list) - 1);
         }
-        lamp__data_msg(error, error_size, "template: unknown placeholder {%.*s} at byte %zu; "
+        lamp__data_msg(ctx, "template: unknown placeholder {%.*s} at byte %zu; "
                        "%s has %s", (int)(len > 40 ? 40 : len), p + 1, (size_t)(p - tmpl),
                        task->name, list);
         return LAMP_ERR_INVALID_ARGUMENT;
@@ -827,7 +838,7 @@ static lamp_status lamp__template_walk(const lamp_task *task, const char *tmpl,
       if (ex) LAMP__EMIT(ex->fields[f], strlen(ex->fields[f]));
       p = close + 1;
     } else if (*p == '}') {
-      lamp__data_msg(error, error_size, "template: lone '}' at byte %zu (write '}}')",
+      lamp__data_msg(ctx, "template: lone '}' at byte %zu (write '}}')",
                      (size_t)(p - tmpl));
       return LAMP_ERR_INVALID_ARGUMENT;
     } else {
@@ -840,7 +851,7 @@ static lamp_status lamp__template_walk(const lamp_task *task, const char *tmpl,
   if (out) {
     if (n >= capacity) {
       if (n == capacity) return LAMP_OK; /* fits without the NUL */
-      lamp__data_msg(error, error_size, "template: the text needs %zu bytes, %zu given", n,
+      lamp__data_msg(ctx, "template: the text needs %zu bytes, %zu given", n,
                      capacity);
       return LAMP_ERR_INVALID_ARGUMENT;
     }
@@ -849,13 +860,13 @@ static lamp_status lamp__template_walk(const lamp_task *task, const char *tmpl,
   return LAMP_OK;
 }
 
-lamp_status lamp_template_check(const lamp_task *task, const char *template_text, char *error,
-                                size_t error_size) {
+lamp_status lamp_template_check(lamp_context *ctx, const lamp_task *task,
+                                const char *template_text) {
   if (!task || !template_text) {
-    lamp__data_msg(error, error_size, "lamp_template_check: NULL argument");
+    lamp__data_msg(ctx, "lamp_template_check: NULL argument");
     return LAMP_ERR_INVALID_ARGUMENT;
   }
-  return lamp__template_walk(task, template_text, NULL, NULL, 0, NULL, error, error_size);
+  return lamp__template_walk(task, template_text, NULL, NULL, 0, NULL, ctx);
 }
 
 lamp_status lamp_template_render(const lamp_task *task, const char *template_text,
@@ -863,7 +874,7 @@ lamp_status lamp_template_render(const lamp_task *task, const char *template_tex
                                  size_t *length) {
   if (!task || !template_text || !example || !length || (!out && capacity))
     return LAMP_ERR_INVALID_ARGUMENT;
-  return lamp__template_walk(task, template_text, example, out, capacity, length, NULL, 0);
+  return lamp__template_walk(task, template_text, example, out, capacity, length, NULL);
 }
 
 /* ---- epoch orders ------------------------------------------------------------------------- */

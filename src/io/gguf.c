@@ -49,7 +49,8 @@ struct lamp_gguf {
   size_t *tensor_sorted;  /* tensor indices sorted by name */
 };
 
-/* Records a message in the handle and in the context. */
+/* Records a message in the context and in the handle (the handle's copy serves lamp's own
+ * modules, which probe with a NULL context: lamp__gguf_last_error). */
 static lamp_status lamp__gguf_fail(lamp_context *ctx, lamp_gguf *g, lamp_status status,
                                    const char *fmt, ...)
 #if defined(__GNUC__)
@@ -508,11 +509,9 @@ static lamp_status lamp__gguf_parse(lamp_context *ctx, lamp_gguf *g) {
   return st;
 }
 
-static lamp_status lamp__gguf_finish_open(lamp_context *ctx, lamp_gguf *g, lamp_gguf **out,
-                                          char *error, size_t error_size) {
+static lamp_status lamp__gguf_finish_open(lamp_context *ctx, lamp_gguf *g, lamp_gguf **out) {
   lamp_status st = lamp__gguf_parse(ctx, g);
   if (st != LAMP_OK) {
-    if (error && error_size) snprintf(error, error_size, "%s", g->error);
     lamp_gguf_release(g);
     return st;
   }
@@ -527,39 +526,24 @@ static lamp_gguf *lamp__gguf_new(const char *label) {
   return g;
 }
 
-static lamp_status lamp__gguf_early_fail(lamp_context *ctx, lamp_status st, char *error,
-                                         size_t error_size, const char *msg) {
-  if (error && error_size) snprintf(error, error_size, "%s", msg);
-  return lamp__fail(ctx, st, "%s", msg);
-}
-
 lamp_status lamp_gguf_open_memory(lamp_context *ctx, const void *data, size_t size,
-                                  lamp_gguf **out, char *error, size_t error_size) {
-  if (error && error_size) error[0] = '\0';
+                                  lamp_gguf **out) {
   if (!out || (!data && size))
-    return lamp__gguf_early_fail(ctx, LAMP_ERR_INVALID_ARGUMENT, error, error_size,
-                                 "lamp_gguf_open_memory: NULL argument");
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_gguf_open_memory: NULL argument");
   *out = NULL;
   lamp_gguf *g = lamp__gguf_new("(memory)");
-  if (!g)
-    return lamp__gguf_early_fail(ctx, LAMP_ERR_OUT_OF_MEMORY, error, error_size,
-                                 "out of memory opening a GGUF buffer");
+  if (!g) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory opening a GGUF buffer");
   g->base = data;
   g->size = size;
-  return lamp__gguf_finish_open(ctx, g, out, error, error_size);
+  return lamp__gguf_finish_open(ctx, g, out);
 }
 
-lamp_status lamp_gguf_open(lamp_context *ctx, const char *path, lamp_gguf **out, char *error,
-                           size_t error_size) {
-  if (error && error_size) error[0] = '\0';
+lamp_status lamp_gguf_open(lamp_context *ctx, const char *path, lamp_gguf **out) {
   if (!out || !path)
-    return lamp__gguf_early_fail(ctx, LAMP_ERR_INVALID_ARGUMENT, error, error_size,
-                                 "lamp_gguf_open: NULL argument");
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_gguf_open: NULL argument");
   *out = NULL;
   lamp_gguf *g = lamp__gguf_new(path);
-  if (!g)
-    return lamp__gguf_early_fail(ctx, LAMP_ERR_OUT_OF_MEMORY, error, error_size,
-                                 "out of memory opening a GGUF file");
+  if (!g) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory opening a GGUF file");
   lamp_status st = LAMP_OK;
   int fd = open(path, O_RDONLY);
   struct stat sb;
@@ -596,11 +580,10 @@ lamp_status lamp_gguf_open(lamp_context *ctx, const char *path, lamp_gguf **out,
   }
   if (fd >= 0) close(fd);
   if (st != LAMP_OK) {
-    if (error && error_size) snprintf(error, error_size, "%s", g->error);
     lamp_gguf_release(g);
     return st;
   }
-  return lamp__gguf_finish_open(ctx, g, out, error, error_size);
+  return lamp__gguf_finish_open(ctx, g, out);
 }
 
 void lamp_gguf_release(lamp_gguf *g) {
@@ -622,7 +605,7 @@ void lamp_gguf_release(lamp_gguf *g) {
   free(g);
 }
 
-const char *lamp_gguf_error(const lamp_gguf *g) { return g ? g->error : ""; }
+const char *lamp__gguf_last_error(const lamp_gguf *g) { return g ? g->error : ""; }
 uint32_t lamp_gguf_version(const lamp_gguf *g) { return g ? g->version : 0; }
 size_t lamp_gguf_alignment(const lamp_gguf *g) { return g ? g->alignment : 0; }
 uint64_t lamp_gguf_data_offset(const lamp_gguf *g) { return g ? g->data_offset : 0; }

@@ -1,4 +1,4 @@
-/* The GGUF reader's internals for the model module. Not installed. */
+/* The GGUF reader's internals for the modules above it (model, text). Not installed. */
 #ifndef LAMP_IO_GGUF_INTERNAL_H
 #define LAMP_IO_GGUF_INTERNAL_H
 
@@ -27,5 +27,10 @@ typedef struct lamp__llama_hparams {
  * the KV heads, values below sane caps. A missing key is LAMP_ERR_FORMAT naming it. */
 lamp_status lamp__gguf_llama_hparams(lamp_context *ctx, lamp_gguf *gguf,
                                      lamp__llama_hparams *hparams);
+
+/* The message of the handle's last failed call ("" when none). lamp's modules probe keys with
+ * a NULL context (so that a missing optional key leaves the caller's context alone) and take
+ * the message from here when the failure is real. Valid until the next call on the handle. */
+const char *lamp__gguf_last_error(const lamp_gguf *gguf);
 
 #endif

@@ -1,11 +1,11 @@
 /* Byte-level BPE tokenizer: vocabulary and merge tables, special-token split, GPT-2
  * pre-tokenizer written out by hand, BPE merges through a priority queue, and decoding. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/internal.h"
+#include "io/gguf_internal.h"
 #include "util/json.h"
 #include "lamp/tokenizer.h"
 #include "util/unicode.h"
@@ -35,28 +35,7 @@ struct lamp_tokenizer {
   lamp_pretokenizer pre;
   int ignore_merges;   /* a word that is itself a token is not split (tokenizer.json option) */
   lamp_tokenizer_special special;
-  char error[1024];
 };
-
-/* ---- errors ---- */
-
-static lamp_status lamp__tok_fail(lamp_context *ctx, lamp_tokenizer *t, lamp_status st,
-                                  const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static lamp_status lamp__tok_fail(lamp_context *ctx, lamp_tokenizer *t, lamp_status st,
-                                  const char *fmt, ...) {
-  char msg[sizeof(t->error)];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  if (t) memcpy(t->error, msg, sizeof(msg));
-  return lamp__fail(ctx, st, "%s", msg);
-}
 
 /* ---- GPT-2 byte-level alphabet ---- */
 
@@ -192,7 +171,7 @@ static lamp_status lamp__tok_index(lamp_context *ctx, lamp_tokenizer *t, size_t 
   t->merges = malloc(t->merge_cap * sizeof(*t->merges));
   t->specials = malloc((t->n_vocab ? t->n_vocab : 1) * sizeof(int32_t));
   if (!t->vocab_slots || !t->merges || !t->specials)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_OUT_OF_MEMORY, "out of memory for the tokenizer tables");
+    return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory for the tokenizer tables");
   memset(t->vocab_slots, 0xFF, t->vocab_cap * sizeof(int32_t));
   for (size_t i = 0; i < t->merge_cap; i++) t->merges[i].left = -1;
   for (size_t i = 0; i < t->n_vocab; i++) {
@@ -227,10 +206,10 @@ static lamp_status lamp__tok_add_merge(lamp_context *ctx, lamp_tokenizer *t, siz
   memcpy(scratch + na, b, nb);
   int32_t ir = lamp__vocab_lookup(t, scratch, na + nb);
   if (ia < 0 || ib < 0 || ir < 0)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT,
-                          "merge %zu (\"%.*s\" \"%.*s\"): %s is not in the vocabulary", rank,
-                          (int)(na > 64 ? 64 : na), a, (int)(nb > 64 ? 64 : nb), b,
-                          ia < 0 ? "the left part" : ib < 0 ? "the right part" : "the result");
+    return lamp__fail(ctx, LAMP_ERR_FORMAT,
+                      "merge %zu (\"%.*s\" \"%.*s\"): %s is not in the vocabulary", rank,
+                      (int)(na > 64 ? 64 : na), a, (int)(nb > 64 ? 64 : nb), b,
+                      ia < 0 ? "the left part" : ib < 0 ? "the right part" : "the result");
   lamp__merge_insert(t, ia, ib, (int32_t)rank, ir);
   return LAMP_OK;
 }
@@ -240,27 +219,24 @@ static lamp_status lamp__tok_check_special(lamp_context *ctx, lamp_tokenizer *t)
   static const char *const names[4] = {"bos", "eos", "padding", "unknown"};
   for (int k = 0; k < 4; k++)
     if (ids[k] < -1 || (ids[k] >= 0 && (size_t)ids[k] >= t->n_vocab))
-      return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "%s token id %d is outside the vocabulary "
-                            "of %zu", names[k], (int)ids[k], t->n_vocab);
+      return lamp__fail(ctx, LAMP_ERR_FORMAT, "%s token id %d is outside the vocabulary "
+                        "of %zu", names[k], (int)ids[k], t->n_vocab);
   return LAMP_OK;
 }
 
-/* Hands the finished tokenizer out, or frees it and copies its message to `error`. */
-static lamp_status lamp__tok_done(lamp_tokenizer *t, lamp_status st, lamp_tokenizer **out,
-                                  char *error, size_t error_size) {
+/* Hands the finished tokenizer out, or frees it (the message is in the context already). */
+static lamp_status lamp__tok_done(lamp_tokenizer *t, lamp_status st, lamp_tokenizer **out) {
   if (st != LAMP_OK) {
-    if (error && error_size) snprintf(error, error_size, "%s", t ? t->error : "out of memory");
     lamp_tokenizer_release(t);
     return st;
   }
-  t->error[0] = '\0';
   *out = t;
   return LAMP_OK;
 }
 
 /* ---- from GGUF ---- */
 
-static lamp_status lamp__gguf_array_key(lamp_context *ctx, lamp_tokenizer *t, lamp_gguf *g,
+static lamp_status lamp__gguf_array_key(lamp_context *ctx, lamp_gguf *g,
                                         const char *key, lamp_gguf_type elem, int required,
                                         size_t *index, uint64_t *count) {
   lamp_status st = lamp_gguf_find_key(NULL, g, key, index);
@@ -270,7 +246,7 @@ static lamp_status lamp__gguf_array_key(lamp_context *ctx, lamp_tokenizer *t, la
     return LAMP_OK;
   }
   if (st != LAMP_OK)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: key \"%s\" is missing", key);
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: key \"%s\" is missing", key);
   lamp_gguf_key_info info;
   LAMP__TRY(lamp_gguf_key_at(ctx, g, *index, &info));
   int ok = info.type == LAMP_GGUF_ARRAY &&
@@ -278,9 +254,9 @@ static lamp_status lamp__gguf_array_key(lamp_context *ctx, lamp_tokenizer *t, la
             (elem == LAMP_GGUF_INT32 && info.array_type != LAMP_GGUF_STRING &&
              info.array_type != LAMP_GGUF_FLOAT32 && info.array_type != LAMP_GGUF_FLOAT64));
   if (!ok)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT,
-                          "GGUF tokenizer: key \"%s\" is not an array of %s", key,
-                          elem == LAMP_GGUF_STRING ? "strings" : "integers");
+    return lamp__fail(ctx, LAMP_ERR_FORMAT,
+                      "GGUF tokenizer: key \"%s\" is not an array of %s", key,
+                      elem == LAMP_GGUF_STRING ? "strings" : "integers");
   *count = info.count;
   return LAMP_OK;
 }
@@ -291,26 +267,25 @@ static lamp_status lamp__gguf_special_id(lamp_context *ctx, lamp_tokenizer *t, l
   lamp_status st = lamp_gguf_get_int(NULL, g, key, &v);
   if (st == LAMP_ERR_NOT_FOUND) return LAMP_OK;
   if (st != LAMP_OK)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp_gguf_error(g));
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp__gguf_last_error(g));
   if (v < 0 || (uint64_t)v >= t->n_vocab)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: key \"%s\" is %lld, outside "
-                          "the vocabulary of %zu", key, (long long)v, t->n_vocab);
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: key \"%s\" is %lld, outside "
+                      "the vocabulary of %zu", key, (long long)v, t->n_vocab);
   *id = (int32_t)v;
   return LAMP_OK;
 }
 
-/* Messages go to `probe` until the handle exists, then to the handle. */
-static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tokenizer **tp,
-                                       lamp_tokenizer *probe) {
-  lamp_tokenizer *t = probe;
+/* Keys are probed with a NULL context, so that an optional key's absence leaves `ctx` alone. */
+static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tokenizer **tp) {
+  lamp_tokenizer *t = NULL;
   const char *s;
   size_t len;
   lamp_status st = lamp_gguf_get_string(NULL, g, "tokenizer.ggml.model", &s, &len);
   if (st != LAMP_OK)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp_gguf_error(g));
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp__gguf_last_error(g));
   if (len != 4 || memcmp(s, "gpt2", 4) != 0)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_UNSUPPORTED, "GGUF tokenizer: model \"%.*s\" is not "
-                          "supported (only \"gpt2\", byte-level BPE)", (int)(len > 64 ? 64 : len), s);
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF tokenizer: model \"%.*s\" is not "
+                      "supported (only \"gpt2\", byte-level BPE)", (int)(len > 64 ? 64 : len), s);
   lamp_pretokenizer pre = LAMP_PRETOKENIZER_GPT2;
   st = lamp_gguf_get_string(NULL, g, "tokenizer.ggml.pre", &s, &len);
   if (st == LAMP_OK) {
@@ -321,34 +296,34 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
     size_t k = 0, n_known = sizeof(known) / sizeof(known[0]);
     while (k < n_known && !(strlen(known[k].name) == len && memcmp(known[k].name, s, len) == 0)) k++;
     if (k == n_known)
-      return lamp__tok_fail(ctx, t, LAMP_ERR_UNSUPPORTED, "GGUF tokenizer: pre-tokenizer \"%.*s\" "
-                            "is not supported", (int)(len > 64 ? 64 : len), s);
+      return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF tokenizer: pre-tokenizer \"%.*s\" "
+                        "is not supported", (int)(len > 64 ? 64 : len), s);
     pre = known[k].pre;
   } else if (st != LAMP_ERR_NOT_FOUND) {
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp_gguf_error(g));
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp__gguf_last_error(g));
   }
   size_t k_tokens, k_types, k_merges;
   uint64_t n_tokens, n_types, n_merges;
-  LAMP__TRY(lamp__gguf_array_key(ctx, t, g, "tokenizer.ggml.tokens", LAMP_GGUF_STRING, 1,
+  LAMP__TRY(lamp__gguf_array_key(ctx, g, "tokenizer.ggml.tokens", LAMP_GGUF_STRING, 1,
                                  &k_tokens, &n_tokens));
-  LAMP__TRY(lamp__gguf_array_key(ctx, t, g, "tokenizer.ggml.token_type", LAMP_GGUF_INT32, 0,
+  LAMP__TRY(lamp__gguf_array_key(ctx, g, "tokenizer.ggml.token_type", LAMP_GGUF_INT32, 0,
                                  &k_types, &n_types));
-  LAMP__TRY(lamp__gguf_array_key(ctx, t, g, "tokenizer.ggml.merges", LAMP_GGUF_STRING, 1,
+  LAMP__TRY(lamp__gguf_array_key(ctx, g, "tokenizer.ggml.merges", LAMP_GGUF_STRING, 1,
                                  &k_merges, &n_merges));
   if (n_tokens == 0 || n_tokens > LAMP__TOK_MAX_VOCAB)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: %llu tokens (1 to %u)",
-                          (unsigned long long)n_tokens, LAMP__TOK_MAX_VOCAB);
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %llu tokens (1 to %u)",
+                      (unsigned long long)n_tokens, LAMP__TOK_MAX_VOCAB);
   if (k_types != (size_t)-1 && n_types != n_tokens)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: %llu token types for %llu "
-                          "tokens", (unsigned long long)n_types, (unsigned long long)n_tokens);
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %llu token types for %llu "
+                      "tokens", (unsigned long long)n_types, (unsigned long long)n_tokens);
   if (n_merges > INT32_MAX)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: too many merges");
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: too many merges");
   size_t text_bytes = 0;
   for (uint64_t i = 0; i < n_tokens; i++) {
     LAMP__TRY(lamp_gguf_array_string(ctx, g, k_tokens, i, &s, &len));
     if (len > UINT32_MAX)
-      return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: token %llu is too long",
-                            (unsigned long long)i);
+      return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: token %llu is too long",
+                        (unsigned long long)i);
     text_bytes += len;
   }
   t = lamp__tok_new((size_t)n_tokens, text_bytes);
@@ -368,25 +343,25 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
       int64_t ty;
       LAMP__TRY(lamp_gguf_array_int(ctx, g, k_types, i, &ty));
       if (ty < LAMP_TOKEN_NORMAL || ty > LAMP_TOKEN_BYTE)
-        return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: token %llu has type "
-                              "%lld (1 to 6)", (unsigned long long)i, (long long)ty);
+        return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: token %llu has type "
+                          "%lld (1 to 6)", (unsigned long long)i, (long long)ty);
       t->type[i] = (uint8_t)ty;
     }
   }
   LAMP__TRY(lamp__tok_index(ctx, t, (size_t)n_merges));
   char *scratch = malloc(2 * longest + 1);
-  if (!scratch) return lamp__tok_fail(ctx, t, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!scratch) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
   st = LAMP_OK;
   for (uint64_t r = 0; r < n_merges && st == LAMP_OK; r++) {
     st = lamp_gguf_array_string(ctx, g, k_merges, r, &s, &len);
     if (st != LAMP_OK) break;
     const char *sp = memchr(s, ' ', len);
     if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp - s) - 1) || sp == s || sp == s + len - 1)
-      st = lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: merge %llu is not two tokens "
-                          "separated by one space", (unsigned long long)r);
+      st = lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: merge %llu is not two tokens "
+                      "separated by one space", (unsigned long long)r);
     else if ((size_t)(sp - s) > longest || len - (size_t)(sp - s) - 1 > longest)
-      st = lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "GGUF tokenizer: merge %llu names a token "
-                          "longer than any in the vocabulary", (unsigned long long)r);
+      st = lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: merge %llu names a token "
+                      "longer than any in the vocabulary", (unsigned long long)r);
     else
       st = lamp__tok_add_merge(ctx, t, (size_t)r, s, (size_t)(sp - s), sp + 1,
                                len - (size_t)(sp - s) - 1, scratch);
@@ -400,27 +375,13 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
   return LAMP_OK;
 }
 
-lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_tokenizer **out,
-                                     char *error, size_t error_size) {
-  if (error && error_size) error[0] = '\0';
-  if (!gguf || !out) {
-    if (error && error_size) snprintf(error, error_size, "lamp_tokenizer_from_gguf: NULL");
+lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_tokenizer **out) {
+  if (!gguf || !out)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_from_gguf: NULL");
-  }
   *out = NULL;
-  lamp_tokenizer *t = NULL, *probe = calloc(1, sizeof(*probe));
-  if (!probe) {
-    if (error && error_size) snprintf(error, error_size, "out of memory");
-    return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
-  }
-  lamp_status st = lamp__tok_from_gguf(ctx, gguf, &t, probe);
-  lamp_tokenizer *holder = t ? t : probe;
-  if (st != LAMP_OK && !holder->error[0]) /* failures inside lamp_gguf_* calls */
-    snprintf(holder->error, sizeof(holder->error), "%s", lamp_gguf_error(gguf));
-  if (st != LAMP_OK && !t && error && error_size) snprintf(error, error_size, "%s", probe->error);
-  free(probe);
-  if (st != LAMP_OK && !t) return st;
-  return lamp__tok_done(t, st, out, error, error_size);
+  lamp_tokenizer *t = NULL;
+  lamp_status st = lamp__tok_from_gguf(ctx, gguf, &t);
+  return lamp__tok_done(t, st, out);
 }
 
 /* ---- from tokenizer.json ---- */
@@ -436,8 +397,8 @@ static int lamp__json_bytelevel_ok(const lamp__json *doc, size_t node) {
 }
 
 static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
-                                       lamp_tokenizer **tp, char *msg) {
-#define LAMP__JBAD(st, ...) (snprintf(msg, 1024, __VA_ARGS__), lamp__fail(ctx, (st), "%s", msg))
+                                       lamp_tokenizer **tp) {
+#define LAMP__JBAD(st, ...) lamp__fail(ctx, (st), __VA_ARGS__)
   size_t root = 0;
   if (lamp__json_kind_of(doc, root) != LAMP__JSON_OBJECT)
     return LAMP__JBAD(LAMP_ERR_FORMAT, "tokenizer.json: the top level is not an object");
@@ -529,7 +490,7 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
     const char *c = lamp__json_string(doc, lamp__json_get(doc, a, "content"), &cl);
     size_t id = (size_t)lamp__json_number(doc, lamp__json_get(doc, a, "id"));
     if (t->type[id])
-      return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "tokenizer.json: id %zu is used twice", id);
+      return lamp__fail(ctx, LAMP_ERR_FORMAT, "tokenizer.json: id %zu is used twice", id);
     memcpy(t->text + off, c, cl);
     t->text_off[id] = off;
     t->text_len[id] = (uint32_t)cl;
@@ -545,7 +506,7 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
     if (t->type[id]) {
       if (t->type[id] == LAMP_TOKEN_NORMAL || t->text_len[id] != kl ||
           memcmp(t->text + t->text_off[id], k, kl) != 0)
-        return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "tokenizer.json: id %zu is used twice", id);
+        return lamp__fail(ctx, LAMP_ERR_FORMAT, "tokenizer.json: id %zu is used twice", id);
       continue;
     }
     memcpy(t->text + off, k, kl);
@@ -559,10 +520,10 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
     if (!t->type[id]) t->type[id] = LAMP_TOKEN_UNUSED; /* ids nobody names */
   size_t n_merges = lamp__json_count(doc, merges);
   if (n_merges > INT32_MAX)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "tokenizer.json: too many merges");
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "tokenizer.json: too many merges");
   LAMP__TRY(lamp__tok_index(ctx, t, n_merges));
   char *scratch = malloc(2 * longest + 1);
-  if (!scratch) return lamp__tok_fail(ctx, t, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!scratch) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
   lamp_status st = LAMP_OK;
   size_t r = 0;
   for (size_t m = lamp__json_first(doc, merges); m != LAMP__JSON_NONE && st == LAMP_OK;
@@ -581,11 +542,11 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
       b = lamp__json_string(doc, lamp__json_next(doc, e0), &nb);
     }
     if (!a || !b || !na || !nb)
-      st = lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "tokenizer.json: merge %zu is not two "
-                          "non-empty tokens", r);
+      st = lamp__fail(ctx, LAMP_ERR_FORMAT, "tokenizer.json: merge %zu is not two "
+                      "non-empty tokens", r);
     else if (na > longest || nb > longest)
-      st = lamp__tok_fail(ctx, t, LAMP_ERR_FORMAT, "tokenizer.json: merge %zu names a token "
-                          "longer than any in the vocabulary", r);
+      st = lamp__fail(ctx, LAMP_ERR_FORMAT, "tokenizer.json: merge %zu names a token "
+                      "longer than any in the vocabulary", r);
     else
       st = lamp__tok_add_merge(ctx, t, r, a, na, b, nb, scratch);
   }
@@ -595,44 +556,27 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
 }
 
 lamp_status lamp_tokenizer_from_json(lamp_context *ctx, const char *json, size_t length,
-                                     lamp_tokenizer **out, char *error, size_t error_size) {
-  if (error && error_size) error[0] = '\0';
-  if (!json || !out) {
-    if (error && error_size) snprintf(error, error_size, "lamp_tokenizer_from_json: NULL");
+                                     lamp_tokenizer **out) {
+  if (!json || !out)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_from_json: NULL");
-  }
   *out = NULL;
   char msg[1024];
   lamp__json *doc = NULL;
   lamp_status st = lamp__json_parse(json, length, &doc, msg, sizeof(msg));
-  if (st != LAMP_OK) {
-    if (error && error_size) snprintf(error, error_size, "tokenizer.json: %s", msg);
-    return lamp__fail(ctx, st, "tokenizer.json: %s", msg);
-  }
+  if (st != LAMP_OK) return lamp__fail(ctx, st, "tokenizer.json: %s", msg);
   lamp_tokenizer *t = NULL;
-  msg[0] = '\0';
-  st = lamp__tok_from_json(ctx, doc, &t, msg);
+  st = lamp__tok_from_json(ctx, doc, &t);
   lamp__json_free(doc);
-  if (st != LAMP_OK && !t) {
-    if (error && error_size) snprintf(error, error_size, "%s", msg);
-    return st;
-  }
-  return lamp__tok_done(t, st, out, error, error_size);
+  return lamp__tok_done(t, st, out);
 }
 
 lamp_status lamp_tokenizer_from_json_file(lamp_context *ctx, const char *path,
-                                          lamp_tokenizer **out, char *error, size_t error_size) {
-  if (error && error_size) error[0] = '\0';
-  if (!path || !out) {
-    if (error && error_size) snprintf(error, error_size, "lamp_tokenizer_from_json_file: NULL");
+                                          lamp_tokenizer **out) {
+  if (!path || !out)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_from_json_file: NULL");
-  }
   *out = NULL;
   FILE *f = fopen(path, "rb");
-  if (!f) {
-    if (error && error_size) snprintf(error, error_size, "cannot open %s", path);
-    return lamp__fail(ctx, LAMP_ERR_IO, "cannot open %s", path);
-  }
+  if (!f) return lamp__fail(ctx, LAMP_ERR_IO, "cannot open %s", path);
   char *buf = NULL;
   size_t n = 0, cap = 0;
   lamp_status st = LAMP_OK;
@@ -656,17 +600,15 @@ lamp_status lamp_tokenizer_from_json_file(lamp_context *ctx, const char *path,
   fclose(f);
   if (st != LAMP_OK) {
     free(buf);
-    if (error && error_size) snprintf(error, error_size, "cannot read %s", path);
     return lamp__fail(ctx, st, "cannot read %s", path);
   }
-  st = lamp_tokenizer_from_json(ctx, buf, n, out, error, error_size);
+  st = lamp_tokenizer_from_json(ctx, buf, n, out);
   free(buf);
   return st;
 }
 
 /* ---- accessors ---- */
 
-const char *lamp_tokenizer_error(const lamp_tokenizer *t) { return t ? t->error : ""; }
 size_t lamp_tokenizer_vocab_size(const lamp_tokenizer *t) { return t ? t->n_vocab : 0; }
 lamp_pretokenizer lamp_tokenizer_pretokenizer(const lamp_tokenizer *t) {
   return t ? t->pre : LAMP_PRETOKENIZER_GPT2;
@@ -685,7 +627,7 @@ lamp_status lamp_tokenizer_set_special(lamp_context *ctx, lamp_tokenizer *t,
   lamp_status st = lamp__tok_check_special(ctx, t);
   if (st != LAMP_OK) {
     t->special = old;
-    return lamp__tok_fail(ctx, t, LAMP_ERR_INVALID_ARGUMENT, "%s", t->error);
+    return LAMP_ERR_INVALID_ARGUMENT; /* the message is in ctx */
   }
   return LAMP_OK;
 }
@@ -694,8 +636,8 @@ lamp_status lamp_tokenizer_token(lamp_context *ctx, lamp_tokenizer *t, int32_t i
                                  const char **text, size_t *length, lamp_token_type *type) {
   if (!t || !text || !length) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_token: NULL");
   if (id < 0 || (size_t)id >= t->n_vocab)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_INVALID_ARGUMENT, "token id %d is outside the "
-                          "vocabulary of %zu", (int)id, t->n_vocab);
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "token id %d is outside the "
+                      "vocabulary of %zu", (int)id, t->n_vocab);
   *text = t->text + t->text_off[id];
   *length = t->text_len[id];
   if (type) *type = (lamp_token_type)t->type[id];
@@ -707,8 +649,8 @@ lamp_status lamp_tokenizer_find(lamp_context *ctx, lamp_tokenizer *t, const char
   if (!t || (!text && length) || !id) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_find: NULL");
   *id = length ? lamp__vocab_lookup(t, text, length) : -1;
   if (*id < 0)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_NOT_FOUND, "\"%.*s\" is not in the vocabulary",
-                          (int)(length > 64 ? 64 : length), text ? text : "");
+    return lamp__fail(ctx, LAMP_ERR_NOT_FOUND, "\"%.*s\" is not in the vocabulary",
+                      (int)(length > 64 ? 64 : length), text ? text : "");
   return LAMP_OK;
 }
 
@@ -907,8 +849,8 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_encode: NULL");
   *count = 0;
   if ((flags & LAMP_TOKENIZE_ADD_BOS) && t->special.bos < 0)
-    return lamp__tok_fail(ctx, t, LAMP_ERR_INVALID_ARGUMENT, "LAMP_TOKENIZE_ADD_BOS: the "
-                          "tokenizer has no BOS token");
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "LAMP_TOKENIZE_ADD_BOS: the "
+                      "tokenizer has no BOS token");
   const unsigned char *s = (const unsigned char *)text;
   size_t n = length;
   lamp__ids out = {0};
@@ -944,13 +886,13 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
   free(w.heap);
   if (!ok) {
     free(out.v);
-    return lamp__tok_fail(ctx, t, LAMP_ERR_OUT_OF_MEMORY, "out of memory encoding %zu bytes", n);
+    return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory encoding %zu bytes", n);
   }
   *count = out.n;
   lamp_status st = LAMP_OK;
   if (out.n > capacity && (ids || capacity))
-    st = lamp__tok_fail(ctx, t, LAMP_ERR_INVALID_ARGUMENT, "the text needs %zu ids, the buffer "
-                        "holds %zu", out.n, capacity);
+    st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "the text needs %zu ids, the buffer "
+                    "holds %zu", out.n, capacity);
   if (ids) memcpy(ids, out.v, (out.n < capacity ? out.n : capacity) * sizeof(int32_t));
   free(out.v);
   return st;
@@ -1003,8 +945,8 @@ lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *t, const in
   for (size_t i = 0; i < n_ids; i++) {
     int32_t id = ids[i];
     if (id < 0 || (size_t)id >= t->n_vocab)
-      return lamp__tok_fail(ctx, t, LAMP_ERR_INVALID_ARGUMENT, "id %d at position %zu is outside "
-                            "the vocabulary of %zu", (int)id, i, t->n_vocab);
+      return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "id %d at position %zu is outside "
+                        "the vocabulary of %zu", (int)id, i, t->n_vocab);
     if ((flags & LAMP_DETOKENIZE_SKIP_SPECIAL) && t->type[id] == LAMP_TOKEN_CONTROL) continue;
     size_t room = total < capacity ? capacity - total : 0;
     total += lamp__decode_token(t, id, text ? text + (total < capacity ? total : 0) : NULL,
@@ -1012,8 +954,8 @@ lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *t, const in
   }
   *length = total;
   if (total > capacity && (text || capacity))
-    return lamp__tok_fail(ctx, t, LAMP_ERR_INVALID_ARGUMENT, "the text needs %zu bytes, the "
-                          "buffer holds %zu", total, capacity);
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "the text needs %zu bytes, the "
+                      "buffer holds %zu", total, capacity);
   if (text && total < capacity) text[total] = '\0';
   return LAMP_OK;
 }

@@ -160,8 +160,7 @@ static lamp_status lamp__meta_run(lamp_context *ctx, const lamp_classifier_optio
 
 static int lamp__is_builtin(const lamp_task *t) {
   const lamp_task *b = NULL;
-  char err[8];
-  if (lamp_task_find(t->name, &b, err, sizeof(err)) != LAMP_OK) return 0;
+  if (lamp_task_find(NULL, t->name, &b) != LAMP_OK) return 0; /* not an error: a custom task */
   /* the same name with another layout is a custom task too */
   return b->format == t->format && b->n_fields == t->n_fields && b->n_labels == t->n_labels &&
          b->label_column == t->label_column && b->n_columns == t->n_columns &&
@@ -431,9 +430,11 @@ lamp_status lamp_checkpoint_classifier_options(lamp_checkpoint *c, lamp_classifi
   if (custom && !strcmp(custom, "1")) {
     LAMP__TRY(lamp__custom_task(c, task, &t));
   } else {
-    char err[1024];
-    if (lamp_task_find(task, &t, err, sizeof(err)) != LAMP_OK)
+    if (lamp_task_find(c->ctx, task, &t) != LAMP_OK) {
+      char err[1024];
+      snprintf(err, sizeof(err), "%s", lamp_context_error(c->ctx));
       return lamp__fail(c->ctx, LAMP_ERR_FORMAT, "%s: run.task: %s", c->path, err);
+    }
   }
   lamp_classifier_options_init(o, t);
   o->template_text = tmpl[0] ? tmpl : NULL;

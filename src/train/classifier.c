@@ -142,10 +142,8 @@ lamp_status lamp_classifier_create(lamp_llm *llm, const lamp_classifier_options 
   if (!llm || !o || !out) return LAMP_ERR_INVALID_ARGUMENT;
   *out = NULL;
   lamp_context *ctx = llm->ctx;
-  char err[1024];
   if (!o->task) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "classifier: no task given");
-  if (lamp_task_check(o->task, err, sizeof(err)) != LAMP_OK)
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s", err);
+  if (lamp_task_check(ctx, o->task) != LAMP_OK) return LAMP_ERR_INVALID_ARGUMENT;
   if (o->max_tokens < 2 || o->max_tokens > 8192 || o->eval_batch < 1)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "classifier: max_tokens must be 2..8192 "
                       "(%zu given) and eval_batch at least 1", o->max_tokens);
@@ -163,8 +161,8 @@ lamp_status lamp_classifier_create(lamp_llm *llm, const lamp_classifier_options 
                     o->task->name);
   if (st == LAMP_OK && !(c->template_text = lamp__dup(tmpl)))
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
-  if (st == LAMP_OK && lamp_template_check(&c->task.task, c->template_text, err, sizeof(err)) != LAMP_OK)
-    st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s", err);
+  if (st == LAMP_OK && lamp_template_check(ctx, &c->task.task, c->template_text) != LAMP_OK)
+    st = LAMP_ERR_INVALID_ARGUMENT;
   if (st == LAMP_OK) st = lamp__classifier_words(c, o->words);
   if (st != LAMP_OK) {
     lamp_classifier_release(c);
@@ -328,10 +326,9 @@ lamp_status lamp_examples_load(lamp_classifier *c, const char *path, size_t limi
                                lamp_examples **out) {
   if (!c || !path || !out) return LAMP_ERR_INVALID_ARGUMENT;
   *out = NULL;
-  char err[1024];
   lamp_dataset *d = NULL;
-  lamp_status st = lamp_dataset_load(&c->task.task, path, &d, err, sizeof(err));
-  if (st != LAMP_OK) return lamp__fail(c->ctx, st, "%s", err);
+  lamp_status st = lamp_dataset_load(c->ctx, &c->task.task, path, &d); /* names file:line */
+  if (st != LAMP_OK) return st;
   lamp_examples *ex = NULL;
   st = lamp_examples_create(c, &ex);
   size_t n = lamp_dataset_size(d);

@@ -53,15 +53,14 @@ static char *lamp__gguf_hf_id(lamp_gguf *g) {
 
 static lamp_status lamp__llm_gguf(lamp_llm *m, const char *path) {
   lamp_context *ctx = m->ctx;
-  char err[2048];
   lamp_gguf *g = NULL;
-  lamp_status st = lamp_gguf_open(ctx, path, &g, err, sizeof(err));
-  if (st != LAMP_OK) return lamp__fail(ctx, st, "%s", err);
-  st = lamp_tokenizer_from_gguf(ctx, g, &m->tok, err, sizeof(err));
-  if (st != LAMP_OK) {
-    lamp__fail(ctx, st, "%s: tokenizer: %s", path, err);
+  lamp_status st = lamp_gguf_open(ctx, path, &g); /* the message names the file */
+  if (st != LAMP_OK) return st;
+  char detail[1024];
+  if ((st = lamp_tokenizer_from_gguf(ctx, g, &m->tok)) != LAMP_OK) {
+    snprintf(detail, sizeof(detail), "%s", lamp_context_error(ctx));
+    lamp__fail(ctx, st, "%s: tokenizer: %s", path, detail);
   } else if ((st = lamp_model_create_gguf(ctx, g, &m->model)) != LAMP_OK) {
-    char detail[1024];
     snprintf(detail, sizeof(detail), "%s", lamp_context_error(ctx));
     lamp__fail(ctx, st, "%s: %s", path, detail);
   } else {
@@ -87,8 +86,9 @@ static lamp_status lamp__llm_folder(lamp_llm *m, const char *dir) {
   char *path = malloc(n), err[2048];
   if (!path) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   snprintf(path, n, "%s/tokenizer.json", dir);
-  lamp_status st = lamp_tokenizer_from_json_file(ctx, path, &m->tok, err, sizeof(err));
+  lamp_status st = lamp_tokenizer_from_json_file(ctx, path, &m->tok);
   if (st != LAMP_OK) {
+    snprintf(err, sizeof(err), "%s", lamp_context_error(ctx));
     lamp__fail(ctx, st, "%s: %s", path, err);
     free(path);
     return st;
