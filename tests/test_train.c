@@ -517,7 +517,7 @@ static void *pair_thread(void *arg) {
   lamp_fit_options fit;
   int ok = lamp_context_create(NULL, &ctx, err, sizeof(err)) == LAMP_OK &&
            lamp_llm_load(ctx, LAMP_TEST_DATA "/tiny.gguf", &llm) == LAMP_OK &&
-           lamp_task_find("sst2", &sst2, err, sizeof(err)) == LAMP_OK;
+           lamp_task_find(ctx, "sst2", &sst2) == LAMP_OK;
   if (ok) {
     lamp_classifier_options_init(&co, sst2);
     co.template_text = "{sentence} =";
