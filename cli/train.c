@@ -348,7 +348,8 @@ typedef struct tr_run {
   FILE *mf;  /* NULL on ranks other than 0, which write and print nothing */
   int tty;
   uint64_t total, session_steps, timed_steps;
-  double t_start, step_time, host_time, tokens_done;
+  double t_start, step_time, host_time, tokens_done, exchange_time;
+  size_t ranks;
 } tr_run;
 
 static int tr_on_fit(void *user, const lamp_fit_report *rep) {
@@ -372,9 +373,10 @@ static int tr_on_fit(void *user, const lamp_fit_report *rep) {
     double tps = r->timed_steps ? r->tokens_done / r->step_time : (double)s->tokens / s->step_s;
     fprintf(r->mf, "{\"step\": %llu, \"epoch\": %llu, \"loss\": %.6f, \"lr\": %.6g, "
                    "\"grad_norm\": %.6g, \"step_s\": %.4f, \"host_s\": %.4f, "
-                   "\"tokens_per_s\": %.1f}\n",
+                   "\"exchange_s\": %.6f, \"tokens_per_s\": %.1f}\n",
             (unsigned long long)s->step, (unsigned long long)s->epoch, s->loss, s->lr,
-            s->grad_norm, s->step_s, s->host_s, (double)s->tokens / s->step_s);
+            s->grad_norm, s->step_s, s->host_s, s->exchange_s, (double)s->tokens / s->step_s);
+    if (r->session_steps > 1) r->exchange_time += s->exchange_s;
     fflush(r->mf);
     char el[32], eta[32];
     double elapsed = tr_now() - r->t_start;
@@ -448,10 +450,12 @@ static void tr_summary(const tr_opts *o, const tr_session *s, const lamp_trainer
                "\"trainable_params\": %zu, \"prompt_rows\": %zu, \"device_memory_bytes\": %zu, "
                "\"mean_step_s\": %.4f, \"host_enqueue_share\": %.4f, \"tokens_per_s\": %.1f, "
                "\"final_dev_examples\": %zu, \"final_dev_accuracy\": %.6f, %s"
-               "\"best_dev_accuracy\": %.6f, \"best_dev_step\": %.0f, \"final_eval_s\": %.1f}\n",
+               "\"best_dev_accuracy\": %.6f, \"best_dev_step\": %.0f, \"final_eval_s\": %.1f, "
+               "\"ranks\": %zu, \"mean_exchange_s\": %.6f}\n",
             s->task->name, o->method, device, (unsigned long long)ts->step, ts->trainable,
             ts->prompt_rows, ts->device_bytes, mean_step, host_share, tps, ev->examples,
-            ev->accuracy, extra, h->best, h->best_step, eval_s);
+            ev->accuracy, extra, h->best, h->best_step, eval_s, run->ranks,
+            run->timed_steps ? run->exchange_time / (double)run->timed_steps : 0.0);
     if (fclose(f) != 0) tr_error("train", "cannot write %s: %s", path, strerror(errno));
   }
   printf("summary: best dev accuracy %.4f (step %.0f; interval evaluations use --eval-max "
@@ -570,6 +574,7 @@ quiet:;
   sigaction(SIGTERM, &sa, NULL);
 
   run.o = &o;
+  run.ranks = ranks->size;
   run.tty = isatty(fileno(stderr));
   run.total = ts.total;
   run.t_start = tr_now();

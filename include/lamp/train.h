@@ -226,6 +226,8 @@ typedef struct lamp_step_result {
   double step_s;    /* from the end of the previous step (or this step's start) to its end */
   double host_s;    /* host time enqueueing it, the batch copies' wait and (with ranks) the
                        gradient exchange excluded */
+  double exchange_s; /* with ranks: the reducer's sum of the gradients, including the wait for
+                        the slowest rank; 0 in one process */
 } lamp_step_result;
 
 /* The oldest pending step's result, waiting for the device when needed. A loss that is not

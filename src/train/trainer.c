@@ -175,7 +175,7 @@ static size_t lamp__positions(const lamp_classifier *c, const lamp__item *it) {
 }
 
 /* The ranks' sum of every prompt gradient and of `*loss_sum`, written back to the device. */
-static lamp_status lamp__trainer_reduce(lamp_trainer *t, double *loss_sum) {
+static lamp_status lamp__trainer_reduce(lamp_trainer *t, double *loss_sum, double *exchange_s) {
   const lamp_reducer *red = t->opts.reducer;
   size_t at = 0, most = 0;
   for (size_t i = 0; i < t->n_params; i++)
@@ -189,7 +189,10 @@ static lamp_status lamp__trainer_reduce(lamp_trainer *t, double *loss_sum) {
   }
   t->sums[at] = *loss_sum;
   t->sums[at + 1] = t->stop_request ? 1 : 0;
-  if (st == LAMP_OK && red->sum(red->user, t->sums, at + 2) != 0)
+  double e0 = lamp__now_seconds();
+  int failed = st == LAMP_OK && red->sum(red->user, t->sums, at + 2) != 0;
+  *exchange_s = lamp__now_seconds() - e0;
+  if (failed)
     st = lamp__fail(t->ctx, LAMP_ERR_IO, "rank %zu of %zu: summing the gradients over the ranks "
                     "failed", t->rank, t->ranks);
   at = 0;
@@ -271,7 +274,7 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
     double loss_sum = 0;
     for (size_t m = 0; m < M_here && err == CL_SUCCESS; m++) loss_sum += t->losses[slot][m];
     double r0 = lamp__now_seconds();
-    if (err == CL_SUCCESS) st = lamp__trainer_reduce(t, &loss_sum);
+    if (err == CL_SUCCESS) st = lamp__trainer_reduce(t, &loss_sum, &r->exchange_s);
     reduce_s = lamp__now_seconds() - r0;
     r->loss = loss_sum / (double)positions;
   }
