@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          libclblast-dev libclfft-dev libcmocka-dev libopenblas-dev clinfo)
+          libclblast-dev libclfft-dev libcmocka-dev libopenblas-dev clinfo
+          libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${packages[@]}"; do

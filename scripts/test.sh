@@ -9,8 +9,8 @@ CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/s
 
 # The real model's tests need it; the others do not.
 ./scripts/fetch-model.sh >/dev/null
-# A missing real model or data file fails the tests here instead of skipping them.
-LAMP_REQUIRE_MODEL=1 ctest --test-dir "$build_dir" --output-on-failure
+# A missing real model or data file, or MPI, fails the tests here instead of skipping them.
+LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 ctest --test-dir "$build_dir" --output-on-failure
 
 prefix="$PWD/$build_dir/install"
 rm -rf "$prefix" "$build_dir/example" "$build_dir/examples"
