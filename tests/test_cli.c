@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -418,6 +419,62 @@ static void test_custom_task(void **state) {
   assert_true(log_has(f, "'text'"));
 }
 
+/* Defects a hostile user found (issue 17), each checked through the tool. */
+static void test_hardening(void **state) {
+  fixture *f = *state;
+  char run[400], p[600], q[600];
+  snprintf(run, sizeof(run), "%s/hard", f->dir);
+  /* SIGTERM checkpoints and exits 143 (128 + 15), SIGINT 130 */
+  char script[4096], cmd[700];
+  snprintf(script, sizeof(script), "%s train --model %s --data-dir %s %s %s --steps 100000 "
+           "--eval-every 0 --checkpoint-every 1000000 --out %s > %s 2>&1 &\npid=$!\n"
+           "while [ ! -s %s/metrics.jsonl ]; do sleep 0.05; done\nkill -TERM $pid\nwait $pid\n",
+           ref_train_lamp_path(), f->model, f->data, task_flags, prompt_flags, run, f->log, run);
+  snprintf(cmd, sizeof(cmd), "%s/term.sh", f->dir);
+  assert_int_equal(ref_train_write_file(cmd, script), 0);
+  snprintf(cmd, sizeof(cmd), "sh %s/term.sh", f->dir);
+  int st = system(cmd);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 143);
+  assert_true(log_has(f, "stopped at step"));
+  snprintf(p, sizeof(p), "%s/checkpoint.safetensors", run);
+  assert_int_equal(access(p, R_OK), 0);
+  /* an interrupted write's temporary files go when the run resumes; a user's file stays */
+  snprintf(p, sizeof(p), "%s/checkpoint.safetensors.tmp.Ab3dE9", run);
+  snprintf(q, sizeof(q), "%s/notes.tmp.Ab3dE9", run);
+  assert_int_equal(ref_train_write_file(p, "partial"), 0);
+  assert_int_equal(ref_train_write_file(q, "mine"), 0);
+  run_expect(f, 0, "train --model %s --data-dir %s --out %s --resume --stop-after 1", f->model,
+             f->data, run);
+  assert_true(log_has(f, "removed 1 temporary file an interrupted write left"));
+  assert_int_equal(access(p, F_OK), -1);
+  assert_int_equal(access(q, F_OK), 0);
+  /* a damaged value in the checkpoint: a checksum mismatch, not a "nan" prediction */
+  snprintf(p, sizeof(p), "%s/checkpoint.safetensors", run);
+  size_t size = 0;
+  char *bytes = ref_train_read_file(p, &size);
+  assert_non_null(bytes);
+  uint64_t hl = 0;
+  for (int i = 7; i >= 0; i--) hl = (hl << 8) | (unsigned char)bytes[i];
+  float nan = NAN;
+  memcpy(bytes + 8 + hl, &nan, 4); /* the first value of the first tensor */
+  snprintf(q, sizeof(q), "%s/damaged.safetensors", f->dir);
+  FILE *out = fopen(q, "wb");
+  assert_non_null(out);
+  assert_int_equal(fwrite(bytes, 1, size, out), size);
+  fclose(out);
+  free(bytes);
+  run_expect(f, 1, "predict --model %s --checkpoint %s 'xyz up'", f->model, q);
+  assert_true(log_has(f, "does not match its checksum"));
+  assert_true(log_has(f, "damaged.safetensors"));
+  /* --pool 0 is not a silent default */
+  run_expect(f, 2, "train --model %s --data-dir %s --pool 0 --out %s/p0", f->model, f->data, f->dir);
+  assert_true(log_has(f, "--pool must be at least 1"));
+  /* a folder as --model is read as a Hugging Face folder and says what it lacks */
+  run_expect(f, 1, "eval --no-prompt --model %s %s --data-dir %s", f->data, task_flags, f->data);
+  assert_true(log_has(f, "tokenizer.json"));
+}
+
 static void test_bad_input_is_reported(void **state) {
   fixture *f = *state;
   run_expect(f, 2, "train --no-such-flag");
@@ -447,6 +504,7 @@ int main(void) {
       cmocka_unit_test(test_eval_and_multi_token_words),
       cmocka_unit_test(test_generate_matches_reference),
       cmocka_unit_test(test_custom_task),
+      cmocka_unit_test(test_hardening),
       cmocka_unit_test(test_bad_input_is_reported),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

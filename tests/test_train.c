@@ -614,6 +614,102 @@ static void test_accumulation_and_ranks_equal_one_batch(void **state) {
   }
 }
 
+static void expect_error(env *e, lamp_status got, lamp_status want, const char *text) {
+  assert_int_equal(got, want);
+  if (!strstr(lamp_context_error(e->ctx), text))
+    fail_msg("expected \"%s\" in \"%s\"", text, lamp_context_error(e->ctx));
+}
+
+/* Rewrites checkpoint `from` into `to` through lamp's writer, with metadata key `key` set to
+ * `value` (NULL: unchanged) and element 0 of tensor `poison` (NULL: none) set to NaN. The
+ * writer stores fresh checksums, so what the reader must catch is the change itself. */
+static void rewrite_checkpoint(env *e, const char *from, const char *to, const char *key,
+                               const char *value, const char *poison) {
+  lamp_safetensors *st = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_open(e->ctx, from, &st));
+  size_t n = lamp_safetensors_count(st), nm = lamp_safetensors_metadata_count(st), k = 0;
+  lamp_st_entry ent[16];
+  float *data[16];
+  assert_true(n <= 16);
+  for (size_t i = 0; i < n; i++) {
+    const lamp_st_tensor *t = &lamp_safetensors_tensors(st)[i];
+    data[i] = malloc(t->size);
+    assert_non_null(data[i]);
+    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_read(st, t, data[i], t->size));
+    if (poison && !strcmp(t->name, poison)) data[i][0] = NAN;
+    ent[i] = (lamp_st_entry){t->name, t->ndim, t->shape, data[i]};
+  }
+  const char **keys = malloc(nm * sizeof(char *)), **vals = malloc(nm * sizeof(char *));
+  assert_true(keys && vals);
+  for (size_t i = 0; i < nm; i++) {
+    const char *mk, *mv;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_metadata_at(st, i, &mk, &mv));
+    if (!strncmp(mk, "lamp.fnv1a64.", 13)) continue;
+    keys[k] = mk;
+    vals[k++] = key && !strcmp(mk, key) ? value : mv;
+  }
+  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_write_f32(e->ctx, to, ent, n, keys, vals, k));
+  for (size_t i = 0; i < n; i++) free(data[i]);
+  free(keys);
+  free(vals);
+  lamp_safetensors_release(st);
+}
+
+/* What a damaged or foreign checkpoint gives: the cause in the message, never LAMP_OK. */
+static void test_damaged_checkpoints_are_refused(void **state) {
+  env *e = *state;
+  lamp_classifier *c = make_classifier(e);
+  lamp_examples *train = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 0, &train));
+  lamp_trainer_options to;
+  small_options(e, &to, 3);
+  lamp_trainer *t = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &t));
+  char good[256], bad[256];
+  snprintf(good, sizeof(good), "%s/good.safetensors", e->dir);
+  snprintf(bad, sizeof(bad), "%s/bad.safetensors", e->dir);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(t, good, NULL, NULL, 0));
+  lamp_checkpoint *ck = NULL;
+  lamp_prompt *p = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, good, &ck));
+  assert_true(lamp_checkpoint_checksummed(ck));
+  lamp_checkpoint_release(ck);
+
+  /* a NaN in the parameters, with a valid checksum over it */
+  rewrite_checkpoint(e, good, bad, NULL, NULL, "param.U");
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_NUMERIC, "param.U holds nan");
+  lamp_checkpoint_release(ck);
+  /* a method this lamp does not know */
+  rewrite_checkpoint(e, good, bad, "run.method", "lora", NULL);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_FORMAT,
+               "run.method 'lora' is not lamp, pt or dpt");
+  lamp_checkpoint_release(ck);
+  /* a prompt for a model of another width */
+  rewrite_checkpoint(e, good, bad, "prompt.width", "64", NULL);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_SHAPE,
+               "a prompt 64 wide; this model is 32 wide");
+  lamp_checkpoint_release(ck);
+  /* a file cut short */
+  size_t size = 0;
+  char *bytes = ref_train_read_file(good, &size);
+  assert_non_null(bytes);
+  FILE *f = fopen(bad, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(bytes, 1, size - 100, f), size - 100);
+  fclose(f);
+  free(bytes);
+  assert_int_not_equal(lamp_checkpoint_open(e->ctx, bad, &ck), LAMP_OK);
+  assert_non_null(strstr(lamp_context_error(e->ctx), "bad.safetensors"));
+  assert_null(strstr(lamp_context_error(e->ctx), "LAMP_ERR"));
+  assert_null(p);
+  lamp_trainer_release(t);
+  lamp_examples_release(train);
+  lamp_classifier_release(c);
+}
+
 static void test_metrics_match_hand_counts(void **state) {
   (void)state;
   /* gold/pred: tp 3, fn 1, fp 2, tn 4 for class 1 */
@@ -636,12 +732,6 @@ static void test_metrics_match_hand_counts(void **state) {
   p3[0] = 3;
   assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_METRIC_ACCURACY, &m),
                    LAMP_ERR_INVALID_ARGUMENT);
-}
-
-static void expect_error(env *e, lamp_status got, lamp_status want, const char *text) {
-  assert_int_equal(got, want);
-  if (!strstr(lamp_context_error(e->ctx), text))
-    fail_msg("expected \"%s\" in \"%s\"", text, lamp_context_error(e->ctx));
 }
 
 static void test_bad_input_names_its_cause(void **state) {
@@ -701,6 +791,7 @@ int main(void) {
       cmocka_unit_test(test_custom_csv_task_trains_and_evaluates),
       cmocka_unit_test(test_added_text_matches_the_file_path),
       cmocka_unit_test(test_accumulation_and_ranks_equal_one_batch),
+      cmocka_unit_test(test_damaged_checkpoints_are_refused),
       cmocka_unit_test(test_metrics_match_hand_counts),
       cmocka_unit_test(test_bad_input_names_its_cause),
   };
