@@ -142,6 +142,14 @@ static void test_tokenizer_json_reference(void **state) {
   LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, chat, strlen(chat), 0, ids, 32, &count));
   assert_true(count > 1);
   for (size_t i = 0; i < count; i++) assert_true(ids[i] > 16);
+  /* bytes without a token are dropped, as Hugging Face tokenizers 0.23.3 drops them: it
+   * encodes "a\x04b" and "\x04" of this tokenizer.json as [81, 82] and [] */
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, "a\x04" "b", 3, 0, ids, 32, &count));
+  assert_int_equal(count, 2);
+  assert_int_equal(ids[0], 81);
+  assert_int_equal(ids[1], 82);
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, "\x04", 1, 0, ids, 32, &count));
+  assert_int_equal(count, 0);
   lamp_tokenizer_release(tok);
 }
 
