@@ -28,28 +28,6 @@ static const char *task_flags = "--task sst2 --template '{sentence} =' --words '
                                 "--max-tokens 40 --eval-batch 8";
 static const char *prompt_flags = "--length 8 --rank 2 --batch 8 --seed 3";
 
-/* A learnable task: the class is marked by the sentence's last word ("up" or "down"), the rest
- * is random letters; three in four examples are class 1. */
-static void write_split(const char *path, size_t n, uint64_t seed) {
-  size_t cap = n * 64 + 64, at = 0;
-  char *text = malloc(cap);
-  assert_non_null(text);
-  at += (size_t)snprintf(text, cap, "sentence\tlabel\n");
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    int label = (seed >> 33) % 4 != 0;
-    size_t words = 2 + (seed >> 40) % 3;
-    for (size_t w = 0; w < words; w++) {
-      for (size_t c = 0; c < 3 + (seed >> (20 + w)) % 3; c++)
-        text[at++] = (char)('c' + (seed >> (3 * c + 7 * w)) % 20);
-      text[at++] = ' ';
-    }
-    at += (size_t)snprintf(text + at, cap - at, "%s \t%d\n", label ? "up" : "down", label);
-  }
-  text[at] = '\0';
-  assert_int_equal(ref_train_write_file(path, text), 0);
-  free(text);
-}
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof(*f));
@@ -65,9 +43,9 @@ static int setup(void **state) {
   if (mkdir(f->data, 0777) || mkdir(p, 0777)) return -1;
   *state = f;
   snprintf(p, sizeof(p), "%s/SST-2/train.tsv", f->data);
-  write_split(p, 96, 1);
+  if (ref_train_write_split(p, 96, 1)) return -1;
   snprintf(p, sizeof(p), "%s/SST-2/dev.tsv", f->data);
-  write_split(p, 24, 2);
+  if (ref_train_write_split(p, 24, 2)) return -1;
   return 0;
 }
 

@@ -24,26 +24,6 @@ typedef struct env {
   char dir[64], train[128], dev[128];
 } env;
 
-/* A learnable task: the class is marked by the sentence's last word ("up" or "down"). */
-static void write_split(const char *path, size_t n, uint64_t seed) {
-  size_t cap = n * 64 + 64, at = 0;
-  char *text = malloc(cap);
-  assert_non_null(text);
-  at += (size_t)snprintf(text, cap, "sentence\tlabel\n");
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    int label = (seed >> 33) % 4 != 0;
-    for (size_t w = 0; w < 2 + (seed >> 40) % 3; w++) {
-      for (size_t c = 0; c < 3 + (seed >> (20 + w)) % 3; c++)
-        text[at++] = (char)('c' + (seed >> (3 * c + 7 * w)) % 20);
-      text[at++] = ' ';
-    }
-    at += (size_t)snprintf(text + at, cap - at, "%s \t%d\n", label ? "up" : "down", label);
-  }
-  text[at] = '\0';
-  assert_int_equal(ref_train_write_file(path, text), 0);
-  free(text);
-}
 
 static int setup(void **state) {
   env *e = calloc(1, sizeof(*e));
@@ -52,8 +32,7 @@ static int setup(void **state) {
   if (!mkdtemp(e->dir)) return -1;
   snprintf(e->train, sizeof(e->train), "%s/train.tsv", e->dir);
   snprintf(e->dev, sizeof(e->dev), "%s/dev.tsv", e->dir);
-  write_split(e->train, 64, 1);
-  write_split(e->dev, 16, 2);
+  if (ref_train_write_split(e->train, 64, 1) || ref_train_write_split(e->dev, 16, 2)) return -1;
   /* the shared tiny model (tests/gen_tiny_model.c) */
   if (lamp_llm_load(e->ctx, LAMP_TEST_DATA "/tiny.gguf", &e->llm) != LAMP_OK) return -1;
   *state = e;
@@ -97,25 +76,16 @@ static void small_options(env *e, lamp_trainer_options *to, uint64_t steps) {
   to->adamw.lr = 0.05f;
 }
 
-/* The prompt's parameter values and moments through a checkpoint file, as bytes. */
-static char *state_bytes(env *e, lamp_trainer *t, const char *name, size_t *size) {
+
+/* The trainer's tensors whose names start with `prefix` ("param." for the prompt's values, ""
+ * for values and AdamW moments), through a checkpoint named `name`. */
+static float *saved(env *e, lamp_trainer *t, const char *name, const char *prefix, size_t *count) {
   char path[256];
   snprintf(path, sizeof(path), "%s/%s.safetensors", e->dir, name);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(t, path, NULL, NULL, 0));
-  lamp_safetensors *st = NULL;
-  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_open(e->ctx, path, &st));
-  size_t total = 0, n = lamp_safetensors_count(st);
-  for (size_t i = 0; i < n; i++) total += lamp_safetensors_tensors(st)[i].size;
-  char *all = malloc(total), *p = all;
-  assert_non_null(all);
-  for (size_t i = 0; i < n; i++) {
-    const lamp_st_tensor *x = &lamp_safetensors_tensors(st)[i];
-    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_read(st, x, p, x->size));
-    p += x->size;
-  }
-  lamp_safetensors_release(st);
-  *size = total;
-  return all;
+  float *v = ref_train_read_tensors(path, prefix, count);
+  assert_non_null(v);
+  return v;
 }
 
 static void test_fit_equals_steps_and_learns(void **state) {
@@ -157,9 +127,9 @@ static void test_fit_equals_steps_and_learns(void **state) {
   lamp_fit_options_init(&fit);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(b, &fit));
   size_t na, nb;
-  char *sa = state_bytes(e, a, "by-hand", &na), *sb = state_bytes(e, b, "fit", &nb);
+  float *sa = saved(e, a, "by-hand", "", &na), *sb = saved(e, b, "fit", "", &nb);
   assert_int_equal(na, nb);
-  assert_memory_equal(sa, sb, na);
+  assert_memory_equal(sa, sb, na * sizeof(float));
   free(sa);
   free(sb);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_evaluate(a, dev, 0, &after));
@@ -247,9 +217,9 @@ static void test_resume_is_exact_and_cancel_checkpoints(void **state) {
   lamp_fit_options_init(&fit);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(rest, &fit));
   size_t na, nb;
-  char *sa = state_bytes(e, whole, "whole", &na), *sb = state_bytes(e, rest, "rest", &nb);
+  float *sa = saved(e, whole, "whole", "", &na), *sb = saved(e, rest, "rest", "", &nb);
   assert_int_equal(na, nb);
-  assert_memory_equal(sa, sb, na);
+  assert_memory_equal(sa, sb, na * sizeof(float));
   free(sa);
   free(sb);
   lamp_trainer_release(whole);
@@ -427,29 +397,6 @@ static void test_added_text_matches_the_file_path(void **state) {
   lamp_classifier_release(c);
 }
 
-/* The prompt's parameter values after a run, as floats (the checkpoint's param.* tensors). */
-static float *param_values(env *e, lamp_trainer *t, const char *name, size_t *count) {
-  char path[256];
-  snprintf(path, sizeof(path), "%s/%s.safetensors", e->dir, name);
-  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(t, path, NULL, NULL, 0));
-  lamp_safetensors *st = NULL;
-  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_open(e->ctx, path, &st));
-  size_t total = 0, n = lamp_safetensors_count(st);
-  for (size_t i = 0; i < n; i++)
-    if (!strncmp(lamp_safetensors_tensors(st)[i].name, "param.", 6))
-      total += lamp_safetensors_tensors(st)[i].numel;
-  float *all = malloc(total * sizeof(float)), *p = all;
-  assert_non_null(all);
-  for (size_t i = 0; i < n; i++) {
-    const lamp_st_tensor *x = &lamp_safetensors_tensors(st)[i];
-    if (strncmp(x->name, "param.", 6)) continue;
-    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_read(st, x, p, x->size));
-    p += x->numel;
-  }
-  lamp_safetensors_release(st);
-  *count = total;
-  return all;
-}
 
 /* ||a - b|| <= rel ||a||: the elementwise difference grows faster, since a gradient element
  * that cancels has a large relative error that AdamW's normalised update does not damp. */
@@ -546,7 +493,7 @@ static void *pair_thread(void *arg) {
     fake.ctx = ctx;
     char name[32];
     snprintf(name, sizeof(name), "rank%zu-params", r->rank);
-    p->params[r->rank] = param_values(&fake, t, name, &p->n_params);
+    p->params[r->rank] = saved(&fake, t, name, "param.", &p->n_params);
   }
   lamp_trainer_release(t);
   lamp_examples_release(train);
@@ -582,7 +529,7 @@ static void test_accumulation_and_ranks_equal_one_batch(void **state) {
     assert_int_equal(s2.batches, 8); /* 64 examples in global batches of 8 */
     LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(t2, &fit));
     size_t n1, n2;
-    float *p1 = param_values(e, t1, "one", &n1), *p2 = param_values(e, t2, "acc", &n2);
+    float *p1 = saved(e, t1, "one", "param.", &n1), *p2 = saved(e, t2, "acc", "param.", &n2);
     assert_int_equal(n1, n2);
     expect_close(p1, p2, n1, 1e-6, "accumulate 2 x 4 against batch 8");
 
