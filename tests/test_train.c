@@ -388,6 +388,21 @@ static void test_added_text_matches_the_file_path(void **state) {
   LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_evaluate(c, NULL, added, 0, sb, pb, NULL));
   assert_memory_equal(sa, sb, sizeof(sa));
   assert_memory_equal(pa, pb, sizeof(pa));
+  /* a trainer on the same classifier steps on after the classifier scored the bare model */
+  lamp_trainer_options to;
+  small_options(e, &to, 2);
+  to.warmup = 0;
+  lamp_trainer *t = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, file, &t));
+  lamp_step_result r;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(t));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(t, &r));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_evaluate(c, NULL, file, 0, sb, pb, NULL));
+  assert_memory_equal(sa, sb, sizeof(sa));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(t));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(t, &r));
+  assert_true(isfinite(r.loss));
+  lamp_trainer_release(t);
   /* unknown labels: scores, but no metrics */
   lamp_metrics m;
   assert_int_equal(lamp_classifier_evaluate(c, NULL, added, 0, NULL, NULL, &m),
