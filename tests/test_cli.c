@@ -296,11 +296,14 @@ static void test_predict_matches_reference(void **state) {
 
 static void test_eval_and_multi_token_words(void **state) {
   fixture *f = *state;
-  /* eval of the trained checkpoint from the first test, on both splits */
-  run_expect(f, 0, "eval --checkpoint %s/run/checkpoint.safetensors --model %s --data-dir %s",
+  /* eval of a checkpoint of its own (tests do not lean on each other), on both splits */
+  run_expect(f, 0, "train --model %s --data-dir %s %s %s --steps 4 --eval-every 0 "
+             "--final-eval-max 4 --out %s/evalrun", f->model, f->data, task_flags, prompt_flags,
+             f->dir);
+  run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s",
              f->dir, f->model, f->data);
   assert_true(log_has(f, "24 examples, accuracy"));
-  run_expect(f, 0, "eval --checkpoint %s/run/checkpoint.safetensors --model %s --data-dir %s "
+  run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
              "--split train --limit 10", f->dir, f->model, f->data);
   assert_true(log_has(f, "10 examples, accuracy"));
   /* words of three tokens each go through the vocabulary head */
