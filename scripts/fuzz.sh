@@ -74,8 +74,9 @@ run_fuzzer() {
     found=1
   done
   local execs cov
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1) ||
+    true
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*') || true
   printf 'fuzz: %-15s %s, %s executions, cov %s, %ss\n' "$t" \
     "$([[ $rc == 0 && $found == 0 ]] && echo ok || echo "FAILED (status $rc)")" \
     "${execs:-?}" "${cov:-?}" "$((SECONDS - start))"
@@ -84,7 +85,7 @@ run_fuzzer() {
       # the report from its first line (sanitizer, failed check, timeout or out-of-memory)
       local at
       at=$(grep -nE '^==[0-9]+==|runtime error:|fuzz check failed|^ALARM|out-of-memory|ERROR: libFuzzer' \
-        "$log" | head -1 | cut -d: -f1)
+        "$log" | head -1 | cut -d: -f1) || true
       if [[ -n $at ]]; then sed -n "${at},$((at + 60))p" "$log" >&2; else tail -n 40 "$log" >&2; fi
     fi
     return 1
