@@ -12,6 +12,14 @@ CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/s
 # A missing real model or data file, or MPI, fails the tests here instead of skipping them.
 LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 ctest --test-dir "$build_dir" --output-on-failure
 
+# Fuzzing (fuzz/README.md): every seed and regression input replayed under ASan and UBSan, then
+# each target fuzzed briefly (about a minute in all), in build-fuzz/ with clang.
+if command -v clang >/dev/null; then
+  ./scripts/fuzz.sh --ci
+else
+  echo "test: clang not found (scripts/setup.sh installs it): fuzzing skipped" >&2
+fi
+
 prefix="$PWD/$build_dir/install"
 rm -rf "$prefix" "$build_dir/example" "$build_dir/examples"
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null

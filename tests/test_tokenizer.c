@@ -327,6 +327,13 @@ static void test_tokenizer_buffers_and_bytes(void **state) {
   assert_int_equal(lamp_tokenizer_decode(ctx, tok, bad, 2, 0, text, sizeof(text), &len),
                    LAMP_ERR_INVALID_ARGUMENT);
   assert_non_null(strstr(lamp_context_error(ctx), "49152"));
+  /* a text of no ids into a buffer: LAMP_OK, count 0, the buffer untouched (the copy once
+   * passed memcpy a NULL source, undefined behaviour that UBSan reports) */
+  ids[0] = -7;
+  count = 99;
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, "", 0, 0, ids, 8, &count));
+  assert_int_equal(count, 0);
+  assert_int_equal(ids[0], -7);
   /* ADD_BOS needs a BOS id, which tokenizer.json does not carry */
   assert_int_equal(lamp_tokenizer_encode(ctx, tok, s, 1, LAMP_TOKENIZE_ADD_BOS, ids, 8, &count),
                    LAMP_ERR_INVALID_ARGUMENT);
