@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <clblast_c.h>
+
 #include "internal.h"
 
 void lamp_context_options_init(lamp_context_options *options) {
@@ -130,6 +132,7 @@ lamp_status lamp_context_create(const lamp_context_options *options, lamp_contex
     free(infos);
     return st;
   }
+  ctx->owned = 1;
   ctx->info = infos[index];
   free(infos);
   clRetainDevice(ctx->info.device);
@@ -240,6 +243,9 @@ void lamp_context_release(lamp_context *ctx) {
   free(ctx->kernels);
   for (size_t i = 0; i < ctx->n_programs; i++) lamp_program_release(ctx->programs[i].program);
   free(ctx->programs);
+  /* CLBlast's cached programs hold the OpenCL context: drop them with the context lamp made
+   * (lamp/context.h), while the OpenCL implementation is still up. */
+  if (ctx->owned && ctx->cl_ctx) CLBlastClearCache();
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->device) clReleaseDevice(ctx->device);
   if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);

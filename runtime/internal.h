@@ -49,6 +49,7 @@ typedef struct lamp__profile_acc {
 } lamp__profile_acc;
 
 struct lamp_context {
+  int owned; /* made by lamp_context_create (not adopted) */
   cl_context cl_ctx;
   cl_device_id device;
   cl_command_queue queue;
