@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The sanitizer build: configures build-sanitize/ with AddressSanitizer, UndefinedBehaviorSanitizer
-# and LeakSanitizer in every target (-DLAMP_SANITIZE=ON), builds it and runs the whole ctest
+# and LeakSanitizer in every target (-DLAMP_SANITIZE=ON) and with allocation-failure injection
+# (-DLAMP_FAULT_INJECTION=ON, which adds test_alloc_fail), builds it and runs the whole ctest
 # suite there. Any ASan or UBSan report, and any leak whose stack is not in one of the drivers'
 # libraries that tests/sanitize/lsan.supp names, fails its test. Exits non-zero on any failure.
 # Needs what scripts/setup.sh installs; run that first on a fresh machine (scripts/test.sh does).
@@ -14,7 +15,7 @@ start=$SECONDS
 
 # The benchmarks are not run by ctest: not built here.
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLAMP_SANITIZE=ON \
-  -DLAMP_WERROR=ON -DLAMP_BUILD_BENCH=OFF >/dev/null
+  -DLAMP_FAULT_INJECTION=ON -DLAMP_WERROR=ON -DLAMP_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 built=$SECONDS
 
