@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <clblast_c.h>
+
 #include "internal.h"
 
 void lamp_context_options_init(lamp_context_options *options) {
@@ -104,6 +106,8 @@ lamp_status lamp_context_create(const lamp_context_options *options, lamp_contex
 
   size_t count = 0;
   lamp_status st = lamp_device_list(NULL, 0, &count);
+  if (st == LAMP_ERR_OUT_OF_MEMORY)
+    return lamp__early_fail(error, error_size, st, "%s", "out of host memory listing devices");
   if (st != LAMP_OK)
     return lamp__early_fail(error, error_size, st,
                             "no OpenCL platform or device found%s (is an ICD such as "
@@ -114,11 +118,17 @@ lamp_status lamp_context_create(const lamp_context_options *options, lamp_contex
                                       "out of host memory listing devices");
   size_t filled = count;
   st = lamp_device_list(infos, count, &filled);
-  if (st == LAMP_OK && filled < count) count = filled;
+  if (st != LAMP_OK) {
+    free(infos);
+    return lamp__early_fail(error, error_size, st, "%s",
+                            st == LAMP_ERR_OUT_OF_MEMORY ? "out of host memory listing devices"
+                                                         : "the OpenCL devices went away while "
+                                                           "lamp listed them");
+  }
+  if (filled < count) count = filled;
   size_t index = 0;
-  if (st == LAMP_OK)
-    st = lamp_device_select(infos, count, options ? options->device : NULL, &index, error,
-                            error_size);
+  st = lamp_device_select(infos, count, options ? options->device : NULL, &index, error,
+                          error_size);
   if (st != LAMP_OK) {
     free(infos);
     return st;
@@ -130,6 +140,7 @@ lamp_status lamp_context_create(const lamp_context_options *options, lamp_contex
     free(infos);
     return st;
   }
+  ctx->owned = 1;
   ctx->info = infos[index];
   free(infos);
   clRetainDevice(ctx->info.device);
@@ -159,19 +170,21 @@ lamp_status lamp_context_create(const lamp_context_options *options, lamp_contex
 /* Fills the device info of an adopted device, with its indices when the ICD lists it. */
 static lamp_status lamp__adopted_info(cl_device_id device, lamp_device_info *info) {
   size_t count = 0;
-  if (lamp_device_list(NULL, 0, &count) == LAMP_OK && count) {
+  lamp_status st = lamp_device_list(NULL, 0, &count);
+  if (st == LAMP_ERR_OUT_OF_MEMORY) return st;
+  if (st == LAMP_OK && count) {
     lamp_device_info *all = calloc(count, sizeof(*all));
     if (!all) return LAMP_ERR_OUT_OF_MEMORY;
     size_t n = count;
-    if (lamp_device_list(all, count, &n) == LAMP_OK) {
-      for (size_t i = 0; i < n && i < count; i++)
-        if (all[i].device == device) {
-          *info = all[i];
-          free(all);
-          return LAMP_OK;
-        }
-    }
+    st = lamp_device_list(all, count, &n);
+    for (size_t i = 0; st == LAMP_OK && i < n && i < count; i++)
+      if (all[i].device == device) {
+        *info = all[i];
+        free(all);
+        return LAMP_OK;
+      }
     free(all);
+    if (st == LAMP_ERR_OUT_OF_MEMORY) return st;
   }
   /* Sub-devices and devices hidden from the loader are not supported yet. */
   return LAMP_ERR_NOT_FOUND;
@@ -210,7 +223,9 @@ lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device, cl_comman
   lamp_status st = lamp__adopted_info(device, &info);
   if (st != LAMP_OK)
     return lamp__early_fail(error, error_size, st, "%s",
-                            "the adopted device is not one the OpenCL loader lists");
+                            st == LAMP_ERR_OUT_OF_MEMORY
+                                ? "out of host memory listing devices"
+                                : "the adopted device is not one the OpenCL loader lists");
 
   lamp_context *ctx = NULL;
   st = lamp__context_alloc(options, &ctx, error, error_size);
@@ -240,6 +255,9 @@ void lamp_context_release(lamp_context *ctx) {
   free(ctx->kernels);
   for (size_t i = 0; i < ctx->n_programs; i++) lamp_program_release(ctx->programs[i].program);
   free(ctx->programs);
+  /* CLBlast's cached programs hold the OpenCL context: drop them with the context lamp made
+   * (lamp/context.h), while the OpenCL implementation is still up. */
+  if (ctx->owned && ctx->cl_ctx) CLBlastClearCache();
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->device) clReleaseDevice(ctx->device);
   if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);

@@ -49,6 +49,7 @@ typedef struct lamp__profile_acc {
 } lamp__profile_acc;
 
 struct lamp_context {
+  int owned; /* made by lamp_context_create (not adopted) */
   cl_context cl_ctx;
   cl_device_id device;
   cl_command_queue queue;
@@ -87,6 +88,21 @@ lamp_status lamp__fail(lamp_context *ctx, lamp_status status, const char *fmt, .
 
 /* Appends more text to the current error message (e.g. a build log). */
 void lamp__fail_append(lamp_context *ctx, const char *text);
+
+/* `bytes` for people: "512 bytes", or "4.2 MiB (4404019 bytes)"; returns buf. */
+const char *lamp__bytes_text(uint64_t bytes, char *buf, size_t size);
+
+/* A device buffer of `bytes` for `what` (a phrase such as "the model's blocks"), checked against
+ * the device's largest allocation first. Every failure is LAMP_ERR_OUT_OF_MEMORY (or the status
+ * of the OpenCL error) with a message naming what could not be allocated and how much: "cannot
+ * allocate 4.2 MiB (4404019 bytes) on the device (NAME) for the model workspace's scratch:
+ * CL_MEM_OBJECT_ALLOCATION_FAILURE". `*out` is NULL on failure. */
+lamp_status lamp__buffer_create(lamp_context *ctx, cl_mem_flags flags, size_t bytes, void *host,
+                                const char *what, cl_mem *out);
+
+/* lamp_tensor_create with `what` named in its error messages (NULL: the tensor's shape). */
+lamp_status lamp__tensor_create(lamp_context *ctx, lamp_dtype dtype, int ndim, const size_t *ne,
+                                const char *what, lamp_tensor *out);
 
 /* Maps an OpenCL error to the closest lamp status. */
 lamp_status lamp__status_from_cl(cl_int err);

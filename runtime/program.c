@@ -70,7 +70,8 @@ static cl_program lamp__program_from_cache(lamp_context *ctx, uint64_t key, cons
   unsigned char *bin = NULL;
   size_t size = 0;
   lamp_status st = lamp__cache_load(ctx, key, key_text, &bin, &size);
-  if (st == LAMP_ERR_NOT_FOUND) {
+  /* Out of host memory reading it says nothing about the entry: keep it, build from source. */
+  if (st == LAMP_ERR_NOT_FOUND || st == LAMP_ERR_OUT_OF_MEMORY) {
     ctx->stats.cache_misses++;
     return NULL;
   }

@@ -1,4 +1,5 @@
 /* Tensors: descriptors over cl_mem, bounds checks, host transfers and fill. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,27 +64,73 @@ static lamp_status lamp__tensor_describe(lamp_context *ctx, lamp_tensor *t, lamp
   return LAMP_OK;
 }
 
+const char *lamp__bytes_text(uint64_t bytes, char *buf, size_t size) {
+  static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) {
+    snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
+    return buf;
+  }
+  double v = (double)bytes / 1024.0;
+  size_t u = 0;
+  while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+    v /= 1024.0;
+    u++;
+  }
+  snprintf(buf, size, "%.1f %s (%llu bytes)", v, units[u], (unsigned long long)bytes);
+  return buf;
+}
+
+lamp_status lamp__buffer_create(lamp_context *ctx, cl_mem_flags flags, size_t bytes, void *host,
+                                const char *what, cl_mem *out) {
+  *out = NULL;
+  char need[64], most[64];
+  if (ctx->info.max_alloc_bytes && bytes > ctx->info.max_alloc_bytes)
+    return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "cannot allocate %s on the device (%s) for "
+                      "%s: more than its largest allocation, %s",
+                      lamp__bytes_text(bytes, need, sizeof(need)), ctx->info.name, what,
+                      lamp__bytes_text(ctx->info.max_alloc_bytes, most, sizeof(most)));
+  cl_int err = CL_SUCCESS;
+  cl_mem b = clCreateBuffer(ctx->cl_ctx, flags, bytes, host, &err);
+  if (err == CL_SUCCESS && !b) err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
+  if (err != CL_SUCCESS) {
+    if (b) clReleaseMemObject(b);
+    lamp_status st = lamp__status_from_cl(err);
+    return lamp__fail(ctx, st == LAMP_ERR_OPENCL ? st : LAMP_ERR_OUT_OF_MEMORY,
+                      "cannot allocate %s on the device (%s) for %s: %s",
+                      lamp__bytes_text(bytes, need, sizeof(need)), ctx->info.name, what,
+                      lamp_cl_error_name(err));
+  }
+  *out = b;
+  return LAMP_OK;
+}
+
 lamp_status lamp_tensor_create(lamp_context *ctx, lamp_dtype dtype, int ndim, const size_t *ne,
                                lamp_tensor *out) {
+  return lamp__tensor_create(ctx, dtype, ndim, ne, NULL, out);
+}
+
+lamp_status lamp__tensor_create(lamp_context *ctx, lamp_dtype dtype, int ndim, const size_t *ne,
+                                const char *what, lamp_tensor *out) {
   if (!ctx || !out) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tensor_create: NULL");
   memset(out, 0, sizeof(*out));
   lamp_tensor t;
   memset(&t, 0, sizeof(t));
   LAMP__TRY(lamp__tensor_describe(ctx, &t, dtype, ndim, ne, NULL));
   size_t bytes = lamp__tensor_span(&t);
-  if (ctx->info.max_alloc_bytes && bytes > ctx->info.max_alloc_bytes)
-    return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY,
-                      "a tensor of %zu bytes exceeds the device's largest allocation (%llu "
-                      "bytes, %s)", bytes, (unsigned long long)ctx->info.max_alloc_bytes,
-                      ctx->info.name);
-  cl_int err = CL_SUCCESS;
-  t.buffer = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "allocating %zu bytes on %s: %s", bytes,
-                      ctx->info.name, lamp_cl_error_name(err));
+  char shape[160];
+  if (!what) {
+    int at = snprintf(shape, sizeof(shape), "a tensor of ");
+    for (int i = 0; i < ndim && at > 0 && (size_t)at < sizeof(shape); i++)
+      at += snprintf(shape + at, sizeof(shape) - (size_t)at, "%s%zu", i ? " x " : "", ne[i]);
+    if (at > 0 && (size_t)at < sizeof(shape))
+      snprintf(shape + at, sizeof(shape) - (size_t)at, " %s", dtype == LAMP_DTYPE_F16 ? "f16"
+                                                                                      : "f32");
+    what = shape;
+  }
+  LAMP__TRY(lamp__buffer_create(ctx, CL_MEM_READ_WRITE, bytes, NULL, what, &t.buffer));
   const float zero = 0.0f;
-  err = clEnqueueFillBuffer(ctx->queue, t.buffer, &zero, lamp_dtype_size(dtype) == 4 ? 4 : 2, 0,
-                            bytes, 0, NULL, NULL);
+  cl_int err = clEnqueueFillBuffer(ctx->queue, t.buffer, &zero,
+                                   lamp_dtype_size(dtype) == 4 ? 4 : 2, 0, bytes, 0, NULL, NULL);
   if (err != CL_SUCCESS) {
     clReleaseMemObject(t.buffer);
     return lamp__fail(ctx, lamp__status_from_cl(err), "clearing %zu bytes on %s: %s", bytes,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up (see setup.sh), builds with warnings as errors, runs every test, then builds the
-# embedding example against the installed package (CMake and pkg-config) and runs a short
-# benchmark smoke run. Exits non-zero on any failure.
+# Sets up (see setup.sh), builds with warnings as errors, runs every test, runs them again in the
+# sanitizer build (see sanitize.sh), then builds the embedding example against the installed
+# package (CMake and pkg-config) and runs a short benchmark smoke run. Exits non-zero on any
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -11,6 +12,8 @@ CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/s
 ./scripts/fetch-model.sh >/dev/null
 # A missing real model or data file, or MPI, fails the tests here instead of skipping them.
 LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 ctest --test-dir "$build_dir" --output-on-failure
+# The whole suite again under ASan, UBSan and LSan, with allocation-failure injection.
+./scripts/sanitize.sh
 
 # Fuzzing (fuzz/README.md): every seed and regression input replayed under ASan and UBSan, then
 # each target fuzzed briefly (about a minute in all), in build-fuzz/ with clang.

@@ -149,11 +149,31 @@ static void test_gemm_shape_errors(void **state) {
   lamp_tensor_release(&c);
 }
 
+/* A context lamp made is really gone after lamp_context_release, although CLBlast cached the
+ * programs of a product on it (they hold the OpenCL context): only the test's own reference to
+ * the OpenCL context is left. */
+static void test_released_context_is_released(void **state) {
+  (void)state;
+  lamp_context *ctx = NULL;
+  char err[512];
+  if (lamp_context_create(NULL, &ctx, err, sizeof(err)) != LAMP_OK) fail_msg("context: %s", err);
+  check_gemm(ctx, 0, 1, 5, 7, 3, 1.0f, 0.0f, 0);
+  cl_context cl = lamp_context_cl_context(ctx);
+  assert_int_equal(clRetainContext(cl), CL_SUCCESS);
+  lamp_context_release(ctx);
+  cl_uint refs = 0;
+  assert_int_equal(clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof(refs), &refs, NULL),
+                   CL_SUCCESS);
+  assert_int_equal(refs, 1);
+  clReleaseContext(cl);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_sizes_and_transposes),
       cmocka_unit_test(test_gemm_batched),
       cmocka_unit_test(test_gemm_shape_errors),
+      cmocka_unit_test(test_released_context_is_released),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

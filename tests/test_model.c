@@ -365,12 +365,41 @@ static void test_errors(void **state) {
   tiny_free(&m);
 }
 
+/* A batch far too large for the device is refused with a message saying what and how much,
+ * before anything is allocated: no crash, no device driver overcommitting into the OOM killer. */
+static void test_workspace_too_large(void **state) {
+  lamp_context *ctx = *state;
+  tiny m;
+  tiny_make(&m, 1);
+  lamp_model *model = tiny_device(ctx, &m);
+  for (int recompute = 0; recompute < 2; recompute++) {
+    lamp_model_shape s = {65536, 65536, P, 65536, K, recompute};
+    lamp_model_workspace *ws = (lamp_model_workspace *)&s;
+    assert_int_equal(lamp_model_workspace_create(model, &s, &ws), LAMP_ERR_OUT_OF_MEMORY);
+    assert_null(ws);
+    const char *msg = lamp_context_error(ctx);
+    if (!recompute) print_message("%s\n", msg);
+    assert_non_null(strstr(msg, "cannot allocate"));
+    assert_non_null(strstr(msg, "for the model workspace of 65536 sequences of 65536 tokens"));
+    assert_non_null(strstr(msg, "of global memory"));
+    assert_int_equal(strstr(msg, "recompute blocks in the backward") == NULL, recompute);
+  }
+  /* the model still serves a workspace of a sensible size */
+  lamp_model_shape ok = {B, T, P, M, K, 0};
+  lamp_model_workspace *ws = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &ok, &ws));
+  lamp_model_workspace_release(ws);
+  lamp_model_release(model);
+  tiny_free(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forward),
       cmocka_unit_test(test_backward),
       cmocka_unit_test(test_gguf),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_workspace_too_large),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -92,8 +92,12 @@ static int run(env *e, int ranks, const char *fmt, ...) {
 static void expect_run(env *e, int want, int ranks, const char *args) {
   int rc = run(e, ranks, "%s", args);
   if (rc != want) {
+    /* the whole log (cmocka cuts a long failure message), freed before the test ends */
     char *log = ref_train_read_file(e->log, NULL);
-    fail_msg("%d ranks: lamp %s\nexited %d, expected %d:\n%s", ranks, args, rc, want, log ? log : "");
+    fprintf(stderr, "%d ranks: lamp %s\nexited %d, expected %d:\n%s\n", ranks, args, rc, want,
+            log ? log : "");
+    free(log);
+    fail_msg("%d ranks: lamp exited %d, expected %d (its log above)", ranks, rc, want);
   }
 }
 

@@ -54,7 +54,14 @@ LAMP_API lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device,
                                         lamp_context **out, char *error, size_t error_size);
 
 /* Waits for queued work, prints the profile table to stderr when profiling is on, and releases
- * everything the context holds. NULL is accepted. */
+ * everything the context holds. NULL is accepted.
+ *
+ * CLBlast keeps its compiled kernels in a process-wide cache whose programs hold their OpenCL
+ * context alive. Releasing a context that lamp_context_create made clears that cache
+ * (CLBlastClearCache), so the OpenCL context is really freed then, and not later by CLBlast's
+ * static destructor after the OpenCL implementation has been torn down. Other contexts' CLBlast
+ * kernels are rebuilt on their next use. Releasing an adopted context leaves the cache alone: the
+ * host's context may still use it, and the host may call CLBlastClearCache itself. */
 LAMP_API void lamp_context_release(lamp_context *ctx);
 
 /* The detail of the last failed call on this context ("" when none): the call, the kernel or

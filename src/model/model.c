@@ -37,16 +37,7 @@ lamp__region lamp__model_reserve(size_t *cursor, size_t floats) {
 lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what,
                                       cl_mem *out) {
   if (bytes == 0) bytes = LAMP__MODEL_ALIGN;
-  if (ctx->info.max_alloc_bytes && bytes > ctx->info.max_alloc_bytes)
-    return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "%s needs one buffer of %zu bytes, more than "
-                      "the device's largest allocation (%llu bytes, %s)", what, bytes,
-                      (unsigned long long)ctx->info.max_alloc_bytes, ctx->info.name);
-  cl_int err = CL_SUCCESS;
-  *out = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "allocating %zu bytes for %s on %s: %s",
-                      bytes, what, ctx->info.name, lamp_cl_error_name(err));
-  return LAMP_OK;
+  return lamp__buffer_create(ctx, CL_MEM_READ_WRITE, bytes, NULL, what, out);
 }
 
 lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_offset,

@@ -8,13 +8,8 @@
 
 static lamp_status lamp__int_buffer(lamp_context *ctx, size_t count, const char *what,
                                     cl_mem *out) {
-  cl_int err = CL_SUCCESS;
-  *out = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (count ? count : 1) * sizeof(cl_int),
-                        NULL, &err);
-  if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "allocating the %s on %s: %s", what,
-                      ctx->info.name, lamp_cl_error_name(err));
-  return LAMP_OK;
+  return lamp__buffer_create(ctx, CL_MEM_READ_WRITE, (count ? count : 1) * sizeof(cl_int), NULL,
+                             what, out);
 }
 
 static lamp_status lamp__write_ints(lamp_context *ctx, cl_mem buf, const cl_int *v, size_t n) {
@@ -120,27 +115,15 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->buffers = calloc(L + 3, sizeof(cl_mem));
   ws->xs = calloc(L, sizeof(*ws->xs));
   ws->slots = calloc(n_slots, sizeof(*ws->slots));
-  ws->lengths = calloc(s.batch, sizeof(size_t));
-  ws->targets = calloc(M, sizeof(int32_t));
-  ws->stage_tokens = calloc(s.batch * s.tokens + 2 * s.batch, sizeof(cl_int));
-  ws->stage_outputs = calloc(2 * M, sizeof(cl_int));
-  ws->row_chosen = calloc(N, 1);
   lamp_status st = LAMP_OK;
-  if (!ws->buffers || !ws->xs || !ws->slots || !ws->lengths || !ws->targets ||
-      !ws->stage_tokens || !ws->stage_outputs || !ws->row_chosen) {
+  if (!ws->buffers || !ws->xs || !ws->slots) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
     goto done;
   }
-  if ((st = lamp__int_buffer(ctx, s.batch * s.tokens, "token ids", &ws->ids)) ||
-      (st = lamp__int_buffer(ctx, s.batch, "sequence lengths", &ws->lengths_dev)) ||
-      (st = lamp__int_buffer(ctx, s.batch, "valid rows", &ws->valid)) ||
-      (st = lamp__int_buffer(ctx, M, "output rows", &ws->out_rows)) ||
-      (st = lamp__int_buffer(ctx, M, "targets", &ws->targets_dev)) ||
-      (st = lamp__int_buffer(ctx, s.labels, "label ids", &ws->label_ids)))
-    goto done;
 
   /* Buffer 0: inputs, scratch and the final rows; then one buffer per block for what it
-   * keeps. */
+   * keeps, and the RoPE tables. All are planned first, so that a shape the device cannot hold
+   * is refused before anything is allocated. */
   size_t cur = 0;
   ws->prompt = lamp__model_reserve(&cur, s.prompt * C);
   ws->dprompt = lamp__model_reserve(&cur, s.prompt * C);
@@ -160,16 +143,8 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->dlogits = lamp__model_reserve(&cur, M * VK);
   ws->loss = lamp__model_reserve(&cur, M);
   ws->lse_ce = lamp__model_reserve(&cur, M);
-  if ((st = lamp__workspace_alloc(ctx, cur, "the workspace's scratch", &ws->buffers[0]))) goto done;
-  ws->n_buffers = 1;
-  ws->bytes = cur;
-  lamp__region *scratch[] = {&ws->prompt, &ws->dprompt, &ws->h, &ws->tmp, &ws->dr, &ws->a,
-                             &ws->dgu, &ws->dqkv, &ws->dout, &ws->delta, &ws->xsel, &ws->tsel,
-                             &ws->xl, &ws->hf, &ws->dhf, &ws->dxl, &ws->rstdf, &ws->wlab,
-                             &ws->logits, &ws->dlogits, &ws->loss, &ws->lse_ce};
-  for (size_t i = 0; i < sizeof(scratch) / sizeof(scratch[0]); i++)
-    lamp__set_buffer(scratch[i], ws->buffers[0]);
-
+  const size_t scratch_bytes = cur;
+  size_t block_bytes[2] = {0, 0}; /* a block without and with a slot */
   for (size_t l = 0; l < L; l++) {
     cur = 0;
     ws->xs[l] = lamp__model_reserve(&cur, N * C);
@@ -183,8 +158,68 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
       sl->rstd1 = lamp__model_reserve(&cur, N);
       sl->rstd2 = lamp__model_reserve(&cur, N);
     }
+    block_bytes[sl != NULL] = cur;
+  }
+  const size_t rope_bytes = S * (D / 2) * 4;
+  /* Planned sizes stay far below SIZE_MAX: batch and tokens are at most 65536 each. */
+  const uint64_t total = (uint64_t)scratch_bytes + (uint64_t)n_slots * block_bytes[1] +
+                         (uint64_t)(L - n_slots) * block_bytes[0] + 2 * (uint64_t)rope_bytes +
+                         (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + s.labels) * 4;
+  const uint64_t global = ctx->info.global_mem_bytes, weights = model->bytes;
+  if (global && (total > global || weights > global - total)) {
+    char need[64], have[64], held[64];
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "cannot allocate %s on the device (%s) for the "
+                    "model workspace of %zu sequences of %zu tokens (%zu prompt rows%s): the "
+                    "device has %s of global memory, %s of it for the model's weights; use a "
+                    "smaller batch or shorter texts%s", lamp__bytes_text(total, need, sizeof(need)),
+                    ctx->info.name, s.batch, s.tokens, s.prompt,
+                    s.recompute ? ", recomputing blocks" : "",
+                    lamp__bytes_text(global, have, sizeof(have)),
+                    lamp__bytes_text(weights, held, sizeof(held)),
+                    s.recompute ? "" : ", or recompute blocks in the backward");
+    goto done;
+  }
+
+  /* the host's copies of the batch, sized by it */
+  ws->lengths = calloc(s.batch, sizeof(size_t));
+  ws->targets = calloc(M, sizeof(int32_t));
+  ws->stage_tokens = calloc(s.batch * s.tokens + 2 * s.batch, sizeof(cl_int));
+  ws->stage_outputs = calloc(2 * M, sizeof(cl_int));
+  ws->row_chosen = calloc(N, 1);
+  if (!ws->lengths || !ws->targets || !ws->stage_tokens || !ws->stage_outputs ||
+      !ws->row_chosen) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace of %zu "
+                    "sequences of %zu tokens", s.batch, s.tokens);
+    goto done;
+  }
+  if ((st = lamp__int_buffer(ctx, s.batch * s.tokens, "the model workspace's token ids",
+                             &ws->ids)) ||
+      (st = lamp__int_buffer(ctx, s.batch, "the model workspace's sequence lengths",
+                             &ws->lengths_dev)) ||
+      (st = lamp__int_buffer(ctx, s.batch, "the model workspace's valid rows", &ws->valid)) ||
+      (st = lamp__int_buffer(ctx, M, "the model workspace's output rows", &ws->out_rows)) ||
+      (st = lamp__int_buffer(ctx, M, "the model workspace's targets", &ws->targets_dev)) ||
+      (st = lamp__int_buffer(ctx, s.labels, "the model workspace's label ids", &ws->label_ids)))
+    goto done;
+  if ((st = lamp__workspace_alloc(ctx, scratch_bytes, "the model workspace's scratch",
+                                  &ws->buffers[0])))
+    goto done;
+  ws->n_buffers = 1;
+  ws->bytes = scratch_bytes;
+  lamp__region *scratch[] = {&ws->prompt, &ws->dprompt, &ws->h, &ws->tmp, &ws->dr, &ws->a,
+                             &ws->dgu, &ws->dqkv, &ws->dout, &ws->delta, &ws->xsel, &ws->tsel,
+                             &ws->xl, &ws->hf, &ws->dhf, &ws->dxl, &ws->rstdf, &ws->wlab,
+                             &ws->logits, &ws->dlogits, &ws->loss, &ws->lse_ce};
+  for (size_t i = 0; i < sizeof(scratch) / sizeof(scratch[0]); i++)
+    lamp__set_buffer(scratch[i], ws->buffers[0]);
+
+  for (size_t l = 0; l < L; l++) {
+    lamp__slot *sl = l < n_slots ? &ws->slots[l] : NULL;
+    cur = block_bytes[sl != NULL];
     cl_mem buf = NULL;
-    if ((st = lamp__workspace_alloc(ctx, cur, "the activations one block keeps", &buf))) goto done;
+    if ((st = lamp__workspace_alloc(ctx, cur, "the model workspace's activations of one block",
+                                    &buf)))
+      goto done;
     ws->buffers[ws->n_buffers++] = buf;
     ws->bytes += cur;
     ws->xs[l].buffer = buf;
@@ -195,11 +230,13 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   }
   /* the RoPE tables in buffers of their own: the kernel reads them from offset 0 */
   cl_mem cb = NULL, sb = NULL;
-  if ((st = lamp__model_alloc(ctx, S * (D / 2) * 4, "the RoPE tables", &cb))) goto done;
+  if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &cb)))
+    goto done;
   ws->buffers[ws->n_buffers++] = cb;
-  if ((st = lamp__model_alloc(ctx, S * (D / 2) * 4, "the RoPE tables", &sb))) goto done;
+  if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &sb)))
+    goto done;
   ws->buffers[ws->n_buffers++] = sb;
-  ws->bytes += 2 * S * (D / 2) * 4;
+  ws->bytes += 2 * rope_bytes;
   ws->cos_t.buffer = cb;
   ws->cos_t.offset = 0;
   ws->sin_t.buffer = sb;

@@ -115,15 +115,8 @@ static int lamp__ranges_overlap(const lamp_tensor *a, const lamp_tensor *b) {
 
 static lamp_status lamp__make_buffer(lamp_context *ctx, size_t bytes, const void *init,
                                      cl_mem *out, const char *what) {
-  cl_int err = CL_SUCCESS;
-  *out = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0), bytes,
-                        (void *)init, &err);
-  if (err != CL_SUCCESS) {
-    *out = NULL;
-    return lamp__fail(ctx, lamp__status_from_cl(err), "allocating %zu bytes for %s: %s", bytes,
-                      what, lamp_cl_error_name(err));
-  }
-  return LAMP_OK;
+  return lamp__buffer_create(ctx, CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0), bytes,
+                             (void *)init, what, out);
 }
 
 /* Builds the groups and their device tables. */

@@ -280,15 +280,14 @@ static lamp_status lamp__prompt_gather(lamp_context *ctx, const lamp_prompt_opti
   lamp_status s = lamp_prompt_sample_tokens(o->seed, pool, l, ids);
   if (s != LAMP_OK) {
     free(ids);
-    return lamp__fail(ctx, s, "prompt: sampling %zu of %zu token ids", l, pool);
+    return lamp__fail(ctx, s, "prompt: sampling %zu of %zu token ids%s", l, pool,
+                      s == LAMP_ERR_OUT_OF_MEMORY ? ": out of host memory" : "");
   }
-  cl_int err = CL_SUCCESS;
-  cl_mem idbuf = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                l * sizeof(*ids), ids, &err);
+  cl_mem idbuf = NULL;
+  s = lamp__buffer_create(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, l * sizeof(*ids), ids,
+                          "the prompt's initial token ids", &idbuf);
   free(ids);
-  if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "prompt: token id buffer: %s",
-                      lamp_cl_error_name(err));
+  if (s != LAMP_OK) return s;
   int f16 = e->dtype == LAMP_DTYPE_F16;
   size_t es = lamp_dtype_size(e->dtype);
   cl_kernel k = NULL;
@@ -322,7 +321,7 @@ static lamp_status lamp__prompt_init_lamp(lamp_prompt *p) {
   const lamp_prompt_options *o = &p->opt;
   size_t ne[2] = {o->width, o->length};
   lamp_tensor p0;
-  LAMP__TRY(lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &p0));
+  LAMP__TRY(lamp__tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, "the prompt's initial rows", &p0));
   lamp_status s = o->init == LAMP_PROMPT_INIT_EMBEDDING
                       ? lamp__prompt_gather(ctx, o, p0.buffer, 0)
                       : lamp__prompt_uniform(ctx, p0.buffer, 0, o->length * o->width, o->seed, 0,
@@ -410,11 +409,13 @@ lamp_status lamp_prompt_create(lamp_context *ctx, const lamp_prompt_options *opt
   p->rows_out = (options->length + options->pool - 1) / options->pool;
   p->tile = lamp__tile(ctx);
   size_t total = lamp__prompt_layout(p);
-  lamp_status s = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &total, &p->values);
-  if (s == LAMP_OK) s = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &total, &p->grads);
+  lamp_status s = lamp__tensor_create(ctx, LAMP_DTYPE_F32, 1, &total, "the prompt's parameters",
+                                          &p->values);
+  if (s == LAMP_OK) s = lamp__tensor_create(ctx, LAMP_DTYPE_F32, 1, &total,
+                                                "the prompt's gradients", &p->grads);
   if (s == LAMP_OK && p->r) {
     size_t ne[2] = {p->r, p->rows_out};
-    s = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &p->work);
+    s = lamp__tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, "the prompt's work rows", &p->work);
   }
   if (s == LAMP_OK) s = lamp__prompt_check_kernels(p);
   if (s == LAMP_OK) s = lamp__prompt_init(p);

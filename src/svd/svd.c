@@ -100,11 +100,12 @@ static void lamp__svd_ws_release(lamp__svd_ws *ws) {
 static lamp_status lamp__svd_ws_create(lamp_context *ctx, size_t m, size_t n, size_t l,
                                        lamp__svd_ws *ws) {
   size_t ne_m[2] = {l, m}, ne_n[2] = {l, n}, ne_j = lamp__svd_small_floats(l);
-  LAMP__TRY(lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_m, &ws->y));
-  LAMP__TRY(lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_m, &ws->qm));
-  LAMP__TRY(lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_n, &ws->z));
-  LAMP__TRY(lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_n, &ws->qn));
-  LAMP__TRY(lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &ne_j, &ws->jw));
+  LAMP__TRY(lamp__tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_m, "the SVD's sketch Y", &ws->y));
+  LAMP__TRY(lamp__tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_m, "the SVD's basis Q", &ws->qm));
+  LAMP__TRY(lamp__tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_n, "the SVD's sketch Z", &ws->z));
+  LAMP__TRY(lamp__tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_n, "the SVD's basis of Z", &ws->qn));
+  LAMP__TRY(lamp__tensor_create(ctx, LAMP_DTYPE_F32, 1, &ne_j, "the SVD's Jacobi workspace",
+                                &ws->jw));
   return lamp__svd_qr_ws_create(ctx, m > n ? m : n, l, &ws->qr);
 }
 

@@ -30,8 +30,9 @@ static size_t lamp__qr_flags(size_t l) { return 6 * l * l + l; }
 lamp_status lamp__svd_qr_ws_create(lamp_context *ctx, size_t rows, size_t l, lamp__svd_qr_ws *ws) {
   memset(ws, 0, sizeof(*ws));
   size_t ne_t[2] = {l, rows}, ne_small = lamp__qr_flags(l) + 4;
-  LAMP__TRY(lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_t, &ws->t));
-  lamp_status st = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 1, &ne_small, &ws->small);
+  LAMP__TRY(lamp__tensor_create(ctx, LAMP_DTYPE_F32, 2, ne_t, "the QR's T factors", &ws->t));
+  lamp_status st = lamp__tensor_create(ctx, LAMP_DTYPE_F32, 1, &ne_small, "the QR's scalars",
+                                       &ws->small);
   if (st != LAMP_OK) {
     lamp_tensor_release(&ws->t);
     return st;

@@ -78,12 +78,9 @@ lamp_status lamp__svd_absmax(lamp_context *ctx, const lamp_tensor *a, float *ama
   cl_kernel k = NULL;
   LAMP__TRY(lamp__kernel(ctx, "svd_absmax", "svd_absmax", &k));
   size_t wg = ctx->wg_size;
-  cl_int err = CL_SUCCESS;
-  cl_mem partial = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE,
-                                  2 * LAMP__SVD_ABSMAX_GROUPS * sizeof(float), NULL, &err);
-  if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "allocating the SVD input check: %s",
-                      lamp_cl_error_name(err));
+  cl_mem partial = NULL;
+  LAMP__TRY(lamp__buffer_create(ctx, CL_MEM_READ_WRITE, 2 * LAMP__SVD_ABSMAX_GROUPS * sizeof(float),
+                                NULL, "the SVD input check", &partial));
   cl_ulong off = a->offset / 4, ld = lamp__svd_ld(a), rows = a->ne[1], cols = a->ne[0];
   float part[2 * LAMP__SVD_ABSMAX_GROUPS];
   size_t global = LAMP__SVD_ABSMAX_GROUPS * wg;
@@ -95,7 +92,8 @@ lamp_status lamp__svd_absmax(lamp_context *ctx, const lamp_tensor *a, float *ama
   if (st == LAMP_OK) st = lamp__arg(ctx, k, 5, sizeof(cl_mem), &partial);
   if (st == LAMP_OK) st = lamp__launch(ctx, k, "svd_absmax", 1, &global, &wg);
   if (st == LAMP_OK) {
-    err = clEnqueueReadBuffer(ctx->queue, partial, CL_TRUE, 0, sizeof(part), part, 0, NULL, NULL);
+    cl_int err =
+        clEnqueueReadBuffer(ctx->queue, partial, CL_TRUE, 0, sizeof(part), part, 0, NULL, NULL);
     if (err != CL_SUCCESS)
       st = lamp__fail(ctx, lamp__status_from_cl(err), "reading the SVD input check: %s",
                       lamp_cl_error_name(err));
@@ -184,11 +182,8 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
   LAMP__TRY(lamp_tensor_view(ctx, signs, 0, 2, ne_d, NULL, &d));
   LAMP__TRY(lamp__svd_philox_fill(ctx, &d, seed, LAMP__SVD_STREAM_SIGNS, LAMP__PHILOX_SIGN));
 
-  cl_int err = CL_SUCCESS;
-  res->spectrum = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  if (err != CL_SUCCESS)
-    return lamp__fail(ctx, lamp__status_from_cl(err), "allocating the SRFT buffer (%zu bytes): "
-                      "%s", bytes, lamp_cl_error_name(err));
+  LAMP__TRY(lamp__buffer_create(ctx, CL_MEM_READ_WRITE, bytes, NULL, "the SVD's SRFT sketch",
+                                &res->spectrum));
   cl_kernel k = NULL;
   LAMP__TRY(lamp__kernel(ctx, "svd_srft_pack", "svd_srft_pack", &k));
   cl_ulong a_off = a->offset / 4, lda = lamp__svd_ld(a), rows = m, cols = n;
@@ -240,16 +235,12 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
   lamp_status st = offsets && scales ? LAMP_OK
                                      : lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   if (st == LAMP_OK) st = lamp__svd_srft_columns(ctx, seed, fft_n, l, offsets, scales);
-  if (st == LAMP_OK) {
-    res->offsets = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                  l * sizeof(*offsets), offsets, &err);
-    if (err == CL_SUCCESS)
-      res->scales = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                   l * sizeof(*scales), scales, &err);
-    if (err != CL_SUCCESS)
-      st = lamp__fail(ctx, lamp__status_from_cl(err), "allocating the SRFT column list: %s",
-                      lamp_cl_error_name(err));
-  }
+  if (st == LAMP_OK)
+    st = lamp__buffer_create(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, l * sizeof(*offsets),
+                             offsets, "the SRFT's column offsets", &res->offsets);
+  if (st == LAMP_OK)
+    st = lamp__buffer_create(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, l * sizeof(*scales),
+                             scales, "the SRFT's column scales", &res->scales);
   free(offsets);
   free(scales);
   if (st != LAMP_OK) return st;

@@ -27,28 +27,33 @@ static const char *lamp__base_name(const char *path) {
   return p;
 }
 
-/* A GGUF string value, or NULL. */
-static char *lamp__gguf_str(lamp_gguf *g, const char *key) {
+/* A copy of a GGUF string value in *out, NULL when the file has none; 0, or -1 when out of
+ * memory. */
+static int lamp__gguf_str(lamp_gguf *g, const char *key, char **out) {
   const char *s = NULL;
   size_t n = 0;
-  if (lamp_gguf_get_string(NULL, g, key, &s, &n) != LAMP_OK || !n) return NULL;
-  return lamp__strndup(s, n);
+  *out = NULL;
+  if (lamp_gguf_get_string(NULL, g, key, &s, &n) != LAMP_OK || !n) return 0;
+  return (*out = lamp__strndup(s, n)) ? 0 : -1;
 }
 
 /* The Hugging Face id, when the converter recorded where the model came from. The naming
  * parts (general.organization, basename, size_label, finetune) are not used: converters
  * fill them from config.json's _name_or_path, which is often a training run's name. */
-static char *lamp__gguf_hf_id(lamp_gguf *g) {
-  char *id = lamp__gguf_str(g, "general.source.huggingface.repository");
-  if (id) return id;
+static int lamp__gguf_hf_id(lamp_gguf *g, char **id) {
+  if (lamp__gguf_str(g, "general.source.huggingface.repository", id)) return -1;
+  if (*id) return 0;
   static const char *const hosts[] = {"https://huggingface.co/", "http://huggingface.co/"};
-  char *url = lamp__gguf_str(g, "general.source.url");
-  for (size_t i = 0; url && !id && i < 2; i++) {
+  char *url = NULL;
+  if (lamp__gguf_str(g, "general.source.url", &url)) return -1;
+  int rc = 0;
+  for (size_t i = 0; url && !*id && !rc && i < 2; i++) {
     size_t n = strlen(hosts[i]);
-    if (!strncmp(url, hosts[i], n) && url[n]) id = lamp__strndup(url + n, strlen(url + n));
+    if (!strncmp(url, hosts[i], n) && url[n] && !(*id = lamp__strndup(url + n, strlen(url + n))))
+      rc = -1;
   }
   free(url);
-  return id;
+  return rc;
 }
 
 static lamp_status lamp__llm_gguf(lamp_llm *m, const char *path) {
@@ -63,9 +68,9 @@ static lamp_status lamp__llm_gguf(lamp_llm *m, const char *path) {
   } else if ((st = lamp_model_create_gguf(ctx, g, &m->model)) != LAMP_OK) {
     snprintf(detail, sizeof(detail), "%s", lamp_context_error(ctx));
     lamp__fail(ctx, st, "%s: %s", path, detail);
-  } else {
-    m->name = lamp__gguf_str(g, "general.name");
-    m->hf_id = lamp__gguf_hf_id(g);
+  } else if (lamp__gguf_str(g, "general.name", &m->name) || lamp__gguf_hf_id(g, &m->hf_id)) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "%s: out of host memory for the model's name",
+                    path);
   }
   lamp_gguf_release(g);
   return st;
@@ -113,12 +118,13 @@ static lamp_status lamp__llm_folder(lamp_llm *m, const char *dir) {
     const char *s = lamp__json_kind_of(doc, id) == LAMP__JSON_STRING
                         ? lamp__json_string(doc, id, &len) : NULL;
     /* a local path is not an id */
-    if (s && len && s[0] != '/' && s[0] != '.') m->hf_id = lamp__strndup(s, len);
+    if (s && len && s[0] != '/' && s[0] != '.' && !(m->hf_id = lamp__strndup(s, len)))
+      st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
     lamp__json_free(doc);
-    st = lamp_tokenizer_set_special(ctx, m->tok, &sp);
+    if (st == LAMP_OK) st = lamp_tokenizer_set_special(ctx, m->tok, &sp);
   }
   if (st == LAMP_OK) st = lamp_model_create_safetensors(ctx, dir, &m->model);
-  if (st == LAMP_OK) m->name = lamp__strndup(lamp__base_name(dir), strlen(lamp__base_name(dir)));
+  /* no name here: lamp_llm_load names the model after the folder */
   free(path);
   return st;
 }

@@ -34,7 +34,11 @@ static lamp_status lamp__trainer_order(lamp_trainer *t, uint64_t epoch) {
                                          t->order, t->starts, &t->n_batches);
   free(lengths);
   t->order_epoch = epoch;
-  return st;
+  if (st != LAMP_OK)
+    return lamp__fail(t->ctx, st, "ordering the examples of epoch %llu%s",
+                      (unsigned long long)epoch,
+                      st == LAMP_ERR_OUT_OF_MEMORY ? ": out of host memory" : "");
+  return LAMP_OK;
 }
 
 lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options *o,
