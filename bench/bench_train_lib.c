@@ -90,7 +90,7 @@ void bench_train_measure(lamp_llm *llm, lamp_prompt_method method, const bench_t
   task.label_column = 1;
   task.n_labels = K;
   task.template_text = "{text}";
-  task.metric = LAMP_METRIC_ACCURACY;
+  task.metric = LAMP_DATA_METRIC_ACCURACY;
   char names[LAMP_DATA_MAX_LABELS][24], *words[LAMP_DATA_MAX_LABELS];
   for (size_t k = 0; k < K; k++) {
     snprintf(names[k], sizeof(names[k]), "%zu", k);

@@ -347,7 +347,7 @@ static int tr_metrics_read(const char *path, uint64_t max_step, int rewrite, tr_
 }
 
 static const char *tr_metric_key(const lamp_metrics *m) {
-  return m->metric == LAMP_METRIC_ACCURACY ? NULL : lamp_data_metric_name(m->metric);
+  return m->metric == LAMP_DATA_METRIC_ACCURACY ? NULL : lamp_data_metric_name(m->metric);
 }
 
 static void tr_eval_json(FILE *f, uint64_t step, const char *split, const lamp_metrics *m) {

@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     custom.label_field = (b1 & 16) ? "y" : NULL;
     custom.n_labels = (b1 & 32) ? 3 : 2;
     custom.n_fields = (b1 & 64) ? 2 : 1;
-    custom.metric = (b1 & 128) ? LAMP_METRIC_F1 : LAMP_METRIC_ACCURACY;
+    custom.metric = (b1 & 128) ? LAMP_DATA_METRIC_F1 : LAMP_DATA_METRIC_ACCURACY;
     custom.fields[0] = "text";
     custom.fields[1] = "extra";
     for (size_t k = 0; k < custom.n_labels; k++) {

@@ -309,7 +309,7 @@ static void test_custom_csv_task_trains_and_evaluates(void **state) {
   t.labels[0] = "bad";
   t.labels[1] = "good";
   t.template_text = "{text} =";
-  t.metric = LAMP_METRIC_F1;
+  t.metric = LAMP_DATA_METRIC_F1;
   lamp_classifier_options co;
   lamp_classifier_options_init(&co, &t);
   co.words = " a| b";
@@ -333,7 +333,7 @@ static void test_custom_csv_task_trains_and_evaluates(void **state) {
   fit.checkpoint = ckpt;
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(tr, &fit));
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_evaluate(tr, ex, 0, &m1));
-  assert_int_equal(m1.metric, LAMP_METRIC_F1);
+  assert_int_equal(m1.metric, LAMP_DATA_METRIC_F1);
   assert_true(m1.score == m1.f1);
   assert_true(m1.loss < m0.loss);
   /* the checkpoint carries the custom task: a classifier from it reads the same file */
@@ -678,7 +678,7 @@ static void test_metrics_match_hand_counts(void **state) {
   int32_t gold[10] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
   int32_t pred[10] = {1, 1, 1, 0, 1, 1, 0, 0, 0, 0};
   lamp_metrics m;
-  assert_int_equal(lamp_metrics_compute(2, gold, pred, 10, LAMP_METRIC_MCC, &m), LAMP_OK);
+  assert_int_equal(lamp_metrics_compute(2, gold, pred, 10, LAMP_DATA_METRIC_MCC, &m), LAMP_OK);
   assert_true(fabs(m.accuracy - 0.7) < 1e-12);
   double f1 = 2.0 * 3 / (2 * 3 + 2 + 1), f0 = 2.0 * 4 / (2 * 4 + 1 + 2);
   assert_true(fabs(m.f1 - f1) < 1e-12);
@@ -687,12 +687,12 @@ static void test_metrics_match_hand_counts(void **state) {
   assert_true(fabs(m.mcc - mcc) < 1e-12 && m.score == m.mcc);
   /* three classes: macro-F1 only; F1 and MCC are binary */
   int32_t g3[6] = {0, 1, 2, 2, 1, 0}, p3[6] = {0, 2, 2, 2, 1, 1};
-  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_METRIC_MACRO_F1, &m), LAMP_OK);
+  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_DATA_METRIC_MACRO_F1, &m), LAMP_OK);
   double c0 = 2.0 / 3, c1 = 2.0 * 1 / (2 + 1 + 1), c2 = 2.0 * 2 / (4 + 1);
   assert_true(fabs(m.macro_f1 - (c0 + c1 + c2) / 3) < 1e-12 && m.score == m.macro_f1);
   assert_true(m.f1 == 0 && m.mcc == 0);
   p3[0] = 3;
-  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_METRIC_ACCURACY, &m),
+  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_DATA_METRIC_ACCURACY, &m),
                    LAMP_ERR_INVALID_ARGUMENT);
 }
 
