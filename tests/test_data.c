@@ -573,7 +573,7 @@ static void test_real_data(void **state) {
   }
   struct stat sb;
   if (stat(dir, &sb) != 0) {
-    FIXTURE_NEED_FILE(dir, "the project's GLUE and SuperGLUE copy, ../shared/data");
+    FIXTURE_NEED("LAMP_REQUIRE_DATA", dir, "the project's GLUE and SuperGLUE copy, ../shared/data");
   }
   static const struct {
     const char *task, *file;
