@@ -23,13 +23,13 @@ targets=(gguf safetensors tokenizer_json dataset config_json)
 timeout=${FUZZ_TIMEOUT:-25}
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2
   exit 2
 }
 
 build_fuzzers() {
   command -v "${CC:-clang}" >/dev/null ||
-    { echo "fuzz: ${CC:-clang} not found (Debian packages clang and libclang-rt-14-dev)" >&2; exit 1; }
+    { echo "fuzz: ${CC:-clang} not found (Debian packages clang and libclang-rt-dev)" >&2; exit 1; }
   if [[ ! -f "$build/CMakeCache.txt" ]]; then
     cmake -S . -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DLAMP_BUILD_FUZZ=ON -DLAMP_BUILD_TESTS=OFF -DLAMP_BUILD_BENCH=OFF -DLAMP_BUILD_CLI=OFF \
