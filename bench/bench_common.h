@@ -25,6 +25,10 @@ double bench_median(double *x, size_t n); /* sorts x */
 /* The bench/ folder of the source tree this program was built from (peer_pytorch.py, and
  * ../models for the default model file). */
 const char *bench_source_dir(void);
+/* The tiny model that the tests, the examples and the benchmarks share:
+ * bench_source_dir()/../tests/data/tiny.gguf (2 layers, C 32, V 258: the byte tokens and the
+ * merges " a", " b"). */
+const char *bench_tiny_model_path(void);
 
 /* JSON output: an escaped string, and a number (null when not finite). */
 void bench_json_string(FILE *f, const char *s);
@@ -136,14 +140,11 @@ void bench_prompt_measure(lamp_context *ctx, const bench_prompt_config *c, int q
 /* The 64-bit LCG of the benchmarks' random data: advances *s, returns its top 31 bits. */
 uint64_t bench_lcg(uint64_t *s);
 
-/* The tiny random model of the tests (2 layers, C 64, H 4, Hkv 2, F 96, V 300), built in
- * memory from a fixed generator. */
-void bench_tiny_model_create(lamp_context *ctx, lamp_model **out);
-
 typedef struct bench_train_config {
   size_t batch, tokens; /* B, T */
   size_t prompt;        /* P, prompt tokens before pooling (each method's own pooling) */
-  size_t labels;        /* K label words scored at the last token of each sequence */
+  size_t labels;        /* K label words (2..LAMP_DATA_MAX_LABELS) scored at the last token
+                           of each sequence */
   int steps;            /* timed steps (after one untimed warm-up step) */
   float clip;           /* global gradient norm bound */
   uint64_t seed;        /* token ids and label targets */
@@ -179,13 +180,17 @@ double bench_train_flop(const lamp_model_config *c, size_t batch, size_t prompt_
 void bench_train_batch(const bench_train_config *c, size_t n_vocab, int32_t *ids,
                        int32_t *targets);
 
-/* One prompt-tuning method on `model`: creates the prompt (P prompt tokens, the method's
- * defaults otherwise; LAMP and PT initialised from the embedding table), a workspace and AdamW,
- * then runs 1 + steps training steps, each: zero the gradients, prompt forward into the model's
- * prompt rows, model forward with the label head (cross-entropy at the last token of each
- * sequence), backward to the prompt, prompt backward, global-norm clipping, AdamW. Needs
- * profiling on for the shares. */
-void bench_train_measure(lamp_context *ctx, lamp_model *model, lamp_prompt_method method,
-                         const bench_train_config *c, bench_train_result *out);
+/* One prompt-tuning method on `llm`, timed as the library runs it: a classifier for a task of
+ * K classes whose label words are the texts of token ids (k + 1) V / (K + 1), as the PyTorch
+ * peer picks them (each must encode back to its id alone, else the process ends saying so);
+ * the batch as B tokenized examples; a trainer with P prompt tokens and the method's defaults
+ * otherwise (LAMP and PT initialised from the embedding table, prompt seed 1), batch B,
+ * lamp_adamw_options_init's AdamW at a constant learning rate and global-norm clipping at
+ * `clip`. Then 1 + steps calls of lamp_trainer_step, each followed by lamp_trainer_collect:
+ * prompt forward into the model's prompt rows, model forward with the label head
+ * (cross-entropy at the last token of each sequence), backward to the prompt, prompt
+ * backward, clipping, AdamW. Needs profiling on for the shares. */
+void bench_train_measure(lamp_llm *llm, lamp_prompt_method method, const bench_train_config *c,
+                         bench_train_result *out);
 
 #endif

@@ -70,6 +70,12 @@ void bench_json_number(FILE *f, double v) {
 
 const char *bench_source_dir(void) { return LAMP_BENCH_SOURCE_DIR; }
 
+const char *bench_tiny_model_path(void) {
+  static char path[sizeof(LAMP_BENCH_SOURCE_DIR) + 32];
+  snprintf(path, sizeof(path), "%s/../tests/data/tiny.gguf", bench_source_dir());
+  return path;
+}
+
 char *bench_read_file(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;

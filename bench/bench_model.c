@@ -1,8 +1,9 @@
 /* Frozen-model throughput: forward, and forward plus backward to the prompt, on batches of
- * B sequences of T tokens with P prompt rows prepended, for the tiny random test model and
- * (with --model) a GGUF model such as SmolLM2-135M-Instruct. Reports tokens/s (B T input
- * tokens per pass), the share of device time in GEMM from the profiler, device memory, and how
- * long the host spends enqueueing a pass against the pass's wall time (no blocking call inside).
+ * B sequences of T tokens with P prompt rows prepended, for the tiny test model that the tests
+ * share (tests/data/tiny.gguf) and (with --model) a GGUF model such as SmolLM2-135M-Instruct.
+ * Reports tokens/s (B T input tokens per pass), the share of device time in GEMM from the
+ * profiler, device memory, and how long the host spends enqueueing a pass against the pass's
+ * wall time (no blocking call inside).
  * Usage: bench_model [--model FILE.gguf] [--shapes BxT,...] [--prompt P] [--reps N]
  *                    [--recompute] [--skip-tiny] */
 #include <stdio.h>
@@ -150,27 +151,22 @@ int main(int argc, char **argv) {
   printf("| model | B x T | P | forward tok/s | fwd+bwd tok/s | enqueue/wall | GEMM share | "
          "device MiB |\n|---|---|---|---|---|---|---|---|\n");
   int rc = 0;
-  if (!skip_tiny) {
-    lamp_model *tiny = NULL;
-    bench_tiny_model_create(ctx, &tiny);
-    for (size_t i = 0; i < n_shapes && !rc; i++)
-      rc = run_shape(ctx, tiny, "tiny (2 x 64)", shapes[i], prompt, recompute, reps);
-    lamp_model_release(tiny);
-  }
-  if (model_path && !rc) {
+  const char *paths[2] = {skip_tiny ? NULL : bench_tiny_model_path(), model_path};
+  for (size_t m = 0; m < 2 && !rc; m++) {
+    if (!paths[m]) continue;
     lamp_gguf *g = NULL;
     lamp_model *model = NULL;
-    st = lamp_gguf_open(ctx, model_path, &g);
+    st = lamp_gguf_open(ctx, paths[m], &g);
     if (st != LAMP_OK) {
       fprintf(stderr, "bench_model: %s\n", lamp_context_error(ctx)); /* names the file */
       rc = 1;
     } else {
-      rc = check(ctx, lamp_model_create_gguf(ctx, g, &model), model_path);
+      rc = check(ctx, lamp_model_create_gguf(ctx, g, &model), paths[m]);
       lamp_gguf_release(g);
     }
-    const char *base = strrchr(model_path, '/');
+    const char *base = strrchr(paths[m], '/');
     for (size_t i = 0; i < n_shapes && !rc; i++)
-      rc = run_shape(ctx, model, base ? base + 1 : model_path, shapes[i], prompt, recompute, reps);
+      rc = run_shape(ctx, model, base ? base + 1 : paths[m], shapes[i], prompt, recompute, reps);
     lamp_model_release(model);
   }
   lamp_context_release(ctx);

@@ -8,15 +8,16 @@
  *  2. Randomized SVD (rank 64, default options) against LAPACK sgesdd (bench_svd_lib.c).
  *  3. The pooled compressed outer product and its gradient, fused against the two unfused
  *     forms (bench_prompt_lib.c).
- *  4. A whole training step for LAMP, PT and DPT (bench_train_lib.c): time, tokens/s, lamp's
- *     device memory, and the fraction of the best GEMM GFLOP/s of part 1 that the step reaches.
+ *  4. The library's training step (lamp_trainer_step) for LAMP, PT and DPT (bench_train_lib.c):
+ *     time, tokens/s, lamp's device memory, and the fraction of the best GEMM GFLOP/s of part 1
+ *     that the step reaches.
  *  5. The same step in PyTorch on the CPU (peer_pytorch.py): read from --peer-json, or run
  *     when python3 can import torch; reported as PyTorch time / lamp time.
  * Everything after part 1 runs with the tuned parameters when a stored result exists.
  *
  * --quick (CI): two GEMM shapes, the 100 x 576 SVD, one prompt configuration, and the training
- * step on the tiny random model built in memory (unless --model is given); no peer unless
- * --peer-json is given.
+ * step on the tiny test model tests/data/tiny.gguf (unless --model is given), without the peer
+ * there unless --peer-json is given.
  *
  * Usage: bench_suite [--quick] [--json FILE] [--md FILE] [--model FILE.gguf] [--train BxT]
  *                    [--prompt P] [--steps N] [--peer-json FILE] [--no-peer]
@@ -79,8 +80,9 @@ typedef struct suite {
   size_t n_svd;
   bench_prompt_result prompt[SUITE_MAX_PROMPT];
   size_t n_prompt;
-  char model_path[1024]; /* "" for the tiny model */
+  char model_path[1024];
   char model_name[256];
+  int tiny;              /* the training step runs on the tiny test model */
   lamp_model_config model_cfg;
   bench_train_config train_cfg;
   bench_train_result train[3];
@@ -141,8 +143,8 @@ static const char suite_usage[] =
     "                   [--skip gemm,svd,prompt,train,peer]\n"
     "\n"
     "  --quick            the CI smoke run: two GEMM shapes, one SVD, one prompt configuration,\n"
-    "                     the training step on the tiny model (unless --model), no PyTorch\n"
-    "                     peer (unless --peer-json)\n"
+    "                     the training step on the tiny test model tests/data/tiny.gguf\n"
+    "                     (unless --model), no PyTorch peer there (unless --peer-json)\n"
     "  --json, --md FILE  where the results go (default bench_suite.json, bench_suite.md)\n"
     "  --model FILE.gguf  the training step's model (default\n"
     "                     models/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
@@ -369,37 +371,36 @@ static int default_model(char *buf, size_t size) {
   return 0;
 }
 
-static lamp_model *load_model(suite *S) {
-  lamp_model *model = NULL;
+static lamp_llm *load_model(suite *S) {
   if (S->o.model_path) {
     snprintf(S->model_path, sizeof(S->model_path), "%s", S->o.model_path);
-  } else if (!S->o.quick && !default_model(S->model_path, sizeof(S->model_path))) {
+  } else if (S->o.quick) {
+    snprintf(S->model_path, sizeof(S->model_path), "%s", bench_tiny_model_path());
+    S->tiny = 1;
+  } else if (!default_model(S->model_path, sizeof(S->model_path))) {
     fprintf(stderr, "bench_suite: models/SmolLM2-135M-Instruct.Q4_1.gguf not found: run "
                     "scripts/fetch-model.sh, or pass --model FILE.gguf\n");
     exit(1);
   }
-  if (!S->model_path[0]) {
-    bench_tiny_model_create(S->ctx, &model);
-    snprintf(S->model_name, sizeof(S->model_name), "the tiny random model (2 layers, C 64, V 300)");
+  lamp_llm *llm = NULL;
+  if (lamp_llm_load(S->ctx, S->model_path, &llm) != LAMP_OK) {
+    fprintf(stderr, "bench_suite: %s\n", lamp_context_error(S->ctx));
+    exit(1);
+  }
+  BENCH_CHECK(S->ctx, lamp_model_get_config(lamp_llm_model(llm), &S->model_cfg));
+  if (S->tiny) {
+    snprintf(S->model_name, sizeof(S->model_name), "the tiny test model tests/data/tiny.gguf "
+             "(%zu layers, C %zu, V %zu)", S->model_cfg.n_layers, S->model_cfg.n_embd,
+             S->model_cfg.n_vocab);
   } else {
-    lamp_gguf *g = NULL;
-    lamp_status st = lamp_gguf_open(S->ctx, S->model_path, &g);
-    if (st != LAMP_OK) {
-      fprintf(stderr, "bench_suite: %s\n", lamp_context_error(S->ctx)); /* names the file */
-      exit(1);
-    }
-    st = lamp_model_create_gguf(S->ctx, g, &model);
-    lamp_gguf_release(g);
-    BENCH_CHECK(S->ctx, st);
     const char *base = strrchr(S->model_path, '/');
     snprintf(S->model_name, sizeof(S->model_name), "%s", base ? base + 1 : S->model_path);
   }
-  BENCH_CHECK(S->ctx, lamp_model_get_config(model, &S->model_cfg));
-  return model;
+  return llm;
 }
 
 static void section_train(suite *S) {
-  lamp_model *model = load_model(S);
+  lamp_llm *llm = load_model(S);
   bench_train_config *c = &S->train_cfg;
   c->batch = S->o.batch;
   c->tokens = S->o.tokens;
@@ -409,12 +410,12 @@ static void section_train(suite *S) {
   c->clip = 1.0f;
   c->seed = 42;
   for (size_t i = 0; i < 3; i++) {
-    bench_train_measure(S->ctx, model, suite_methods[i], c, &S->train[i]);
+    bench_train_measure(llm, suite_methods[i], c, &S->train[i]);
     S->n_train++;
     fprintf(stderr, "bench_suite: %s step %.3f s\n", lamp_prompt_method_name(suite_methods[i]),
             S->train[i].step_seconds);
   }
-  lamp_model_release(model);
+  lamp_llm_release(llm);
 }
 
 static double train_bytes(const bench_train_result *r) {
@@ -425,11 +426,12 @@ static void report_train(suite *S) {
   const bench_train_config *c = &S->train_cfg;
   md(S, "\n## Training step: LAMP, PT, DPT on %s, batch %zu x %zu tokens\n\n", S->model_name,
      c->batch, c->tokens);
-  md(S, "A step: zero gradients, prompt forward, model forward with the P' prompt rows prepended, "
-        "cross-entropy over %zu label words at the last token, backward to the prompt, prompt "
-        "backward, global-norm clipping (%.1f), AdamW, all on the device. P = %zu prompt tokens "
-        "(LAMP pools by 2, R 8; PT and DPT by 1, DPT b 10). Median of %d timed steps after one "
-        "warm-up. GFLOP: the model's GEMMs forward and backward to the inputs, the label head and "
+  md(S, "A step is the library's lamp_trainer_step, timed until lamp_trainer_collect has its "
+        "loss: prompt forward, model forward with the P' prompt rows prepended, cross-entropy "
+        "over %zu label words at the last token, backward to the prompt, prompt backward, "
+        "global-norm clipping (%.1f), AdamW, all on the device. P = %zu prompt tokens (LAMP pools "
+        "by 2, R 8; PT and DPT by 1, DPT b 10). Median of %d timed steps after one warm-up. "
+        "GFLOP: the model's GEMMs forward and backward to the inputs, the label head and "
         "causal attention (bench_train_flop). Device memory: lamp's own allocations (weights, "
         "workspace, prompt values and gradients, AdamW moments), all made before the first step; "
         "CLBlast's temporary buffers and the driver's own memory are not counted.\n\n",
@@ -490,9 +492,11 @@ static void read_peer(suite *S, const char *path) {
     base = strrchr(model, '/');
     base = base ? base + 1 : model;
   }
-  if (!S->model_path[0] || !base || strcmp(base, S->model_name) != 0) {
-    snprintf(p->note, sizeof(p->note), "%s measured model %.200s, not this run's %s: ignored", path,
-             base ? base : "?", S->model_name);
+  const char *ours = strrchr(S->model_path, '/');
+  ours = ours ? ours + 1 : S->model_path;
+  if (!base || strcmp(base, ours) != 0) {
+    snprintf(p->note, sizeof(p->note), "%s measured model %.200s, not this run's %.200s: "
+             "ignored", path, base ? base : "?", ours);
   } else if (batch != S->train_cfg.batch || tokens != S->train_cfg.tokens ||
              prompt != S->train_cfg.prompt) {
     snprintf(p->note, sizeof(p->note), "%s measured batch %zu x %zu, prompt %zu: not this run's "
@@ -576,9 +580,10 @@ static void section_peer(suite *S) {
     if (p->have) snprintf(p->note, sizeof(p->note), "read from %s", S->o.peer_json);
     return;
   }
-  if (S->o.no_peer || !S->model_path[0]) {
+  /* the smoke run stays in seconds: no Python there */
+  if (S->o.no_peer || S->tiny) {
     snprintf(p->note, sizeof(p->note), "not run (%s)", S->o.no_peer ? "--no-peer" :
-             "the tiny in-memory model has no file for the peer to read; pass --model");
+             "--quick on the tiny test model; pass --model, or --peer-json");
     return;
   }
   char path[256];

@@ -1,6 +1,6 @@
-/* A prompt-tuning training step on the device, as the training application runs it but with
- * the optimiser on the device (lamp/optim.h), timed step by step with its profile. */
-#include <math.h>
+/* The library's prompt-tuning training step (lamp_trainer_step, lamp/train.h) on a synthetic
+ * task whose batch and label words the PyTorch peer builds too, timed step by step with its
+ * profile. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,44 +9,6 @@
 uint64_t bench_lcg(uint64_t *s) {
   *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
   return *s >> 33;
-}
-
-/* ---- the tiny model ------------------------------------------------------------------------ */
-
-typedef struct bench_tiny_src {
-  float *buf; /* the tensor handed out last */
-  size_t cap;
-  uint64_t seed;
-} bench_tiny_src;
-
-/* Norm weights near 1, everything else uniform in [-0.25, 0.25). */
-static lamp_status bench_tiny_lookup(void *user, const char *name, size_t rows, size_t cols,
-                                     const float **data, char *error, size_t error_size) {
-  bench_tiny_src *t = user;
-  if (rows * cols > t->cap) {
-    free(t->buf);
-    t->buf = malloc(rows * cols * sizeof(float));
-    t->cap = t->buf ? rows * cols : 0;
-    if (!t->buf) {
-      snprintf(error, error_size, "out of memory for %s", name);
-      return LAMP_ERR_OUT_OF_MEMORY;
-    }
-  }
-  int norm = strstr(name, "norm") != NULL;
-  for (size_t i = 0; i < rows * cols; i++) {
-    float u = (float)bench_lcg(&t->seed) / 2147483648.0f - 0.5f;
-    t->buf[i] = norm ? 1.0f + 0.2f * u : 0.5f * u;
-  }
-  *data = t->buf;
-  return LAMP_OK;
-}
-
-void bench_tiny_model_create(lamp_context *ctx, lamp_model **out) {
-  lamp_model_config c = {2, 64, 4, 2, 0, 96, 300, 10000.0f, 1e-5f, 1, 0};
-  bench_tiny_src src = {NULL, 0, 7};
-  lamp_status st = lamp_model_create(ctx, &c, LAMP_MODEL_NAMES_HF, bench_tiny_lookup, &src, out);
-  free(src.buf);
-  BENCH_CHECK(ctx, st);
 }
 
 /* ---- FLOP count and batch -------------------------------------------------------------------- */
@@ -76,103 +38,120 @@ void bench_train_batch(const bench_train_config *c, size_t n_vocab, int32_t *ids
 
 /* ---- the step ------------------------------------------------------------------------------ */
 
-typedef struct bench_step {
-  lamp_context *ctx;
-  lamp_prompt *prompt;
-  lamp_model_workspace *ws;
-  lamp_adamw *opt;
-  lamp_tensor pin, dprompt; /* (P', C) views into the workspace */
-  float clip;
-} bench_step;
-
-/* Enqueues one whole step; nothing waits for the device. */
-static void bench_step_run(bench_step *s) {
-  lamp_context *ctx = s->ctx;
-  BENCH_CHECK(ctx, lamp_prompt_zero_grad(s->prompt));
-  BENCH_CHECK(ctx, lamp_prompt_forward(s->prompt, &s->pin));
-  BENCH_CHECK(ctx, lamp_model_forward(s->ws, LAMP_MODEL_HEAD_LABELS));
-  BENCH_CHECK(ctx, lamp_model_backward(s->ws));
-  BENCH_CHECK(ctx, lamp_prompt_backward(s->prompt, &s->dprompt));
-  BENCH_CHECK(ctx, lamp_adamw_clip_grad_norm(s->opt, s->clip));
-  BENCH_CHECK(ctx, lamp_adamw_step(s->opt, 1.0f));
+/* The text of token `id` as a label word. It must encode back to that one id: the classifier
+ * scores a class by the label-head row of its word's token, and the PyTorch peer scores row
+ * `id`, so any other encoding would compare two different steps. */
+static char *bench_label_word(lamp_context *ctx, lamp_tokenizer *tok, int32_t id) {
+  size_t len = 0, count = 0;
+  BENCH_CHECK(ctx, lamp_tokenizer_decode(ctx, tok, &id, 1, 0, NULL, 0, &len));
+  char *word = bench_malloc(len + 1);
+  BENCH_CHECK(ctx, lamp_tokenizer_decode(ctx, tok, &id, 1, 0, word, len + 1, &len));
+  int32_t back[2] = {-1, -1};
+  /* a NUL inside would cut the word short; more than two ids do not fit and fail */
+  int same = strlen(word) == len &&
+             lamp_tokenizer_encode(ctx, tok, word, len, 0, back, 2, &count) == LAMP_OK &&
+             count == 1 && back[0] == id;
+  if (!same) {
+    fprintf(stderr, "bench: training step: label token id %d (the PyTorch peer's label ids are "
+            "(k + 1) V / (K + 1)) does not encode back to itself alone from its text, so it "
+            "cannot be a label word on this model\n", (int)id);
+    exit(1);
+  }
+  return word;
 }
 
-static double bench_mean_loss(lamp_context *ctx, lamp_model_workspace *ws, size_t m) {
-  lamp_tensor losses;
-  float buf[256];
-  BENCH_CHECK(ctx, lamp_model_losses(ws, &losses));
-  BENCH_CHECK(ctx, lamp_tensor_download(ctx, &losses, buf, m * sizeof(float)));
-  double sum = 0;
-  for (size_t i = 0; i < m; i++) sum += buf[i];
-  return sum / (double)m;
-}
-
-void bench_train_measure(lamp_context *ctx, lamp_model *model, lamp_prompt_method method,
-                         const bench_train_config *c, bench_train_result *out) {
+void bench_train_measure(lamp_llm *llm, lamp_prompt_method method, const bench_train_config *c,
+                         bench_train_result *out) {
+  lamp_context *ctx = lamp_llm_context(llm);
+  lamp_model *model = lamp_llm_model(llm);
   memset(out, 0, sizeof(*out));
   out->method = method;
-  if (c->batch == 0 || c->batch > 256 || c->tokens == 0 || c->labels == 0 || c->labels > 64 ||
-      c->steps < 1 || c->steps > BENCH_TRAIN_MAX_STEPS) {
-    fprintf(stderr, "bench: training step: batch 1..256, tokens, 1..64 labels and 1..%d steps "
-            "wanted\n", BENCH_TRAIN_MAX_STEPS);
+  if (c->batch == 0 || c->batch > 256 || c->tokens == 0 || c->labels < 2 ||
+      c->labels > LAMP_DATA_MAX_LABELS || c->steps < 1 || c->steps > BENCH_TRAIN_MAX_STEPS) {
+    fprintf(stderr, "bench: training step: batch 1..256, tokens, 2..%d labels and 1..%d steps "
+            "wanted\n", LAMP_DATA_MAX_LABELS, BENCH_TRAIN_MAX_STEPS);
     exit(1);
   }
   lamp_model_config mc;
   BENCH_CHECK(ctx, lamp_model_get_config(model, &mc));
-  lamp_tensor embd;
-  BENCH_CHECK(ctx, lamp_model_embedding(model, &embd));
-
-  bench_step s = {ctx, NULL, NULL, NULL, {0}, {0}, c->clip};
-  lamp_prompt_options po;
-  lamp_prompt_options_init(&po, method, mc.n_embd);
-  po.length = c->prompt;
-  po.seed = 1;
-  if (method != LAMP_PROMPT_DPT) po.embedding = &embd;
-  BENCH_CHECK(ctx, lamp_prompt_create(ctx, &po, &s.prompt));
-  size_t width = 0;
-  BENCH_CHECK(ctx, lamp_prompt_output_shape(s.prompt, &out->prompt_rows, &width));
-  BENCH_CHECK(ctx, lamp_prompt_param_count(s.prompt, &out->trainable));
-  lamp_param params[LAMP_PROMPT_MAX_PARAMS];
-  size_t n_params = 0;
-  BENCH_CHECK(ctx, lamp_prompt_params(s.prompt, params, LAMP_PROMPT_MAX_PARAMS, &n_params));
-  lamp_adamw_options ao;
-  lamp_adamw_options_init(&ao);
-  BENCH_CHECK(ctx, lamp_adamw_create(ctx, params, n_params, &ao, &s.opt));
-
   const size_t B = c->batch, T = c->tokens, K = c->labels;
-  lamp_model_shape shape = {B, T, out->prompt_rows, B, K, 0};
-  BENCH_CHECK(ctx, lamp_model_workspace_create(model, &shape, &s.ws));
-  int32_t *ids = bench_malloc(B * T * sizeof(int32_t)), targets[256], labels[64];
-  size_t lengths[256], seq[256], pos[256];
-  bench_train_batch(c, mc.n_vocab, ids, targets);
-  for (size_t b = 0; b < B; b++) {
-    lengths[b] = T;
-    seq[b] = b;
-    pos[b] = T - 1;
+
+  /* A task of K classes "0".."K-1" over one text field. Its examples come tokenized, so only
+   * the label words matter: the texts of the peer's label ids, spread over the vocabulary (the
+   * model sees only their output-head rows). */
+  lamp_task task;
+  memset(&task, 0, sizeof(task));
+  task.name = "bench";
+  task.format = LAMP_DATA_TSV;
+  task.n_columns = 2;
+  task.n_fields = 1;
+  task.fields[0] = "text";
+  task.columns[0] = 0;
+  task.label_column = 1;
+  task.n_labels = K;
+  task.template_text = "{text}";
+  task.metric = LAMP_DATA_METRIC_ACCURACY;
+  char names[LAMP_DATA_MAX_LABELS][24], *words[LAMP_DATA_MAX_LABELS];
+  for (size_t k = 0; k < K; k++) {
+    snprintf(names[k], sizeof(names[k]), "%zu", k);
+    task.labels[k] = names[k];
+    int32_t id = (int32_t)((k + 1) * mc.n_vocab / (K + 1));
+    words[k] = bench_label_word(ctx, lamp_llm_tokenizer(llm), id);
+    task.words[k] = words[k];
   }
-  /* K label words spread over the vocabulary (the model sees only their output-head rows) */
-  for (size_t k = 0; k < K; k++) labels[k] = (int32_t)((k + 1) * mc.n_vocab / (K + 1));
-  BENCH_CHECK(ctx, lamp_model_set_tokens(s.ws, B, T, ids, lengths));
-  BENCH_CHECK(ctx, lamp_model_set_outputs(s.ws, B, seq, pos, targets));
-  BENCH_CHECK(ctx, lamp_model_set_labels(s.ws, K, labels));
-  BENCH_CHECK(ctx, lamp_model_prompt(s.ws, &s.pin));
-  BENCH_CHECK(ctx, lamp_model_prompt_grad(s.ws, &s.dprompt));
+  /* eval_batch B and max_tokens T: the workspace has the step's shape, (B, T, P', B, K) */
+  lamp_classifier_options co;
+  lamp_classifier_options_init(&co, &task);
+  co.max_tokens = T;
+  co.eval_batch = B;
+  lamp_classifier *cls = NULL;
+  BENCH_CHECK(ctx, lamp_classifier_create(llm, &co, &cls));
+  for (size_t k = 0; k < K; k++) free(words[k]);
+
+  /* B examples and batch B: every step is the same batch (an epoch reorders its sequences,
+   * which leaves the mean loss alone) */
+  int32_t *ids = bench_malloc(B * T * sizeof(int32_t)), targets[256];
+  bench_train_batch(c, mc.n_vocab, ids, targets);
+  lamp_examples *ex = NULL;
+  BENCH_CHECK(ctx, lamp_examples_create(cls, &ex));
+  for (size_t b = 0; b < B; b++)
+    BENCH_CHECK(ctx, lamp_examples_add_tokens(cls, ex, ids + b * T, T, targets[b]));
   free(ids);
 
-  /* warm-up: every kernel build and CLBlast's first-use compilations */
-  bench_step_run(&s);
-  BENCH_CHECK(ctx, lamp_context_finish(ctx));
-  out->loss_first = bench_mean_loss(ctx, s.ws, B);
+  /* AdamW with lamp_adamw's own defaults and no decay, so that losses compare with the
+   * figures measured before the engine existed; the trainer's defaults differ */
+  lamp_trainer_options to;
+  lamp_trainer_options_init(&to, llm, method);
+  to.prompt.length = c->prompt;
+  to.prompt.seed = 1;
+  lamp_adamw_options_init(&to.adamw);
+  to.decay = LAMP_LR_CONSTANT;
+  to.clip = c->clip;
+  to.batch = B;
+  to.steps = 1 + (uint64_t)c->steps;
+  lamp_trainer *tr = NULL;
+  BENCH_CHECK(ctx, lamp_trainer_create(cls, &to, ex, &tr));
+  lamp_trainer_state state;
+  BENCH_CHECK(ctx, lamp_trainer_get_state(tr, &state));
+  out->prompt_rows = state.prompt_rows;
+  out->trainable = state.trainable;
 
+  /* warm-up: every kernel build and CLBlast's first-use compilations */
+  lamp_step_result r;
+  BENCH_CHECK(ctx, lamp_trainer_step(tr));
+  BENCH_CHECK(ctx, lamp_trainer_collect(tr, &r));
+  out->loss_first = r.loss;
+
+  /* each step enqueued, then waited for: the step's whole time, host work included */
   double t[BENCH_TRAIN_MAX_STEPS];
   if (lamp_profile_enabled(ctx)) BENCH_CHECK(ctx, lamp_profile_reset(ctx));
   for (int i = 0; i < c->steps; i++) {
     double t0 = bench_now();
-    bench_step_run(&s);
-    BENCH_CHECK(ctx, lamp_context_finish(ctx));
+    BENCH_CHECK(ctx, lamp_trainer_step(tr));
+    BENCH_CHECK(ctx, lamp_trainer_collect(tr, &r));
     t[i] = bench_now() - t0;
   }
-  out->loss_last = bench_mean_loss(ctx, s.ws, B);
+  out->loss_last = r.loss;
   out->step_seconds = bench_median(t, (size_t)c->steps);
   out->tokens_per_s = (double)(B * T) / out->step_seconds;
   out->flop = bench_train_flop(&mc, B, out->prompt_rows, T, B, K);
@@ -192,11 +171,13 @@ void bench_train_measure(lamp_context *ctx, lamp_model *model, lamp_prompt_metho
     BENCH_CHECK(ctx, lamp_profile_reset(ctx));
   }
 
+  /* the trainer counts weights, workspace and 4 floats per trainable parameter */
   out->weight_bytes = lamp_model_weight_bytes(model);
-  out->workspace_bytes = lamp_model_workspace_bytes(s.ws);
   out->prompt_bytes = 2 * out->trainable * sizeof(float); /* values and gradients */
   out->optim_bytes = 2 * out->trainable * sizeof(float);  /* first and second moments */
-  lamp_model_workspace_release(s.ws);
-  lamp_adamw_release(s.opt);
-  lamp_prompt_release(s.prompt);
+  out->workspace_bytes =
+      state.device_bytes - out->weight_bytes - out->prompt_bytes - out->optim_bytes;
+  lamp_trainer_release(tr);
+  lamp_examples_release(ex);
+  lamp_classifier_release(cls);
 }

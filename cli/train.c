@@ -4,6 +4,7 @@
 #include "train.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -165,6 +166,31 @@ static void tr_model_path(const tr_opts *o, char *out, size_t size) {
   }
 }
 
+/* Removes the temporary files that lamp's atomic writes leave in a run folder when the
+ * process dies mid-write (`<file>.tmp.XXXXXX` of the files lamp writes there), and only those. */
+static void tr_remove_stale(const char *out) {
+  static const char *const files[] = {"checkpoint.safetensors", "adapter/adapter_model.safetensors",
+                                      "adapter/adapter_config.json"};
+  size_t removed = 0;
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    char pattern[PATH_MAX + 96];
+    snprintf(pattern, sizeof(pattern), "%s/%s.tmp.??????", out, files[i]);
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0) continue;
+    for (size_t k = 0; k < g.gl_pathc; k++) removed += unlink(g.gl_pathv[k]) == 0;
+    globfree(&g);
+  }
+  if (removed) printf("removed %zu temporary file%s an interrupted write left in %s\n", removed,
+                      removed == 1 ? "" : "s", out);
+}
+
+/* A checkpoint from before checksums loads, but the user should know it was not verified. */
+static void tr_note_unverified(lamp_checkpoint *ck, const char *path) {
+  if (!lamp_checkpoint_checksummed(ck))
+    fprintf(stderr, "lamp: note: %s has no checksums (written by an older lamp): its values are "
+            "checked to be finite, not verified\n", path);
+}
+
 /* ---- the session: context, model, task, classifier -------------------------------------------- */
 
 typedef struct tr_session {
@@ -321,7 +347,7 @@ static int tr_metrics_read(const char *path, uint64_t max_step, int rewrite, tr_
 }
 
 static const char *tr_metric_key(const lamp_metrics *m) {
-  return m->metric == LAMP_METRIC_ACCURACY ? NULL : lamp_data_metric_name(m->metric);
+  return m->metric == LAMP_DATA_METRIC_ACCURACY ? NULL : lamp_data_metric_name(m->metric);
 }
 
 static void tr_eval_json(FILE *f, uint64_t step, const char *split, const lamp_metrics *m) {
@@ -401,7 +427,7 @@ static int tr_on_fit(void *user, const lamp_fit_report *rep) {
 /* The options of a run: the flags, or with --resume the checkpoint's with the flags over them
  * (a run option that differs is an error). */
 static int tr_train_options(tr_session *s, const tr_opts *flags, int argc, char **argv,
-                            const char *ckpt, const lamp_reducer *red, tr_opts *o,
+                            const char *ckpt, const lamp_reducer *red, int ranks_rank0, tr_opts *o,
                             lamp_classifier_options *co, lamp_trainer_options *to,
                             lamp_checkpoint **resume) {
   const char *cmd = "train";
@@ -413,6 +439,7 @@ static int tr_train_options(tr_session *s, const tr_opts *flags, int argc, char 
     return rc;
   }
   lamp_status st = lamp_checkpoint_open(s->ctx, ckpt, resume);
+  if (st == LAMP_OK && ranks_rank0) tr_note_unverified(*resume, ckpt);
   lamp_classifier_options sc;
   lamp_trainer_options stt;
   if (st == LAMP_OK) st = lamp_checkpoint_classifier_options(*resume, &sc);
@@ -493,6 +520,7 @@ static int tr_train(int argc, char **argv, tr_ranks *ranks, int *agreed) {
     tr_error(cmd, "cannot create %s: %s", flags.out, strerror(errno));
     return 1;
   }
+  if (rank0) tr_remove_stale(flags.out);
   double t_open = tr_now();
   tr_session s;
   lamp_checkpoint *resume = NULL;
@@ -507,8 +535,8 @@ static int tr_train(int argc, char **argv, tr_ranks *ranks, int *agreed) {
   tr_ranks_device(ranks, device, sizeof(device));
   int rc = tr_session_open(&s, cmd, &flags, device);
   if (!rc)
-    rc = tr_train_options(&s, &flags, argc, argv, ckpt, tr_ranks_reducer(ranks), &o, &co, &to,
-                          &resume);
+    rc = tr_train_options(&s, &flags, argc, argv, ckpt, tr_ranks_reducer(ranks), rank0, &o, &co,
+                          &to, &resume);
   if (!rc) rc = tr_classifier(&s, cmd, &co);
   if (!rc) rc = tr_split_path(cmd, &o, s.task, 0, train_path, sizeof(train_path)) ||
                 tr_split_path(cmd, &o, s.task, 1, dev_path, sizeof(dev_path)) ||
@@ -680,6 +708,7 @@ static int tr_open_infer(const char *cmd, int which, int argc, char **argv, tr_o
   if (o->checkpoint[0]) {
     lamp_checkpoint *ck = NULL;
     st = lamp_checkpoint_open(s->ctx, o->checkpoint, &ck);
+    if (st == LAMP_OK) tr_note_unverified(ck, o->checkpoint);
     if (st == LAMP_OK) st = lamp_checkpoint_classifier_options(ck, &co);
     if (st == LAMP_OK) {
       char path[TR_STR];

@@ -139,6 +139,10 @@ static int tr_set(tr_opts *o, const tr_flag *f, const char *value, const char *c
         tr_error(cmd, "--%s takes a non-negative integer, not '%s'", f->name, value);
         return 2;
       }
+      if (v == 0 && !strcmp(f->name, "pool")) {
+        tr_error(cmd, "--pool must be at least 1 (leave it out for the method's default)");
+        return 2;
+      }
       memcpy(field, &v, sizeof(v));
       return 0;
     }

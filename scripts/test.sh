@@ -10,10 +10,24 @@ CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/s
 
 # The real model's tests need it; the others do not.
 ./scripts/fetch-model.sh >/dev/null
-# A missing real model or data file, or MPI, fails the tests here instead of skipping them.
-LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 ctest --test-dir "$build_dir" --output-on-failure
+# A missing real model or MPI fails the tests here instead of skipping them; so does the
+# project's data folder when it is there (it lives beside the repository, not in it).
+require_data=0
+if [ -d ../shared/data ]; then require_data=1; else
+  echo "test: no ../shared/data beside the repository: the real-data checks of test_data skip" >&2
+fi
+export LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 LAMP_REQUIRE_DATA=$require_data
+ctest --test-dir "$build_dir" --output-on-failure
 # The whole suite again under ASan, UBSan and LSan, with allocation-failure injection.
 ./scripts/sanitize.sh
+
+# Fuzzing (fuzz/README.md): every seed and regression input replayed under ASan and UBSan, then
+# each target fuzzed briefly (about a minute in all), in build-fuzz/ with clang.
+if command -v clang >/dev/null; then
+  ./scripts/fuzz.sh --ci
+else
+  echo "test: clang not found (scripts/setup.sh installs it): fuzzing skipped" >&2
+fi
 
 prefix="$PWD/$build_dir/install"
 rm -rf "$prefix" "$build_dir/example" "$build_dir/examples"

@@ -33,15 +33,18 @@ static inline int fixture_teardown(void **state) {
   return 0;
 }
 
-/* A real model or data file the test needs is absent: a skip, or with LAMP_REQUIRE_MODEL=1
- * (which CI sets) a failure, so that a missing download cannot pass as green. */
-#define FIXTURE_NEED_FILE(path, why)                                                    \
+/* A file a test needs is absent: a skip, or a failure when the environment variable `require`
+ * is "1". The test script sets LAMP_REQUIRE_MODEL=1 (it downloads the real model itself, so a
+ * missing model cannot pass as green) and LAMP_REQUIRE_DATA=1 when the project's data folder
+ * beside the repository exists (it is not part of the repository). */
+#define FIXTURE_NEED(require, path, why)                                                \
   do {                                                                                  \
-    const char *req_ = getenv("LAMP_REQUIRE_MODEL");                                    \
+    const char *req_ = getenv(require);                                                 \
     if (req_ && !strcmp(req_, "1")) fail_msg("%s is absent (%s)", (path), (why));       \
     print_message("skipped: %s is absent (%s)\n", (path), (why));                       \
     skip();                                                                             \
   } while (0)
+#define FIXTURE_NEED_FILE(path, why) FIXTURE_NEED("LAMP_REQUIRE_MODEL", path, why)
 
 /* Fails the test with the context's message when a lamp call does not return LAMP_OK. */
 #define LAMP_OK_OR_FAIL(ctx, call)                                                  \

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lamp/safetensors.h"
 #include "runtime/internal.h"
 #include "ref_gguf.h"
 
@@ -143,6 +144,50 @@ int ref_train_model_write(ref_train_model *m, const char *path, uint32_t seed) {
   if (f && fclose(f) != 0) rc = -1;
   ref_buf_free(&file);
   return rc;
+}
+
+int ref_train_write_split(const char *path, size_t n, uint64_t seed) {
+  size_t cap = n * 64 + 64, at = 0;
+  char *text = malloc(cap);
+  if (!text) return -1;
+  at += (size_t)snprintf(text, cap, "sentence\tlabel\n");
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    int label = (seed >> 33) % 4 != 0;
+    size_t words = 2 + (seed >> 40) % 3;
+    for (size_t w = 0; w < words; w++) {
+      for (size_t c = 0; c < 3 + (seed >> (20 + w)) % 3; c++)
+        text[at++] = (char)('c' + (seed >> (3 * c + 7 * w)) % 20);
+      text[at++] = ' ';
+    }
+    at += (size_t)snprintf(text + at, cap - at, "%s \t%d\n", label ? "up" : "down", label);
+  }
+  text[at] = '\0';
+  int rc = ref_train_write_file(path, text);
+  free(text);
+  return rc;
+}
+
+float *ref_train_read_tensors(const char *path, const char *prefix, size_t *count) {
+  lamp_safetensors *st = NULL;
+  if (lamp_safetensors_open(NULL, path, &st) != LAMP_OK) return NULL;
+  size_t total = 0, n = lamp_safetensors_count(st);
+  const lamp_st_tensor *t = lamp_safetensors_tensors(st);
+  for (size_t i = 0; i < n; i++)
+    if (!prefix || !strncmp(t[i].name, prefix, strlen(prefix))) total += t[i].numel;
+  float *all = malloc((total ? total : 1) * sizeof(float)), *p = all;
+  for (size_t i = 0; all && i < n; i++) {
+    if (prefix && strncmp(t[i].name, prefix, strlen(prefix))) continue;
+    if (t[i].dtype != LAMP_ST_F32 || lamp_safetensors_read(st, &t[i], p, t[i].size) != LAMP_OK) {
+      free(all);
+      all = NULL;
+      break;
+    }
+    p += t[i].numel;
+  }
+  lamp_safetensors_release(st);
+  *count = total;
+  return all;
 }
 
 int ref_train_write_file(const char *path, const char *text) {

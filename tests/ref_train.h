@@ -26,6 +26,15 @@ typedef struct ref_train_model {
 int ref_train_model_write(ref_train_model *m, const char *path, uint32_t seed);
 void ref_train_model_free(ref_train_model *m);
 
+/* A learnable SST-2 style split of `n` examples (header "sentence\tlabel"): the class is
+ * marked by the sentence's last word ("up" or "down"), the rest is random letters; three in
+ * four examples are class 1; fixed by `seed`. Returns 0 on success. */
+int ref_train_write_split(const char *path, size_t n, uint64_t seed);
+
+/* The f32 values of a safetensors file's tensors whose names start with `prefix` (NULL: all),
+ * in file order, one malloc'ed array; NULL when the file cannot be read. */
+float *ref_train_read_tensors(const char *path, const char *prefix, size_t *count);
+
 /* Writes `text` to `path`; 0 on success. */
 int ref_train_write_file(const char *path, const char *text);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -27,28 +28,6 @@ static const char *task_flags = "--task sst2 --template '{sentence} =' --words '
                                 "--max-tokens 40 --eval-batch 8";
 static const char *prompt_flags = "--length 8 --rank 2 --batch 8 --seed 3";
 
-/* A learnable task: the class is marked by the sentence's last word ("up" or "down"), the rest
- * is random letters; three in four examples are class 1. */
-static void write_split(const char *path, size_t n, uint64_t seed) {
-  size_t cap = n * 64 + 64, at = 0;
-  char *text = malloc(cap);
-  assert_non_null(text);
-  at += (size_t)snprintf(text, cap, "sentence\tlabel\n");
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    int label = (seed >> 33) % 4 != 0;
-    size_t words = 2 + (seed >> 40) % 3;
-    for (size_t w = 0; w < words; w++) {
-      for (size_t c = 0; c < 3 + (seed >> (20 + w)) % 3; c++)
-        text[at++] = (char)('c' + (seed >> (3 * c + 7 * w)) % 20);
-      text[at++] = ' ';
-    }
-    at += (size_t)snprintf(text + at, cap - at, "%s \t%d\n", label ? "up" : "down", label);
-  }
-  text[at] = '\0';
-  assert_int_equal(ref_train_write_file(path, text), 0);
-  free(text);
-}
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof(*f));
@@ -64,9 +43,9 @@ static int setup(void **state) {
   if (mkdir(f->data, 0777) || mkdir(p, 0777)) return -1;
   *state = f;
   snprintf(p, sizeof(p), "%s/SST-2/train.tsv", f->data);
-  write_split(p, 96, 1);
+  if (ref_train_write_split(p, 96, 1)) return -1;
   snprintf(p, sizeof(p), "%s/SST-2/dev.tsv", f->data);
-  write_split(p, 24, 2);
+  if (ref_train_write_split(p, 24, 2)) return -1;
   return 0;
 }
 
@@ -321,11 +300,14 @@ static void test_predict_matches_reference(void **state) {
 
 static void test_eval_and_multi_token_words(void **state) {
   fixture *f = *state;
-  /* eval of the trained checkpoint from the first test, on both splits */
-  run_expect(f, 0, "eval --checkpoint %s/run/checkpoint.safetensors --model %s --data-dir %s",
+  /* eval of a checkpoint of its own (tests do not lean on each other), on both splits */
+  run_expect(f, 0, "train --model %s --data-dir %s %s %s --steps 4 --eval-every 0 "
+             "--final-eval-max 4 --out %s/evalrun", f->model, f->data, task_flags, prompt_flags,
+             f->dir);
+  run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s",
              f->dir, f->model, f->data);
   assert_true(log_has(f, "24 examples, accuracy"));
-  run_expect(f, 0, "eval --checkpoint %s/run/checkpoint.safetensors --model %s --data-dir %s "
+  run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
              "--split train --limit 10", f->dir, f->model, f->data);
   assert_true(log_has(f, "10 examples, accuracy"));
   /* words of three tokens each go through the vocabulary head */
@@ -422,6 +404,62 @@ static void test_custom_task(void **state) {
   assert_true(log_has(f, "'text'"));
 }
 
+/* Defects a hostile user found (issue 17), each checked through the tool. */
+static void test_hardening(void **state) {
+  fixture *f = *state;
+  char run[400], p[600], q[600];
+  snprintf(run, sizeof(run), "%s/hard", f->dir);
+  /* SIGTERM checkpoints and exits 143 (128 + 15), SIGINT 130 */
+  char script[4096], cmd[700];
+  snprintf(script, sizeof(script), "%s train --model %s --data-dir %s %s %s --steps 100000 "
+           "--eval-every 0 --checkpoint-every 1000000 --out %s > %s 2>&1 &\npid=$!\n"
+           "while [ ! -s %s/metrics.jsonl ]; do sleep 0.05; done\nkill -TERM $pid\nwait $pid\n",
+           ref_train_lamp_path(), f->model, f->data, task_flags, prompt_flags, run, f->log, run);
+  snprintf(cmd, sizeof(cmd), "%s/term.sh", f->dir);
+  assert_int_equal(ref_train_write_file(cmd, script), 0);
+  snprintf(cmd, sizeof(cmd), "sh %s/term.sh", f->dir);
+  int st = system(cmd);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 143);
+  assert_true(log_has(f, "stopped at step"));
+  snprintf(p, sizeof(p), "%s/checkpoint.safetensors", run);
+  assert_int_equal(access(p, R_OK), 0);
+  /* an interrupted write's temporary files go when the run resumes; a user's file stays */
+  snprintf(p, sizeof(p), "%s/checkpoint.safetensors.tmp.Ab3dE9", run);
+  snprintf(q, sizeof(q), "%s/notes.tmp.Ab3dE9", run);
+  assert_int_equal(ref_train_write_file(p, "partial"), 0);
+  assert_int_equal(ref_train_write_file(q, "mine"), 0);
+  run_expect(f, 0, "train --model %s --data-dir %s --out %s --resume --stop-after 1", f->model,
+             f->data, run);
+  assert_true(log_has(f, "removed 1 temporary file an interrupted write left"));
+  assert_int_equal(access(p, F_OK), -1);
+  assert_int_equal(access(q, F_OK), 0);
+  /* a damaged value in the checkpoint: a checksum mismatch, not a "nan" prediction */
+  snprintf(p, sizeof(p), "%s/checkpoint.safetensors", run);
+  size_t size = 0;
+  char *bytes = ref_train_read_file(p, &size);
+  assert_non_null(bytes);
+  uint64_t hl = 0;
+  for (int i = 7; i >= 0; i--) hl = (hl << 8) | (unsigned char)bytes[i];
+  float nan = NAN;
+  memcpy(bytes + 8 + hl, &nan, 4); /* the first value of the first tensor */
+  snprintf(q, sizeof(q), "%s/damaged.safetensors", f->dir);
+  FILE *out = fopen(q, "wb");
+  assert_non_null(out);
+  assert_int_equal(fwrite(bytes, 1, size, out), size);
+  fclose(out);
+  free(bytes);
+  run_expect(f, 1, "predict --model %s --checkpoint %s 'xyz up'", f->model, q);
+  assert_true(log_has(f, "does not match its checksum"));
+  assert_true(log_has(f, "damaged.safetensors"));
+  /* --pool 0 is not a silent default */
+  run_expect(f, 2, "train --model %s --data-dir %s --pool 0 --out %s/p0", f->model, f->data, f->dir);
+  assert_true(log_has(f, "--pool must be at least 1"));
+  /* a folder as --model is read as a Hugging Face folder and says what it lacks */
+  run_expect(f, 1, "eval --no-prompt --model %s %s --data-dir %s", f->data, task_flags, f->data);
+  assert_true(log_has(f, "tokenizer.json"));
+}
+
 static void test_bad_input_is_reported(void **state) {
   fixture *f = *state;
   run_expect(f, 2, "train --no-such-flag");
@@ -451,6 +489,7 @@ int main(void) {
       cmocka_unit_test(test_eval_and_multi_token_words),
       cmocka_unit_test(test_generate_matches_reference),
       cmocka_unit_test(test_custom_task),
+      cmocka_unit_test(test_hardening),
       cmocka_unit_test(test_bad_input_is_reported),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -213,7 +213,7 @@ static lamp_task csv_task(void) {
   lamp_task t = {.name = "reviews", .format = LAMP_DATA_CSV, .header = 1, .n_columns = 2,
                  .n_fields = 1, .fields = {"text"}, .columns = {0}, .label_column = 1,
                  .n_labels = 2, .labels = {"pos", "neg"}, .template_text = "Review: {text}\nIt was",
-                 .words = {" good", " bad"}, .metric = LAMP_METRIC_ACCURACY};
+                 .words = {" good", " bad"}, .metric = LAMP_DATA_METRIC_ACCURACY};
   return t;
 }
 
@@ -283,7 +283,7 @@ static void test_header_names(void **state) {
                  .n_fields = 2, .fields = {"context", "question"}, .columns = {-1, -1},
                  .label_column = -1, .label_field = "answer", .n_labels = 2,
                  .labels = {"no", "yes"}, .template_text = "{context}\n{question}?",
-                 .words = {" no", " yes"}, .metric = LAMP_METRIC_MCC};
+                 .words = {" no", " yes"}, .metric = LAMP_DATA_METRIC_MCC};
   assert_int_equal(lamp_task_check(ctx, &t), LAMP_OK);
   assert_int_equal(load_as(&t, "qa.tsv", "id\tanswer\tquestion\tcontext\n"
                                          "7\tyes\tIs it wet\tIt rains.\n", &d), LAMP_OK);
@@ -315,7 +315,7 @@ static void test_header_names(void **state) {
   lamp_task c = {.name = "pairs", .format = LAMP_DATA_CSV, .header = 1, .n_fields = 2,
                  .fields = {"b", "a"}, .columns = {-1, 3}, .label_column = -1,
                  .label_field = "gold", .n_labels = 3, .labels = {"x", "y", "z"},
-                 .template_text = "{a} / {b}", .metric = LAMP_METRIC_MACRO_F1};
+                 .template_text = "{a} / {b}", .metric = LAMP_DATA_METRIC_MACRO_F1};
   assert_int_equal(load_as(&c, "pairs.csv", "\xEF\xBB\xBF\"gold\", b ,id,a\n"
                                             "z,\"B, text\",1,A text\n", &d), LAMP_OK);
   e = lamp_dataset_example(d, 0);
@@ -336,7 +336,7 @@ static void test_jsonl_label_key(void **state) {
   lamp_task t = {.name = "nli", .format = LAMP_DATA_JSONL, .n_fields = 2,
                  .fields = {"premise", "hypothesis"}, .label_field = "gold", .n_labels = 3,
                  .labels = {"0", "1", "0.5"}, .template_text = "{premise}? {hypothesis}",
-                 .words = {" no", " yes", " maybe"}, .metric = LAMP_METRIC_MACRO_F1};
+                 .words = {" no", " yes", " maybe"}, .metric = LAMP_DATA_METRIC_MACRO_F1};
   lamp_dataset *d = NULL;
   /* the key "label" is just another member here; numbers match by their text, 1.0 as "1" */
   assert_int_equal(load_as(&t, "gold.jsonl",
@@ -419,15 +419,15 @@ static void test_task_check(void **state) {
        "task reviews: the column of the label is 5, past the task's 2 columns (0 to 1)");
   CASE(t.metric = (lamp_data_metric)9,
        "task reviews: unknown metric 9 (accuracy, f1, mcc or macro_f1)");
-  CASE((t.metric = LAMP_METRIC_MCC, t.n_labels = 3, t.labels[2] = "meh", t.words[2] = " meh"),
+  CASE((t.metric = LAMP_DATA_METRIC_MCC, t.n_labels = 3, t.labels[2] = "meh", t.words[2] = " meh"),
        "task reviews: the metric mcc needs exactly 2 labels, the task has 3");
-  CASE((t.metric = LAMP_METRIC_F1, t.n_labels = 3, t.labels[2] = "meh", t.words[2] = " meh"),
+  CASE((t.metric = LAMP_DATA_METRIC_F1, t.n_labels = 3, t.labels[2] = "meh", t.words[2] = " meh"),
        "task reviews: the metric f1 needs exactly 2 labels, the task has 3");
 #undef CASE
   /* allowed: no words at all, macro F1 over 3 labels, and columns that JSONL does not use */
   t = good;
   t.words[0] = t.words[1] = NULL;
-  t.metric = LAMP_METRIC_MACRO_F1;
+  t.metric = LAMP_DATA_METRIC_MACRO_F1;
   t.n_labels = 3;
   t.labels[2] = "meh";
   assert_int_equal(lamp_task_check(ctx, &t), LAMP_OK);
@@ -455,8 +455,8 @@ static void test_names(void **state) {
     assert_int_equal(lamp_data_format_from_name(format_names[i], &f), LAMP_OK);
     assert_int_equal(f, formats[i]);
   }
-  static const lamp_data_metric metrics[] = {LAMP_METRIC_ACCURACY, LAMP_METRIC_F1,
-                                             LAMP_METRIC_MCC, LAMP_METRIC_MACRO_F1};
+  static const lamp_data_metric metrics[] = {LAMP_DATA_METRIC_ACCURACY, LAMP_DATA_METRIC_F1,
+                                             LAMP_DATA_METRIC_MCC, LAMP_DATA_METRIC_MACRO_F1};
   static const char *const metric_names[] = {"accuracy", "f1", "mcc", "macro_f1"};
   for (size_t i = 0; i < 4; i++) {
     lamp_data_metric m = (lamp_data_metric)-1;
@@ -465,15 +465,15 @@ static void test_names(void **state) {
     assert_int_equal(m, metrics[i]);
   }
   lamp_data_format f = LAMP_DATA_TSV;
-  lamp_data_metric m = LAMP_METRIC_ACCURACY;
+  lamp_data_metric m = LAMP_DATA_METRIC_ACCURACY;
   assert_int_equal(lamp_data_format_from_name("CSV", &f), LAMP_OK);
   assert_int_equal(f, LAMP_DATA_CSV);
   assert_int_equal(lamp_data_format_from_name("JsonL", &f), LAMP_OK);
   assert_int_equal(f, LAMP_DATA_JSONL);
   assert_int_equal(lamp_data_metric_from_name("Macro-F1", &m), LAMP_OK);
-  assert_int_equal(m, LAMP_METRIC_MACRO_F1);
+  assert_int_equal(m, LAMP_DATA_METRIC_MACRO_F1);
   assert_int_equal(lamp_data_metric_from_name("MCC", &m), LAMP_OK);
-  assert_int_equal(m, LAMP_METRIC_MCC);
+  assert_int_equal(m, LAMP_DATA_METRIC_MCC);
   /* unknown names leave the output alone */
   assert_int_equal(lamp_data_format_from_name("json", &f), LAMP_ERR_INVALID_ARGUMENT);
   assert_int_equal(lamp_data_format_from_name("", &f), LAMP_ERR_INVALID_ARGUMENT);
@@ -482,7 +482,7 @@ static void test_names(void **state) {
   assert_int_equal(lamp_data_metric_from_name("f2", &m), LAMP_ERR_INVALID_ARGUMENT);
   assert_int_equal(lamp_data_metric_from_name("macro f1", &m), LAMP_ERR_INVALID_ARGUMENT);
   assert_int_equal(lamp_data_metric_from_name("acc", &m), LAMP_ERR_INVALID_ARGUMENT);
-  assert_int_equal(m, LAMP_METRIC_MCC);
+  assert_int_equal(m, LAMP_DATA_METRIC_MCC);
   assert_int_equal(lamp_data_format_from_name(NULL, &f), LAMP_ERR_INVALID_ARGUMENT);
   assert_int_equal(lamp_data_format_from_name("tsv", NULL), LAMP_ERR_INVALID_ARGUMENT);
   assert_int_equal(lamp_data_metric_from_name(NULL, &m), LAMP_ERR_INVALID_ARGUMENT);
@@ -573,7 +573,7 @@ static void test_real_data(void **state) {
   }
   struct stat sb;
   if (stat(dir, &sb) != 0) {
-    FIXTURE_NEED_FILE(dir, "the project's GLUE and SuperGLUE copy, ../shared/data");
+    FIXTURE_NEED("LAMP_REQUIRE_DATA", dir, "the project's GLUE and SuperGLUE copy, ../shared/data");
   }
   static const struct {
     const char *task, *file;

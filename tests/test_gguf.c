@@ -496,6 +496,9 @@ static void test_gguf_hostile(void **state) {
       {"unaligned offset", "\"w.second\": offset 65", second_off, 65, 8},
       {"offset past end", "\"w.second\"", second_off, 1ull << 40, 8},
       {"offset wraps", "\"w.second\"", second_off, ~0ull - 31, 8},
+      /* an offset that would take a pointer past the top of the address space: the reader
+       * once formed it after the failed check (pointer overflow, reported by UBSan) */
+      {"offset wraps memory", "\"w.second\"", second_off, 0xfffffff000000000ull, 8},
       {"overlap", "overlap", second_off, 0, 8},
       {"tensor row past end", "\"w.first\"", first_dims + 8, 1000, 8},
   };

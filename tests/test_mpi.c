@@ -109,33 +109,20 @@ static int log_has(env *e, const char *text) {
   return has;
 }
 
-/* The prompt's parameters (param.*) of a run folder's checkpoint. */
-static float *params(const char *dir, size_t *count) {
-  char path[256];
-  snprintf(path, sizeof(path), "%s/checkpoint.safetensors", dir);
-  lamp_safetensors *st = NULL;
-  assert_int_equal(lamp_safetensors_open(NULL, path, &st), LAMP_OK);
-  size_t total = 0, n = lamp_safetensors_count(st);
-  for (size_t i = 0; i < n; i++)
-    if (!strncmp(lamp_safetensors_tensors(st)[i].name, "param.", 6))
-      total += lamp_safetensors_tensors(st)[i].numel;
-  float *all = malloc(total * sizeof(float)), *p = all;
-  assert_non_null(all);
-  for (size_t i = 0; i < n; i++) {
-    const lamp_st_tensor *x = &lamp_safetensors_tensors(st)[i];
-    if (strncmp(x->name, "param.", 6)) continue;
-    assert_int_equal(lamp_safetensors_read(st, x, p, x->size), LAMP_OK);
-    p += x->numel;
-  }
-  lamp_safetensors_release(st);
-  *count = total;
-  return all;
-}
 
 /* ||a - b|| / ||a||, and the largest elementwise difference over the largest value: float sums
  * in another order give a gradient element that cancels a relative error AdamW does not damp
  * (its update is about lr whatever the gradient's size), so the elementwise figure grows
  * faster (PT: 1e-6 after 10 steps here). */
+/* The prompt's parameters (param.*) of a run folder's checkpoint. */
+static float *params(const char *dir, size_t *count) {
+  char path[512];
+  snprintf(path, sizeof(path), "%s/checkpoint.safetensors", dir);
+  float *v = ref_train_read_tensors(path, "param.", count);
+  assert_non_null(v);
+  return v;
+}
+
 static double rel_l2(const float *a, const float *b, size_t n, double *elementwise) {
   double d = 0, s = 0, worst = 0, scale = 0;
   for (size_t i = 0; i < n; i++) {

@@ -110,14 +110,18 @@ static void test_round_trip(void **state) {
   assert_int_equal(lamp_safetensors_read(st, &t[0], got, 20), LAMP_ERR_SHAPE);
   assert_int_equal(lamp_safetensors_find(st, "nope", &tb), LAMP_ERR_NOT_FOUND);
   assert_non_null(strstr(lamp_context_error(ctx), "nope"));
-  assert_int_equal(lamp_safetensors_metadata_count(st), 3);
+  /* the caller's three pairs, then a checksum per tensor */
+  assert_int_equal(lamp_safetensors_metadata_count(st), 3 + lamp_safetensors_count(st));
+  assert_true(lamp_safetensors_checksummed(st));
+  assert_non_null(lamp_safetensors_metadata_get(st, "lamp.fnv1a64.b.weight"));
   for (int i = 0; i < 3; i++)
     assert_string_equal(lamp_safetensors_metadata_get(st, keys[i]), vals[i]);
   assert_null(lamp_safetensors_metadata_get(st, "absent"));
   const char *k = NULL, *v = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_safetensors_metadata_at(st, 1, &k, &v));
   assert_string_equal(k, keys[1]);
-  assert_int_equal(lamp_safetensors_metadata_at(st, 3, &k, &v), LAMP_ERR_NOT_FOUND);
+  assert_int_equal(lamp_safetensors_metadata_at(st, 3 + lamp_safetensors_count(st), &k, &v),
+                   LAMP_ERR_NOT_FOUND);
 
   /* upload into a strided device tensor: a transposed view */
   lamp_tensor dev, view;
@@ -362,7 +366,12 @@ static void test_fuzzed_headers(void **state) {
       assert_true(t[i].offset + t[i].size <= n);
       void *dst = malloc(t[i].size ? t[i].size : 1);
       assert_non_null(dst);
-      LAMP_OK_OR_FAIL(ctx, lamp_safetensors_read(st, &t[i], dst, t[i].size));
+      /* a header flip that moves a tensor's bytes shows as a checksum mismatch */
+      lamp_status r = lamp_safetensors_read(st, &t[i], dst, t[i].size);
+      if (r != LAMP_OK) {
+        assert_int_equal(r, LAMP_ERR_FORMAT);
+        assert_non_null(strstr(lamp_context_error(ctx), "checksum"));
+      }
       free(dst);
     }
     lamp_safetensors_release(st);
@@ -370,6 +379,39 @@ static void test_fuzzed_headers(void **state) {
   print_message("fuzz: %d of 3000 corrupted files still parsed (and were checked)\n", accepted);
   free(raw);
   free(buf);
+}
+
+/* A value changed in the file (a NaN written over a float, as a bad disk or an editor might)
+ * is a checksum mismatch naming the tensor; a file without checksums still reads. */
+static void test_damaged_data_is_noticed(void **state) {
+  lamp_context *ctx = *state;
+  char path[] = "/tmp/lamp-test-st-damage-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  float a[4] = {1, 2, 3, 4};
+  uint64_t shape[1] = {4};
+  lamp_st_entry e = {"w", 1, shape, a};
+  LAMP_OK_OR_FAIL(ctx, lamp_safetensors_write_f32(ctx, path, &e, 1, NULL, NULL, 0));
+  lamp_safetensors *st = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_safetensors_open(ctx, path, &st));
+  const lamp_st_tensor *t = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_safetensors_find(st, "w", &t));
+  uint64_t at = t->offset;
+  lamp_safetensors_release(st);
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  float nan = NAN;
+  assert_int_equal(fseek(f, (long)at + 4, SEEK_SET), 0);
+  assert_int_equal(fwrite(&nan, 4, 1, f), 1);
+  fclose(f);
+  LAMP_OK_OR_FAIL(ctx, lamp_safetensors_open(ctx, path, &st));
+  LAMP_OK_OR_FAIL(ctx, lamp_safetensors_find(st, "w", &t));
+  float got[4];
+  assert_int_equal(lamp_safetensors_read(st, t, got, sizeof(got)), LAMP_ERR_FORMAT);
+  assert_non_null(strstr(lamp_context_error(ctx), "tensor 'w' does not match its checksum"));
+  lamp_safetensors_release(st);
+  unlink(path);
 }
 
 static void test_writer_errors(void **state) {
@@ -419,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_hostile_headers),
       cmocka_unit_test(test_truncations),
       cmocka_unit_test(test_fuzzed_headers),
+      cmocka_unit_test(test_damaged_data_is_noticed),
       cmocka_unit_test(test_writer_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

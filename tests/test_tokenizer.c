@@ -142,6 +142,14 @@ static void test_tokenizer_json_reference(void **state) {
   LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, chat, strlen(chat), 0, ids, 32, &count));
   assert_true(count > 1);
   for (size_t i = 0; i < count; i++) assert_true(ids[i] > 16);
+  /* bytes without a token are dropped, as Hugging Face tokenizers 0.23.3 drops them: it
+   * encodes "a\x04b" and "\x04" of this tokenizer.json as [81, 82] and [] */
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, "a\x04" "b", 3, 0, ids, 32, &count));
+  assert_int_equal(count, 2);
+  assert_int_equal(ids[0], 81);
+  assert_int_equal(ids[1], 82);
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, "\x04", 1, 0, ids, 32, &count));
+  assert_int_equal(count, 0);
   lamp_tokenizer_release(tok);
 }
 
@@ -319,6 +327,13 @@ static void test_tokenizer_buffers_and_bytes(void **state) {
   assert_int_equal(lamp_tokenizer_decode(ctx, tok, bad, 2, 0, text, sizeof(text), &len),
                    LAMP_ERR_INVALID_ARGUMENT);
   assert_non_null(strstr(lamp_context_error(ctx), "49152"));
+  /* a text of no ids into a buffer: LAMP_OK, count 0, the buffer untouched (the copy once
+   * passed memcpy a NULL source, undefined behaviour that UBSan reports) */
+  ids[0] = -7;
+  count = 99;
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, "", 0, 0, ids, 8, &count));
+  assert_int_equal(count, 0);
+  assert_int_equal(ids[0], -7);
   /* ADD_BOS needs a BOS id, which tokenizer.json does not carry */
   assert_int_equal(lamp_tokenizer_encode(ctx, tok, s, 1, LAMP_TOKENIZE_ADD_BOS, ids, 8, &count),
                    LAMP_ERR_INVALID_ARGUMENT);

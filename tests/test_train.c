@@ -24,26 +24,6 @@ typedef struct env {
   char dir[64], train[128], dev[128];
 } env;
 
-/* A learnable task: the class is marked by the sentence's last word ("up" or "down"). */
-static void write_split(const char *path, size_t n, uint64_t seed) {
-  size_t cap = n * 64 + 64, at = 0;
-  char *text = malloc(cap);
-  assert_non_null(text);
-  at += (size_t)snprintf(text, cap, "sentence\tlabel\n");
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    int label = (seed >> 33) % 4 != 0;
-    for (size_t w = 0; w < 2 + (seed >> 40) % 3; w++) {
-      for (size_t c = 0; c < 3 + (seed >> (20 + w)) % 3; c++)
-        text[at++] = (char)('c' + (seed >> (3 * c + 7 * w)) % 20);
-      text[at++] = ' ';
-    }
-    at += (size_t)snprintf(text + at, cap - at, "%s \t%d\n", label ? "up" : "down", label);
-  }
-  text[at] = '\0';
-  assert_int_equal(ref_train_write_file(path, text), 0);
-  free(text);
-}
 
 static int setup(void **state) {
   env *e = calloc(1, sizeof(*e));
@@ -52,8 +32,7 @@ static int setup(void **state) {
   if (!mkdtemp(e->dir)) return -1;
   snprintf(e->train, sizeof(e->train), "%s/train.tsv", e->dir);
   snprintf(e->dev, sizeof(e->dev), "%s/dev.tsv", e->dir);
-  write_split(e->train, 64, 1);
-  write_split(e->dev, 16, 2);
+  if (ref_train_write_split(e->train, 64, 1) || ref_train_write_split(e->dev, 16, 2)) return -1;
   /* the shared tiny model (tests/gen_tiny_model.c) */
   if (lamp_llm_load(e->ctx, LAMP_TEST_DATA "/tiny.gguf", &e->llm) != LAMP_OK) return -1;
   *state = e;
@@ -97,25 +76,16 @@ static void small_options(env *e, lamp_trainer_options *to, uint64_t steps) {
   to->adamw.lr = 0.05f;
 }
 
-/* The prompt's parameter values and moments through a checkpoint file, as bytes. */
-static char *state_bytes(env *e, lamp_trainer *t, const char *name, size_t *size) {
+
+/* The trainer's tensors whose names start with `prefix` ("param." for the prompt's values, ""
+ * for values and AdamW moments), through a checkpoint named `name`. */
+static float *saved(env *e, lamp_trainer *t, const char *name, const char *prefix, size_t *count) {
   char path[256];
   snprintf(path, sizeof(path), "%s/%s.safetensors", e->dir, name);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(t, path, NULL, NULL, 0));
-  lamp_safetensors *st = NULL;
-  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_open(e->ctx, path, &st));
-  size_t total = 0, n = lamp_safetensors_count(st);
-  for (size_t i = 0; i < n; i++) total += lamp_safetensors_tensors(st)[i].size;
-  char *all = malloc(total), *p = all;
-  assert_non_null(all);
-  for (size_t i = 0; i < n; i++) {
-    const lamp_st_tensor *x = &lamp_safetensors_tensors(st)[i];
-    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_read(st, x, p, x->size));
-    p += x->size;
-  }
-  lamp_safetensors_release(st);
-  *size = total;
-  return all;
+  float *v = ref_train_read_tensors(path, prefix, count);
+  assert_non_null(v);
+  return v;
 }
 
 static void test_fit_equals_steps_and_learns(void **state) {
@@ -157,9 +127,9 @@ static void test_fit_equals_steps_and_learns(void **state) {
   lamp_fit_options_init(&fit);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(b, &fit));
   size_t na, nb;
-  char *sa = state_bytes(e, a, "by-hand", &na), *sb = state_bytes(e, b, "fit", &nb);
+  float *sa = saved(e, a, "by-hand", "", &na), *sb = saved(e, b, "fit", "", &nb);
   assert_int_equal(na, nb);
-  assert_memory_equal(sa, sb, na);
+  assert_memory_equal(sa, sb, na * sizeof(float));
   free(sa);
   free(sb);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_evaluate(a, dev, 0, &after));
@@ -247,9 +217,9 @@ static void test_resume_is_exact_and_cancel_checkpoints(void **state) {
   lamp_fit_options_init(&fit);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(rest, &fit));
   size_t na, nb;
-  char *sa = state_bytes(e, whole, "whole", &na), *sb = state_bytes(e, rest, "rest", &nb);
+  float *sa = saved(e, whole, "whole", "", &na), *sb = saved(e, rest, "rest", "", &nb);
   assert_int_equal(na, nb);
-  assert_memory_equal(sa, sb, na);
+  assert_memory_equal(sa, sb, na * sizeof(float));
   free(sa);
   free(sb);
   lamp_trainer_release(whole);
@@ -339,7 +309,7 @@ static void test_custom_csv_task_trains_and_evaluates(void **state) {
   t.labels[0] = "bad";
   t.labels[1] = "good";
   t.template_text = "{text} =";
-  t.metric = LAMP_METRIC_F1;
+  t.metric = LAMP_DATA_METRIC_F1;
   lamp_classifier_options co;
   lamp_classifier_options_init(&co, &t);
   co.words = " a| b";
@@ -363,7 +333,7 @@ static void test_custom_csv_task_trains_and_evaluates(void **state) {
   fit.checkpoint = ckpt;
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(tr, &fit));
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_evaluate(tr, ex, 0, &m1));
-  assert_int_equal(m1.metric, LAMP_METRIC_F1);
+  assert_int_equal(m1.metric, LAMP_DATA_METRIC_F1);
   assert_true(m1.score == m1.f1);
   assert_true(m1.loss < m0.loss);
   /* the checkpoint carries the custom task: a classifier from it reads the same file */
@@ -418,6 +388,21 @@ static void test_added_text_matches_the_file_path(void **state) {
   LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_evaluate(c, NULL, added, 0, sb, pb, NULL));
   assert_memory_equal(sa, sb, sizeof(sa));
   assert_memory_equal(pa, pb, sizeof(pa));
+  /* a trainer on the same classifier steps on after the classifier scored the bare model */
+  lamp_trainer_options to;
+  small_options(e, &to, 2);
+  to.warmup = 0;
+  lamp_trainer *t = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, file, &t));
+  lamp_step_result r;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(t));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(t, &r));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_evaluate(c, NULL, file, 0, sb, pb, NULL));
+  assert_memory_equal(sa, sb, sizeof(sa));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(t));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(t, &r));
+  assert_true(isfinite(r.loss));
+  lamp_trainer_release(t);
   /* unknown labels: scores, but no metrics */
   lamp_metrics m;
   assert_int_equal(lamp_classifier_evaluate(c, NULL, added, 0, NULL, NULL, &m),
@@ -427,29 +412,6 @@ static void test_added_text_matches_the_file_path(void **state) {
   lamp_classifier_release(c);
 }
 
-/* The prompt's parameter values after a run, as floats (the checkpoint's param.* tensors). */
-static float *param_values(env *e, lamp_trainer *t, const char *name, size_t *count) {
-  char path[256];
-  snprintf(path, sizeof(path), "%s/%s.safetensors", e->dir, name);
-  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(t, path, NULL, NULL, 0));
-  lamp_safetensors *st = NULL;
-  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_open(e->ctx, path, &st));
-  size_t total = 0, n = lamp_safetensors_count(st);
-  for (size_t i = 0; i < n; i++)
-    if (!strncmp(lamp_safetensors_tensors(st)[i].name, "param.", 6))
-      total += lamp_safetensors_tensors(st)[i].numel;
-  float *all = malloc(total * sizeof(float)), *p = all;
-  assert_non_null(all);
-  for (size_t i = 0; i < n; i++) {
-    const lamp_st_tensor *x = &lamp_safetensors_tensors(st)[i];
-    if (strncmp(x->name, "param.", 6)) continue;
-    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_read(st, x, p, x->size));
-    p += x->numel;
-  }
-  lamp_safetensors_release(st);
-  *count = total;
-  return all;
-}
 
 /* ||a - b|| <= rel ||a||: the elementwise difference grows faster, since a gradient element
  * that cancels has a large relative error that AdamW's normalised update does not damp. */
@@ -546,7 +508,7 @@ static void *pair_thread(void *arg) {
     fake.ctx = ctx;
     char name[32];
     snprintf(name, sizeof(name), "rank%zu-params", r->rank);
-    p->params[r->rank] = param_values(&fake, t, name, &p->n_params);
+    p->params[r->rank] = saved(&fake, t, name, "param.", &p->n_params);
   }
   lamp_trainer_release(t);
   lamp_examples_release(train);
@@ -582,7 +544,7 @@ static void test_accumulation_and_ranks_equal_one_batch(void **state) {
     assert_int_equal(s2.batches, 8); /* 64 examples in global batches of 8 */
     LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(t2, &fit));
     size_t n1, n2;
-    float *p1 = param_values(e, t1, "one", &n1), *p2 = param_values(e, t2, "acc", &n2);
+    float *p1 = saved(e, t1, "one", "param.", &n1), *p2 = saved(e, t2, "acc", "param.", &n2);
     assert_int_equal(n1, n2);
     expect_close(p1, p2, n1, 1e-6, "accumulate 2 x 4 against batch 8");
 
@@ -614,13 +576,109 @@ static void test_accumulation_and_ranks_equal_one_batch(void **state) {
   }
 }
 
+static void expect_error(env *e, lamp_status got, lamp_status want, const char *text) {
+  assert_int_equal(got, want);
+  if (!strstr(lamp_context_error(e->ctx), text))
+    fail_msg("expected \"%s\" in \"%s\"", text, lamp_context_error(e->ctx));
+}
+
+/* Rewrites checkpoint `from` into `to` through lamp's writer, with metadata key `key` set to
+ * `value` (NULL: unchanged) and element 0 of tensor `poison` (NULL: none) set to NaN. The
+ * writer stores fresh checksums, so what the reader must catch is the change itself. */
+static void rewrite_checkpoint(env *e, const char *from, const char *to, const char *key,
+                               const char *value, const char *poison) {
+  lamp_safetensors *st = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_open(e->ctx, from, &st));
+  size_t n = lamp_safetensors_count(st), nm = lamp_safetensors_metadata_count(st), k = 0;
+  lamp_st_entry ent[16];
+  float *data[16];
+  assert_true(n <= 16);
+  for (size_t i = 0; i < n; i++) {
+    const lamp_st_tensor *t = &lamp_safetensors_tensors(st)[i];
+    data[i] = malloc(t->size);
+    assert_non_null(data[i]);
+    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_read(st, t, data[i], t->size));
+    if (poison && !strcmp(t->name, poison)) data[i][0] = NAN;
+    ent[i] = (lamp_st_entry){t->name, t->ndim, t->shape, data[i]};
+  }
+  const char **keys = malloc(nm * sizeof(char *)), **vals = malloc(nm * sizeof(char *));
+  assert_true(keys && vals);
+  for (size_t i = 0; i < nm; i++) {
+    const char *mk, *mv;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_metadata_at(st, i, &mk, &mv));
+    if (!strncmp(mk, "lamp.fnv1a64.", 13)) continue;
+    keys[k] = mk;
+    vals[k++] = key && !strcmp(mk, key) ? value : mv;
+  }
+  LAMP_OK_OR_FAIL(e->ctx, lamp_safetensors_write_f32(e->ctx, to, ent, n, keys, vals, k));
+  for (size_t i = 0; i < n; i++) free(data[i]);
+  free(keys);
+  free(vals);
+  lamp_safetensors_release(st);
+}
+
+/* What a damaged or foreign checkpoint gives: the cause in the message, never LAMP_OK. */
+static void test_damaged_checkpoints_are_refused(void **state) {
+  env *e = *state;
+  lamp_classifier *c = make_classifier(e);
+  lamp_examples *train = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 0, &train));
+  lamp_trainer_options to;
+  small_options(e, &to, 3);
+  lamp_trainer *t = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &t));
+  char good[256], bad[256];
+  snprintf(good, sizeof(good), "%s/good.safetensors", e->dir);
+  snprintf(bad, sizeof(bad), "%s/bad.safetensors", e->dir);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(t, good, NULL, NULL, 0));
+  lamp_checkpoint *ck = NULL;
+  lamp_prompt *p = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, good, &ck));
+  assert_true(lamp_checkpoint_checksummed(ck));
+  lamp_checkpoint_release(ck);
+
+  /* a NaN in the parameters, with a valid checksum over it */
+  rewrite_checkpoint(e, good, bad, NULL, NULL, "param.U");
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_NUMERIC, "param.U holds nan");
+  lamp_checkpoint_release(ck);
+  /* a method this lamp does not know */
+  rewrite_checkpoint(e, good, bad, "run.method", "lora", NULL);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_FORMAT,
+               "run.method 'lora' is not lamp, pt or dpt");
+  lamp_checkpoint_release(ck);
+  /* a prompt for a model of another width */
+  rewrite_checkpoint(e, good, bad, "prompt.width", "64", NULL);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_SHAPE,
+               "a prompt 64 wide; this model is 32 wide");
+  lamp_checkpoint_release(ck);
+  /* a file cut short */
+  size_t size = 0;
+  char *bytes = ref_train_read_file(good, &size);
+  assert_non_null(bytes);
+  FILE *f = fopen(bad, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(bytes, 1, size - 100, f), size - 100);
+  fclose(f);
+  free(bytes);
+  assert_int_not_equal(lamp_checkpoint_open(e->ctx, bad, &ck), LAMP_OK);
+  assert_non_null(strstr(lamp_context_error(e->ctx), "bad.safetensors"));
+  assert_null(strstr(lamp_context_error(e->ctx), "LAMP_ERR"));
+  assert_null(p);
+  lamp_trainer_release(t);
+  lamp_examples_release(train);
+  lamp_classifier_release(c);
+}
+
 static void test_metrics_match_hand_counts(void **state) {
   (void)state;
   /* gold/pred: tp 3, fn 1, fp 2, tn 4 for class 1 */
   int32_t gold[10] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
   int32_t pred[10] = {1, 1, 1, 0, 1, 1, 0, 0, 0, 0};
   lamp_metrics m;
-  assert_int_equal(lamp_metrics_compute(2, gold, pred, 10, LAMP_METRIC_MCC, &m), LAMP_OK);
+  assert_int_equal(lamp_metrics_compute(2, gold, pred, 10, LAMP_DATA_METRIC_MCC, &m), LAMP_OK);
   assert_true(fabs(m.accuracy - 0.7) < 1e-12);
   double f1 = 2.0 * 3 / (2 * 3 + 2 + 1), f0 = 2.0 * 4 / (2 * 4 + 1 + 2);
   assert_true(fabs(m.f1 - f1) < 1e-12);
@@ -629,19 +687,13 @@ static void test_metrics_match_hand_counts(void **state) {
   assert_true(fabs(m.mcc - mcc) < 1e-12 && m.score == m.mcc);
   /* three classes: macro-F1 only; F1 and MCC are binary */
   int32_t g3[6] = {0, 1, 2, 2, 1, 0}, p3[6] = {0, 2, 2, 2, 1, 1};
-  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_METRIC_MACRO_F1, &m), LAMP_OK);
+  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_DATA_METRIC_MACRO_F1, &m), LAMP_OK);
   double c0 = 2.0 / 3, c1 = 2.0 * 1 / (2 + 1 + 1), c2 = 2.0 * 2 / (4 + 1);
   assert_true(fabs(m.macro_f1 - (c0 + c1 + c2) / 3) < 1e-12 && m.score == m.macro_f1);
   assert_true(m.f1 == 0 && m.mcc == 0);
   p3[0] = 3;
-  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_METRIC_ACCURACY, &m),
+  assert_int_equal(lamp_metrics_compute(3, g3, p3, 6, LAMP_DATA_METRIC_ACCURACY, &m),
                    LAMP_ERR_INVALID_ARGUMENT);
-}
-
-static void expect_error(env *e, lamp_status got, lamp_status want, const char *text) {
-  assert_int_equal(got, want);
-  if (!strstr(lamp_context_error(e->ctx), text))
-    fail_msg("expected \"%s\" in \"%s\"", text, lamp_context_error(e->ctx));
 }
 
 static void test_bad_input_names_its_cause(void **state) {
@@ -701,6 +753,7 @@ int main(void) {
       cmocka_unit_test(test_custom_csv_task_trains_and_evaluates),
       cmocka_unit_test(test_added_text_matches_the_file_path),
       cmocka_unit_test(test_accumulation_and_ranks_equal_one_batch),
+      cmocka_unit_test(test_damaged_checkpoints_are_refused),
       cmocka_unit_test(test_metrics_match_hand_counts),
       cmocka_unit_test(test_bad_input_names_its_cause),
   };

@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
   task.labels[0] = "bad";
   task.labels[1] = "good";
   task.template_text = "Review: {text}\nSentiment:";
-  task.metric = LAMP_METRIC_ACCURACY;
+  task.metric = LAMP_DATA_METRIC_ACCURACY;
   lamp_classifier_options co;
   lamp_classifier_options_init(&co, &task);
   co.words = argc > 3 ? argv[3] : " bad| good"; /* what the model should say for each class */

@@ -38,10 +38,10 @@ typedef enum lamp_data_format {
 
 /* The score a task reports besides accuracy (every task reports accuracy). */
 typedef enum lamp_data_metric {
-  LAMP_METRIC_ACCURACY = 0,
-  LAMP_METRIC_F1 = 1,       /* F1 of class 1 (MRPC, as GLUE reports it) */
-  LAMP_METRIC_MCC = 2,      /* Matthews correlation (CoLA) */
-  LAMP_METRIC_MACRO_F1 = 3, /* mean F1 over the classes (CB) */
+  LAMP_DATA_METRIC_ACCURACY = 0,
+  LAMP_DATA_METRIC_F1 = 1,       /* F1 of class 1 (MRPC, as GLUE reports it) */
+  LAMP_DATA_METRIC_MCC = 2,      /* Matthews correlation (CoLA) */
+  LAMP_DATA_METRIC_MACRO_F1 = 3, /* mean F1 over the classes (CB) */
 } lamp_data_metric;
 
 /* One task: where its files are, how to read them, and how to turn an example into text. The

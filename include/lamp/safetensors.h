@@ -89,6 +89,12 @@ LAMP_API lamp_status lamp_safetensors_metadata_at(const lamp_safetensors *st, si
 /* The value for `key`, or NULL when absent. */
 LAMP_API const char *lamp_safetensors_metadata_get(const lamp_safetensors *st, const char *key);
 
+/* 1 when every tensor has the checksum lamp's writer stores ("lamp.fnv1a64.<name>" metadata:
+ * FNV-1a 64 of its bytes); files from other writers, or from lamp before checksums, have none.
+ * read and upload check a tensor against its checksum when there is one: a mismatch is
+ * LAMP_ERR_FORMAT saying the file is damaged. */
+LAMP_API int lamp_safetensors_checksummed(const lamp_safetensors *st);
+
 /* Copies the raw bytes of tensor `t` (from this reader's table) into `dst`; `size` must equal
  * t->size. Re-checks the file's size, so a file truncated since open is an error. */
 LAMP_API lamp_status lamp_safetensors_read(lamp_safetensors *st, const lamp_st_tensor *t, void *dst,
@@ -109,7 +115,9 @@ typedef struct lamp_st_entry {
 
 /* Writes the tensors, in the given order, and the metadata pairs (`keys[i]` -> `values[i]`) as a
  * safetensors file, atomically (a temporary file renamed over `path`). The header is padded with
- * spaces to a multiple of 8 bytes. Names must be unique, non-empty and not "__metadata__". */
+ * spaces to a multiple of 8 bytes. Names must be unique, non-empty and not "__metadata__".
+ * Each tensor's checksum joins the metadata (see lamp_safetensors_checksummed); keys of the
+ * caller's may not start with "lamp.fnv1a64.". */
 LAMP_API lamp_status lamp_safetensors_write_f32(lamp_context *ctx, const char *path,
                                                 const lamp_st_entry *tensors, size_t count,
                                                 const char *const *keys, const char *const *values,

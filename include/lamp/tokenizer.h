@@ -6,7 +6,11 @@
  * pattern, preceded for "smollm"-style tokenizers by a split of every number character into its
  * own piece), mapped to GPT-2's byte-level alphabet and merged by BPE in merge-rank order.
  * Text is UTF-8; a byte that is not part of valid UTF-8 is kept as a piece character of its own
- * (neither letter, number nor space), so every byte string encodes and decodes back exactly.
+ * (neither letter, number nor space). A byte whose byte-level character has no token of its
+ * own (a vocabulary without byte fallback or an unknown token, as SmolLM2's lacks 04 06 13 14 16
+ * 1d c0 c1 f1 f2 f5-ff) is dropped, as Hugging Face `tokenizers` drops it (checked with
+ * tokenizers 0.23.3: "a\x04b" encodes as "ab"); every other byte string encodes and decodes
+ * back exactly.
  *
  * Errors as everywhere in lamp: every function returns a lamp_status and records the message in
  * `ctx` for lamp_context_error; `ctx` may be NULL everywhere, and then only the status comes

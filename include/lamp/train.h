@@ -290,6 +290,9 @@ LAMP_API lamp_status lamp_checkpoint_open(lamp_context *ctx, const char *path,
 LAMP_API void lamp_checkpoint_release(lamp_checkpoint *ckpt);
 /* A metadata value, or NULL. */
 LAMP_API const char *lamp_checkpoint_get(const lamp_checkpoint *ckpt, const char *key);
+/* 1 when every tensor carries its checksum (checked on every read, as the values are checked
+ * to be finite); 0 for files written before lamp stored checksums, which load unverified. */
+LAMP_API int lamp_checkpoint_checksummed(const lamp_checkpoint *ckpt);
 /* The options it was trained with; strings and a custom task live in `ckpt`. */
 LAMP_API lamp_status lamp_checkpoint_classifier_options(lamp_checkpoint *ckpt,
                                                         lamp_classifier_options *options);

@@ -17,35 +17,35 @@
 static const lamp_task lamp__tasks[] = {
     {"sst2", "SST-2", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 1, 2, 1, {"sentence"}, {0}, 1, 2,
      {"0", "1"}, "Review: {sentence}\nSentiment:", {" negative", " positive"},
-     LAMP_METRIC_ACCURACY, NULL},
+     LAMP_DATA_METRIC_ACCURACY, NULL},
     {"rte", "RTE", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 1, 4, 2, {"sentence1", "sentence2"},
      {1, 2}, 3, 2, {"entailment", "not_entailment"},
      "{sentence1}\nQuestion: {sentence2} Yes or no?\nAnswer:", {" yes", " no"},
-     LAMP_METRIC_ACCURACY, NULL},
+     LAMP_DATA_METRIC_ACCURACY, NULL},
     {"mrpc", "MRPC", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 1, 5, 2, {"sentence1", "sentence2"},
      {3, 4}, 0, 2, {"0", "1"},
      "Sentence 1: {sentence1}\nSentence 2: {sentence2}\nDo both sentences mean the same "
      "thing?\nAnswer:",
-     {" no", " yes"}, LAMP_METRIC_F1, NULL},
+     {" no", " yes"}, LAMP_DATA_METRIC_F1, NULL},
     {"cola", "CoLA", LAMP_DATA_TSV, "train.tsv", "dev.tsv", 0, 4, 1, {"sentence"}, {3}, 1, 2,
      {"0", "1"}, "Sentence: {sentence}\nIs this sentence grammatical?\nAnswer:", {" no", " yes"},
-     LAMP_METRIC_MCC, NULL},
+     LAMP_DATA_METRIC_MCC, NULL},
     {"boolq", "BoolQ", LAMP_DATA_JSONL, NULL, "val.jsonl", 0, 0, 2, {"passage", "question"},
      {0}, 0, 2, {"false", "true"}, "{passage}\nQuestion: {question}?\nAnswer:", {" no", " yes"},
-     LAMP_METRIC_ACCURACY, NULL},
+     LAMP_DATA_METRIC_ACCURACY, NULL},
     {"cb", "CB", LAMP_DATA_JSONL, "train.jsonl", "val.jsonl", 0, 0, 2, {"premise", "hypothesis"},
      {0}, 0, 3, {"entailment", "contradiction", "neutral"},
      "{premise}\nQuestion: {hypothesis} Yes, no, or maybe?\nAnswer:", {" yes", " no", " maybe"},
-     LAMP_METRIC_MACRO_F1, NULL},
+     LAMP_DATA_METRIC_MACRO_F1, NULL},
     {"copa", "COPA", LAMP_DATA_JSONL, NULL, "val.jsonl", 0, 0, 4,
      {"premise", "question", "choice1", "choice2"}, {0}, 0, 2, {"0", "1"},
      "{premise} What was the {question}?\nA: {choice1}\nB: {choice2}\nAnswer:", {" A", " B"},
-     LAMP_METRIC_ACCURACY, NULL},
+     LAMP_DATA_METRIC_ACCURACY, NULL},
     {"wic", "WiC", LAMP_DATA_JSONL, NULL, "val.jsonl", 0, 0, 3, {"word", "sentence1", "sentence2"},
      {0}, 0, 2, {"false", "true"},
      "1: {sentence1}\n2: {sentence2}\nIs \"{word}\" used with the same meaning in 1 and 2?\n"
      "Answer:",
-     {" no", " yes"}, LAMP_METRIC_ACCURACY, NULL},
+     {" no", " yes"}, LAMP_DATA_METRIC_ACCURACY, NULL},
 };
 
 #define LAMP__N_TASKS (sizeof(lamp__tasks) / sizeof(lamp__tasks[0]))
@@ -293,7 +293,7 @@ lamp_status lamp_task_check(lamp_context *ctx, const lamp_task *task) {
                    "macro_f1)", tn, (int)t->metric);
     return bad;
   }
-  if ((t->metric == LAMP_METRIC_F1 || t->metric == LAMP_METRIC_MCC) && t->n_labels != 2) {
+  if ((t->metric == LAMP_DATA_METRIC_F1 || t->metric == LAMP_DATA_METRIC_MCC) && t->n_labels != 2) {
     lamp__data_msg(ctx, "task %s: the metric %s needs exactly 2 labels, the task "
                    "has %zu", tn, lamp_data_metric_name(t->metric), t->n_labels);
     return bad;

@@ -494,7 +494,7 @@ static lamp_status lamp__gguf_parse(lamp_context *ctx, lamp_gguf *g) {
       st = LAMP__BAD("tensor \"%s\": %llu bytes at data offset %llu run past the end of the "
                      "file (%llu bytes of data)", t->name, (unsigned long long)t->size,
                      (unsigned long long)t->offset, (unsigned long long)room);
-    if (st != LAMP_OK) break; /* no pointer past the file is formed */
+    if (st != LAMP_OK) break; /* no pointer past the file, not even computed */
     t->offset += g->data_offset;
     t->data = g->base + t->offset;
     spans[i] = (lamp__span){t->offset, t->size, i};

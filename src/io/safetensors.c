@@ -26,6 +26,11 @@ static const struct {
 };
 #define LAMP__ST_NDTYPES (sizeof(lamp__st_dtypes) / sizeof(lamp__st_dtypes[0]))
 
+/* Metadata key prefix of the checksums the writer stores: FNV-1a 64 of each tensor's bytes, as
+ * 16 hex digits, under "lamp.fnv1a64.<tensor name>". */
+#define LAMP__ST_SUM_PREFIX "lamp.fnv1a64."
+#define LAMP__ST_SUM_KEY 1024
+
 const char *lamp_safetensors_dtype_name(lamp_st_dtype dtype) {
   return (unsigned)dtype < LAMP__ST_NDTYPES ? lamp__st_dtypes[dtype].name : NULL;
 }
@@ -607,6 +612,32 @@ static lamp_status lamp__st_own_tensor(lamp_safetensors *st, const lamp_st_tenso
   return LAMP_OK;
 }
 
+/* A tensor's bytes against the checksum its writer stored, when it stored one. */
+static lamp_status lamp__st_verify(lamp_safetensors *st, lamp_context *ctx, const lamp_st_tensor *t,
+                                   const void *data) {
+  char key[LAMP__ST_SUM_KEY];
+  snprintf(key, sizeof(key), "%s%s", LAMP__ST_SUM_PREFIX, t->name);
+  const char *want = lamp_safetensors_metadata_get(st, key);
+  if (!want) return LAMP_OK;
+  char hex[24];
+  snprintf(hex, sizeof(hex), "%016llx",
+           (unsigned long long)lamp__hash64(LAMP__HASH_SEED, data, (size_t)t->size));
+  if (strcmp(hex, want))
+    return lamp__fail(ctx, LAMP_ERR_FORMAT, "%s: tensor '%s' does not match its checksum (%s "
+                      "stored, %s read): the file is damaged", st->path, t->name, want, hex);
+  return LAMP_OK;
+}
+
+int lamp_safetensors_checksummed(const lamp_safetensors *st) {
+  if (!st) return 0;
+  for (size_t i = 0; i < st->n_tensors; i++) {
+    char key[LAMP__ST_SUM_KEY];
+    snprintf(key, sizeof(key), "%s%s", LAMP__ST_SUM_PREFIX, st->tensors[i].name);
+    if (!lamp_safetensors_metadata_get(st, key)) return 0;
+  }
+  return 1;
+}
+
 lamp_status lamp_safetensors_read(lamp_safetensors *st, const lamp_st_tensor *t, void *dst,
                                   size_t size) {
   if (!st || !t || (!dst && size))
@@ -616,7 +647,8 @@ lamp_status lamp_safetensors_read(lamp_safetensors *st, const lamp_st_tensor *t,
   if (size != t->size)
     return lamp__fail(st->ctx, LAMP_ERR_SHAPE, "%s: tensor '%s' has %llu bytes, not %zu",
                       st->path, t->name, (unsigned long long)t->size, size);
-  return lamp__st_read_at(st, t->offset, dst, size, t->name);
+  LAMP__TRY(lamp__st_read_at(st, t->offset, dst, size, t->name));
+  return lamp__st_verify(st, st->ctx, t, dst);
 }
 
 lamp_status lamp_safetensors_upload(lamp_safetensors *st, const lamp_st_tensor *t,
@@ -642,6 +674,7 @@ lamp_status lamp_safetensors_upload(lamp_safetensors *st, const lamp_st_tensor *
   st->ctx = ctx;
   lamp_status s = lamp__st_read_at(st, t->offset, host, (size_t)t->size, t->name);
   st->ctx = reader_ctx;
+  if (s == LAMP_OK) s = lamp__st_verify(st, ctx, t, host);
   if (s == LAMP_OK) s = lamp_tensor_upload(ctx, dst, host, (size_t)t->size);
   free(host);
   return s;
@@ -765,23 +798,43 @@ lamp_status lamp_safetensors_write_f32(lamp_context *ctx, const char *path,
   uint64_t data_bytes = 0;
   LAMP__TRY(lamp__st_check_entries(ctx, path, tensors, count, &data_bytes));
 
+  for (size_t i = 0; i < n_metadata; i++)
+    if (!strncmp(keys[i], LAMP__ST_SUM_PREFIX, strlen(LAMP__ST_SUM_PREFIX)))
+      return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: metadata key %s is the writer's own",
+                        path, keys[i]);
+
+  /* each tensor's checksum, so that a reader notices damaged data (NaN written into a value
+   * parses fine) */
   lamp__strbuf h = {0};
-  lamp__sb_str(&h, "{");
-  if (n_metadata) {
-    lamp__sb_str(&h, "\"__metadata__\":{");
-    for (size_t i = 0; i < n_metadata; i++) {
-      if (i) lamp__sb_str(&h, ",");
-      lamp__sb_json(&h, keys[i]);
-      lamp__sb_str(&h, ":");
-      lamp__sb_json(&h, values[i]);
-    }
-    lamp__sb_str(&h, "}");
+  lamp__sb_str(&h, "{\"__metadata__\":{");
+  for (size_t i = 0; i < n_metadata; i++) {
+    lamp__sb_json(&h, keys[i]);
+    lamp__sb_str(&h, ":");
+    lamp__sb_json(&h, values[i]);
+    lamp__sb_str(&h, ",");
   }
+  for (size_t i = 0; i < count; i++) {
+    uint64_t n = 1;
+    for (int d = 0; d < tensors[i].ndim; d++) n *= tensors[i].shape[d];
+    char key[LAMP__ST_SUM_KEY], hex[24];
+    if (snprintf(key, sizeof(key), "%s%s", LAMP__ST_SUM_PREFIX, tensors[i].name) >= (int)sizeof(key)) {
+      free(h.data);
+      return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: tensor name '%.40s...' is longer "
+                        "than %d bytes", path, tensors[i].name, LAMP__ST_SUM_KEY - 20);
+    }
+    snprintf(hex, sizeof(hex), "%016llx",
+             (unsigned long long)lamp__hash64(LAMP__HASH_SEED, tensors[i].data, (size_t)(4 * n)));
+    if (i) lamp__sb_str(&h, ",");
+    lamp__sb_json(&h, key);
+    lamp__sb_str(&h, ":");
+    lamp__sb_json(&h, hex);
+  }
+  lamp__sb_str(&h, "}");
   uint64_t at = 0;
   for (size_t i = 0; i < count; i++) {
     const lamp_st_entry *e = &tensors[i];
     uint64_t n = 1;
-    if (i || n_metadata) lamp__sb_str(&h, ",");
+    lamp__sb_str(&h, ",");
     lamp__sb_json(&h, e->name);
     lamp__sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
     for (int d = 0; d < e->ndim; d++) {

@@ -893,8 +893,8 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
   if (out.n > capacity && (ids || capacity))
     st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "the text needs %zu ids, the buffer "
                     "holds %zu", out.n, capacity);
-  size_t copy = out.n < capacity ? out.n : capacity;
-  if (ids && copy) memcpy(ids, out.v, copy * sizeof(int32_t)); /* out.v is NULL when empty */
+  if (ids && out.n) /* out.v is NULL when the text encodes to no ids */
+    memcpy(ids, out.v, (out.n < capacity ? out.n : capacity) * sizeof(int32_t));
   free(out.v);
   return st;
 }

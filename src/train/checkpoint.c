@@ -309,6 +309,10 @@ void lamp_checkpoint_release(lamp_checkpoint *c) {
   free(c);
 }
 
+int lamp_checkpoint_checksummed(const lamp_checkpoint *c) {
+  return c ? lamp_safetensors_checksummed(c->st) : 0;
+}
+
 const char *lamp_checkpoint_get(const lamp_checkpoint *c, const char *key) {
   return c && key ? lamp_safetensors_metadata_get(c->st, key) : NULL;
 }
@@ -542,6 +546,10 @@ static lamp_status lamp__read_param(lamp_checkpoint *c, const char *name, size_t
     return lamp__fail(c->ctx, LAMP_ERR_SHAPE, "%s: tensor %s has %llu elements, this prompt "
                       "needs %zu f32", c->path, key, (unsigned long long)t->numel, numel);
   LAMP__TRY(lamp_safetensors_read(c->st, t, host, t->size));
+  for (size_t i = 0; i < numel; i++)
+    if (!isfinite(host[i]))
+      return lamp__fail(c->ctx, LAMP_ERR_NUMERIC, "%s: tensor %s holds %g at element %zu: the "
+                        "checkpoint is damaged", c->path, key, (double)host[i], i);
   return lamp_tensor_upload(c->ctx, dev, host, t->size);
 }
 

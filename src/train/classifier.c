@@ -172,6 +172,19 @@ lamp_status lamp_classifier_create(lamp_llm *llm, const lamp_classifier_options 
   return LAMP_OK;
 }
 
+/* The host copies of a batch, sized with the workspace. */
+static void lamp__classifier_free_scratch(lamp_classifier *c) {
+  free(c->ids);
+  free(c->targets);
+  free(c->lengths);
+  free(c->out_seq);
+  free(c->out_pos);
+  free(c->host_out);
+  c->ids = c->targets = NULL;
+  c->lengths = c->out_seq = c->out_pos = NULL;
+  c->host_out = NULL;
+}
+
 void lamp_classifier_release(lamp_classifier *c) {
   if (!c) return;
   lamp_model_workspace_release(c->ws);
@@ -179,12 +192,7 @@ void lamp_classifier_release(lamp_classifier *c) {
     free(c->words[k]);
     free(c->word_text[k]);
   }
-  free(c->ids);
-  free(c->targets);
-  free(c->lengths);
-  free(c->out_seq);
-  free(c->out_pos);
-  free(c->host_out);
+  lamp__classifier_free_scratch(c);
   free(c->template_text);
   free(c->words_text);
   lamp__task_copy_free(&c->task);
@@ -246,12 +254,7 @@ lamp_status lamp__classifier_reserve(lamp_classifier *c, size_t prompt_rows, siz
     for (size_t k = 0; k < K; k++) ids[k] = c->words[k][0];
     LAMP__TRY(lamp_model_set_labels(c->ws, K, ids));
   }
-  free(c->ids);
-  free(c->targets);
-  free(c->lengths);
-  free(c->out_seq);
-  free(c->out_pos);
-  free(c->host_out);
+  lamp__classifier_free_scratch(c);
   c->ids = malloc(need_batch * need_tokens * sizeof(int32_t));
   c->lengths = malloc(need_batch * sizeof(size_t));
   c->out_seq = malloc(need_out * sizeof(size_t));
@@ -291,15 +294,20 @@ static lamp_status lamp__encode(lamp_classifier *c, const char *text, size_t len
   return LAMP_OK;
 }
 
+/* Room for one more item. */
+static lamp_status lamp__examples_grow(lamp_classifier *c, lamp_examples *ex) {
+  if (ex->n < ex->cap) return LAMP_OK;
+  size_t cap = ex->cap ? 2 * ex->cap : 64;
+  lamp__item *items = realloc(ex->items, cap * sizeof(*items));
+  if (!items) return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  ex->items = items;
+  ex->cap = cap;
+  return LAMP_OK;
+}
+
 static lamp_status lamp__examples_push(lamp_classifier *c, lamp_examples *ex,
                                        const lamp_example *e) {
-  if (ex->n == ex->cap) {
-    size_t cap = ex->cap ? 2 * ex->cap : 64;
-    lamp__item *items = realloc(ex->items, cap * sizeof(*items));
-    if (!items) return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
-    ex->items = items;
-    ex->cap = cap;
-  }
+  LAMP__TRY(lamp__examples_grow(c, ex));
   size_t len = 0;
   lamp_template_render(&c->task.task, c->template_text, e, NULL, 0, &len);
   char *text = malloc(len + 1);
@@ -394,13 +402,7 @@ lamp_status lamp_examples_add_tokens(lamp_classifier *c, lamp_examples *ex, cons
     if (ids[i] < 0 || (size_t)ids[i] >= c->llm->config.n_vocab)
       return lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "token %zu is id %d, outside the "
                         "model's %zu-token vocabulary", i, (int)ids[i], c->llm->config.n_vocab);
-  if (ex->n == ex->cap) {
-    size_t cap = ex->cap ? 2 * ex->cap : 64;
-    lamp__item *items = realloc(ex->items, cap * sizeof(*items));
-    if (!items) return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
-    ex->items = items;
-    ex->cap = cap;
-  }
+  LAMP__TRY(lamp__examples_grow(c, ex));
   size_t keep = count > c->max_tokens ? c->max_tokens : count;
   int32_t *copy = malloc(keep * sizeof(int32_t));
   if (!copy) return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");

@@ -41,9 +41,9 @@ lamp_status lamp_metrics_compute(size_t K, const int32_t *gold, const int32_t *p
     out->mcc = den > 0 ? (tp * tn - fp * fn) / den : 0;
   }
   switch (metric) {
-    case LAMP_METRIC_F1: out->score = out->f1; break;
-    case LAMP_METRIC_MCC: out->score = out->mcc; break;
-    case LAMP_METRIC_MACRO_F1: out->score = out->macro_f1; break;
+    case LAMP_DATA_METRIC_F1: out->score = out->f1; break;
+    case LAMP_DATA_METRIC_MCC: out->score = out->mcc; break;
+    case LAMP_DATA_METRIC_MACRO_F1: out->score = out->macro_f1; break;
     default: out->score = out->accuracy; break;
   }
   return LAMP_OK;

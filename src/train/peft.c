@@ -2,6 +2,7 @@
  * PEFT prepends it to the input embeddings with positions counted from the first virtual
  * token, as lamp does, so an exported adapter scores the same in both. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,16 @@ lamp_status lamp_peft_import(const lamp_llm *llm, const char *path, lamp_prompt 
   if (s == LAMP_OK && t->dtype != LAMP_ST_F32)
     s = lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "%s: prompt_embeddings is %s; lamp reads F32 "
                    "adapters", file, lamp_safetensors_dtype_name(t->dtype));
-  if (s == LAMP_OK) s = lamp_safetensors_upload(st, t, ctx, &param.value);
+  float *host = NULL;
+  if (s == LAMP_OK && !(host = malloc((size_t)t->size)))
+    s = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (s == LAMP_OK) s = lamp_safetensors_read(st, t, host, (size_t)t->size);
+  for (size_t i = 0; s == LAMP_OK && i < (size_t)t->numel; i++)
+    if (!isfinite(host[i]))
+      s = lamp__fail(ctx, LAMP_ERR_NUMERIC, "%s: prompt_embeddings holds %g at element %zu: the "
+                     "adapter is damaged", file, (double)host[i], i);
+  if (s == LAMP_OK) s = lamp_tensor_upload(ctx, &param.value, host, (size_t)t->size);
+  free(host);
   lamp_safetensors_release(st);
   free(file);
   if (s != LAMP_OK) {

@@ -226,6 +226,8 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
     LAMP__TRY(lamp__trainer_order(t, t->epoch));
   }
   lamp_classifier *c = t->cls;
+  /* the classifier may have scored for another prompt (or none) since the last step */
+  LAMP__TRY(lamp__classifier_reserve(c, t->prompt_rows, t->opts.batch, t->opts.recompute));
   const size_t *idx = t->order + t->starts[t->batch_in_epoch];
   size_t count = t->starts[t->batch_in_epoch + 1] - t->starts[t->batch_in_epoch];
   unsigned slot = t->slot ^ 1u;
