@@ -71,8 +71,12 @@ static void run_expect(fixture *f, int expect, const char *fmt, ...) {
   if (!ref_train_lamp_path()) fail_msg("the lamp tool is not built next to the tests");
   int rc = ref_train_run(f->log, args);
   if (rc != expect) {
+    /* the whole log (cmocka cuts a long failure message), freed before the test ends */
     char *log = ref_train_read_file(f->log, NULL);
-    fail_msg("lamp %s\nexited %d, expected %d; output:\n%s", args, rc, expect, log ? log : "");
+    fprintf(stderr, "lamp %s\nexited %d, expected %d; output:\n%s\n", args, rc, expect,
+            log ? log : "");
+    free(log);
+    fail_msg("lamp exited %d, expected %d (its output above)", rc, expect);
   }
 }
 
