@@ -66,11 +66,13 @@ if [ $report_only = 1 ]; then
   exec "${REPORT[@]}"
 fi
 
-# one grid at a time
-exec 9>"$RES/.lock"
-if ! flock -n 9; then
-  echo "results.sh: another results.sh holds $RES/.lock" >&2
-  exit 1
+# one grid at a time (a dry run only reads)
+if [ $dry = 0 ]; then
+  exec 9>"$RES/.lock"
+  if ! flock -n 9; then
+    echo "results.sh: another results.sh holds $RES/.lock" >&2
+    exit 1
+  fi
 fi
 
 log() { printf '[%s] %s\n' "$(date '+%F %T')" "$*"; }
@@ -83,7 +85,9 @@ fi
 
 COMMIT=$(git rev-parse HEAD)
 DIRTY=false
-git diff --quiet HEAD -- . ':(exclude)results' ':(exclude)docs/RESULTS.md' || DIRTY=true
+# uncommitted changes to what builds lamp (not the results, the docs or this grid's scripts)
+git diff --quiet HEAD -- . ':(exclude)results' ':(exclude)docs' ':(exclude)*.md' \
+  ':(exclude)scripts/results.sh' ':(exclude)scripts/results_report.py' || DIRTY=true
 
 # ---- a child lamp process that receives our SIGINT/SIGTERM (it checkpoints on them) -------
 child=0 cur_dir=""
@@ -333,7 +337,14 @@ finish() {
 budget=(--steps $STEPS --batch $BATCH --max-tokens $TOKENS)
 want_task() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
-if [ $dry = 1 ]; then FP=$(cat "$RES/.fingerprint/${COMMIT:0:12}-$(sha256sum "$LAMP" | cut -c1-12).txt" 2>/dev/null || echo "?"); else FP=$(fingerprint); fi
+if [ $dry = 1 ]; then
+  # a dry run computes nothing: the fingerprint cached for this commit, else for this binary
+  bin=$(sha256sum "$LAMP" | cut -c1-12)
+  FP=$(cat "$RES/.fingerprint/${COMMIT:0:12}-$bin.txt" 2>/dev/null ||
+       cat "$(ls -t "$RES"/.fingerprint/*-"$bin".txt 2>/dev/null | head -n 1)" 2>/dev/null || echo "?")
+else
+  FP=$(fingerprint)
+fi
 log "commit $COMMIT (dirty tree: $DIRTY), fingerprint $FP"
 
 # ---- 1. the learning-rate search -----------------------------------------------------------
