@@ -593,24 +593,29 @@ def main(argv):
                 continue
             mo, so, no = mean_std(o)
             spread = max(x for x in (sl, so) if x is not None) if (sl is not None or so is not None) else None
-            verdict = "higher" if ml > mo else "lower" if ml < mo else "equal"
+            verdict = "higher than" if ml > mo else "lower than" if ml < mo else "equal to"
             if spread is None:
                 sig = "one seed each, so no spread to compare with"
             elif abs(ml - mo) > spread:
                 sig = "the difference (%.3f) exceeds the larger seed std (%.3f)" % (abs(ml - mo), spread)
             else:
                 sig = "the difference (%.3f) is within the larger seed std (%.3f)" % (abs(ml - mo), spread)
-            parts.append("%s than %s (%.3f, n = %d): %s" % (verdict, METHOD_NAME[m], mo, no, sig))
+            parts.append("%s %s (%.3f, n = %d): %s" % (verdict, METHOD_NAME[m], mo, no, sig))
         b = bare[t]
         mj = maj[t]
         ref = []
-        if b:
+        if b and b["eval"].get(key) is not None:
             ref.append("the bare model %.3f" % b["eval"][key])
         if mj:
             ref.append("the majority class %.3f" % mj[key])
-        w("- **%s** (%s): LAMP %.3f (n = %d); %s. Reference: %s." % (
-            t, name, ml, nl, "; ".join(parts) if parts else "no other method finished yet",
-            ", ".join(ref)))
+        above = []
+        if b and b["eval"].get(key) is not None:
+            above.append("%s the bare model" % ("above" if ml > b["eval"][key] else "not above"))
+        if mj:
+            above.append("%s the majority class" % ("above" if ml > mj[key] else "not above"))
+        w("- **%s** (%s): LAMP %.3f (n = %d), %s; %s. Reference: %s." % (
+            t, name, ml, nl, " and ".join(above) or "no reference yet",
+            "; ".join(parts) if parts else "no other method finished yet", ", ".join(ref)))
         any_line = True
     if not any_line:
         w("- Nothing to read yet: no LAMP grid cell has finished.")
@@ -669,6 +674,11 @@ def main(argv):
             w(transfer[t]["cell"]["command"])
             break
     w("```")
+    w("")
+    w("A transfer row needs its source cell's checkpoint, which git does not keep: train that "
+      "cell first. After a training cell the script also scores the final prompt on the first "
+      "%d dev examples, `./build/lamp eval --checkpoint <cell>/checkpoint.safetensors --limit %d` "
+      "(`step%d_eval.json`), for the curve above." % (EVAL_MAX, EVAL_MAX, STEPS))
     w("")
     w("Every finished cell's command (`cell.json`):")
     w("")
