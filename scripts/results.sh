@@ -166,7 +166,8 @@ if action == "start":
               "commit": kv["commit"], "dirty_tree": kv["dirty"] == "true",
               "fingerprint": kv["fingerprint"], "status": "running"})
     c.setdefault("start", time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)))
-    c.setdefault("sessions", []).append({"start_epoch": now, "resume": kv.get("resume") == "1"})
+    c.setdefault("sessions", []).append({"start_epoch": now, "resume": kv.get("resume") == "1",
+                                         "commit": kv["commit"]})
     c.setdefault("wall_s", 0.0)
 elif action == "end":
     s = c["sessions"][-1]
