@@ -41,8 +41,8 @@ TASKS=(sst2 mrpc cola rte cb)
 LAMP1_TASKS=(sst2 rte)          # LAMP with --pool 1
 LR_LAMP=(0.01 0.03 0.1)
 # PT's and DPT's 0.01: the first search had PT's best at its lower edge (0.03 ahead of 0.1 and
-# 0.3), so both searches go one rate further down
-LR_PT=(0.01 0.03 0.1 0.3)
+# 0.3), so both searches go one rate further down; PT's 0.003: its 0.01 then led again
+LR_PT=(0.003 0.01 0.03 0.1 0.3)
 LR_DPT=(0.01 0.03 0.1 0.3)
 LR_EVAL=200                     # the search's final evaluation: the first 200 SST-2 dev examples
 BOOLQ_LIMIT=500                 # BoolQ's 3,270 passages are long; its rows use the first 500
