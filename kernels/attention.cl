@@ -29,25 +29,13 @@
 typedef float8 attv;
 typedef float16 atts; /* one tile of scores: ATT_TILE == 16 */
 
-/* Chunk c of the D floats at p, zeros past D. */
+/* Chunk c of the D floats at p, zeros past D; and its store, dropping the zeros past D. */
 static attv att_get(__global const float *p, uint c, uint dim) {
-  const uint d0 = c * ATT_VEC;
-  if (d0 + ATT_VEC <= dim) return vload8(0, p + d0);
-  float v[ATT_VEC];
-  for (uint i = 0; i < ATT_VEC; i++) v[i] = d0 + i < dim ? p[d0 + i] : 0.0f;
-  return vload8(0, v);
+  return lamp_load8(p, c * ATT_VEC, dim);
 }
 
-/* Stores chunk c of D floats at p, dropping the zeros past D. */
 static void att_put(__global float *p, attv x, uint c, uint dim) {
-  const uint d0 = c * ATT_VEC;
-  if (d0 + ATT_VEC <= dim) {
-    vstore8(x, 0, p + d0);
-    return;
-  }
-  float v[ATT_VEC];
-  vstore8(x, 0, v);
-  for (uint i = 0; i < ATT_VEC && d0 + i < dim; i++) p[d0 + i] = v[i];
+  lamp_store8(p, c * ATT_VEC, dim, x);
 }
 
 static float att_sum(attv x) {
@@ -255,7 +243,9 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
       barrier(CLK_LOCAL_MEM_FENCE);
       /* another sequence's queries reach only prefix keys */
       if (active && (bq == b || j < prefix)) {
-        const uint in = min((uint)ATT_TILE, qlen - i0), first = j > i0 ? j - i0 : 0;
+        /* max() of ints, not `j > i0 ? j - i0 : 0`: compilers fold that select into a saturating
+         * subtraction intrinsic (llvm.usub.sat) that not every OpenCL implementation accepts */
+        const uint in = min((uint)ATT_TILE, qlen - i0), first = (uint)max((int)j - (int)i0, 0);
         for (uint ii = 0; ii < ATT_TILE; ii++) {
           pv[ii] = -INFINITY;
           dsv[ii] = 0.0f;

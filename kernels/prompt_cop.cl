@@ -18,37 +18,11 @@
 #define TU (TS * 8)  /* columns of C per step in backward_u */
 
 /* Row j of pool_s(U), column k (U has row stride r). */
-inline float cop_pooled(__global const float *u, uint r, uint l, uint s, uint j, uint k) {
+static float cop_pooled(__global const float *u, uint r, uint l, uint s, uint j, uint k) {
   uint t0 = j * s, t1 = min(t0 + s, l);
   float acc = 0.0f;
   for (uint t = t0; t < t1; t++) acc += u[t * r + k];
   return acc / (float)(t1 - t0);
-}
-
-/* row[c .. c + 15] (or + 7), zero from column d on. */
-inline float16 cop_load16(__global const float *row, uint c, uint d) {
-  if (c + 16 <= d) return vload16(0, row + c);
-  float t[16];
-  for (uint i = 0; i < 16; i++) t[i] = c + i < d ? row[c + i] : 0.0f;
-  return vload16(0, t);
-}
-
-inline float8 cop_load8(__global const float *row, uint c, uint d) {
-  if (c + 8 <= d) return vload8(0, row + c);
-  float t[8];
-  for (uint i = 0; i < 8; i++) t[i] = c + i < d ? row[c + i] : 0.0f;
-  return vload8(0, t);
-}
-
-/* row[c .. c + 15] = x, columns from d on left alone. */
-inline void cop_store16(__global float *row, uint c, uint d, float16 x) {
-  if (c + 16 <= d) {
-    vstore16(x, 0, row + c);
-    return;
-  }
-  float t[16];
-  vstore16(x, 0, t);
-  for (uint i = 0; i < 16 && c + i < d; i++) row[c + i] = t[i];
 }
 
 /* out[j, c] = sum_k pool(U)[j, k] q[k] Vt[k, c]. Overwrites out. Work-item (tx, ty) computes
@@ -72,13 +46,13 @@ void prompt_cop_forward(__global const float *prm, ulong u_off, ulong q_off, ulo
       if (has_q) p *= q[k];
     }
     up[ty][tx] = p;
-    vt[ty][tx] = kk < r ? cop_load16(v + kk * d, c, d) : (float16)(0.0f);
+    vt[ty][tx] = kk < r ? lamp_load16(v + kk * d, c, d) : (float16)(0.0f);
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint kn = min((uint)TS, r - k0);
     for (uint x = 0; x < kn; x++) acc += up[ty][x] * vt[x][tx];
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  if (j < lp) cop_store16(out + out_off + j * out_ld, c, d, acc);
+  if (j < lp) lamp_store16(out + out_off + j * out_ld, c, d, acc);
 }
 
 /* dVt[k, c] += q[k] sum_j pool(U)[j, k] G[j, c], G = dL/dout (P', C), summed tile by tile over
@@ -98,7 +72,7 @@ void prompt_cop_backward_v(__global const float *prm, ulong u_off, ulong q_off, 
   for (uint j0 = 0; j0 < lp; j0 += TS) {
     const uint j = j0 + ty;
     up[ty][tx] = (j < lp && k0 + tx < r) ? cop_pooled(u, r, l, s, j, k0 + tx) : 0.0f;
-    gt[ty][tx] = j < lp ? cop_load16(g + g_off + j * g_ld, c, d) : (float16)(0.0f);
+    gt[ty][tx] = j < lp ? lamp_load16(g + g_off + j * g_ld, c, d) : (float16)(0.0f);
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint jn = min((uint)TS, lp - j0);
     for (uint x = 0; x < jn; x++) acc += up[x][ty] * gt[x][tx];
@@ -106,7 +80,7 @@ void prompt_cop_backward_v(__global const float *prm, ulong u_off, ulong q_off, 
   }
   if (k < r) {
     __global float *row = grad + dv_off + k * d;
-    cop_store16(row, c, d, cop_load16(row, c, d) + (has_q ? q[k] : 1.0f) * acc);
+    lamp_store16(row, c, d, lamp_load16(row, c, d) + (has_q ? q[k] : 1.0f) * acc);
   }
 }
 
@@ -128,8 +102,8 @@ void prompt_cop_backward_u(__global const float *prm, ulong q_off, ulong v_off, 
   float8 acc = (float8)(0.0f);
   for (uint cb = 0; cb < d; cb += TU) {
     const uint j = j0 + ty, kk = k0 + ty, c = cb + 8 * tx;
-    gt[ty][tx] = j < lp ? cop_load8(g + g_off + j * g_ld, c, d) : (float8)(0.0f);
-    vt[ty][tx] = kk < r ? cop_load8(v + kk * d, c, d) : (float8)(0.0f);
+    gt[ty][tx] = j < lp ? lamp_load8(g + g_off + j * g_ld, c, d) : (float8)(0.0f);
+    vt[ty][tx] = kk < r ? lamp_load8(v + kk * d, c, d) : (float8)(0.0f);
     barrier(CLK_LOCAL_MEM_FENCE);
     const uint xn = min((uint)TS, (d - cb + 7) / 8);
     for (uint x = 0; x < xn; x++) acc += gt[ty][x] * vt[tx][x];

@@ -3,7 +3,7 @@
  * 24 bits give u in [0, 1); x = lo + (hi - lo) * u. `first` lets several tensors share one stream
  * without overlapping. */
 
-inline ulong uniform_mix(ulong z) {
+static ulong uniform_mix(ulong z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9UL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebUL;
   return z ^ (z >> 31);

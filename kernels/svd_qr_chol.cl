@@ -6,18 +6,6 @@
  *    dependent, cond^2 > 1e8, beyond what float CholeskyQR2 can orthonormalise;
  *  - with `check` set (the second pass, where G should be near I): ||G - I||_F > 0.5, meaning
  *    the first pass left too much non-orthogonality for the second to remove. */
-static float wg_sum(__local float *red, float x) {
-  uint lid = get_local_id(0);
-  barrier(CLK_LOCAL_MEM_FENCE);
-  red[lid] = x;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint s = LAMP_WG_SIZE / 2; s > 0; s >>= 1) {
-    if (lid < s) red[lid] += red[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  return red[0];
-}
-
 __kernel void svd_qr_chol(__global float *buf, ulong g_off, ulong r_off, ulong rinv_off,
                           ulong flag_off, uint l, int check) {
   __local float red[LAMP_WG_SIZE];
@@ -38,7 +26,7 @@ __kernel void svd_qr_chol(__global float *buf, ulong g_off, ulong r_off, ulong r
       float d = g[idx] - (i == c ? 1.0f : 0.0f);
       acc += (i == c ? 1.0f : 2.0f) * d * d;
     }
-    float dev = wg_sum(red, acc);
+    float dev = lamp_wg_sum(red, acc);
     bad = !(dev <= 0.25f);
   }
   for (uint j = 0; j < l && !bad; j++) {
@@ -46,7 +34,7 @@ __kernel void svd_qr_chol(__global float *buf, ulong g_off, ulong r_off, ulong r
     float acc = 0.0f;
     for (uint p = lid; p < j; p += LAMP_WG_SIZE) acc += r[p * l + j] * r[p * l + j];
     float gjj = g[j * l + j];
-    float s = gjj - wg_sum(red, acc);
+    float s = gjj - lamp_wg_sum(red, acc);
     if (!(s > 1e-8f * gjj) || !isfinite(s)) {
       bad = 1;
       break;

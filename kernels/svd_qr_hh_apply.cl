@@ -1,18 +1,6 @@
 /* Householder QR, step j, the update: work-group g applies H_j = I - tau_j v v^T (v stored in
  * column j of X below the diagonal, v_j = 1) to column c = j + 1 + g of X (rows x l, row stride
  * l), rows j and below. */
-static float wg_sum(__local float *red, float x) {
-  uint lid = get_local_id(0);
-  barrier(CLK_LOCAL_MEM_FENCE);
-  red[lid] = x;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint s = LAMP_WG_SIZE / 2; s > 0; s >>= 1) {
-    if (lid < s) red[lid] += red[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  return red[0];
-}
-
 __kernel void svd_qr_hh_apply(__global float *x, ulong x_off, ulong rows, uint l, uint j,
                               __global const float *tau, ulong tau_off) {
   __local float red[LAMP_WG_SIZE];
@@ -23,7 +11,7 @@ __kernel void svd_qr_hh_apply(__global float *x, ulong x_off, ulong rows, uint l
   float xjc = x[(ulong)j * l + c];
   float acc = 0.0f;
   for (ulong i = j + 1 + lid; i < rows; i += LAMP_WG_SIZE) acc += x[i * l + j] * x[i * l + c];
-  float w = t * (xjc + wg_sum(red, acc));
+  float w = t * (xjc + lamp_wg_sum(red, acc));
   for (ulong i = j + 1 + lid; i < rows; i += LAMP_WG_SIZE) x[i * l + c] -= w * x[i * l + j];
   if (lid == 0) x[(ulong)j * l + c] = xjc - w;
 }

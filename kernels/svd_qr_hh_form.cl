@@ -2,18 +2,6 @@
  * work-group g handles column c = j + g of Q. Column j is set to H_j e_j; columns c > j, which
  * steps j+1.. already formed, get H_j applied to rows j and below. The reflectors are those
  * svd_qr_hh_reflect left in X (column j below the diagonal, v_j = 1) and tau. */
-static float wg_sum(__local float *red, float x) {
-  uint lid = get_local_id(0);
-  barrier(CLK_LOCAL_MEM_FENCE);
-  red[lid] = x;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint s = LAMP_WG_SIZE / 2; s > 0; s >>= 1) {
-    if (lid < s) red[lid] += red[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  return red[0];
-}
-
 __kernel void svd_qr_hh_form(__global const float *x, ulong x_off, __global float *q,
                              ulong q_off, ulong rows, uint l, uint j, __global const float *tau,
                              ulong tau_off) {
@@ -34,7 +22,7 @@ __kernel void svd_qr_hh_form(__global const float *x, ulong x_off, __global floa
   float qjc = q[(ulong)j * l + c];
   float acc = 0.0f;
   for (ulong i = j + 1 + lid; i < rows; i += LAMP_WG_SIZE) acc += x[i * l + j] * q[i * l + c];
-  float w = t * (qjc + wg_sum(red, acc));
+  float w = t * (qjc + lamp_wg_sum(red, acc));
   for (ulong i = j + 1 + lid; i < rows; i += LAMP_WG_SIZE) q[i * l + c] -= w * x[i * l + j];
   if (lid == 0) q[(ulong)j * l + c] = qjc - w;
 }

@@ -3,18 +3,6 @@
  * Writes beta to X_jj, v_i to X_ij for i > j and tau to tau[j]. A column already zero below
  * the diagonal gets tau = 0 (H = I). Values are O(1) here (A is scaled by 1 / max |a_ij|), so
  * the plain sum of squares neither overflows nor loses the column. */
-static float wg_sum(__local float *red, float x) {
-  uint lid = get_local_id(0);
-  barrier(CLK_LOCAL_MEM_FENCE);
-  red[lid] = x;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint s = LAMP_WG_SIZE / 2; s > 0; s >>= 1) {
-    if (lid < s) red[lid] += red[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  return red[0];
-}
-
 __kernel void svd_qr_hh_reflect(__global float *x, ulong x_off, ulong rows, uint l, uint j,
                                 __global float *tau, ulong tau_off) {
   __local float red[LAMP_WG_SIZE];
@@ -23,7 +11,7 @@ __kernel void svd_qr_hh_reflect(__global float *x, ulong x_off, ulong rows, uint
   float acc = 0.0f;
   for (ulong i = j + 1 + lid; i < rows; i += LAMP_WG_SIZE) acc += x[i * l + j] * x[i * l + j];
   float alpha = x[(ulong)j * l + j];
-  float xnorm2 = wg_sum(red, acc);
+  float xnorm2 = lamp_wg_sum(red, acc);
   if (xnorm2 == 0.0f) {
     if (lid == 0) tau[tau_off + j] = 0.0f;
     return;

@@ -6,18 +6,6 @@
  * before it (smallest sum of squares of column c, lowest c among equals), then orthogonalised
  * and normalised. Its residual norm is then at least 1/sqrt(l). `h` (l floats at h_off) is
  * scratch. Every work-item runs the same barriers whatever the data. */
-static float wg_sum(__local float *red, float x) {
-  uint lid = get_local_id(0);
-  barrier(CLK_LOCAL_MEM_FENCE);
-  red[lid] = x;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint s = LAMP_WG_SIZE / 2; s > 0; s >>= 1) {
-    if (lid < s) red[lid] += red[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  return red[0];
-}
-
 /* h[p] = <row p, row t> for p < t. */
 static void project(__global const float *x, uint l, uint t, __global float *h) {
   for (uint p = get_local_id(0); p < t; p += LAMP_WG_SIZE) {
@@ -52,7 +40,7 @@ static void cgs2_row(__global float *x, uint l, uint t, __global float *h) {
 static float row_norm2(__global const float *xt, uint l, __local float *red) {
   float acc = 0.0f;
   for (uint i = get_local_id(0); i < l; i += LAMP_WG_SIZE) acc += xt[i] * xt[i];
-  return wg_sum(red, acc);
+  return lamp_wg_sum(red, acc);
 }
 
 __kernel void svd_small_orth(__global float *buf, ulong x_off, ulong h_off, uint l) {

@@ -25,6 +25,8 @@ typedef struct lamp__kernel_source {
 
 extern const lamp__kernel_source lamp__kernel_sources[];
 extern const size_t lamp__kernel_source_count;
+/* kernels/prelude.cl, which every embedded source above already begins with */
+extern const char lamp__kernel_prelude[];
 
 typedef struct lamp__program_slot {
   char name[64];

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -194,14 +195,45 @@ const char *lamp_program_builtin_source(size_t index) {
   return index < lamp__kernel_source_count ? lamp__kernel_sources[index].text : NULL;
 }
 
-/* The source of a built-in program: from LAMP_KERNEL_DIR when set, else embedded. */
+/* The source of a built-in program. Embedded sources carry the prelude already
+ * (cmake/embed_kernels.cmake); from LAMP_KERNEL_DIR the runtime prepends that folder's
+ * prelude.cl, or the embedded one when the folder has none. A #line keeps build logs' line
+ * numbers the program file's own. */
 static lamp_status lamp__builtin_source(lamp_context *ctx, const char *name, char **text) {
   *text = NULL;
   if (ctx->kernel_dir[0]) {
     char path[1200];
-    size_t size = 0;
+    char *prelude = NULL, *body = NULL;
+    size_t a = 0, b = 0;
+    snprintf(path, sizeof(path), "%s/prelude.cl", ctx->kernel_dir);
+    struct stat sb;
+    lamp_status st = LAMP_OK;
+    if (stat(path, &sb) == 0) {
+      st = lamp__read_file(ctx, path, &prelude, &a);
+    } else {
+      a = strlen(lamp__kernel_prelude);
+      prelude = malloc(a + 1);
+      if (prelude) memcpy(prelude, lamp__kernel_prelude, a + 1);
+      else st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    if (st != LAMP_OK) return st;
     snprintf(path, sizeof(path), "%s/%s.cl", ctx->kernel_dir, name);
-    return lamp__read_file(ctx, path, text, &size);
+    st = lamp__read_file(ctx, path, &body, &b);
+    if (st == LAMP_OK) {
+      static const char line[] = "\n#line 1\n";
+      *text = malloc(a + sizeof(line) - 1 + b + 1);
+      if (*text) {
+        memcpy(*text, prelude, a);
+        memcpy(*text + a, line, sizeof(line) - 1);
+        memcpy(*text + a + sizeof(line) - 1, body, b);
+        (*text)[a + sizeof(line) - 1 + b] = '\0';
+      } else {
+        st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
+      }
+    }
+    free(prelude);
+    free(body);
+    return st;
   }
   for (size_t i = 0; i < lamp__kernel_source_count; i++)
     if (strcmp(lamp__kernel_sources[i].name, name) == 0) {

@@ -178,16 +178,22 @@ static void test_cache_disabled(void **state) {
 
 static void test_kernel_dir_override(void **state) {
   (void)state;
-  /* a kernel folder whose tensor_fill writes twice the value: lamp must use it */
+  /* a kernel folder whose tensor_fill writes twice the value, by a factor its own prelude
+   * defines: lamp must use both */
   char kdir[300], path[400];
   snprintf(kdir, sizeof(kdir), "%s/kernels", cache_dir);
   assert_int_equal(mkdir(kdir, 0755), 0);
-  snprintf(path, sizeof(path), "%s/tensor_fill.cl", kdir);
+  snprintf(path, sizeof(path), "%s/prelude.cl", kdir);
   FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("#define TEST_FACTOR 2.0f\n", f);
+  fclose(f);
+  snprintf(path, sizeof(path), "%s/tensor_fill.cl", kdir);
+  f = fopen(path, "w");
   assert_non_null(f);
   fputs("__kernel void tensor_fill_f32(__global float *b, ulong off, ulong n0, ulong n1, ulong n2,"
         " ulong n3, ulong s0, ulong s1, ulong s2, ulong s3, float v) {\n"
-        "  ulong i = get_global_id(0); if (i < n0) b[off + i * s0] = 2.0f * v; }\n",
+        "  ulong i = get_global_id(0); if (i < n0) b[off + i * s0] = TEST_FACTOR * v; }\n",
         f);
   fclose(f);
   lamp_context_options o;

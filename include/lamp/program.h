@@ -34,10 +34,12 @@ LAMP_API void lamp_program_release(lamp_program *program);
  * work-group size and tiles, LAMP_HAS_FP16 when cl_khr_fp16 is present. */
 LAMP_API const char *lamp_program_device_options(const lamp_context *ctx);
 
-/* The kernel programs built into the library (kernels/<name>.cl), in name order: how many there
- * are, and the name and NUL-terminated source of each (NULL past the end). These are the
- * embedded sources; a context with a kernel_dir builds its own programs from that folder. For
- * timing or warming the program cache with lamp_program_build, as bench_startup does. */
+/* The kernel programs built into the library, in name order: how many there are, and the name
+ * and NUL-terminated source of each (NULL past the end). A program's source is
+ * kernels/prelude.cl (code the kernels share; not a program itself) followed by
+ * kernels/<name>.cl. These are the embedded sources; a context with a kernel_dir builds its own
+ * programs from that folder's files, prelude.cl included. For timing or warming the program
+ * cache with lamp_program_build, as bench_startup does. */
 LAMP_API size_t lamp_program_builtin_count(void);
 LAMP_API const char *lamp_program_builtin_name(size_t index);
 LAMP_API const char *lamp_program_builtin_source(size_t index);

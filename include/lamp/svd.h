@@ -21,9 +21,10 @@
  *    (seed, i, j) only, generated on the device and applied with one CLBlast GEMM, 2 m n l
  *    flops. AUTO picks it for every shape (see lamp_svd_sketch_auto).
  *  - SRFT: Omega = D F S: random signs D (Philox), a real FFT of each row of A zero-padded to a
- *    length N >= n of the form 2^a 3^b 5^c (clFFT, in place), then l of the N real columns of the
- *    half spectrum (real and imaginary parts) chosen by a seeded shuffle and scaled. It costs
- *    O(m N log N) instead of O(m n l) and needs an extra m x (N + 2) float buffer.
+ *    length N >= n of the form 2^a 3^b 5^c (clFFT, out of place), then l of the N real columns
+ *    of the half spectrum (real and imaginary parts) chosen by a seeded shuffle and scaled. It
+ *    costs O(m N log N) instead of O(m n l) and needs two extra float buffers, m x N and
+ *    m x (N + 2).
  *
  * clFFT keeps process-wide state: clfftSetup creates it, clfftTeardown destroys it together
  * with every plan and compiled program of the process, the host's own included. lamp therefore

@@ -158,7 +158,7 @@ static lamp_status lamp__clfft_fail(lamp_context *ctx, clfftStatus s, const char
 
 /* Everything one SRFT sketch allocates, released on every exit. */
 typedef struct lamp__srft_res {
-  cl_mem spectrum, offsets, scales;
+  cl_mem rows, spectrum, offsets, scales;
   clfftPlanHandle plan;
   int have_plan;
 } lamp__srft_res;
@@ -167,11 +167,15 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
                                       uint64_t seed, lamp_tensor *signs, lamp_tensor *y,
                                       lamp__srft_res *res) {
   size_t m = a->ne[1], n = a->ne[0], l = y->ne[0];
+  /* Out of place: the real rows (fft_n floats each) and the half spectra (row_len floats each)
+   * live in separate buffers. clFFT's in-place real transform reads and writes the same
+   * locations from different work-items without a barrier (a race Oclgrind reports, and
+   * clFFT's issue #193 on GPUs). */
   size_t fft_n = lamp__svd_fft_length(n), row_len = 2 * (fft_n / 2 + 1);
   if (row_len > SIZE_MAX / 4 / m)
     return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "SRFT buffer of %zu x %zu overflows", m,
                       row_len);
-  size_t bytes = m * row_len * 4;
+  size_t bytes = m * row_len * 4, in_bytes = m * fft_n * 4;
   if (ctx->info.max_alloc_bytes && bytes > ctx->info.max_alloc_bytes)
     return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "the SRFT sketch needs a buffer of %zu bytes, "
                       "more than the device's largest allocation (%llu); use the Gaussian "
@@ -182,12 +186,14 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
   LAMP__TRY(lamp_tensor_view(ctx, signs, 0, 2, ne_d, NULL, &d));
   LAMP__TRY(lamp__svd_philox_fill(ctx, &d, seed, LAMP__SVD_STREAM_SIGNS, LAMP__PHILOX_SIGN));
 
+  LAMP__TRY(lamp__buffer_create(ctx, CL_MEM_READ_WRITE, in_bytes, NULL,
+                                "the SVD's SRFT input rows", &res->rows));
   LAMP__TRY(lamp__buffer_create(ctx, CL_MEM_READ_WRITE, bytes, NULL, "the SVD's SRFT sketch",
                                 &res->spectrum));
   cl_kernel k = NULL;
   LAMP__TRY(lamp__kernel(ctx, "svd_srft_pack", "svd_srft_pack", &k));
   cl_ulong a_off = a->offset / 4, lda = lamp__svd_ld(a), rows = m, cols = n;
-  cl_ulong d_off = d.offset / 4, rl = row_len;
+  cl_ulong d_off = d.offset / 4, rl = row_len, in_len = fft_n;
   LAMP__TRY(lamp__arg(ctx, k, 0, sizeof(cl_mem), &a->buffer));
   LAMP__TRY(lamp__arg(ctx, k, 1, sizeof(a_off), &a_off));
   LAMP__TRY(lamp__arg(ctx, k, 2, sizeof(lda), &lda));
@@ -196,9 +202,9 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
   LAMP__TRY(lamp__arg(ctx, k, 5, sizeof(cl_mem), &d.buffer));
   LAMP__TRY(lamp__arg(ctx, k, 6, sizeof(d_off), &d_off));
   LAMP__TRY(lamp__arg(ctx, k, 7, sizeof(float), &alpha));
-  LAMP__TRY(lamp__arg(ctx, k, 8, sizeof(cl_mem), &res->spectrum));
-  LAMP__TRY(lamp__arg(ctx, k, 9, sizeof(rl), &rl));
-  size_t global[2] = {row_len, m}, local[2] = {64, 1};
+  LAMP__TRY(lamp__arg(ctx, k, 8, sizeof(cl_mem), &res->rows));
+  LAMP__TRY(lamp__arg(ctx, k, 9, sizeof(in_len), &in_len));
+  size_t global[2] = {fft_n, m}, local[2] = {64, 1};
   LAMP__TRY(lamp__launch(ctx, k, "svd_srft_pack", 2, global, local));
 
   /* clfftSetup(NULL) only makes sure clFFT's process-wide state exists; it is idempotent and
@@ -212,18 +218,18 @@ static lamp_status lamp__svd_srft_run(lamp_context *ctx, const lamp_tensor *a, f
   res->have_plan = 1;
   fs = clfftSetPlanPrecision(res->plan, CLFFT_SINGLE);
   if (fs == CLFFT_SUCCESS) fs = clfftSetLayout(res->plan, CLFFT_REAL, CLFFT_HERMITIAN_INTERLEAVED);
-  if (fs == CLFFT_SUCCESS) fs = clfftSetResultLocation(res->plan, CLFFT_INPLACE);
+  if (fs == CLFFT_SUCCESS) fs = clfftSetResultLocation(res->plan, CLFFT_OUTOFPLACE);
   if (fs == CLFFT_SUCCESS) fs = clfftSetPlanBatchSize(res->plan, m);
   if (fs == CLFFT_SUCCESS) fs = clfftSetPlanInStride(res->plan, CLFFT_1D, &unit);
   if (fs == CLFFT_SUCCESS) fs = clfftSetPlanOutStride(res->plan, CLFFT_1D, &unit);
-  if (fs == CLFFT_SUCCESS) fs = clfftSetPlanDistance(res->plan, row_len, row_len / 2);
+  if (fs == CLFFT_SUCCESS) fs = clfftSetPlanDistance(res->plan, fft_n, row_len / 2);
   if (fs != CLFFT_SUCCESS) return lamp__clfft_fail(ctx, fs, "configuring the SRFT plan");
   fs = clfftBakePlan(res->plan, 1, &ctx->queue, NULL, NULL);
   if (fs != CLFFT_SUCCESS) return lamp__clfft_fail(ctx, fs, "clfftBakePlan");
   cl_event marker = NULL;
   LAMP__TRY(lamp__profile_begin(ctx, &marker));
   fs = clfftEnqueueTransform(res->plan, CLFFT_FORWARD, 1, &ctx->queue, 0, NULL, NULL,
-                             &res->spectrum, NULL, NULL);
+                             &res->rows, &res->spectrum, NULL);
   if (fs != CLFFT_SUCCESS) {
     if (marker) clReleaseEvent(marker);
     return lamp__clfft_fail(ctx, fs, "clfftEnqueueTransform");
@@ -274,6 +280,7 @@ lamp_status lamp__svd_srft(lamp_context *ctx, const lamp_tensor *a, float alpha,
   lamp_status st = lamp__svd_srft_run(ctx, a, alpha, seed, signs, y, &res);
   if (st != LAMP_OK) clFinish(ctx->queue);
   if (res.have_plan) clfftDestroyPlan(&res.plan);
+  if (res.rows) clReleaseMemObject(res.rows);
   if (res.spectrum) clReleaseMemObject(res.spectrum);
   if (res.offsets) clReleaseMemObject(res.offsets);
   if (res.scales) clReleaseMemObject(res.scales);
