@@ -110,6 +110,8 @@ static int cmd_devices(int argc, char **argv) {
     printf("  max work-group    %zu\n", d->max_work_group_size);
     printf("  fp16              %s\n", d->has_fp16 ? "yes" : "no");
     printf("  fp64              %s\n", d->has_fp64 ? "yes" : "no");
+    printf("  kernel profile    %s (automatic; LAMP_KERNEL_PROFILE=cpu|gpu overrides)\n",
+           lamp_kernel_profile_name(lamp_kernel_profile_auto(d)));
   }
   free(infos);
   if (sel != LAMP_OK) {

@@ -15,11 +15,249 @@
  * (S, S) matrix exists anywhere; it saves the log-sum-exp (N, H) from which the backward
  * recomputes each probability exactly. Offsets are in floats.
  *
- * A head's D floats are held as chunks of ATT_VEC (float8, zeros past D), so the dot products
- * and updates over D compile to vector instructions within a work-item; CPU drivers do not
- * vectorise the scalar loops across work-items when each item indexes private arrays. For the
- * same reason the exponentials of a tile's ATT_TILE scores are taken as one float16: a vector
- * exp costs a few times less per element than sixteen scalar ones. */
+ * Two shapes of the same algorithm, chosen by the kernel profile (runtime/context.c):
+ *  - CPU (LAMP_PROFILE_GPU 0): one work-item per row, groups of ATT_TILE = 16. A head's D floats
+ *    are held as chunks of ATT_VEC (float8, zeros past D), so the dot products and updates over
+ *    D compile to vector instructions within a work-item; CPU drivers do not vectorise the scalar
+ *    loops across work-items when each item indexes private arrays. For the same reason the
+ *    exponentials of a tile's 16 scores are taken as one float16: a vector exp costs a few times
+ *    less per element than sixteen scalar ones.
+ *  - GPU (LAMP_PROFILE_GPU 1): ATT_LANES work-items per row, ATT_ROWS rows per group (64 to 128
+ *    items). The program is built for one head width ATT_DIM, and lane x holds dims
+ *    x, x + ATT_LANES, ..., so every private array has ATT_DIM / ATT_LANES entries indexed by
+ *    constants (registers, not spilled memory), the lanes of a row read consecutive words of
+ *    local memory (no bank conflicts) and all rows read the same ones (broadcast). A score is the
+ *    sum of its lanes' partial dot products, exchanged through local memory and added in the same
+ *    order by every lane, so the lanes of a row agree bit for bit. ATT_KT keys (or queries) are
+ *    staged per step; the host sizes it so that local memory stays within 32 KiB. */
+
+
+#if LAMP_PROFILE_GPU
+
+#define ATT_LD (ATT_DIM / ATT_LANES) /* dims per lane */
+#define ATT_RL (ATT_ROWS * ATT_LANES) /* work-items per group */
+
+static ulong att_row(uint b, uint p, uint prefix, uint tokens) {
+  return p < prefix ? (ulong)p : (ulong)prefix + (ulong)b * tokens + (p - prefix);
+}
+
+#define ATT_SHARED_TILE(b, p0, prefix) ((b) > 0 && (p0) + ATT_ROWS <= (prefix))
+
+/* The score of key (or query) jj for this item's row: its lanes' partials, in lane order. */
+static float att_score(__local const float *part, uint jj, uint r) {
+  float s = 0.0f;
+  for (uint x = 0; x < ATT_LANES; x++) s += part[jj * ATT_RL + r * ATT_LANES + x];
+  return s;
+}
+
+/* Stages rows j0 .. j0 + ATT_KT - 1 (those below `end`) of the D-wide block at column `col` of
+ * `src` (row stride `width`) into dst (ATT_KT x ATT_DIM), times `mul`; zeros elsewhere. */
+static void att_stage(__local float *dst, __global const float *src, uint col, uint width,
+                      uint b, uint j0, uint end, uint prefix, uint tokens, float mul) {
+  for (uint idx = get_local_id(0); idx < ATT_KT * ATT_DIM; idx += ATT_RL) {
+    const uint jj = idx / ATT_DIM, d = idx % ATT_DIM, j = j0 + jj;
+    dst[idx] = j < end ? src[att_row(b, j, prefix, tokens) * width + col + d] * mul : 0.0f;
+  }
+}
+
+/* Global ((S rounded up to ATT_ROWS) ATT_LANES, H, B), local (ATT_RL, 1, 1). */
+__kernel __attribute__((reqd_work_group_size(ATT_RL, 1, 1)))
+void attention_forward(__global float *o, ulong o_off, __global float *lse, ulong lse_off,
+                       __global const float *qkv, ulong qkv_off, __global const int *valid,
+                       uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
+                       float scale) {
+  __local float ks[ATT_KT * ATT_DIM], vs[ATT_KT * ATT_DIM], part[ATT_KT * ATT_RL];
+  float q[ATT_LD], acc[ATT_LD];
+  const uint lid = get_local_id(0), r = lid / ATT_LANES, lane = lid % ATT_LANES;
+  const uint h = get_global_id(1), b = get_global_id(2);
+  const uint t0 = get_group_id(0) * ATT_ROWS, t = t0 + r;
+  if (ATT_SHARED_TILE(b, t0, prefix)) return;
+  const uint width = (heads + 2 * kv_heads) * dim, g = h / (heads / kv_heads);
+  const uint len = (uint)valid[b];
+  const int owner = b == 0 || t >= prefix, active = owner && t < len;
+  const ulong row = att_row(b, t, prefix, tokens);
+  __global const float *qkvb = qkv + qkv_off;
+  for (uint i = 0; i < ATT_LD; i++) {
+    q[i] = active ? qkvb[row * width + h * dim + lane + ATT_LANES * i] * scale : 0.0f;
+    acc[i] = 0.0f;
+  }
+  float m = -INFINITY, l = 0.0f;
+  const uint kend = min(t0 + ATT_ROWS, len);
+  for (uint j0 = 0; j0 < kend; j0 += ATT_KT) {
+    att_stage(ks, qkvb, (heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
+    att_stage(vs, qkvb, (heads + kv_heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint jj = 0; jj < ATT_KT; jj++) {
+      float s = 0.0f;
+      for (uint i = 0; i < ATT_LD; i++) s += q[i] * ks[jj * ATT_DIM + lane + ATT_LANES * i];
+      part[jj * ATT_RL + lid] = s;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int jn = active ? min((int)ATT_KT, (int)(t + 1) - (int)j0) : 0;
+    if (jn > 0) {
+      float mt = m;
+      for (int jj = 0; jj < jn; jj++) mt = fmax(mt, att_score(part, jj, r));
+      const float corr = exp(m - mt);
+      l *= corr;
+      for (uint i = 0; i < ATT_LD; i++) acc[i] *= corr;
+      for (int jj = 0; jj < jn; jj++) {
+        const float p = exp(att_score(part, jj, r) - mt);
+        l += p;
+        for (uint i = 0; i < ATT_LD; i++) acc[i] += p * vs[jj * ATT_DIM + lane + ATT_LANES * i];
+      }
+      m = mt;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (t >= prefix + tokens || !owner) return;
+  const float inv = active ? 1.0f / l : 0.0f;
+  for (uint i = 0; i < ATT_LD; i++)
+    o[o_off + row * heads * dim + h * dim + lane + ATT_LANES * i] = acc[i] * inv;
+  if (lane == 0) lse[lse_off + row * heads + h] = active ? m + log(l) : 0.0f;
+}
+
+/* Same launch shape as the forward. */
+__kernel __attribute__((reqd_work_group_size(ATT_RL, 1, 1)))
+void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *delta,
+                          ulong delta_off, __global const float *qkv, ulong qkv_off,
+                          __global const float *o, ulong o_off, __global const float *dout,
+                          ulong dout_off, __global const float *lse, ulong lse_off,
+                          __global const int *valid, uint prefix, uint tokens, uint heads,
+                          uint kv_heads, uint dim, float scale) {
+  __local float ks[ATT_KT * ATT_DIM], vs[ATT_KT * ATT_DIM];
+  __local float ps[ATT_KT * ATT_RL], pp[ATT_KT * ATT_RL];
+  float q[ATT_LD], dov[ATT_LD], dq[ATT_LD];
+  const uint lid = get_local_id(0), r = lid / ATT_LANES, lane = lid % ATT_LANES;
+  const uint h = get_global_id(1), b = get_global_id(2);
+  const uint t0 = get_group_id(0) * ATT_ROWS, t = t0 + r;
+  if (ATT_SHARED_TILE(b, t0, prefix)) return;
+  const uint width = (heads + 2 * kv_heads) * dim, g = h / (heads / kv_heads);
+  const uint len = (uint)valid[b];
+  const int owner = b == 0 || t >= prefix, active = owner && t < len;
+  const ulong row = att_row(b, t, prefix, tokens);
+  __global const float *qkvb = qkv + qkv_off;
+  for (uint i = 0; i < ATT_LD; i++) {
+    const uint d = lane + ATT_LANES * i;
+    q[i] = active ? qkvb[row * width + h * dim + d] * scale : 0.0f;
+    dov[i] = active ? dout[dout_off + row * heads * dim + h * dim + d] : 0.0f;
+    dq[i] = 0.0f;
+  }
+  /* every lane sums the whole row in the same order: D reads instead of an exchange through
+   * local memory (whose extra barrier before the key loop PoCL 3.1 miscompiles when a row has
+   * several lanes: wrong gradients and a corrupted heap) */
+  __global const float *dor = dout + dout_off + row * heads * dim + h * dim;
+  __global const float *orow = o + o_off + row * heads * dim + h * dim;
+  float dsum = 0.0f;
+  for (uint d = 0; active && d < ATT_DIM; d++) dsum += dor[d] * orow[d];
+  const float lt = active ? lse[lse_off + row * heads + h] : 0.0f;
+  const uint kend = min(t0 + ATT_ROWS, len);
+  for (uint j0 = 0; j0 < kend; j0 += ATT_KT) {
+    att_stage(ks, qkvb, (heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
+    att_stage(vs, qkvb, (heads + kv_heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint jj = 0; jj < ATT_KT; jj++) {
+      float s = 0.0f, dp = 0.0f;
+      for (uint i = 0; i < ATT_LD; i++) {
+        s += q[i] * ks[jj * ATT_DIM + lane + ATT_LANES * i];
+        dp += dov[i] * vs[jj * ATT_DIM + lane + ATT_LANES * i];
+      }
+      ps[jj * ATT_RL + lid] = s;
+      pp[jj * ATT_RL + lid] = dp;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int jn = active ? min((int)ATT_KT, (int)(t + 1) - (int)j0) : 0;
+    for (int jj = 0; jj < jn; jj++) {
+      const float p = exp(att_score(ps, jj, r) - lt) * (att_score(pp, jj, r) - dsum);
+      for (uint i = 0; i < ATT_LD; i++) dq[i] += p * ks[jj * ATT_DIM + lane + ATT_LANES * i];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (t >= prefix + tokens || !owner) return;
+  for (uint i = 0; i < ATT_LD; i++)
+    dqkv[dqkv_off + row * width + h * dim + lane + ATT_LANES * i] = dq[i] * scale;
+  if (lane == 0) delta[delta_off + row * heads + h] = dsum;
+}
+
+/* Global ((S rounded up to ATT_ROWS) ATT_LANES, Hkv, B), local (ATT_RL, 1, 1). */
+__kernel __attribute__((reqd_work_group_size(ATT_RL, 1, 1)))
+void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const float *qkv,
+                           ulong qkv_off, __global const float *dout, ulong dout_off,
+                           __global const float *lse, ulong lse_off, __global const float *delta,
+                           ulong delta_off, __global const int *valid, uint batch,
+                           uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
+                           float scale) {
+  __local float qs[ATT_KT * ATT_DIM], dos[ATT_KT * ATT_DIM], ls[ATT_KT], dls[ATT_KT];
+  __local float ps[ATT_KT * ATT_RL], pp[ATT_KT * ATT_RL];
+  float k[ATT_LD], v[ATT_LD], dk[ATT_LD], dv[ATT_LD];
+  const uint lid = get_local_id(0), r = lid / ATT_LANES, lane = lid % ATT_LANES;
+  const uint g = get_global_id(1), b = get_global_id(2);
+  const uint j0 = get_group_id(0) * ATT_ROWS, j = j0 + r;
+  if (ATT_SHARED_TILE(b, j0, prefix)) return;
+  const uint width = (heads + 2 * kv_heads) * dim, group = heads / kv_heads;
+  const uint len = (uint)valid[b];
+  const int owner = b == 0 || j >= prefix, active = owner && j < len;
+  const ulong row = att_row(b, j, prefix, tokens);
+  const uint b_end = b == 0 && j0 < prefix ? batch : b + 1;
+  __global const float *qkvb = qkv + qkv_off;
+  for (uint i = 0; i < ATT_LD; i++) {
+    const uint d = lane + ATT_LANES * i;
+    k[i] = active ? qkvb[row * width + (heads + g) * dim + d] : 0.0f;
+    v[i] = active ? qkvb[row * width + (heads + kv_heads + g) * dim + d] : 0.0f;
+    dk[i] = 0.0f;
+    dv[i] = 0.0f;
+  }
+  for (uint h = g * group; h < (g + 1) * group; h++) {
+    uint bq = b, i0 = j0;
+    while (bq < b_end) {
+      const uint qlen = (uint)valid[bq];
+      if (i0 >= qlen) {
+        bq++;
+        i0 = prefix;
+        continue;
+      }
+      att_stage(qs, qkvb, h * dim, width, bq, i0, qlen, prefix, tokens, scale);
+      att_stage(dos, dout + dout_off, h * dim, heads * dim, bq, i0, qlen, prefix, tokens, 1.0f);
+      for (uint ii = get_local_id(0); ii < ATT_KT; ii += ATT_RL) {
+        const uint i = i0 + ii;
+        const ulong qr = att_row(bq, i, prefix, tokens);
+        ls[ii] = i < qlen ? lse[lse_off + qr * heads + h] : 0.0f;
+        dls[ii] = i < qlen ? delta[delta_off + qr * heads + h] : 0.0f;
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+      for (uint ii = 0; ii < ATT_KT; ii++) {
+        float s = 0.0f, dp = 0.0f;
+        for (uint i = 0; i < ATT_LD; i++) {
+          s += qs[ii * ATT_DIM + lane + ATT_LANES * i] * k[i];
+          dp += dos[ii * ATT_DIM + lane + ATT_LANES * i] * v[i];
+        }
+        ps[ii * ATT_RL + lid] = s;
+        pp[ii * ATT_RL + lid] = dp;
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+      if (active && (bq == b || j < prefix)) {
+        const uint in = min((uint)ATT_KT, qlen - i0), first = (uint)max((int)j - (int)i0, 0);
+        for (uint ii = first; ii < in; ii++) {
+          const float p = exp(att_score(ps, ii, r) - ls[ii]);
+          const float dsc = p * (att_score(pp, ii, r) - dls[ii]);
+          for (uint i = 0; i < ATT_LD; i++) {
+            dv[i] += p * dos[ii * ATT_DIM + lane + ATT_LANES * i];
+            dk[i] += dsc * qs[ii * ATT_DIM + lane + ATT_LANES * i];
+          }
+        }
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+      i0 += ATT_KT;
+    }
+  }
+  if (j >= prefix + tokens || !owner) return;
+  for (uint i = 0; i < ATT_LD; i++) {
+    const uint d = lane + ATT_LANES * i;
+    dqkv[dqkv_off + row * width + (heads + g) * dim + d] = dk[i];
+    dqkv[dqkv_off + row * width + (heads + kv_heads + g) * dim + d] = dv[i];
+  }
+}
+
+#else /* the CPU profile */
 
 #define ATT_TILE 16
 #define ATT_MAX_DIM 128
@@ -278,3 +516,5 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
     att_put(dqkv + dqkv_off + row * width + (heads + kv_heads + g) * dim, dv[c], c, dim);
   }
 }
+
+#endif

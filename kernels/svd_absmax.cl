@@ -3,7 +3,8 @@
  * m x n row-major matrix starts at `offset` with row stride ld (elements). Launched with
  * LAMP_WG_SIZE work-items per group; group g reads rows g, g + groups, ..., its items stride
  * along each row. */
-__kernel void svd_absmax(__global const float *a, ulong offset, ulong ld, ulong rows, ulong cols,
+__kernel __attribute__((reqd_work_group_size(LAMP_WG_SIZE, 1, 1)))
+void svd_absmax(__global const float *a, ulong offset, ulong ld, ulong rows, ulong cols,
                          __global float *partial) {
   __local float lmax[LAMP_WG_SIZE];
   __local float lbad[LAMP_WG_SIZE];

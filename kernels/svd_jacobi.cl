@@ -13,7 +13,8 @@
 /* Position in the round-robin schedule: player 0 stays, the others rotate. */
 static uint rr_pos(uint x, uint round, uint n) { return x == 0 ? 0 : 1 + (x - 1 + round) % (n - 1); }
 
-__kernel void svd_jacobi(__global const float *r, ulong r_off, ulong ldr, uint l,
+__kernel __attribute__((reqd_work_group_size(LAMP_WG_SIZE, 1, 1)))
+void svd_jacobi(__global const float *r, ulong r_off, ulong ldr, uint l,
                          __global float *work, ulong work_off, __global float *s, ulong s_off,
                          ulong s_stride, uint k, float scale, uint max_sweeps) {
     __local int rotated;

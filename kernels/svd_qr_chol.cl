@@ -6,7 +6,8 @@
  *    dependent, cond^2 > 1e8, beyond what float CholeskyQR2 can orthonormalise;
  *  - with `check` set (the second pass, where G should be near I): ||G - I||_F > 0.5, meaning
  *    the first pass left too much non-orthogonality for the second to remove. */
-__kernel void svd_qr_chol(__global float *buf, ulong g_off, ulong r_off, ulong rinv_off,
+__kernel __attribute__((reqd_work_group_size(LAMP_WG_SIZE, 1, 1)))
+void svd_qr_chol(__global float *buf, ulong g_off, ulong r_off, ulong rinv_off,
                           ulong flag_off, uint l, int check) {
   __local float red[LAMP_WG_SIZE];
   __global const float *g = buf + g_off;

@@ -1,7 +1,8 @@
 /* Householder QR, step j, the update: work-group g applies H_j = I - tau_j v v^T (v stored in
  * column j of X below the diagonal, v_j = 1) to column c = j + 1 + g of X (rows x l, row stride
  * l), rows j and below. */
-__kernel void svd_qr_hh_apply(__global float *x, ulong x_off, ulong rows, uint l, uint j,
+__kernel __attribute__((reqd_work_group_size(LAMP_WG_SIZE, 1, 1)))
+void svd_qr_hh_apply(__global float *x, ulong x_off, ulong rows, uint l, uint j,
                               __global const float *tau, ulong tau_off) {
   __local float red[LAMP_WG_SIZE];
   x += x_off;

@@ -2,7 +2,8 @@
  * work-group g handles column c = j + g of Q. Column j is set to H_j e_j; columns c > j, which
  * steps j+1.. already formed, get H_j applied to rows j and below. The reflectors are those
  * svd_qr_hh_reflect left in X (column j below the diagonal, v_j = 1) and tau. */
-__kernel void svd_qr_hh_form(__global const float *x, ulong x_off, __global float *q,
+__kernel __attribute__((reqd_work_group_size(LAMP_WG_SIZE, 1, 1)))
+void svd_qr_hh_form(__global const float *x, ulong x_off, __global float *q,
                              ulong q_off, ulong rows, uint l, uint j, __global const float *tau,
                              ulong tau_off) {
   __local float red[LAMP_WG_SIZE];

@@ -3,7 +3,8 @@
  * Writes beta to X_jj, v_i to X_ij for i > j and tau to tau[j]. A column already zero below
  * the diagonal gets tau = 0 (H = I). Values are O(1) here (A is scaled by 1 / max |a_ij|), so
  * the plain sum of squares neither overflows nor loses the column. */
-__kernel void svd_qr_hh_reflect(__global float *x, ulong x_off, ulong rows, uint l, uint j,
+__kernel __attribute__((reqd_work_group_size(LAMP_WG_SIZE, 1, 1)))
+void svd_qr_hh_reflect(__global float *x, ulong x_off, ulong rows, uint l, uint j,
                                 __global float *tau, ulong tau_off) {
   __local float red[LAMP_WG_SIZE];
   x += x_off;

@@ -43,7 +43,8 @@ static float row_norm2(__global const float *xt, uint l, __local float *red) {
   return lamp_wg_sum(red, acc);
 }
 
-__kernel void svd_small_orth(__global float *buf, ulong x_off, ulong h_off, uint l) {
+__kernel __attribute__((reqd_work_group_size(LAMP_WG_SIZE, 1, 1)))
+void svd_small_orth(__global float *buf, ulong x_off, ulong h_off, uint l) {
   __local float red[LAMP_WG_SIZE];
   __local uint ired[LAMP_WG_SIZE];
   __global float *x = buf + x_off, *h = buf + h_off;

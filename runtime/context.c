@@ -13,6 +13,29 @@ void lamp_context_options_init(lamp_context_options *options) {
   options->cache = LAMP_FROM_ENV;
   options->profile = LAMP_FROM_ENV;
   options->tuning = LAMP_FROM_ENV;
+  options->kernel_profile = LAMP_FROM_ENV;
+}
+
+const char *lamp_kernel_profile_name(int kind) {
+  switch (kind) {
+  case LAMP_KERNEL_PROFILE_AUTO: return "auto";
+  case LAMP_KERNEL_PROFILE_CPU: return "cpu";
+  case LAMP_KERNEL_PROFILE_GPU: return "gpu";
+  default: return "?";
+  }
+}
+
+int lamp_kernel_profile_auto(const lamp_device_info *info) {
+  return info && (info->type & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR))
+             ? LAMP_KERNEL_PROFILE_GPU
+             : LAMP_KERNEL_PROFILE_CPU;
+}
+
+int lamp_kernel_profile_parse(const char *name) {
+  if (!name || !*name || strcmp(name, "auto") == 0) return LAMP_KERNEL_PROFILE_AUTO;
+  if (strcmp(name, "cpu") == 0) return LAMP_KERNEL_PROFILE_CPU;
+  if (strcmp(name, "gpu") == 0) return LAMP_KERNEL_PROFILE_GPU;
+  return -1;
 }
 
 static void lamp__copy(char *dst, size_t size, const char *src) {
@@ -54,22 +77,61 @@ static void lamp__context_configure(lamp_context *ctx, const lamp_context_option
   }
   if (ctx->cache_on) lamp__copy(ctx->cache_dir, sizeof(ctx->cache_dir), ctx->state_dir);
 
+  ctx->kprof_request = options->kernel_profile == LAMP_FROM_ENV
+                           ? lamp_kernel_profile_parse(getenv("LAMP_KERNEL_PROFILE"))
+                           : options->kernel_profile;
+
   const char *kdir = options->kernel_dir;
   if (!kdir || !*kdir) kdir = getenv("LAMP_KERNEL_DIR");
   lamp__copy(ctx->kernel_dir, sizeof(ctx->kernel_dir), kdir);
 }
 
-/* Defines every lamp kernel may rely on, derived from what the device reports. */
+/* The kernel profile for the device (the request resolved), within its limits:
+ *  - work-groups: a power of two up to 256 and the device's maximum;
+ *  - the prompt kernels' tiles: 16 x 16 where 256 work-items and 32 KiB of local memory allow,
+ *    else 8 x 8, else 4 x 4; 16 columns per work-item on the CPU profile (CPU compilers turn
+ *    the float16 into SIMD code), 4 on the GPU profile (one 128-bit local access per item:
+ *    no bank conflicts);
+ *  - attention: 16 rows per group; on the GPU profile 4 lanes per row at head width 64 (64
+ *    work-items), fewer rows where the device allows fewer items;
+ *  - local memory: at most 32 KiB per group, or the device's own size when smaller. */
 static void lamp__context_device_options(lamp_context *ctx) {
+  lamp_kernel_profile *p = &ctx->kprof;
+  memset(p, 0, sizeof(*p));
+  p->kind = ctx->kprof_request;
+  if (p->kind == LAMP_KERNEL_PROFILE_AUTO) p->kind = lamp_kernel_profile_auto(&ctx->info);
+  const int gpu = p->kind == LAMP_KERNEL_PROFILE_GPU;
   size_t wg = ctx->info.max_work_group_size ? ctx->info.max_work_group_size : 64;
   if (wg > 256) wg = 256;
   size_t pow2 = 1;
   while (pow2 * 2 <= wg) pow2 *= 2;
+  p->wg_size = pow2;
   ctx->wg_size = pow2;
-  int tile = ctx->info.local_mem_bytes >= 32768 ? 16 : 8;
+  p->local_budget = ctx->info.local_mem_bytes && ctx->info.local_mem_bytes < 32768
+                        ? (size_t)ctx->info.local_mem_bytes
+                        : 32768;
+  p->tile_vec = gpu ? 4 : 16;
+  /* a tile needs tile^2 items and, in its widest kernel, (tile + 1) tile floats plus
+   * tile^2 vectors of tile_vec floats */
+  p->tile = 16;
+  while (p->tile > 4 && ((size_t)p->tile * p->tile > pow2 ||
+                         ((size_t)p->tile * (p->tile + 1) + (size_t)p->tile * p->tile *
+                          p->tile_vec) * 4 > p->local_budget))
+    p->tile /= 2;
+  p->att_lanes = gpu ? 4 : 1;
+  p->att_rows = 16;
+  while (p->att_rows > 1 && (size_t)p->att_rows * p->att_lanes > pow2) p->att_rows /= 2;
   snprintf(ctx->device_options, sizeof(ctx->device_options),
-           "-cl-std=CL1.2 -DLAMP_WG_SIZE=%zu -DLAMP_TILE=%d%s", pow2, tile,
-           ctx->info.has_fp16 ? " -DLAMP_HAS_FP16=1" : "");
+           "-cl-std=CL1.2 -DLAMP_WG_SIZE=%zu -DLAMP_TILE=%u -DLAMP_TILE_VEC=%u "
+           "-DLAMP_PROFILE_GPU=%d%s",
+           pow2, p->tile, p->tile_vec, gpu, ctx->info.has_fp16 ? " -DLAMP_HAS_FP16=1" : "");
+}
+
+lamp_status lamp_context_get_kernel_profile(const lamp_context *ctx,
+                                            lamp_kernel_profile *profile) {
+  if (!ctx || !profile) return LAMP_ERR_INVALID_ARGUMENT;
+  *profile = ctx->kprof;
+  return LAMP_OK;
 }
 
 static lamp_status lamp__context_alloc(const lamp_context_options *options, lamp_context **out,
@@ -79,6 +141,21 @@ static lamp_status lamp__context_alloc(const lamp_context_options *options, lamp
     return lamp__early_fail(error, error_size, LAMP_ERR_OUT_OF_MEMORY,
                             "out of host memory allocating a lamp context%s", "");
   lamp__context_configure(*out, options);
+  if ((*out)->kprof_request < LAMP_KERNEL_PROFILE_AUTO ||
+      (*out)->kprof_request > LAMP_KERNEL_PROFILE_GPU) {
+    int asked = options ? options->kernel_profile : LAMP_FROM_ENV;
+    free(*out);
+    *out = NULL;
+    if (asked == LAMP_FROM_ENV)
+      return lamp__early_fail(error, error_size, LAMP_ERR_INVALID_ARGUMENT,
+                              "LAMP_KERNEL_PROFILE is \"%s\"; it must be cpu, gpu or auto",
+                              getenv("LAMP_KERNEL_PROFILE"));
+    char num[16];
+    snprintf(num, sizeof(num), "%d", asked);
+    return lamp__early_fail(error, error_size, LAMP_ERR_INVALID_ARGUMENT,
+                            "unknown kernel profile %s (LAMP_KERNEL_PROFILE_AUTO, _CPU or _GPU)",
+                            num);
+  }
   return LAMP_OK;
 }
 

@@ -13,9 +13,20 @@ const char *lamp_device_type_name(cl_device_type type) {
   return "other";
 }
 
+/* A string property, cut to `size` bytes: a driver refuses a buffer shorter than the whole
+ * value (PoCL's CL_DEVICE_VERSION is longer than 64 bytes), so the value is read whole first. */
 static void lamp__device_string(cl_device_id d, cl_device_info what, char *out, size_t size) {
   out[0] = '\0';
-  if (clGetDeviceInfo(d, what, size, out, NULL) != CL_SUCCESS) out[0] = '\0';
+  size_t need = 0;
+  if (clGetDeviceInfo(d, what, 0, NULL, &need) != CL_SUCCESS || need == 0) return;
+  if (need <= size) {
+    if (clGetDeviceInfo(d, what, size, out, NULL) != CL_SUCCESS) out[0] = '\0';
+  } else {
+    char *whole = malloc(need);
+    if (whole && clGetDeviceInfo(d, what, need, whole, NULL) == CL_SUCCESS)
+      memcpy(out, whole, size - 1);
+    free(whole);
+  }
   out[size - 1] = '\0';
 }
 

@@ -29,12 +29,12 @@ extern const size_t lamp__kernel_source_count;
 extern const char lamp__kernel_prelude[];
 
 typedef struct lamp__program_slot {
-  char name[64];
+  char name[160]; /* "program" or "program options" */
   lamp_program *program;
 } lamp__program_slot;
 
 typedef struct lamp__kernel_slot {
-  char name[128]; /* "program/kernel" */
+  char name[224]; /* "program options/kernel" */
   cl_kernel kernel;
 } lamp__kernel_slot;
 
@@ -64,6 +64,8 @@ struct lamp_context {
   char kernel_dir[1024]; /* "" means embedded sources */
   char device_options[512];
   size_t wg_size; /* LAMP_WG_SIZE of device_options: kernels size local arrays by it */
+  int kprof_request;         /* LAMP_KERNEL_PROFILE_* asked for, AUTO resolved at setup */
+  lamp_kernel_profile kprof; /* what device_options were derived from */
   lamp_context_stats stats;
 
   char *error; /* last error detail, grown as needed */
@@ -130,6 +132,14 @@ lamp_status lamp__status_from_cl(cl_int err);
  * and kept for the context's lifetime. `program` is the kernels/ file name without ".cl". */
 lamp_status lamp__kernel(lamp_context *ctx, const char *program, const char *kernel,
                          cl_kernel *out);
+/* lamp__kernel for a kernel that runs in work-groups of exactly LAMP_WG_SIZE items (its local
+ * arrays and loops are sized by it): a clear error where the compiled kernel allows fewer. */
+lamp_status lamp__kernel_wg(lamp_context *ctx, const char *program, const char *kernel,
+                            cl_kernel *out);
+/* The same from a build of the program with extra options (defines a kernel is specialised
+ * on, such as a head width); each distinct options string is its own program. */
+lamp_status lamp__kernel_variant(lamp_context *ctx, const char *program, const char *options,
+                                 const char *kernel, cl_kernel *out);
 
 /* Sets kernel argument `index`; records the kernel and index on failure. */
 lamp_status lamp__arg(lamp_context *ctx, cl_kernel kernel, cl_uint index, size_t size,

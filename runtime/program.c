@@ -247,9 +247,11 @@ static lamp_status lamp__builtin_source(lamp_context *ctx, const char *name, cha
 }
 
 static lamp_status lamp__builtin_program(lamp_context *ctx, const char *name,
-                                         lamp_program **out) {
+                                         const char *options, lamp_program **out) {
+  char key[160];
+  snprintf(key, sizeof(key), "%s%s%s", name, options ? " " : "", options ? options : "");
   for (size_t i = 0; i < ctx->n_programs; i++)
-    if (strcmp(ctx->programs[i].name, name) == 0) {
+    if (strcmp(ctx->programs[i].name, key) == 0) {
       *out = ctx->programs[i].program;
       return LAMP_OK;
     }
@@ -263,11 +265,11 @@ static lamp_status lamp__builtin_program(lamp_context *ctx, const char *name,
   char *source = NULL;
   LAMP__TRY(lamp__builtin_source(ctx, name, &source));
   lamp_program *prog = NULL;
-  lamp_status st = lamp_program_build(ctx, name, source, NULL, &prog);
+  lamp_status st = lamp_program_build(ctx, name, source, options, &prog);
   free(source);
   if (st != LAMP_OK) return st;
   lamp__program_slot *slot = &ctx->programs[ctx->n_programs++];
-  snprintf(slot->name, sizeof(slot->name), "%s", name);
+  snprintf(slot->name, sizeof(slot->name), "%s", key);
   slot->program = prog;
   *out = prog;
   return LAMP_OK;
@@ -275,8 +277,14 @@ static lamp_status lamp__builtin_program(lamp_context *ctx, const char *name,
 
 lamp_status lamp__kernel(lamp_context *ctx, const char *program, const char *kernel,
                          cl_kernel *out) {
-  char full[128];
-  snprintf(full, sizeof(full), "%s/%s", program, kernel);
+  return lamp__kernel_variant(ctx, program, NULL, kernel, out);
+}
+
+lamp_status lamp__kernel_variant(lamp_context *ctx, const char *program, const char *options,
+                                 const char *kernel, cl_kernel *out) {
+  char full[224];
+  snprintf(full, sizeof(full), "%s%s%s/%s", program, options ? " " : "", options ? options : "",
+           kernel);
   for (size_t i = 0; i < ctx->n_kernels; i++)
     if (strcmp(ctx->kernels[i].name, full) == 0) {
       *out = ctx->kernels[i].kernel;
@@ -290,13 +298,25 @@ lamp_status lamp__kernel(lamp_context *ctx, const char *program, const char *ker
     ctx->cap_kernels = cap;
   }
   lamp_program *prog = NULL;
-  LAMP__TRY(lamp__builtin_program(ctx, program, &prog));
+  LAMP__TRY(lamp__builtin_program(ctx, program, options, &prog));
   cl_kernel k = NULL;
   LAMP__TRY(lamp_program_create_kernel(prog, kernel, &k));
   lamp__kernel_slot *slot = &ctx->kernels[ctx->n_kernels++];
   snprintf(slot->name, sizeof(slot->name), "%s", full);
   slot->kernel = k;
   *out = k;
+  return LAMP_OK;
+}
+
+lamp_status lamp__kernel_wg(lamp_context *ctx, const char *program, const char *kernel,
+                            cl_kernel *out) {
+  LAMP__TRY(lamp__kernel(ctx, program, kernel, out));
+  size_t max = 0;
+  LAMP__CL(ctx, clGetKernelWorkGroupInfo(*out, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                         sizeof(max), &max, NULL));
+  if (max < ctx->wg_size)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "kernel %s runs in work-groups of %zu items; "
+                      "compiled for %s it allows %zu", kernel, ctx->wg_size, ctx->info.name, max);
   return LAMP_OK;
 }
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
           libclblast-dev libclfft-dev libcmocka-dev libopenblas-dev clinfo
-          libopenmpi-dev openmpi-bin clang libclang-rt-dev)
+          libopenmpi-dev openmpi-bin clang libclang-rt-dev oclgrind python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do

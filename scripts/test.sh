@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up (see setup.sh), builds with warnings as errors, runs every test, runs them again in the
-# sanitizer build (see sanitize.sh), then builds the embedding example against the installed
-# package (CMake and pkg-config) and runs a short benchmark smoke run. Exits non-zero on any
-# failure.
+# Sets up (see setup.sh), builds with warnings as errors, runs every test on PoCL and on Intel's
+# OpenCL runtime with both kernel profiles, the kernel tests under Oclgrind (oclgrind.sh), the
+# whole suite again in the sanitizer build (see sanitize.sh), fuzzing, then builds the examples
+# against the installed package (CMake and pkg-config) and runs a short benchmark smoke run.
+# Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -17,7 +18,23 @@ if [ -d ../shared/data ]; then require_data=1; else
   echo "test: no ../shared/data beside the repository: the real-data checks of test_data skip" >&2
 fi
 export LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 LAMP_REQUIRE_DATA=$require_data
+# Every test on PoCL with each kernel profile: the automatic one (CPU here) and the GPU one.
 ctest --test-dir "$build_dir" --output-on-failure
+LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure
+
+# The same on Intel's OpenCL CPU runtime, a second implementation (from PyPI, in the build tree).
+if intel_env=$(./scripts/intel-runtime.sh --dir "$build_dir/intel-venv"); then
+  (
+    eval "$intel_env"
+    ctest --test-dir "$build_dir" --output-on-failure
+    LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure
+  )
+else
+  echo "test: Intel's OpenCL runtime is unavailable here (the reason is above): PoCL only" >&2
+fi
+
+# Every program that launches lamp's kernels, under Oclgrind with both profiles: zero reports.
+./scripts/oclgrind.sh
 # The whole suite again under ASan, UBSan and LSan, with allocation-failure injection.
 ./scripts/sanitize.sh
 

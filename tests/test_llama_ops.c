@@ -275,9 +275,33 @@ static void test_attention(void **state) {
   /* a prefix over more than one tile (later sequences skip whole tiles), grouped heads */
   const int valid3[3] = {29, 24, 20};
   check_attention(ctx, (att_case){3, 20, 9, 4, 2, 8, valid3, NULL}, 1);
+  /* the real models' head width (four lanes per row on the GPU profile), a prefix */
+  const int valid5[2] = {21, 14};
+  check_attention(ctx, (att_case){2, 3, 18, 2, 1, 64, valid5, NULL}, 1);
   /* the widest head the kernels hold, forward only */
   const int valid4[2] = {40, 23};
   check_attention(ctx, (att_case){2, 17, 23, 2, 1, LAMP__ATTENTION_MAX_DIM, valid4, NULL}, 0);
+}
+
+/* The same cases with the other kernel profile than the context's, so that both shapes of the
+ * attention kernels run on every device the suite runs on. */
+static void test_attention_other_profile(void **state) {
+  lamp_kernel_profile mine;
+  LAMP_OK_OR_FAIL((lamp_context *)*state,
+                  lamp_context_get_kernel_profile(*state, &mine));
+  lamp_context_options o;
+  lamp_context_options_init(&o);
+  o.kernel_profile = mine.kind == LAMP_KERNEL_PROFILE_GPU ? LAMP_KERNEL_PROFILE_CPU
+                                                          : LAMP_KERNEL_PROFILE_GPU;
+  lamp_context *ctx = NULL;
+  char err[512];
+  assert_int_equal(lamp_context_create(&o, &ctx, err, sizeof(err)), LAMP_OK);
+  lamp_kernel_profile other;
+  LAMP_OK_OR_FAIL(ctx, lamp_context_get_kernel_profile(ctx, &other));
+  assert_int_equal(other.kind, o.kernel_profile);
+  void *inner = ctx;
+  test_attention(&inner);
+  lamp_context_release(ctx);
 }
 
 static void test_attention_errors(void **state) {
@@ -447,7 +471,8 @@ static void test_embedding(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_rope),
-      cmocka_unit_test(test_attention),      cmocka_unit_test(test_attention_errors),
+      cmocka_unit_test(test_attention),      cmocka_unit_test(test_attention_other_profile),
+      cmocka_unit_test(test_attention_errors),
       cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_cross_entropy),
       cmocka_unit_test(test_embedding),
   };

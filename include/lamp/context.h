@@ -28,7 +28,36 @@ typedef struct lamp_context_options {
   const char *kernel_dir; /* NULL: $LAMP_KERNEL_DIR, else the sources built into the library */
   int tuning;             /* apply stored GEMM tuning (lamp/tune.h): 0 off, 1 on,
                              LAMP_FROM_ENV: on unless $LAMP_TUNING is "0" */
+  int kernel_profile;     /* LAMP_KERNEL_PROFILE_*; LAMP_FROM_ENV: $LAMP_KERNEL_PROFILE ("cpu",
+                             "gpu" or "auto"), auto when unset */
 } lamp_context_options;
+
+/* Kernel profiles: the launch shapes of lamp's own kernels for a class of device, within the
+ * limits the device reports. AUTO takes the GPU profile for GPUs and accelerators and the CPU
+ * profile otherwise; either can be forced on any device (both are correct everywhere, each is
+ * fast on its own class). */
+#define LAMP_KERNEL_PROFILE_AUTO 0
+#define LAMP_KERNEL_PROFILE_CPU 1
+#define LAMP_KERNEL_PROFILE_GPU 2
+
+typedef struct lamp_kernel_profile {
+  int kind;            /* LAMP_KERNEL_PROFILE_CPU or LAMP_KERNEL_PROFILE_GPU */
+  size_t wg_size;      /* work-items of the reductions and one-work-group kernels (a power of
+                          two, at most 256 and the device's limit): LAMP_WG_SIZE */
+  unsigned tile;       /* the prompt kernels' tiles: tile x tile work-items, LAMP_TILE */
+  unsigned tile_vec;   /* columns per work-item along C in those kernels (16 CPU, 4 GPU) */
+  unsigned att_rows;   /* attention: rows (queries or keys) per work-group */
+  unsigned att_lanes;  /* attention: work-items per row at head width 64 (1 on the CPU
+                          profile, where a row's D floats are vectors in one work-item) */
+  size_t local_budget; /* bytes of local memory a work-group of the profile's kernels may use */
+} lamp_kernel_profile;
+
+/* The profile AUTO picks for a device: LAMP_KERNEL_PROFILE_GPU or LAMP_KERNEL_PROFILE_CPU. */
+LAMP_API int lamp_kernel_profile_auto(const lamp_device_info *info);
+
+/* "cpu", "gpu", "auto" ("?" for anything else), and back (-1 for an unknown name). */
+LAMP_API const char *lamp_kernel_profile_name(int kind);
+LAMP_API int lamp_kernel_profile_parse(const char *name);
 
 /* Defaults: everything from the environment. */
 LAMP_API void lamp_context_options_init(lamp_context_options *options);
@@ -77,6 +106,10 @@ LAMP_API cl_command_queue lamp_context_cl_queue(const lamp_context *ctx);
 
 /* The device the context runs on. */
 LAMP_API const lamp_device_info *lamp_context_device(const lamp_context *ctx);
+
+/* The kernel profile the context's programs are built for. */
+LAMP_API lamp_status lamp_context_get_kernel_profile(const lamp_context *ctx,
+                                                     lamp_kernel_profile *profile);
 
 /* Program builds and the on-disk cache, counted since the context was created. */
 typedef struct lamp_context_stats {

@@ -27,7 +27,7 @@ typedef struct lamp_device_info {
   char name[128];
   char vendor[128];
   char driver_version[64];
-  char device_version[64];   /* CL_DEVICE_VERSION, e.g. "OpenCL 3.0 PoCL ..." */
+  char device_version[128];  /* CL_DEVICE_VERSION, e.g. "OpenCL 3.0 PoCL ..." */
   char opencl_c_version[64]; /* CL_DEVICE_OPENCL_C_VERSION */
   cl_device_type type;
   unsigned compute_units;

@@ -5,7 +5,7 @@
 
 #include "runtime/internal.h"
 
-/* Rows a work-group of the attention kernels covers; must match ATT_TILE in attention.cl. */
+/* Rows a work-group of the CPU profile's attention kernels covers: ATT_TILE in attention.cl. */
 #define LAMP__ATTENTION_TILE 16
 /* Work-items per row in the row-reduction kernels (RMSNorm, cross-entropy), at most. */
 #define LAMP__ROW_LOCAL 64
@@ -253,6 +253,58 @@ lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, si
                          global, local);
 }
 
+/* The attention kernels' build and launch for the context's kernel profile: the CPU profile's
+ * one program for every head width, or the GPU profile's build for this head width, with the
+ * lanes per row (D / lanes at most 16 floats per private array, lanes dividing D), the rows per
+ * group and the keys staged per step (ATT_KT, halved until the widest kernel's local arrays fit
+ * the profile's budget). */
+typedef struct lamp__att_shape {
+  char options[96]; /* "" on the CPU profile */
+  size_t rows, lanes;
+} lamp__att_shape;
+
+static lamp_status lamp__llama_att_shape(lamp_context *ctx, size_t dim, lamp__att_shape *a) {
+  const lamp_kernel_profile *p = &ctx->kprof;
+  a->options[0] = '\0';
+  if (p->kind != LAMP_KERNEL_PROFILE_GPU) {
+    a->rows = LAMP__ATTENTION_TILE;
+    a->lanes = 1;
+    return LAMP_OK;
+  }
+  size_t lanes = 1;
+  while (lanes < 32 && (dim / lanes > 16 || dim % lanes)) lanes *= 2;
+  if (dim % lanes) lanes /= 2;
+  while (lanes > 1 && dim % lanes) lanes /= 2;
+  /* 64 work-items or more: more rows where a narrow head needs fewer lanes */
+  size_t rows = p->att_rows * lanes >= 64 ? p->att_rows : 64 / lanes;
+  while (rows > 1 && rows * lanes > p->wg_size) rows /= 2;
+  if (rows * lanes > p->wg_size)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "attention: head width %zu needs %zu work-items "
+                      "per row; %s allows %zu per group", dim, lanes, ctx->info.name, p->wg_size);
+  size_t kt = 16;
+  /* backward_kv: q and dO tiles, lse and delta, two partial-sum arrays */
+  while (kt > 1 && (2 * kt * dim + 2 * kt + 2 * kt * rows * lanes) * 4 > p->local_budget) kt /= 2;
+  snprintf(a->options, sizeof(a->options), "-DATT_DIM=%zu -DATT_LANES=%zu -DATT_ROWS=%zu "
+           "-DATT_KT=%zu", dim, lanes, rows, kt);
+  a->rows = rows;
+  a->lanes = lanes;
+  return LAMP_OK;
+}
+
+static lamp_status lamp__llama_att_run(lamp_context *ctx, size_t dim, const char *name,
+                                       const lamp__karg *args, size_t nargs, size_t positions,
+                                       size_t heads, size_t batch) {
+  lamp__att_shape a;
+  LAMP__TRY(lamp__llama_att_shape(ctx, dim, &a));
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__kernel_variant(ctx, "attention", a.options[0] ? a.options : NULL, name, &k));
+  for (size_t i = 0; i < nargs; i++)
+    LAMP__TRY(lamp__arg(ctx, k, (cl_uint)i, args[i].size, args[i].value));
+  size_t global[3] = {(positions + a.rows - 1) / a.rows * a.rows * a.lanes, heads, batch};
+  size_t local[3] = {a.rows * a.lanes, 1, 1};
+  return lamp__launch(ctx, k, name, 3, global, local);
+}
+
 static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, size_t prefix,
                                               size_t tokens, size_t heads, size_t kv_heads,
                                               size_t dim, cl_uint u[6]) {
@@ -289,8 +341,7 @@ lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lam
                     LAMP__KA(qkv->buffer), LAMP__KA(q_off), LAMP__KA(valid), LAMP__KA(u[1]),
                     LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
                     LAMP__KA(scale)};
-  size_t global[3] = {prefix + tokens, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
-  return lamp__llama_run(ctx, "attention", "attention_forward", a, 13, 3, global, local);
+  return lamp__llama_att_run(ctx, dim, "attention_forward", a, 13, prefix + tokens, heads, batch);
 }
 
 lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
@@ -318,16 +369,16 @@ lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                      LAMP__KA(do_off), LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(valid),
                      LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]),
                      LAMP__KA(u[5]), LAMP__KA(scale)};
-  size_t global[3] = {prefix + tokens, heads, batch}, local[3] = {LAMP__ATTENTION_TILE, 1, 1};
-  LAMP__TRY(lamp__llama_run(ctx, "attention", "attention_backward_q", aq, 19, 3, global, local));
+  LAMP__TRY(lamp__llama_att_run(ctx, dim, "attention_backward_q", aq, 19, prefix + tokens, heads,
+                                batch));
   lamp__karg akv[] = {LAMP__KA(dqkv->buffer), LAMP__KA(dq_off), LAMP__KA(qkv->buffer),
                       LAMP__KA(q_off), LAMP__KA(dout->buffer), LAMP__KA(do_off),
                       LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(delta->buffer),
                       LAMP__KA(de_off), LAMP__KA(valid), LAMP__KA(u[0]), LAMP__KA(u[1]),
                       LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
                       LAMP__KA(scale)};
-  global[1] = kv_heads;
-  return lamp__llama_run(ctx, "attention", "attention_backward_kv", akv, 18, 3, global, local);
+  return lamp__llama_att_run(ctx, dim, "attention_backward_kv", akv, 18, prefix + tokens,
+                             kv_heads, batch);
 }
 
 lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a_out,

@@ -12,9 +12,6 @@
 
 /* Parameter tensors start at multiples of this many floats in the shared buffers. */
 #define LAMP__PROMPT_ALIGN 16
-/* Columns of C each work-item of prompt_cop_forward and _backward_v computes (the float16 in
- * kernels/prompt_cop.cl). */
-#define LAMP__COP_CW 16
 
 typedef struct lamp__prompt_slot {
   char name[4];
@@ -30,6 +27,7 @@ struct lamp_prompt {
   size_t r;        /* R: LAMP rank or DPT bottleneck; 0 for PT */
   size_t rows_out; /* P' = ceil(P / s) */
   size_t tile;     /* LAMP_TILE of the kernels' build */
+  size_t cw;       /* columns of C per work-item in prompt_cop_forward and _backward_v (CV) */
   size_t n_slots;
   lamp__prompt_slot slot[LAMP_PROMPT_MAX_PARAMS];
   lamp_tensor values; /* every parameter, 1-D */
@@ -186,13 +184,6 @@ lamp_status lamp_prompt_sample_tokens(uint64_t seed, size_t pool, size_t count, 
   }
   free(perm);
   return LAMP_OK;
-}
-
-/* The -DLAMP_TILE the runtime gives every kernel build. */
-static size_t lamp__tile(const lamp_context *ctx) {
-  const char *at = strstr(lamp_program_device_options(ctx), "-DLAMP_TILE=");
-  size_t t = at ? (size_t)strtoul(at + strlen("-DLAMP_TILE="), NULL, 10) : 0;
-  return t ? t : 8;
 }
 
 static void lamp__prompt_add_slot(lamp_prompt *p, const char *name, size_t *at, int ndim,
@@ -407,7 +398,8 @@ lamp_status lamp_prompt_create(lamp_context *ctx, const lamp_prompt_options *opt
          : options->method == LAMP_PROMPT_DPT ? options->bottleneck
                                               : 0;
   p->rows_out = (options->length + options->pool - 1) / options->pool;
-  p->tile = lamp__tile(ctx);
+  p->tile = ctx->kprof.tile;
+  p->cw = ctx->kprof.tile_vec;
   size_t total = lamp__prompt_layout(p);
   lamp_status s = lamp__tensor_create(ctx, LAMP_DTYPE_F32, 1, &total, "the prompt's parameters",
                                           &p->values);
@@ -526,7 +518,7 @@ lamp_status lamp_prompt_forward(lamp_prompt *prompt, lamp_tensor *out) {
   LAMP__TRY(lamp__arg(ctx, k, 10, sizeof(cl_ulong), &out_off));
   LAMP__TRY(lamp__arg(ctx, k, 11, sizeof(cl_ulong), &out_ld));
   size_t t = p->tile;
-  size_t global[2] = {lamp__round_up(p->opt.width, t * LAMP__COP_CW) / LAMP__COP_CW,
+  size_t global[2] = {lamp__round_up(p->opt.width, t * p->cw) / p->cw,
                       lamp__round_up(p->rows_out, t)};
   size_t local[2] = {t, t};
   return lamp__launch(ctx, k, "prompt_cop_forward", 2, global, local);
@@ -561,7 +553,7 @@ lamp_status lamp_prompt_backward(lamp_prompt *prompt, const lamp_tensor *dprompt
   LAMP__TRY(lamp__arg(ctx, kv, 7, sizeof(cl_ulong), &g_off));
   LAMP__TRY(lamp__arg(ctx, kv, 8, sizeof(cl_ulong), &g_ld));
   LAMP__TRY(lamp__prompt_sizes(p, kv, 9));
-  size_t gv[2] = {lamp__round_up(p->opt.width, t * LAMP__COP_CW) / LAMP__COP_CW,
+  size_t gv[2] = {lamp__round_up(p->opt.width, t * p->cw) / p->cw,
                   lamp__round_up(p->r, t)};
   LAMP__TRY(lamp__launch(ctx, kv, "prompt_cop_backward_v", 2, gv, local));
 

@@ -46,7 +46,7 @@ lamp_status lamp__svd_small(lamp_context *ctx, const lamp_tensor *r, size_t l, l
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "small SVD: buffers too small for l = %zu, k = %zu",
                       l, k);
   cl_kernel kern = NULL;
-  LAMP__TRY(lamp__kernel(ctx, "svd_jacobi", "svd_jacobi", &kern));
+  LAMP__TRY(lamp__kernel_wg(ctx, "svd_jacobi", "svd_jacobi", &kern));
   cl_ulong r_off = r->offset / 4, ldr = r->ne[1] > 1 ? r->nb[1] / 4 : r->ne[0];
   cl_ulong w_off = work->offset / 4, s_off = s->offset / 4, s_stride = s->nb[0] / 4;
   cl_uint lu = (cl_uint)l, ku = (cl_uint)k, sweeps = LAMP__SVD_MAX_SWEEPS;
@@ -64,7 +64,7 @@ lamp_status lamp__svd_small(lamp_context *ctx, const lamp_tensor *r, size_t l, l
   LAMP__TRY(lamp__arg(ctx, kern, 11, sizeof(sweeps), &sweeps));
   size_t wg = ctx->wg_size;
   LAMP__TRY(lamp__launch(ctx, kern, "svd_jacobi", 1, &wg, &wg));
-  LAMP__TRY(lamp__kernel(ctx, "svd_small_orth", "svd_small_orth", &kern));
+  LAMP__TRY(lamp__kernel_wg(ctx, "svd_small_orth", "svd_small_orth", &kern));
   cl_ulong h_off = w_off + lamp__svd_small_sigma(l) + 2 * l;
   LAMP__TRY(lamp__arg(ctx, kern, 0, sizeof(cl_mem), &work->buffer));
   LAMP__TRY(lamp__arg(ctx, kern, 2, sizeof(h_off), &h_off));

@@ -67,7 +67,7 @@ static lamp_status lamp__qr_gram(lamp_context *ctx, lamp__svd_qr_ws *ws, const l
 static lamp_status lamp__qr_chol(lamp_context *ctx, lamp__svd_qr_ws *ws, size_t r_off,
                                  size_t rinv_off, size_t flag, int check) {
   cl_kernel k = NULL;
-  LAMP__TRY(lamp__kernel(ctx, "svd_qr_chol", "svd_qr_chol", &k));
+  LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_chol", "svd_qr_chol", &k));
   size_t base = ws->small.offset / 4, wg = ctx->wg_size;
   cl_ulong g = base + lamp__qr_g(ws->l), r = base + r_off, ri = base + rinv_off;
   cl_ulong f = base + lamp__qr_flags(ws->l) + flag;
@@ -103,9 +103,9 @@ static lamp_status lamp__qr_trmm(lamp_context *ctx, lamp__svd_qr_ws *ws) {
 static lamp_status lamp__qr_householder(lamp_context *ctx, lamp__svd_qr_ws *ws, lamp_tensor *x,
                                         lamp_tensor *q) {
   cl_kernel kr = NULL, ka = NULL, kf = NULL;
-  LAMP__TRY(lamp__kernel(ctx, "svd_qr_hh_reflect", "svd_qr_hh_reflect", &kr));
-  LAMP__TRY(lamp__kernel(ctx, "svd_qr_hh_apply", "svd_qr_hh_apply", &ka));
-  LAMP__TRY(lamp__kernel(ctx, "svd_qr_hh_form", "svd_qr_hh_form", &kf));
+  LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_hh_reflect", "svd_qr_hh_reflect", &kr));
+  LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_hh_apply", "svd_qr_hh_apply", &ka));
+  LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_hh_form", "svd_qr_hh_form", &kf));
   size_t l = ws->l, wg = ctx->wg_size;
   cl_ulong x_off = x->offset / 4, q_off = q->offset / 4, rows = x->ne[1];
   cl_ulong tau_off = ws->small.offset / 4 + lamp__qr_tau(l);

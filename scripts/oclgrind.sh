@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every test program that launches lamp's own kernels under Oclgrind, a simulator that
+# checks each kernel against the OpenCL specification, with data-race detection and the limits
+# of a small GPU (256 work-items, 32 KiB of local memory). Any report fails the run: zero is
+# the bar. The programs see LAMP_TEST_SIMULATOR=1 and run their small cases there (the full
+# sizes run on PoCL and Intel's runtime).
+#
+#   ./scripts/oclgrind.sh                     both kernel profiles (LAMP_KERNEL_PROFILE=cpu, gpu)
+#   ./scripts/oclgrind.sh --profile gpu       one profile
+#   BUILD_DIR=build ./scripts/oclgrind.sh     the build to test (default build)
+#
+# Reports and test output go to $BUILD_DIR/oclgrind/<profile>-<test>.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${BUILD_DIR:-build}
+profiles=(cpu gpu)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profiles=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "oclgrind.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+command -v oclgrind >/dev/null || { echo "oclgrind.sh: oclgrind not found (Debian package oclgrind)" >&2; exit 1; }
+
+tests=(test_tensor test_pool test_optim test_llama_ops test_prompt test_prompt_init
+       test_svd_kernels test_svd test_model)
+out="$build_dir/oclgrind"
+mkdir -p "$out"
+fail=0 total=0
+for prof in "${profiles[@]}"; do
+  for t in "${tests[@]}"; do
+    log="$out/$prof-$t.log" reports="$out/$prof-$t.reports"
+    start=$(date +%s)
+    rc=0
+    # a program cache of its own: binaries from another implementation are not Oclgrind's
+    LAMP_TEST_SIMULATOR=1 LAMP_KERNEL_PROFILE=$prof LAMP_CACHE_DIR="$out/cache" \
+      oclgrind --data-races --max-wgsize 256 --local-mem-size 32768 \
+      --global-mem-size 1073741824 --log "$reports" "$build_dir/tests/$t" >"$log" 2>&1 || rc=$?
+    n=0
+    [ -s "$reports" ] && n=$(grep -cE "^(Read-write|Write-write|Invalid|Uninitialized|Work-group divergence|Work-item|OCLGRIND|.*error)" "$reports" || true)
+    [ -s "$reports" ] && [ "$n" = 0 ] && n=1 # anything in the log counts
+    total=$((total + n))
+    status=ok
+    if [ $rc != 0 ] || [ "$n" != 0 ]; then status=FAILED; fail=1; fi
+    printf 'oclgrind: %-4s %-18s %4ss  exit %d  reports %d  %s\n' "$prof" "$t" \
+      $(( $(date +%s) - start )) "$rc" "$n" "$status"
+    if [ $status = FAILED ]; then
+      head -40 "$reports" 2>/dev/null || true
+      tail -20 "$log"
+    fi
+  done
+done
+echo "oclgrind: $total report(s) in all"
+exit $fail
