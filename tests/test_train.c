@@ -164,6 +164,33 @@ static int count_events(void *user, const lamp_fit_report *rep) {
   return k->stop_at && k->steps == k->stop_at;
 }
 
+/* Two steps in flight that the host sees end together (as Intel's CPU runtime reports them,
+ * finishing all flushed work inside clWaitForEvents; here the queue is drained before either is
+ * collected): the second step's time is half the pair's, not zero. */
+static void test_step_time_of_steps_seen_done_together(void **state) {
+  env *e = *state;
+  lamp_classifier *c = make_classifier(e);
+  lamp_examples *train = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 0, &train));
+  lamp_trainer_options to;
+  small_options(e, &to, 4);
+  lamp_trainer *t = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &t));
+  lamp_step_result r1, r2;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(t));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(t));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_context_finish(e->ctx));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(t, &r1));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(t, &r2));
+  assert_true(r1.step_s > 0);
+  if (!(r2.step_s > 0.4 * r1.step_s && r2.step_s < 0.6 * r1.step_s))
+    fail_msg("step times %.6f then %.6f s: the second should be half the pair", r1.step_s,
+             r2.step_s);
+  lamp_trainer_release(t);
+  lamp_examples_release(train);
+  lamp_classifier_release(c);
+}
+
 static void test_resume_is_exact_and_cancel_checkpoints(void **state) {
   env *e = *state;
   lamp_classifier *c = make_classifier(e);
@@ -748,6 +775,7 @@ static void test_bad_input_names_its_cause(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fit_equals_steps_and_learns),
+      cmocka_unit_test(test_step_time_of_steps_seen_done_together),
       cmocka_unit_test(test_resume_is_exact_and_cancel_checkpoints),
       cmocka_unit_test(test_peft_adapter_scores_as_its_prompt),
       cmocka_unit_test(test_custom_csv_task_trains_and_evaluates),

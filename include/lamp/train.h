@@ -223,7 +223,10 @@ typedef struct lamp_step_result {
   double grad_norm; /* global norm before clipping */
   double lr;        /* the learning rate the step used */
   size_t examples, tokens; /* of the global batch */
-  double step_s;    /* from the end of the previous step (or this step's start) to its end */
+  double step_s;    /* the mean period of this step and the one before it (the first step:
+                       its own), a period running from the end of the previous step (or this
+                       step's start) to this step's end: two steps are in flight, and a
+                       runtime may see both end at once */
   double host_s;    /* host time enqueueing it, the batch copies' wait and (with ranks) the
                        gradient exchange excluded */
   double exchange_s; /* with ranks: the reducer's sum of the gradients, including the wait for

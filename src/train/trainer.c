@@ -330,9 +330,15 @@ lamp_status lamp_trainer_collect(lamp_trainer *t, lamp_step_result *result) {
     r->loss = t->positions[slot] ? sum / (double)t->positions[slot] : 0;
   }
   r->grad_norm = t->norms[slot];
-  /* the period starts where the previous step was seen done, or at this step's start */
+  /* A step's period runs from where the previous step was seen done (or from its own start)
+   * to where it is seen done. With two steps in flight a runtime may report both done at once
+   * (Intel's CPU runtime finishes all flushed work inside clWaitForEvents), which made every
+   * other step seem to take no time; step_s is therefore the mean of the last two periods,
+   * whose sum is right either way. */
   double from = t->started[slot] > t->last_done ? t->started[slot] : t->last_done;
-  r->step_s = done - from;
+  double period = done - from;
+  r->step_s = t->last_period > 0 ? 0.5 * (period + t->last_period) : period;
+  t->last_period = period;
   t->last_done = done;
   if (result) *result = *r;
   if (!isfinite(r->loss))

@@ -35,6 +35,7 @@ struct lamp_trainer {
   lamp_step_result results[2];
   double started[2];
   double last_done;
+  double last_period; /* the previous collected step's period (0 before the first) */
   unsigned slot;  /* slot of the last enqueued step */
   size_t pending; /* enqueued steps not collected (0..2) */
 };
