@@ -102,6 +102,8 @@ static void test_forward_grid(void **state) {
             lamp_prompt_method m = methods[mi];
             size_t l = ls[li], d = ds[di], r = rs[ri];
             if (m == LAMP_PROMPT_PT && ri > 0) continue; /* PT has no rank */
+            /* a simulator takes a third of the grid: partial tiles, windows, ranks all kept */
+            if (fixture_simulator() && (li == 3 || di == 2 || ri == 2 || s % 2 == 0)) continue;
             if (m == LAMP_PROMPT_LAMP && (r > l || r > d)) {
               lamp_prompt_options o;
               lamp_prompt *p = NULL;
