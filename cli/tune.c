@@ -29,10 +29,15 @@ static const char tune_usage[] =
     "usage: lamp tune [--budget N] [--shape MxNxK]... [--in-process]\n"
     "\n"
     "Searches the parameters of CLBlast's SGEMM kernels for the selected device ($LAMP_DEVICE)\n"
-    "and stores the best in the cache folder; every later context on this device, driver and\n"
-    "platform applies them (LAMP_TUNING=0 ignores them). Takes minutes on a CPU.\n"
+    "and stores the result in the cache folder; every later context on this device, driver and\n"
+    "platform applies it (LAMP_TUNING=0 ignores it). The baseline is what such a context runs\n"
+    "without a result (lamp's built-in one for the device, else CLBlast's own parameters): it\n"
+    "is the first candidate, the result is timed against it interleaved, and a shape that would\n"
+    "get slower keeps the baseline's kernel. When nothing is faster, nothing is stored (and a\n"
+    "result stored before is removed). Takes minutes on a CPU.\n"
     "\n"
-    "  --budget N       candidate configurations tried per kernel (default 24)\n"
+    "  --budget N       candidate configurations tried per kernel, the baseline's first\n"
+    "                   (default 24; 1 times the baseline alone)\n"
     "  --shape MxNxK    a layer's product to time, forward and backward (repeatable, at most\n"
     "                   16; default: the SmolLM2-135M training shapes)\n"
     "  --in-process     evaluate candidates in this process, not each in a child (a crashing\n"
@@ -40,9 +45,12 @@ static const char tune_usage[] =
 
 static const char tune_eval_usage[] =
     "usage: lamp tune-eval --device P:D --shape MxNxK... [--set Kernel:NAME=V,...]...\n"
+    "                      [--config [--set Kernel:NAME=V,...]...]...\n"
     "\n"
-    "Times one candidate for lamp tune, which runs it in a child process: applies the --set\n"
-    "parameters, times each shape and prints \"seconds T1 T2 ...\" (-1 for a failed shape).\n";
+    "Times candidates for lamp tune, which runs them in a child process: applies the --set\n"
+    "parameters, times each shape and prints \"seconds T1 T2 ...\" (-1 for a failed shape).\n"
+    "Each --config starts another configuration, timed interleaved with the others; one\n"
+    "\"seconds\" line each, in order.\n";
 
 static int parse_shape(const char *text, size_t *shape) {
   char tail;
@@ -50,12 +58,15 @@ static int parse_shape(const char *text, size_t *shape) {
          shape[1] && shape[2];
 }
 
-static lamp_status evaluate_in_child(void *user, const lamp_tune_params *sets, size_t n_sets,
-                                     const size_t *shapes, size_t n_shapes, double *seconds) {
+static lamp_status evaluate_in_child(void *user, const lamp_tune_config *configs,
+                                     size_t n_configs, const size_t *shapes, size_t n_shapes,
+                                     double *seconds) {
   const child_eval *ce = user;
-  for (size_t i = 0; i < n_shapes; i++) seconds[i] = -1;
-  char texts[LAMP_TUNE_MAX_SHAPES + 8][512];
-  char *argv[2 * (LAMP_TUNE_MAX_SHAPES + 8) + 8];
+  for (size_t i = 0; i < n_configs * n_shapes; i++) seconds[i] = -1;
+  if (n_configs > LAMP_TUNE_MAX_CONFIGS) return LAMP_ERR_INVALID_ARGUMENT;
+  enum { MAX_TEXTS = LAMP_TUNE_MAX_SHAPES + LAMP_TUNE_MAX_CONFIGS * LAMP_TUNE_MAX_SETS };
+  static char texts[MAX_TEXTS][512];
+  char *argv[2 * MAX_TEXTS + LAMP_TUNE_MAX_CONFIGS + 8];
   size_t argc = 0, t = 0;
   argv[argc++] = (char *)ce->self;
   argv[argc++] = "tune-eval";
@@ -67,11 +78,14 @@ static lamp_status evaluate_in_child(void *user, const lamp_tune_params *sets, s
     argv[argc++] = "--shape";
     argv[argc++] = texts[t];
   }
-  for (size_t s = 0; s < n_sets && s < 8; s++, t++) {
-    if (lamp_tune_params_format(&sets[s], texts[t], sizeof(texts[t])) != LAMP_OK)
-      return LAMP_ERR_INVALID_ARGUMENT;
-    argv[argc++] = "--set";
-    argv[argc++] = texts[t];
+  for (size_t c = 0; c < n_configs; c++) {
+    if (c) argv[argc++] = "--config";
+    for (size_t s = 0; s < configs[c].n_sets && s < LAMP_TUNE_MAX_SETS; s++, t++) {
+      if (lamp_tune_params_format(&configs[c].sets[s], texts[t], sizeof(texts[t])) != LAMP_OK)
+        return LAMP_ERR_INVALID_ARGUMENT;
+      argv[argc++] = "--set";
+      argv[argc++] = texts[t];
+    }
   }
   argv[argc] = NULL;
 
@@ -90,7 +104,7 @@ static lamp_status evaluate_in_child(void *user, const lamp_tune_params *sets, s
     fprintf(stderr, "lamp tune: cannot start %s: %s\n", ce->self, strerror(rc));
     return LAMP_ERR_IO;
   }
-  char out[4096];
+  char out[8192];
   size_t len = 0;
   ssize_t r;
   while (len + 1 < sizeof(out) && ((r = read(fd[0], out + len, sizeof(out) - 1 - len)) > 0 ||
@@ -102,19 +116,21 @@ static lamp_status evaluate_in_child(void *user, const lamp_tune_params *sets, s
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return LAMP_OK; /* crashed: rejected */
-  const char *line = strstr(out, "seconds");
-  if (!line) return LAMP_OK;
-  line += strlen("seconds");
-  for (size_t i = 0; i < n_shapes; i++) {
-    char *end = NULL;
-    double v = strtod(line, &end);
-    if (end == line) {
-      for (size_t j = 0; j < n_shapes; j++) seconds[j] = -1;
-      return LAMP_OK;
+  /* one "seconds" line per configuration; anything short of that rejects them all */
+  double v[LAMP_TUNE_MAX_CONFIGS * LAMP_TUNE_MAX_SHAPES];
+  const char *line = out;
+  for (size_t c = 0; c < n_configs; c++) {
+    line = strstr(line, "seconds");
+    if (!line) return LAMP_OK;
+    line += strlen("seconds");
+    for (size_t i = 0; i < n_shapes; i++) {
+      char *end = NULL;
+      v[c * n_shapes + i] = strtod(line, &end);
+      if (end == line) return LAMP_OK;
+      line = end;
     }
-    seconds[i] = v;
-    line = end;
   }
+  memcpy(seconds, v, n_configs * n_shapes * sizeof(double));
   return LAMP_OK;
 }
 
@@ -124,24 +140,32 @@ int lamp_cli_tune_eval(int argc, char **argv) {
     return 0;
   }
   size_t shapes[3 * LAMP_TUNE_MAX_SHAPES];
-  lamp_tune_params sets[8];
-  size_t n_shapes = 0, n_sets = 0;
+  static lamp_tune_config configs[LAMP_TUNE_MAX_CONFIGS];
+  size_t n_shapes = 0, n_configs = 1;
+  memset(configs, 0, sizeof(configs));
   const char *device = NULL;
-  for (int i = 0; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--device")) {
-      device = argv[i + 1];
-    } else if (!strcmp(argv[i], "--shape") && n_shapes < LAMP_TUNE_MAX_SHAPES &&
-               parse_shape(argv[i + 1], &shapes[3 * n_shapes])) {
+  for (int i = 0; i < argc; i++) {
+    const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(argv[i], "--config") && n_configs < LAMP_TUNE_MAX_CONFIGS) {
+      n_configs++;
+      continue;
+    }
+    lamp_tune_config *c = &configs[n_configs - 1];
+    if (value && !strcmp(argv[i], "--device")) {
+      device = value;
+    } else if (value && !strcmp(argv[i], "--shape") && n_shapes < LAMP_TUNE_MAX_SHAPES &&
+               parse_shape(value, &shapes[3 * n_shapes])) {
       n_shapes++;
-    } else if (!strcmp(argv[i], "--set") && n_sets < 8 &&
-               lamp_tune_params_parse(argv[i + 1], &sets[n_sets]) == LAMP_OK) {
-      n_sets++;
+    } else if (value && !strcmp(argv[i], "--set") && c->n_sets < LAMP_TUNE_MAX_SETS &&
+               lamp_tune_params_parse(value, &c->sets[c->n_sets]) == LAMP_OK) {
+      c->n_sets++;
     } else {
       fprintf(stderr, "lamp tune-eval: bad argument '%s'\n%s", argv[i], tune_eval_usage);
       return 2;
     }
+    i++;
   }
-  if (!n_shapes || argc % 2) {
+  if (!n_shapes) {
     fprintf(stderr, "lamp tune-eval: needs --shape MxNxK\n%s", tune_eval_usage);
     return 2;
   }
@@ -158,16 +182,18 @@ int lamp_cli_tune_eval(int argc, char **argv) {
     fprintf(stderr, "lamp tune-eval: %s: %s\n", lamp_status_name(st), err);
     return 1;
   }
-  double seconds[LAMP_TUNE_MAX_SHAPES];
-  st = lamp_tune_evaluate(ctx, sets, n_sets, shapes, n_shapes, seconds);
+  double seconds[LAMP_TUNE_MAX_CONFIGS * LAMP_TUNE_MAX_SHAPES];
+  st = lamp_tune_measure(ctx, configs, n_configs, shapes, n_shapes, seconds);
   if (st != LAMP_OK) {
     fprintf(stderr, "lamp tune-eval: %s: %s\n", lamp_status_name(st), lamp_context_error(ctx));
     lamp_context_release(ctx);
     return 1;
   }
-  printf("seconds");
-  for (size_t i = 0; i < n_shapes; i++) printf(" %.9f", seconds[i]);
-  printf("\n");
+  for (size_t c = 0; c < n_configs; c++) {
+    printf("seconds");
+    for (size_t i = 0; i < n_shapes; i++) printf(" %.9f", seconds[c * n_shapes + i]);
+    printf("\n");
+  }
   lamp_context_release(ctx);
   return 0;
 }
@@ -213,7 +239,7 @@ int lamp_cli_tune(int argc, char **argv) {
 
   lamp_context_options co;
   lamp_context_options_init(&co);
-  co.tuning = 0; /* "before" is CLBlast's own defaults */
+  co.tuning = 0; /* nothing applied here: the baseline is named explicitly (lamp_tune_baseline) */
   char err[2048];
   lamp_context *ctx = NULL;
   lamp_status st = lamp_context_create(&co, &ctx, err, sizeof(err));
@@ -234,22 +260,31 @@ int lamp_cli_tune(int argc, char **argv) {
          dev->name, dev->platform_name, dev->driver_version, o.budget,
          o.evaluate ? "each in a child process" : "in this process");
   fflush(stdout);
-  lamp_tune_report r;
+  static lamp_tune_report r;
   st = lamp_tune_gemm(ctx, &o, &r);
   if (st != LAMP_OK) {
     fprintf(stderr, "lamp tune: %s: %s\n", lamp_status_name(st), lamp_context_error(ctx));
     lamp_context_release(ctx);
     return 1;
   }
-  printf("\nEach shape: a layer's forward x W^T (M x N x K) and backward dY W (M x K x N).\n"
+  const char *baseline = r.baseline == 2 ? "lamp's built-in result" : "CLBlast's own parameters";
+  printf("\nEach shape: a layer's forward x W^T (M x N x K) and backward dY W (M x K x N); before\n"
+         "is the baseline (%s), after the result, timed interleaved in one measurement.\n"
          "\n| M x N x K | kernel | before GFLOP/s | after GFLOP/s | speed-up |\n"
-         "|---|---|---:|---:|---:|\n");
+         "|---|---|---:|---:|---:|\n",
+         baseline);
   for (size_t i = 0; i < r.n_shapes; i++)
-    printf("| %zu x %zu x %zu | %s | %.1f | %.1f | %.2fx |\n", r.shapes[i].m, r.shapes[i].n,
-           r.shapes[i].k, r.shapes[i].direct ? "direct" : "tiled", r.shapes[i].gflops_before,
+    printf("| %zu x %zu x %zu | %s, %s | %.1f | %.1f | %.2fx |\n", r.shapes[i].m, r.shapes[i].n,
+           r.shapes[i].k, r.shapes[i].direct ? "direct" : "tiled",
+           r.shapes[i].kept ? "as the baseline" : "changed", r.shapes[i].gflops_before,
            r.shapes[i].gflops_after, r.shapes[i].gflops_after / r.shapes[i].gflops_before);
-  printf("\n%u candidates tried (%u rejected) in %.0f s; stored in %s\n", r.tried, r.rejected,
-         r.seconds, r.path);
+  printf("\n%u candidates tried (%u rejected) in %.0f s; ", r.tried, r.rejected, r.seconds);
+  if (r.stored)
+    printf("stored in %s\n", r.path);
+  else
+    printf("nothing faster than the baseline: kept %s, nothing stored%s%s\n", baseline,
+           r.removed_previous ? "; removed the result stored before, " : "",
+           r.removed_previous ? r.path : "");
   lamp_context_release(ctx);
   return 0;
 }

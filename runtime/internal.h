@@ -191,6 +191,18 @@ double lamp__now_seconds(void);
  * GemmRoutine) in `sets`, or *n_sets = 0 when there is none. */
 lamp_status lamp__tune_builtin(lamp_context *ctx, lamp_tune_params *sets, size_t *n_sets);
 
+/* CLBlast's own parameters for the context's device (XgemmDirect, Xgemm, GemmRoutine), as they
+ * were before lamp first overrode them in this process. */
+lamp_status lamp__tune_clblast_own(lamp_context *ctx, lamp_tune_params *sets);
+
+/* The sets of the result stored for this device (*n_sets = 0 when there is none or it is for
+ * another platform, device or driver); LAMP_ERR_FORMAT when it is damaged. */
+lamp_status lamp__tune_stored(lamp_context *ctx, lamp_tune_params *sets, size_t cap,
+                              size_t *n_sets);
+
+/* Removes the result stored for this device; *removed is 1 when there was one. */
+lamp_status lamp__tune_remove(lamp_context *ctx, int *removed);
+
 /* Stores parameter sets as this device's tuning result (atomically), with `notes` (lines that
  * start with "# ") kept for people reading the file. */
 lamp_status lamp__tune_store(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,

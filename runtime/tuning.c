@@ -11,10 +11,12 @@
  */
 #include <clblast_c.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clblast_params.h"
 #include "internal.h"
 
 static const char lamp__tune_magic[] = "lamp gemm tuning v1";
@@ -64,6 +66,59 @@ static lamp_status lamp__tune_apply_builtin(lamp_context *ctx, int *applied) {
   LAMP__TRY(lamp_tune_params_apply(ctx, sets, n));
   *applied = 2;
   return LAMP_OK;
+}
+
+/* CLBlast's own parameters per device, read before lamp first overrides that device in this
+ * process: CLBlast keeps overrides process-wide and cannot take them back, so this is the only
+ * moment they can be read. Each entry is filled once and never changes. */
+static const char *const lamp__tune_kernels[3] = {"XgemmDirect", "Xgemm", "GemmRoutine"};
+typedef struct lamp__clblast_own_entry {
+  cl_device_id device;
+  int ok;
+  lamp_tune_params sets[3];
+} lamp__clblast_own_entry;
+static lamp__clblast_own_entry lamp__clblast_own[64];
+static size_t lamp__n_clblast_own;
+static pthread_mutex_t lamp__clblast_own_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry for `device`, read from CLBlast now when there is none yet (NULL: table full). */
+static const lamp__clblast_own_entry *lamp__clblast_own_capture(cl_device_id device) {
+  const lamp__clblast_own_entry *found = NULL;
+  pthread_mutex_lock(&lamp__clblast_own_lock);
+  for (size_t i = 0; i < lamp__n_clblast_own && !found; i++)
+    if (lamp__clblast_own[i].device == device) found = &lamp__clblast_own[i];
+  if (!found && lamp__n_clblast_own < sizeof(lamp__clblast_own) / sizeof(lamp__clblast_own[0])) {
+    lamp__clblast_own_entry *e = &lamp__clblast_own[lamp__n_clblast_own++];
+    memset(e, 0, sizeof(*e));
+    e->device = device;
+    e->ok = 1;
+    for (size_t k = 0; k < 3 && e->ok; k++) {
+      lamp_tune_params *p = &e->sets[k];
+      snprintf(p->kernel, sizeof(p->kernel), "%s", lamp__tune_kernels[k]);
+      e->ok = lamp__clblast_retrieve(device, p->kernel, LAMP_TUNE_MAX_PARAMS, sizeof(p->names[0]),
+                                     &p->names[0][0], p->values, &p->n) == 0 && p->n > 0;
+    }
+    found = e;
+  }
+  pthread_mutex_unlock(&lamp__clblast_own_lock);
+  return found;
+}
+
+lamp_status lamp__tune_clblast_own(lamp_context *ctx, lamp_tune_params *sets) {
+  const lamp__clblast_own_entry *e = lamp__clblast_own_capture(ctx->device);
+  if (!e || !e->ok)
+    return lamp__fail(ctx, LAMP_ERR_CLBLAST, "cannot read CLBlast's own GEMM parameters for %s",
+                      ctx->info.name);
+  memcpy(sets, e->sets, sizeof(e->sets));
+  return LAMP_OK;
+}
+
+lamp_status lamp_tune_baseline(lamp_context *ctx, lamp_tune_params *sets, int *kind) {
+  if (!ctx || !sets || !kind) return LAMP_ERR_INVALID_ARGUMENT;
+  size_t n = 0;
+  LAMP__TRY(lamp__tune_builtin(ctx, sets, &n));
+  *kind = n ? 2 : 0;
+  return n ? LAMP_OK : lamp__tune_clblast_own(ctx, sets);
 }
 
 lamp_status lamp_tune_path(const lamp_context *ctx, char *path, size_t path_size) {
@@ -127,6 +182,7 @@ lamp_status lamp_tune_params_parse(const char *text, lamp_tune_params *p) {
 lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_params *sets,
                                    size_t n_sets) {
   if (!ctx || (n_sets && !sets)) return LAMP_ERR_INVALID_ARGUMENT;
+  if (n_sets) lamp__clblast_own_capture(ctx->device); /* before the first override */
   for (size_t s = 0; s < n_sets; s++) {
     const char *names[LAMP_TUNE_MAX_PARAMS];
     for (size_t i = 0; i < sets[s].n; i++) names[i] = sets[s].names[i];
@@ -165,13 +221,13 @@ lamp_status lamp__tune_store(lamp_context *ctx, const lamp_tune_params *sets, si
   return st;
 }
 
-lamp_status lamp_tune_apply(lamp_context *ctx, int *applied) {
-  if (!ctx || !applied) return LAMP_ERR_INVALID_ARGUMENT;
-  *applied = 0;
+lamp_status lamp__tune_stored(lamp_context *ctx, lamp_tune_params *sets, size_t cap,
+                              size_t *n_sets) {
+  *n_sets = 0;
   char path[1200];
-  if (lamp_tune_path(ctx, path, sizeof(path)) != LAMP_OK) return lamp__tune_apply_builtin(ctx, applied);
+  if (lamp_tune_path(ctx, path, sizeof(path)) != LAMP_OK) return LAMP_OK;
   FILE *f = fopen(path, "r");
-  if (!f) return lamp__tune_apply_builtin(ctx, applied); /* never tuned on this device */
+  if (!f) return LAMP_OK; /* never tuned on this device */
   fclose(f);
   char *text = NULL;
   size_t size = 0;
@@ -183,24 +239,45 @@ lamp_status lamp_tune_apply(lamp_context *ctx, int *applied) {
            ctx->info.platform_name, ctx->info.name, ctx->info.driver_version);
   if (strncmp(text, expect, strlen(expect)) != 0) {
     free(text);
-    return lamp__tune_apply_builtin(ctx, applied);
+    return LAMP_OK;
   }
-  lamp_tune_params sets[8];
-  size_t n_sets = 0;
+  size_t n = 0;
   lamp_status st = LAMP_OK;
   char *save = NULL;
   for (char *line = strtok_r(text + strlen(expect), "\n", &save); line && st == LAMP_OK;
        line = strtok_r(NULL, "\n", &save)) {
     if (line[0] == '#' || line[0] == '\0') continue;
-    if (n_sets == sizeof(sets) / sizeof(sets[0]) ||
-        lamp_tune_params_parse(line, &sets[n_sets]) != LAMP_OK)
+    if (n == cap || lamp_tune_params_parse(line, &sets[n]) != LAMP_OK)
       st = lamp__fail(ctx, LAMP_ERR_FORMAT, "%s: malformed tuning line \"%.80s\"", path, line);
     else
-      n_sets++;
+      n++;
   }
   free(text);
-  /* Every line is parsed before any set is applied, so a damaged file changes nothing. */
-  if (st == LAMP_OK) st = lamp_tune_params_apply(ctx, sets, n_sets);
-  if (st == LAMP_OK) *applied = n_sets > 0;
+  if (st == LAMP_OK) *n_sets = n;
   return st;
+}
+
+lamp_status lamp_tune_apply(lamp_context *ctx, int *applied) {
+  if (!ctx || !applied) return LAMP_ERR_INVALID_ARGUMENT;
+  *applied = 0;
+  lamp_tune_params sets[8];
+  size_t n_sets = 0;
+  /* Every line is parsed before any set is applied, so a damaged file changes nothing. */
+  LAMP__TRY(lamp__tune_stored(ctx, sets, sizeof(sets) / sizeof(sets[0]), &n_sets));
+  if (!n_sets) return lamp__tune_apply_builtin(ctx, applied);
+  LAMP__TRY(lamp_tune_params_apply(ctx, sets, n_sets));
+  *applied = 1;
+  return LAMP_OK;
+}
+
+lamp_status lamp__tune_remove(lamp_context *ctx, int *removed) {
+  *removed = 0;
+  char path[1200];
+  if (lamp_tune_path(ctx, path, sizeof(path)) != LAMP_OK) return LAMP_OK;
+  if (remove(path) == 0) {
+    *removed = 1;
+    return LAMP_OK;
+  }
+  if (errno == ENOENT) return LAMP_OK;
+  return lamp__fail(ctx, LAMP_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
 }

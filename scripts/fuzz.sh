@@ -30,8 +30,12 @@ usage() {
 build_fuzzers() {
   command -v "${CC:-clang}" >/dev/null ||
     { echo "fuzz: ${CC:-clang} not found (Debian packages clang and libclang-rt-dev)" >&2; exit 1; }
-  if [[ ! -f "$build/CMakeCache.txt" ]]; then
-    cmake -S . -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  # runtime/clblast_params.cpp is C++: clang++ too (a folder configured before lamp had a C++
+  # file, with g++ for C++, is configured again)
+  if [[ ! -f "$build/CMakeCache.txt" ]] ||
+    ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang' "$build/CMakeCache.txt"; then
+    cmake -S . -B "$build" -DCMAKE_C_COMPILER="${CC:-clang}" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DLAMP_BUILD_FUZZ=ON -DLAMP_BUILD_TESTS=OFF -DLAMP_BUILD_BENCH=OFF -DLAMP_BUILD_CLI=OFF \
       -DLAMP_WITH_MPI=OFF >/dev/null
   fi

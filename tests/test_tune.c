@@ -1,11 +1,13 @@
-/* GEMM tuning: parameter text, the search logic (with a model evaluator standing in for the
- * device so the test is fast and its answer known), storage, and application on creation. */
+/* GEMM tuning: parameter text, the baseline, the search logic and its decision against the
+ * baseline (with model evaluators standing in for the device so the test is fast and its answer
+ * known), storage, and application on creation. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "fixture.h"
 #include "ref.h"
+#include "runtime/internal.h" /* lamp__tune_builtin, lamp__tune_clblast_own */
 
 static char dir[256];
 
@@ -43,12 +45,14 @@ static void test_params_text(void **state) {
       fail_msg("accepted \"%s\"", bad[i]);
 }
 
-/* A stand-in for the device: the direct kernel costs 1 + |WGD - 32| / 8 per 1e6 multiply-adds
- * and the tiled kernel a fixed 4 ms plus 1 per 4e6 with MWG = 64 (more otherwise), so the best
- * configurations and the switch point are known in advance. */
+/* A stand-in for the device: the direct kernel costs 1 + |WGD - wgd_best| / 8 per 1e6
+ * multiply-adds and the tiled kernel a fixed 4 ms plus 1 per 4e6 with MWG = mwg_best (2
+ * otherwise), so the best configurations and the switch point are known in advance. The optima
+ * are never the baseline's values (lamp_tune_baseline), whatever the device. */
 typedef struct model_eval {
   unsigned calls;
-  int crash_every; /* pretend every n-th candidate crashed */
+  int crash_every; /* pretend every n-th single candidate crashed */
+  size_t wgd_best, mwg_best;
 } model_eval;
 
 static size_t value_of(const lamp_tune_params *p, const char *name) {
@@ -57,25 +61,122 @@ static size_t value_of(const lamp_tune_params *p, const char *name) {
   return 0;
 }
 
-static lamp_status model_evaluate(void *user, const lamp_tune_params *sets, size_t n_sets,
+static const lamp_tune_params *set_of(const lamp_tune_config *c, const char *kernel) {
+  for (size_t s = 0; s < c->n_sets; s++)
+    if (!strcmp(c->sets[s].kernel, kernel)) return &c->sets[s];
+  return NULL;
+}
+
+static int same_params(const lamp_tune_params *a, const lamp_tune_params *b) {
+  if (!a || !b || strcmp(a->kernel, b->kernel) || a->n != b->n) return 0;
+  for (size_t i = 0; i < a->n; i++)
+    if (value_of(b, a->names[i]) != a->values[i]) return 0;
+  return 1;
+}
+
+static double mnk_of(const size_t *shape) { return (double)shape[0] * shape[1] * shape[2]; }
+
+/* CLBlast's rule for the configuration: the direct kernel when M N K < S^3. */
+static int routes_direct(const lamp_tune_config *c, const size_t *shape) {
+  double sw = (double)value_of(set_of(c, "GemmRoutine"), "XGEMM_MIN_INDIRECT_SIZE");
+  return mnk_of(shape) < sw * sw * sw;
+}
+
+static lamp_status model_evaluate(void *user, const lamp_tune_config *configs, size_t n_configs,
                                   const size_t *shapes, size_t n, double *seconds) {
   model_eval *me = user;
   me->calls++;
-  size_t route = 0, wgd = 16, mwg = 32;
-  for (size_t s = 0; s < n_sets; s++) {
-    if (!strcmp(sets[s].kernel, "GemmRoutine")) route = sets[s].values[0];
-    if (!strcmp(sets[s].kernel, "XgemmDirect")) wgd = value_of(&sets[s], "WGD");
-    if (!strcmp(sets[s].kernel, "Xgemm")) mwg = value_of(&sets[s], "MWG");
-  }
-  int crashed = me->crash_every && n_sets == 2 && me->calls % (unsigned)me->crash_every == 0;
-  for (size_t i = 0; i < n; i++) {
-    double mnk = (double)shapes[3 * i] * shapes[3 * i + 1] * shapes[3 * i + 2];
-    int direct = n_sets == 0 ? mnk < 896.0 * 896 * 896 : mnk < (double)route * route * route;
-    double direct_cost = 1e-3 * mnk / 1e6 * (1 + (wgd > 32 ? wgd - 32 : 32 - wgd) / 8.0);
-    double tiled_cost = 4e-3 + 1e-3 * mnk / 4e6 * (mwg == 64 ? 1 : 2);
-    seconds[i] = crashed ? -1 : direct ? direct_cost : tiled_cost;
+  int crashed = me->crash_every && n_configs == 1 && me->calls % (unsigned)me->crash_every == 0;
+  for (size_t c = 0; c < n_configs; c++) {
+    size_t wgd = value_of(set_of(&configs[c], "XgemmDirect"), "WGD");
+    size_t mwg = value_of(set_of(&configs[c], "Xgemm"), "MWG");
+    double dw = wgd > me->wgd_best ? (double)(wgd - me->wgd_best) : (double)(me->wgd_best - wgd);
+    for (size_t i = 0; i < n; i++) {
+      double mnk = mnk_of(&shapes[3 * i]);
+      double direct_cost = 1e-3 * mnk / 1e6 * (1 + dw / 8.0);
+      double tiled_cost = 4e-3 + 1e-3 * mnk / 4e6 * (mwg == me->mwg_best ? 1 : 2);
+      seconds[c * n + i] =
+          crashed ? -1 : routes_direct(&configs[c], &shapes[3 * i]) ? direct_cost : tiled_cost;
+    }
   }
   return LAMP_OK;
+}
+
+static void model_init(lamp_context *ctx, model_eval *me, int crash_every) {
+  lamp_tune_params base[3];
+  int kind = -1;
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_baseline(ctx, base, &kind));
+  memset(me, 0, sizeof(*me));
+  me->crash_every = crash_every;
+  me->wgd_best = value_of(&base[0], "WGD") == 32 ? 64 : 32;
+  me->mwg_best = value_of(&base[1], "MWG") == 64 ? 128 : 64;
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* The baseline is what a context runs without a stored result: lamp's built-in result for PoCL
+ * CPUs, else CLBlast's own parameters, read before lamp first overrode them (the fixture's
+ * context applied the built-in result when it was created, yet CLBlast's own are still known). */
+static void test_baseline(void **state) {
+  lamp_context *ctx = *state;
+  lamp_tune_params base[3], own[3], builtin[3];
+  int kind = -1;
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_baseline(ctx, base, &kind));
+  assert_string_equal(base[0].kernel, "XgemmDirect");
+  assert_string_equal(base[1].kernel, "Xgemm");
+  assert_string_equal(base[2].kernel, "GemmRoutine");
+  assert_true(value_of(&base[2], "XGEMM_MIN_INDIRECT_SIZE") > 0);
+  size_t n_builtin = 0;
+  LAMP_OK_OR_FAIL(ctx, lamp__tune_builtin(ctx, builtin, &n_builtin));
+  assert_int_equal(kind, n_builtin ? 2 : 0);
+  LAMP_OK_OR_FAIL(ctx, lamp__tune_clblast_own(ctx, own));
+  assert_int_equal(own[1].n, 16);
+  for (int k = 0; k < 3; k++) {
+    if (n_builtin)
+      assert_true(same_params(&base[k], &builtin[k]));
+    else
+      assert_true(same_params(&base[k], &own[k]));
+  }
+  /* CLBlast's own, not the built-in result the fixture's context applied */
+  if (n_builtin) assert_false(same_params(&own[1], &builtin[1]));
+  /* an override does not change what is known as CLBlast's own */
+  lamp_tune_params other;
+  assert_int_equal(lamp_tune_params_parse("GemmRoutine:XGEMM_MIN_INDIRECT_SIZE=77", &other),
+                   LAMP_OK);
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_params_apply(ctx, &other, 1));
+  lamp_tune_params again[3];
+  LAMP_OK_OR_FAIL(ctx, lamp__tune_clblast_own(ctx, again));
+  for (int k = 0; k < 3; k++) assert_true(same_params(&own[k], &again[k]));
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_params_apply(ctx, &base[2], 1));
+}
+
+/* With a budget of one, only the baseline is tried: the result is the baseline and nothing is
+ * stored, so a short search never leaves the device worse off than it was. */
+static void test_budget_one_keeps_the_baseline(void **state) {
+  lamp_context *ctx = *state;
+  static const size_t shapes[] = {32, 32, 32, 1024, 1024, 1024};
+  lamp_tune_options o;
+  lamp_tune_options_init(&o);
+  o.shapes = shapes;
+  o.n_shapes = 2;
+  o.budget = 1;
+  model_eval me;
+  model_init(ctx, &me, 0);
+  o.evaluate = model_evaluate;
+  o.evaluate_user = &me;
+  lamp_tune_report r;
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_gemm(ctx, &o, &r));
+  assert_int_equal(r.tried, 2);
+  assert_int_equal(r.stored, 0);
+  assert_false(file_exists(r.path));
+  for (int k = 0; k < 3; k++) assert_true(same_params(&r.result[k], &r.baseline_sets[k]));
+  for (int i = 0; i < 2; i++) {
+    assert_true(r.shapes[i].kept);
+    assert_true(r.shapes[i].gflops_after == r.shapes[i].gflops_before);
+  }
 }
 
 static void test_search_finds_the_model_optimum(void **state) {
@@ -86,7 +187,8 @@ static void test_search_finds_the_model_optimum(void **state) {
   o.shapes = shapes;
   o.n_shapes = 4;
   o.budget = 30;
-  model_eval me = {0, 7};
+  model_eval me;
+  model_init(ctx, &me, 7);
   o.evaluate = model_evaluate;
   o.evaluate_user = &me;
   lamp_tune_report r;
@@ -95,16 +197,16 @@ static void test_search_finds_the_model_optimum(void **state) {
   assert_true(r.tried > 20);
   assert_true(r.rejected > 0); /* the "crashed" candidates were survived, not fatal */
   assert_string_equal(r.result[0].kernel, "XgemmDirect");
-  assert_int_equal(value_of(&r.result[0], "WGD"), 32);
+  assert_int_equal(value_of(&r.result[0], "WGD"), me.wgd_best);
   assert_string_equal(r.result[1].kernel, "Xgemm");
-  assert_int_equal(value_of(&r.result[1], "MWG"), 64);
-  /* direct is cheaper below about 2.3e6 multiply-adds (with WGD 32), tiled above: small shapes
-   * direct, large ones tiled */
+  assert_int_equal(value_of(&r.result[1], "MWG"), me.mwg_best);
+  /* direct is cheaper below about 5.3e6 multiply-adds (with the best WGD), tiled above: small
+   * shapes direct, large ones tiled */
   assert_true(r.shapes[0].direct && r.shapes[1].direct);
   assert_false(r.shapes[2].direct || r.shapes[3].direct);
   for (int i = 0; i < 4; i++) assert_true(r.shapes[i].gflops_after >= r.shapes[i].gflops_before);
-  struct stat st;
-  assert_int_equal(stat(r.path, &st), 0);
+  assert_int_equal(r.stored, 1);
+  assert_true(file_exists(r.path));
 
   /* the stored result is applied by the next context on this device */
   lamp_context *c2 = NULL;
@@ -123,29 +225,138 @@ static void test_search_finds_the_model_optimum(void **state) {
   unsetenv("LAMP_TUNING");
 }
 
-/* With a budget of one, only the first seed is tried: on PoCL CPUs that is lamp's built-in
- * result, so a short search can never store less than what such a device gets without one. */
-static void test_builtin_is_the_first_seed(void **state) {
+/* A device where the baseline is the fastest of all: every other kernel takes twice as long. */
+typedef struct baseline_best {
+  lamp_tune_params base[3];
+  unsigned first_direct, first_tiled; /* the call that first forced each kernel (1-based) */
+  unsigned calls;
+  int first_direct_is_base, first_tiled_is_base;
+} baseline_best;
+
+static lamp_status baseline_best_evaluate(void *user, const lamp_tune_config *configs,
+                                          size_t n_configs, const size_t *shapes, size_t n,
+                                          double *seconds) {
+  baseline_best *bb = user;
+  bb->calls++;
+  for (size_t c = 0; c < n_configs; c++) {
+    const lamp_tune_params *d = set_of(&configs[c], "XgemmDirect");
+    const lamp_tune_params *t = set_of(&configs[c], "Xgemm");
+    size_t sw = value_of(set_of(&configs[c], "GemmRoutine"), "XGEMM_MIN_INDIRECT_SIZE");
+    if (n_configs == 1 && sw == ((size_t)1 << 20) && !bb->first_direct) {
+      bb->first_direct = bb->calls;
+      bb->first_direct_is_base = same_params(d, &bb->base[0]);
+    }
+    if (n_configs == 1 && sw == 1 && !bb->first_tiled) {
+      bb->first_tiled = bb->calls;
+      bb->first_tiled_is_base = same_params(t, &bb->base[1]);
+    }
+    for (size_t i = 0; i < n; i++) {
+      double mnk = mnk_of(&shapes[3 * i]);
+      int direct = routes_direct(&configs[c], &shapes[3 * i]);
+      int base = same_params(direct ? d : t, direct ? &bb->base[0] : &bb->base[1]);
+      seconds[c * n + i] = (direct ? 1e-9 * mnk : 4e-3 + 2.5e-10 * mnk) * (base ? 1 : 2);
+    }
+  }
+  return LAMP_OK;
+}
+
+/* When nothing beats the baseline, nothing is stored and a result stored before is removed:
+ * contexts run the baseline again. The baseline's kernels are the first candidates. */
+static void test_slower_results_are_never_stored(void **state) {
   lamp_context *ctx = *state;
-  const lamp_device_info *dev = lamp_context_device(ctx);
-  if (strcmp(dev->platform_name, "Portable Computing Language") || !(dev->type & CL_DEVICE_TYPE_CPU))
-    skip();
-  static const size_t shapes[] = {32, 32, 32, 1024, 1024, 1024};
+  static const size_t shapes[] = {32, 32, 32, 64, 64, 64, 512, 512, 512, 1024, 1024, 1024};
+  char path[1200];
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_path(ctx, path, sizeof(path)));
+  assert_true(file_exists(path)); /* from the search test */
+  baseline_best bb;
+  memset(&bb, 0, sizeof(bb));
+  int kind = -1;
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_baseline(ctx, bb.base, &kind));
   lamp_tune_options o;
   lamp_tune_options_init(&o);
   o.shapes = shapes;
-  o.n_shapes = 2;
-  o.budget = 1;
-  model_eval me = {0, 0};
-  o.evaluate = model_evaluate;
-  o.evaluate_user = &me;
+  o.n_shapes = 4;
+  o.budget = 12;
+  o.evaluate = baseline_best_evaluate;
+  o.evaluate_user = &bb;
   lamp_tune_report r;
   LAMP_OK_OR_FAIL(ctx, lamp_tune_gemm(ctx, &o, &r));
-  assert_int_equal(value_of(&r.result[0], "WGD"), 64);
-  assert_int_equal(value_of(&r.result[0], "VWMD"), 8);
-  assert_int_equal(value_of(&r.result[1], "GEMMK"), 1);
-  assert_int_equal(value_of(&r.result[1], "MDIMC"), 2);
-  assert_int_equal(value_of(&r.result[1], "VWM"), 8);
+  assert_true(bb.first_direct > 0 && bb.first_direct_is_base);
+  assert_true(bb.first_tiled > 0 && bb.first_tiled_is_base);
+  assert_true(r.tried > 12);
+  assert_int_equal(r.stored, 0);
+  assert_int_equal(r.removed_previous, 1);
+  assert_false(file_exists(path));
+  for (int k = 0; k < 3; k++) assert_true(same_params(&r.result[k], &bb.base[k]));
+  for (int i = 0; i < 4; i++) {
+    assert_true(r.shapes[i].kept);
+    assert_true(r.shapes[i].gflops_after == r.shapes[i].gflops_before);
+  }
+  lamp_context *c2 = NULL;
+  char err[512];
+  assert_int_equal(lamp_context_create(NULL, &c2, err, sizeof(err)), LAMP_OK);
+  lamp_context_stats stats;
+  LAMP_OK_OR_FAIL(c2, lamp_context_get_stats(c2, &stats));
+  assert_int_equal(stats.tuning_applied, kind); /* 2: the built-in result, 0: CLBlast's own */
+  lamp_context_release(c2);
+}
+
+/* The table of forced-route times says the tuned tiled kernel is twice as fast as the
+ * baseline's everywhere, but with the switch set between the kernels (the configuration that
+ * would be stored) it is three times slower on the largest shape: the check against the
+ * baseline catches it and that shape keeps the baseline's kernel. */
+typedef struct mismatch {
+  lamp_tune_params base[3];
+  double largest;
+  unsigned checks; /* measurements of two configurations whose switch is not forced */
+} mismatch;
+
+static lamp_status mismatch_evaluate(void *user, const lamp_tune_config *configs, size_t n_configs,
+                                     const size_t *shapes, size_t n, double *seconds) {
+  mismatch *mm = user;
+  for (size_t c = 0; c < n_configs; c++) {
+    const lamp_tune_params *d = set_of(&configs[c], "XgemmDirect");
+    const lamp_tune_params *t = set_of(&configs[c], "Xgemm");
+    size_t sw = value_of(set_of(&configs[c], "GemmRoutine"), "XGEMM_MIN_INDIRECT_SIZE");
+    int forced = sw == 1 || sw == ((size_t)1 << 20);
+    if (c == 1 && !forced) mm->checks++;
+    for (size_t i = 0; i < n; i++) {
+      double mnk = mnk_of(&shapes[3 * i]);
+      int direct = routes_direct(&configs[c], &shapes[3 * i]);
+      double f = 1;
+      if (direct && !same_params(d, &mm->base[0])) f = 0.5;
+      if (!direct && !same_params(t, &mm->base[1])) f = !forced && mnk == mm->largest ? 3 : 0.5;
+      seconds[c * n + i] = (direct ? 1e-9 * mnk : 4e-3 + 2.5e-10 * mnk) * f;
+    }
+  }
+  return LAMP_OK;
+}
+
+static void test_a_slower_shape_keeps_the_baseline(void **state) {
+  lamp_context *ctx = *state;
+  static const size_t shapes[] = {32, 32, 32, 64, 64, 64, 512, 512, 512, 1024, 1024, 1024};
+  mismatch mm;
+  memset(&mm, 0, sizeof(mm));
+  mm.largest = 1024.0 * 1024 * 1024;
+  int kind = -1;
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_baseline(ctx, mm.base, &kind));
+  lamp_tune_options o;
+  lamp_tune_options_init(&o);
+  o.shapes = shapes;
+  o.n_shapes = 4;
+  o.budget = 6;
+  o.evaluate = mismatch_evaluate;
+  o.evaluate_user = &mm;
+  lamp_tune_report r;
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_gemm(ctx, &o, &r));
+  assert_true(mm.checks >= 2); /* the first check found the slower shape, the second passed */
+  assert_int_equal(r.stored, 1);
+  assert_true(r.shapes[3].kept && !r.shapes[3].direct);
+  assert_true(same_params(&r.result[1], &mm.base[1]));
+  assert_false(same_params(&r.result[0], &mm.base[0])); /* the faster direct kernel stays */
+  for (int i = 0; i < 4; i++)
+    assert_true(r.shapes[i].gflops_after >= r.shapes[i].gflops_before);
+  assert_true(r.shapes[0].gflops_after > 1.9 * r.shapes[0].gflops_before);
 }
 
 static void rewrite_line(const char *path, const char *from, const char *to) {
@@ -171,12 +382,12 @@ static void rewrite_line(const char *path, const char *from, const char *to) {
 }
 
 static void test_foreign_and_damaged_results(void **state) {
-  lamp_context *ctx = *state;
+  lamp_context *ctx = *state; /* the previous test stored a result */
   char path[1200];
   LAMP_OK_OR_FAIL(ctx, lamp_tune_path(ctx, path, sizeof(path)));
   int applied = -1;
   LAMP_OK_OR_FAIL(ctx, lamp_tune_apply(ctx, &applied));
-  assert_int_equal(applied, 1); /* from the search test */
+  assert_int_equal(applied, 1);
 
   /* another driver version: ignored (lamp's built-in result for PoCL CPUs applies instead) */
   const lamp_device_info *dev = lamp_context_device(ctx);
@@ -226,13 +437,33 @@ static void test_evaluate_on_device(void **state) {
                    LAMP_OK);
   LAMP_OK_OR_FAIL(ctx, lamp_tune_evaluate(ctx, wrong, 2, shapes, 1, &t));
   assert_true(t < 0);
+
+  /* interleaved: the baseline beside the wrong configuration, on two shapes (one direct, one
+   * tiled under the baseline's switch): the baseline's times, and -1 for every shape of the
+   * other */
+  lamp_tune_config configs[2];
+  memset(configs, 0, sizeof(configs));
+  int kind = -1;
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_baseline(ctx, configs[0].sets, &kind));
+  configs[0].n_sets = 3;
+  configs[1].sets[0] = wrong[0];
+  configs[1].sets[1] = wrong[1];
+  configs[1].n_sets = 2;
+  const size_t two[] = {33, 17, 9, 300, 200, 100};
+  double ts[4] = {0, 0, 0, 0};
+  LAMP_OK_OR_FAIL(ctx, lamp_tune_measure(ctx, configs, 2, two, 2, ts));
+  assert_true(ts[0] > 0 && ts[1] > 0);
+  assert_true(ts[2] < 0 && ts[3] < 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_params_text),
+      cmocka_unit_test(test_baseline),
+      cmocka_unit_test(test_budget_one_keeps_the_baseline),
       cmocka_unit_test(test_search_finds_the_model_optimum),
-      cmocka_unit_test(test_builtin_is_the_first_seed),
+      cmocka_unit_test(test_slower_results_are_never_stored),
+      cmocka_unit_test(test_a_slower_shape_keeps_the_baseline),
       cmocka_unit_test(test_foreign_and_damaged_results),
       cmocka_unit_test(test_evaluate_on_device),
   };

@@ -4,10 +4,11 @@
  * GPUs) it falls back to generic defaults that can be several times slower. lamp_tune_gemm
  * searches the parameters of CLBlast's two SGEMM kernels (the single-kernel "direct" one used for
  * small products and the tiled "indirect" one) and the size at which CLBlast switches between
- * them, timing real products of the given shapes, and stores the best in the cache folder.
- * Every context created afterwards on the same platform, device and driver version applies the
- * stored parameters (CLBlastOverrideParameters); a stored result for another device or driver is
- * ignored.
+ * them, timing real products of the given shapes, and stores the result in the cache folder
+ * when it is faster than the baseline (lamp_tune_baseline: what a context runs without one) and
+ * slower on none of the shapes. Every context created afterwards on the same platform, device
+ * and driver version applies the stored parameters (CLBlastOverrideParameters); a stored result
+ * for another device or driver is ignored.
  *
  * CLBlast keeps parameters per device for the whole process, so applying them also affects other
  * CLBlast users in the process on that device: the speed of their GEMMs, never their results,
@@ -57,33 +58,59 @@ LAMP_API lamp_status lamp_tune_params_apply(lamp_context *ctx, const lamp_tune_p
  * stores them. seconds[i] is the time of the pair for shape i (the fastest of at least three,
  * the one least slowed by other work on the machine), or -1 when CLBlast refuses the parameters
  * or a product is wrong (32 entries of each checked in double on the host, and first every
- * transpose pair at odd sizes and offsets, checked in full). Other errors are returned. */
+ * transpose pair at odd sizes and offsets, checked in full). Other errors are returned. The
+ * first run of each shape (CLBlast compiles its kernels there) is never timed. */
 LAMP_API lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets,
                                         size_t n_sets, const size_t *shapes, size_t n_shapes,
                                         double *seconds);
 
-/* An evaluator as lamp_tune_gemm calls it; lamp_tune_evaluate on a context is the default. */
-typedef lamp_status (*lamp_tune_evaluate_fn)(void *user, const lamp_tune_params *sets,
-                                             size_t n_sets, const size_t *shapes,
+/* One complete configuration: parameter sets applied together, in order. */
+#define LAMP_TUNE_MAX_SETS 4
+#define LAMP_TUNE_MAX_CONFIGS 8 /* configurations one lamp_tune_measure times together */
+typedef struct lamp_tune_config {
+  size_t n_sets;
+  lamp_tune_params sets[LAMP_TUNE_MAX_SETS];
+} lamp_tune_config;
+
+/* lamp_tune_evaluate for several configurations on the same shapes, interleaved: each is
+ * applied, checked and compiled first, then every repetition of a shape's pair runs each
+ * configuration in turn (re-applying it), so load on the machine slows all of them alike.
+ * seconds[c * n_shapes + i] is configuration c on shape i (-1 for every shape of one that
+ * failed). With one configuration this is lamp_tune_evaluate. */
+LAMP_API lamp_status lamp_tune_measure(lamp_context *ctx, const lamp_tune_config *configs,
+                                       size_t n_configs, const size_t *shapes, size_t n_shapes,
+                                       double *seconds);
+
+/* An evaluator as lamp_tune_gemm calls it, with lamp_tune_measure's arguments and results;
+ * lamp_tune_measure on the context is the default. */
+typedef lamp_status (*lamp_tune_evaluate_fn)(void *user, const lamp_tune_config *configs,
+                                             size_t n_configs, const size_t *shapes,
                                              size_t n_shapes, double *seconds);
 
 typedef struct lamp_tune_options {
   const size_t *shapes; /* n_shapes triples (M, N, K); NULL: the SmolLM2-135M training shapes */
   size_t n_shapes;
-  unsigned budget;      /* candidate configurations tried per kernel; 0: 24 */
+  unsigned budget;      /* candidates tried per kernel, the baseline's first; 0: 24 */
   uint64_t seed;        /* for the random part of the search */
   FILE *log;            /* one line per candidate when not NULL */
   lamp_tune_evaluate_fn evaluate; /* NULL: in this process, on the context */
   void *evaluate_user;
 } lamp_tune_options;
 
+/* What a context on this device runs without a stored result, which a stored result must beat:
+ * lamp's built-in result for this kind of device (*kind = 2, as lamp_tune_apply's `applied`),
+ * else CLBlast's own parameters for the device (*kind = 0), as they were before lamp first
+ * overrode them in this process. Three sets: XgemmDirect, Xgemm, GemmRoutine. */
+LAMP_API lamp_status lamp_tune_baseline(lamp_context *ctx, lamp_tune_params *sets, int *kind);
+
 LAMP_API void lamp_tune_options_init(lamp_tune_options *options);
 
 typedef struct lamp_tune_shape {
   size_t m, n, k;
-  double gflops_before; /* forward and backward pair, with the parameters in force at the start */
-  double gflops_after;  /* with the stored result */
+  double gflops_before; /* forward and backward pair with the baseline (lamp_tune_baseline) */
+  double gflops_after;  /* with the result, measured interleaved with the baseline's */
   int direct;           /* 1 when the result uses the direct kernel for this shape */
+  int kept;             /* 1 when the result runs the baseline's own kernel for this shape */
 } lamp_tune_shape;
 
 typedef struct lamp_tune_report {
@@ -92,12 +119,25 @@ typedef struct lamp_tune_report {
   unsigned tried;    /* candidates evaluated */
   unsigned rejected; /* candidates that failed, crashed or computed wrong results */
   double seconds;
-  lamp_tune_params result[3]; /* XgemmDirect, Xgemm, GemmRoutine */
-  char path[1024];   /* where the result was stored */
+  int baseline;      /* lamp_tune_baseline's kind: 2 lamp's built-in result, 0 CLBlast's own */
+  lamp_tune_params baseline_sets[3];
+  lamp_tune_params result[3]; /* XgemmDirect, Xgemm, GemmRoutine: the result, or the baseline */
+  int stored;        /* 1: the result is stored at `path`; 0: the baseline was kept, nothing is
+                      * stored (a result stored before was removed: removed_previous) */
+  int removed_previous;
+  char path[1024];   /* where the result is (or would be) stored */
 } lamp_tune_report;
 
 /* Searches, applies and stores GEMM parameters for the context's device. Needs a folder to store
- * the result in (LAMP_ERR_INVALID_ARGUMENT when there is none). Takes minutes on a CPU. */
+ * the result in (LAMP_ERR_INVALID_ARGUMENT when there is none). Takes minutes on a CPU.
+ *
+ * The baseline (lamp_tune_baseline) is the first candidate of each kernel. The chosen
+ * configuration is then timed against the baseline, interleaved (lamp_tune_measure), on every
+ * shape, and those times are the report's before and after. A shape where the result would run
+ * another kernel than the baseline and is slower beyond noise (3%) gets the baseline's kernel
+ * back (by the baseline's parameters for that kernel, or by moving the direct/tiled switch) and
+ * the result is timed again; a result that is faster beyond noise on no shape is not stored: the
+ * baseline is kept, any result stored before is removed, and `stored` is 0. */
 LAMP_API lamp_status lamp_tune_gemm(lamp_context *ctx, const lamp_tune_options *options,
                                     lamp_tune_report *report);
 

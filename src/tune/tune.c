@@ -2,9 +2,12 @@
  *
  * Each candidate is handed to an evaluator (in this process, or in a child process from the
  * CLI) that applies it with CLBlastOverrideParameters, lets CLBlast compile it, checks the
- * product and times it on the tuning shapes. The search starts from CLBlast's defaults and the
- * configurations CLBlast's database lists for CPUs, adds random valid configurations, then
- * refines the best by changing one or two parameters at a time. */
+ * product and times it on the tuning shapes. The search starts from the baseline (what a context
+ * runs without a stored result: lamp's built-in result for the device, else CLBlast's own
+ * parameters for it), then CLBlast's generic defaults and the configurations its database lists
+ * for CPUs, adds random valid configurations, then refines the best by changing one or two
+ * parameters at a time. The decision is made per shape against the baseline, with the two
+ * timed interleaved in one measurement, and never keeps a shape that got slower. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +30,8 @@ static const char *const lamp__xgemm_names[LAMP__XGEMM_N] = {
 static const char *const lamp__direct_names[LAMP__DIRECT_N] = {
     "KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"};
 
-/* Starting points: GEMMK=1 configurations that came close to lamp's built-in one on PoCL (other
- * tile sizes), CLBlast 1.5's generic defaults, then its entries for CPUs. */
+/* Starting points after the baseline's: GEMMK=1 configurations that came close to lamp's built-in
+ * one on PoCL (other tile sizes), CLBlast 1.5's generic defaults, then its entries for CPUs. */
 static const size_t lamp__xgemm_seeds[][LAMP__XGEMM_N] = {
     {1, 2, 1, 1, 8, 8, 64, 8, 8, 64, 0, 0, 0, 0, 8, 1},
     {1, 1, 1, 1, 4, 4, 32, 4, 4, 32, 0, 0, 0, 0, 8, 1},
@@ -238,16 +241,30 @@ static lamp_status lamp__probe_transposes(lamp_context *ctx, int *wrong) {
   return st;
 }
 
-lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
-                               const size_t *shapes, size_t n_shapes, double *seconds) {
-  if (!ctx || !shapes || !seconds || !n_shapes || (n_sets && !sets))
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tune_evaluate: bad arguments");
-  for (size_t s = 0; s < n_shapes; s++) seconds[s] = -1;
-  if (n_sets && lamp_tune_params_apply(ctx, sets, n_sets) != LAMP_OK) return LAMP_OK;
-  int wrong = 0;
-  LAMP__TRY(lamp__probe_transposes(ctx, &wrong));
-  if (wrong) return LAMP_OK;
+static lamp_status lamp__apply_config(lamp_context *ctx, const lamp_tune_config *c) {
+  return c->n_sets ? lamp_tune_params_apply(ctx, c->sets, c->n_sets) : LAMP_OK;
+}
 
+/* The forward C = A B^T and backward D = C B of a layer with weight B (n x k), once. */
+static lamp_status lamp__pair(lamp_context *ctx, const lamp_tensor *a, const lamp_tensor *b,
+                              lamp_tensor *c, lamp_tensor *d) {
+  lamp_status st = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, a, b, 0.0f, c);
+  if (st == LAMP_OK) st = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, c, b, 0.0f, d);
+  if (st == LAMP_OK) st = lamp_context_finish(ctx);
+  return st;
+}
+
+lamp_status lamp_tune_measure(lamp_context *ctx, const lamp_tune_config *configs,
+                              size_t n_configs, const size_t *shapes, size_t n_shapes,
+                              double *seconds) {
+  if (!ctx || !configs || !shapes || !seconds || !n_shapes || !n_configs ||
+      n_configs > LAMP_TUNE_MAX_CONFIGS)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tune_measure: bad arguments");
+  for (size_t c = 0; c < n_configs; c++)
+    if (configs[c].n_sets > LAMP_TUNE_MAX_SETS)
+      return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tune_measure: %zu sets",
+                        configs[c].n_sets);
+  for (size_t i = 0; i < n_configs * n_shapes; i++) seconds[i] = -1;
   size_t max_a = 0, max_b = 0, max_c = 0;
   for (size_t s = 0; s < n_shapes; s++) {
     const size_t *sh = &shapes[3 * s];
@@ -257,6 +274,17 @@ lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, 
     if (sh[1] * sh[2] > max_b) max_b = sh[1] * sh[2];
     if (sh[0] * sh[1] > max_c) max_c = sh[0] * sh[1];
   }
+  /* ok[c]: configuration c is accepted by CLBlast and computes every product right so far */
+  int ok[LAMP_TUNE_MAX_CONFIGS], any = 0;
+  for (size_t c = 0; c < n_configs; c++) {
+    ok[c] = lamp__apply_config(ctx, &configs[c]) == LAMP_OK;
+    int wrong = 0;
+    if (ok[c]) LAMP__TRY(lamp__probe_transposes(ctx, &wrong));
+    ok[c] = ok[c] && !wrong;
+    any |= ok[c];
+  }
+  if (!any) return LAMP_OK;
+
   float *ha = malloc(4 * max_a), *hb = malloc(4 * max_b), *hc = malloc(4 * max_c);
   float *hd = malloc(4 * max_a);
   lamp_tensor ta = {0}, tb = {0}, tc = {0}, td = {0};
@@ -275,9 +303,11 @@ lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, 
   if (st == LAMP_OK) st = lamp_tensor_upload(ctx, &ta, ha, 4 * max_a);
   if (st == LAMP_OK) st = lamp_tensor_upload(ctx, &tb, hb, 4 * max_b);
 
+  /* Re-applying a configuration between runs is cheap: CLBlast keeps each one's compiled
+   * program, keyed by its parameter values. */
+  const int switching = n_configs > 1;
   for (size_t s = 0; s < n_shapes && st == LAMP_OK; s++) {
     size_t m = shapes[3 * s], n = shapes[3 * s + 1], k = shapes[3 * s + 2];
-    /* the forward C = A B^T and the backward D = C B of a layer with weight B (n x k) */
     size_t ne_a[2] = {k, m}, ne_b[2] = {k, n}, ne_c[2] = {n, m};
     lamp_tensor a, b, c, d;
     st = lamp_tensor_view(ctx, &ta, 0, 2, ne_a, NULL, &a);
@@ -285,31 +315,41 @@ lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, 
     if (st == LAMP_OK) st = lamp_tensor_view(ctx, &tc, 0, 2, ne_c, NULL, &c);
     if (st == LAMP_OK) st = lamp_tensor_view(ctx, &td, 0, 2, ne_a, NULL, &d);
     if (st != LAMP_OK) break;
-    /* The first calls compile; a refusal there means these parameters do not work here. */
-    lamp_status run = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &b, 0.0f, &c);
-    if (run == LAMP_OK) run = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &c, &b, 0.0f, &d);
-    if (run == LAMP_OK) run = lamp_context_finish(ctx);
-    if (run == LAMP_OK) run = lamp_tensor_download(ctx, &c, hc, 4 * m * n);
-    if (run == LAMP_OK) run = lamp_tensor_download(ctx, &d, hd, 4 * m * k);
-    if (run != LAMP_OK) {
-      clFinish(ctx->queue);
-      break;
+    /* The first run of each configuration compiles and is checked, never timed; a refusal there
+     * means these parameters do not work here. */
+    for (size_t q = 0; q < n_configs; q++) {
+      if (!ok[q]) continue;
+      lamp_status run = switching ? lamp__apply_config(ctx, &configs[q]) : LAMP_OK;
+      if (run == LAMP_OK) run = lamp__pair(ctx, &a, &b, &c, &d);
+      if (run == LAMP_OK) run = lamp_tensor_download(ctx, &c, hc, 4 * m * n);
+      if (run == LAMP_OK) run = lamp_tensor_download(ctx, &d, hd, 4 * m * k);
+      if (run != LAMP_OK) clFinish(ctx->queue);
+      ok[q] = run == LAMP_OK && !lamp__product_wrong(ha, hb, 1, hc, m, n, k) &&
+              !lamp__product_wrong(hc, hb, 0, hd, m, k, n);
     }
-    if (lamp__product_wrong(ha, hb, 1, hc, m, n, k) || lamp__product_wrong(hc, hb, 0, hd, m, k, n))
-      break;
-    /* the fastest of several pairs: other work on the machine only ever adds time */
+    /* the fastest of several pairs: other work on the machine only ever adds time. With several
+     * configurations each repetition runs all of them in turn, in reverse order every other
+     * time: a run right after another finds the runtime's threads awake and is faster. */
     int reps = lamp__reps(&shapes[3 * s]);
-    double best = -1;
-    for (int r = 0; r < reps && st == LAMP_OK; r++) {
-      double t0 = lamp__now_seconds();
-      st = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &b, 0.0f, &c);
-      if (st == LAMP_OK) st = lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &c, &b, 0.0f, &d);
-      if (st == LAMP_OK) st = lamp_context_finish(ctx);
-      double t = lamp__now_seconds() - t0;
-      if (best < 0 || t < best) best = t;
-    }
-    if (st == LAMP_OK) seconds[s] = best;
+    if (switching && reps % 2) reps++;
+    double best[LAMP_TUNE_MAX_CONFIGS];
+    for (size_t q = 0; q < n_configs; q++) best[q] = -1;
+    for (int r = 0; r < reps && st == LAMP_OK; r++)
+      for (size_t i = 0; i < n_configs && st == LAMP_OK; i++) {
+        size_t q = r % 2 ? n_configs - 1 - i : i;
+        if (!ok[q]) continue;
+        if (switching) st = lamp__apply_config(ctx, &configs[q]);
+        double t0 = lamp__now_seconds();
+        if (st == LAMP_OK) st = lamp__pair(ctx, &a, &b, &c, &d);
+        double t = lamp__now_seconds() - t0;
+        if (best[q] < 0 || t < best[q]) best[q] = t;
+      }
+    for (size_t q = 0; q < n_configs && st == LAMP_OK; q++)
+      if (ok[q]) seconds[q * n_shapes + s] = best[q];
   }
+  for (size_t q = 0; q < n_configs; q++)
+    if (!ok[q])
+      for (size_t s = 0; s < n_shapes; s++) seconds[q * n_shapes + s] = -1;
   lamp_tensor_release(&ta);
   lamp_tensor_release(&tb);
   lamp_tensor_release(&tc);
@@ -321,10 +361,27 @@ lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, 
   return st;
 }
 
-static lamp_status lamp__evaluate_here(void *user, const lamp_tune_params *sets, size_t n_sets,
-                                       const size_t *shapes, size_t n_shapes, double *seconds) {
-  return lamp_tune_evaluate(user, sets, n_sets, shapes, n_shapes, seconds);
+lamp_status lamp_tune_evaluate(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
+                               const size_t *shapes, size_t n_shapes, double *seconds) {
+  if (!ctx || (n_sets && !sets) || n_sets > LAMP_TUNE_MAX_SETS)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tune_evaluate: bad arguments");
+  lamp_tune_config config;
+  memset(&config, 0, sizeof(config));
+  config.n_sets = n_sets;
+  if (n_sets) memcpy(config.sets, sets, n_sets * sizeof(*sets));
+  return lamp_tune_measure(ctx, &config, 1, shapes, n_shapes, seconds);
 }
+
+static lamp_status lamp__evaluate_here(void *user, const lamp_tune_config *configs,
+                                       size_t n_configs, const size_t *shapes, size_t n_shapes,
+                                       double *seconds) {
+  return lamp_tune_measure(user, configs, n_configs, shapes, n_shapes, seconds);
+}
+
+/* A shape the result runs with another kernel than the baseline may be this much slower than
+ * the baseline, measured interleaved with it, before it counts as slower (and this much faster
+ * before the result counts as a gain there): timing noise, not a change. */
+#define LAMP__TUNE_NOISE 0.03
 
 typedef struct lamp__search {
   lamp_context *ctx;
@@ -332,103 +389,156 @@ typedef struct lamp__search {
   lamp_tune_evaluate_fn evaluate;
   void *user;
   const size_t *shapes;
+  size_t n;
   uint64_t rng;
   lamp_tune_report *report;
+  lamp_tune_params base[3]; /* the baseline: XgemmDirect, Xgemm, GemmRoutine */
+  size_t base_switch;       /* its XGEMM_MIN_INDIRECT_SIZE */
 } lamp__search;
 
-/* Total time of `subset` (indices into the shapes) with `sets`, or < 0 if any shape failed;
- * per-shape times go to per_shape[index] when it is not NULL. */
-static lamp_status lamp__time(lamp__search *S, const lamp_tune_params *sets, size_t n_sets,
-                              const size_t *subset, size_t n, double *total, double *per_shape) {
-  size_t shapes[3 * LAMP_TUNE_MAX_SHAPES] = {0};
-  double t[LAMP_TUNE_MAX_SHAPES];
-  for (size_t i = 0; i < n; i++) memcpy(&shapes[3 * i], &S->shapes[3 * subset[i]], 3 * sizeof(size_t));
-  LAMP__TRY(S->evaluate(S->user, sets, n_sets, shapes, n, t));
-  *total = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (per_shape) per_shape[subset[i]] = t[i];
-    if (t[i] < 0 || *total < 0)
-      *total = -1;
-    else
-      *total += t[i];
+static size_t lamp__value(const lamp_tune_params *p, const char *name) {
+  for (size_t i = 0; i < p->n; i++)
+    if (!strcmp(p->names[i], name)) return p->values[i];
+  return 0;
+}
+
+/* Same kernel, same names and same values, in any order. */
+static int lamp__params_equal(const lamp_tune_params *a, const lamp_tune_params *b) {
+  if (strcmp(a->kernel, b->kernel) || a->n != b->n) return 0;
+  for (size_t i = 0; i < a->n; i++) {
+    size_t j = 0;
+    while (j < b->n && strcmp(a->names[i], b->names[j])) j++;
+    if (j == b->n || a->values[i] != b->values[j]) return 0;
   }
+  return 1;
+}
+
+/* The values of `p` in the order of `space`'s names; 0 when `p` names other parameters. */
+static int lamp__params_vector(const lamp__kernel_space *space, const lamp_tune_params *p,
+                               size_t *v) {
+  if (strcmp(p->kernel, space->kernel) || p->n != space->n) return 0;
+  for (size_t i = 0; i < space->n; i++) {
+    size_t j = 0;
+    while (j < p->n && strcmp(p->names[j], space->names[i])) j++;
+    if (j == p->n) return 0;
+    v[i] = p->values[j];
+  }
+  return 1;
+}
+
+static lamp_tune_config lamp__config(const lamp_tune_params *direct, const lamp_tune_params *tiled,
+                                     const lamp_tune_params *route) {
+  lamp_tune_config c;
+  memset(&c, 0, sizeof(c));
+  c.n_sets = 3;
+  c.sets[0] = *direct;
+  c.sets[1] = *tiled;
+  c.sets[2] = *route;
+  return c;
+}
+
+/* Times `configs` on `subset` (indices into the shapes): out[c * LAMP_TUNE_MAX_SHAPES + index].
+ * A child that crashes fails every configuration it was given; each is then timed alone, so
+ * one bad configuration does not take the others with it. */
+static lamp_status lamp__time(lamp__search *S, const lamp_tune_config *configs, size_t n_configs,
+                              const size_t *subset, size_t n, double *out) {
+  size_t shapes[3 * LAMP_TUNE_MAX_SHAPES] = {0};
+  double t[LAMP_TUNE_MAX_CONFIGS * LAMP_TUNE_MAX_SHAPES];
+  for (size_t i = 0; i < n; i++)
+    memcpy(&shapes[3 * i], &S->shapes[3 * subset[i]], 3 * sizeof(size_t));
+  LAMP__TRY(S->evaluate(S->user, configs, n_configs, shapes, n, t));
+  int none = 1;
+  for (size_t i = 0; i < n_configs * n; i++) none = none && t[i] < 0;
+  for (size_t c = 0; none && n_configs > 1 && c < n_configs; c++)
+    LAMP__TRY(S->evaluate(S->user, &configs[c], 1, shapes, n, &t[c * n]));
+  for (size_t c = 0; c < n_configs; c++)
+    for (size_t i = 0; i < n; i++) out[c * LAMP_TUNE_MAX_SHAPES + subset[i]] = t[c * n + i];
   return LAMP_OK;
 }
 
-/* `seeds` (n of them) into `out`, after the built-in set for this kernel when one exists and
- * names every parameter; returns the number of seeds in `out` (at most 16). */
-static size_t lamp__seeds_with(const lamp__kernel_space *space, const lamp_tune_params *builtin,
-                               size_t n_builtin, const size_t *seeds, size_t n, size_t *out) {
-  size_t count = 0;
-  for (size_t b = 0; b < n_builtin; b++) {
-    if (strcmp(builtin[b].kernel, space->kernel) != 0) continue;
-    size_t found = 0;
-    for (size_t i = 0; i < space->n; i++)
-      for (size_t j = 0; j < builtin[b].n; j++)
-        if (!strcmp(builtin[b].names[j], space->names[i])) {
-          out[i] = builtin[b].values[j];
-          found++;
-        }
-    if (found == space->n) count = 1;
-  }
-  for (size_t s = 0; s < n && count < 16; s++, count++)
-    memcpy(out + count * space->n, seeds + s * space->n, space->n * sizeof(size_t));
-  return count;
-}
-
-/* Searches one kernel's parameters on `subset` with the kernel switch forced to `route`. */
+/* Searches one kernel's parameters on `subset` with the kernel switch forced to `route` and the
+ * other kernel at the baseline's parameters. `first` (n_first sets) are tried before anything
+ * else and whatever lamp's validity rules say: the baseline's own set is first of all, so it is
+ * always a candidate. Then the valid `seeds`, random valid configurations for a third of the
+ * budget, then refinements of the best. *found is 0 when no candidate worked. */
 static lamp_status lamp__search_kernel(lamp__search *S, const lamp__kernel_space *space,
+                                       const lamp_tune_params *first, size_t n_first,
                                        const size_t *seeds, size_t n_seeds, size_t route,
-                                       const size_t *subset, size_t n_subset, size_t *best) {
+                                       const size_t *subset, size_t n_subset,
+                                       lamp_tune_params *best, int *found) {
   const lamp_device_info *dev = &S->ctx->info;
+  const int is_direct = !strcmp(space->kernel, "XgemmDirect");
+  const lamp_tune_params route_set = lamp__switch_params(route);
+  /* the fixed candidates: `first`, then the valid seeds, none twice */
+  enum { MAX_FIXED = 32 };
+  lamp_tune_params fixed[MAX_FIXED];
+  size_t n_fixed = 0;
+  for (size_t i = 0; i < n_first + n_seeds && n_fixed < MAX_FIXED; i++) {
+    lamp_tune_params p;
+    if (i < n_first) {
+      p = first[i];
+    } else {
+      if (!space->valid(seeds + (i - n_first) * space->n, dev)) continue;
+      p = lamp__make_params(space, seeds + (i - n_first) * space->n);
+    }
+    int dup = 0;
+    for (size_t j = 0; j < n_fixed && !dup; j++) dup = lamp__params_equal(&fixed[j], &p);
+    if (!dup) fixed[n_fixed++] = p;
+  }
+
   double best_time = -1;
-  size_t cand[LAMP_TUNE_MAX_PARAMS];
+  size_t best_v[LAMP_TUNE_MAX_PARAMS], cand[LAMP_TUNE_MAX_PARAMS];
+  int best_has_v = 0; /* best_v holds the best as a vector (refinements start there) */
   unsigned budget = S->o->budget ? S->o->budget : 24;
   for (unsigned trial = 0; trial < budget; trial++) {
-    int ok = 0;
-    if (trial < n_seeds) {
-      memcpy(cand, seeds + trial * space->n, space->n * sizeof(size_t));
-      ok = space->valid(cand, dev);
-    }
-    /* after the seeds: random configurations for a third of the budget, then refinements */
-    for (int attempt = 0; attempt < 10000 && !ok && trial >= n_seeds; attempt++) {
-      if (trial < n_seeds + budget / 3 || best_time < 0) {
-        for (size_t i = 0; i < space->n; i++)
-          cand[i] = space->ranges[i].v[lamp__rng_next(&S->rng) % space->ranges[i].n];
-      } else {
-        memcpy(cand, best, space->n * sizeof(size_t));
-        for (int changes = 1 + (int)(lamp__rng_next(&S->rng) % 2); changes > 0; changes--) {
-          size_t i = lamp__rng_next(&S->rng) % space->n;
-          cand[i] = space->ranges[i].v[lamp__rng_next(&S->rng) % space->ranges[i].n];
+    lamp_tune_params p;
+    if (trial < n_fixed) {
+      p = fixed[trial];
+    } else {
+      int ok = 0;
+      for (int attempt = 0; attempt < 10000 && !ok; attempt++) {
+        if (trial < n_fixed + budget / 3 || !best_has_v) {
+          for (size_t i = 0; i < space->n; i++)
+            cand[i] = space->ranges[i].v[lamp__rng_next(&S->rng) % space->ranges[i].n];
+        } else {
+          memcpy(cand, best_v, space->n * sizeof(size_t));
+          for (int changes = 1 + (int)(lamp__rng_next(&S->rng) % 2); changes > 0; changes--) {
+            size_t i = lamp__rng_next(&S->rng) % space->n;
+            cand[i] = space->ranges[i].v[lamp__rng_next(&S->rng) % space->ranges[i].n];
+          }
         }
+        ok = space->valid(cand, dev) &&
+             (!best_has_v || memcmp(cand, best_v, space->n * sizeof(size_t)) != 0);
       }
-      ok = space->valid(cand, dev) &&
-           (best_time < 0 || memcmp(cand, best, space->n * sizeof(size_t)) != 0);
+      if (!ok) continue;
+      p = lamp__make_params(space, cand);
     }
-    if (!ok) continue;
-    lamp_tune_params sets[2] = {lamp__switch_params(route), lamp__make_params(space, cand)};
-    double t = -1;
-    LAMP__TRY(lamp__time(S, sets, 2, subset, n_subset, &t, NULL));
+    lamp_tune_config config = is_direct ? lamp__config(&p, &S->base[1], &route_set)
+                                        : lamp__config(&S->base[0], &p, &route_set);
+    double per[LAMP_TUNE_MAX_SHAPES], t = 0;
+    LAMP__TRY(lamp__time(S, &config, 1, subset, n_subset, per));
+    for (size_t i = 0; i < n_subset; i++)
+      t = (t < 0 || per[subset[i]] < 0) ? -1 : t + per[subset[i]];
     S->report->tried++;
     if (t < 0) S->report->rejected++;
     if (S->o->log) {
       char text[512];
-      lamp_tune_params_format(&sets[1], text, sizeof(text));
+      lamp_tune_params_format(&p, text, sizeof(text));
+      const char *tag = trial == 0 ? "  (baseline)" : "";
       if (t < 0)
-        fprintf(S->o->log, "tune %2u/%u %s  rejected\n", trial + 1, budget, text);
+        fprintf(S->o->log, "tune %2u/%u %s  rejected%s\n", trial + 1, budget, text, tag);
       else
-        fprintf(S->o->log, "tune %2u/%u %s  %.2f ms%s\n", trial + 1, budget, text, 1e3 * t,
-                (best_time < 0 || t < best_time) ? "  best" : "");
+        fprintf(S->o->log, "tune %2u/%u %s  %.2f ms%s%s\n", trial + 1, budget, text, 1e3 * t,
+                (best_time < 0 || t < best_time) ? "  best" : "", tag);
       fflush(S->o->log);
     }
     if (t >= 0 && (best_time < 0 || t < best_time)) {
       best_time = t;
-      memcpy(best, cand, space->n * sizeof(size_t));
+      *best = p;
+      best_has_v = lamp__params_vector(space, &p, best_v);
     }
   }
-  if (best_time < 0)
-    return lamp__fail(S->ctx, LAMP_ERR_CLBLAST, "tuning %s: no candidate worked on %s",
-                      space->kernel, dev->name);
+  *found = best_time >= 0;
   return LAMP_OK;
 }
 
@@ -447,8 +557,79 @@ void lamp_tune_options_init(lamp_tune_options *options) {
   options->seed = 1;
 }
 
-static lamp_status lamp__tune_run(lamp__search *S, size_t n) {
+/* CLBlast's rule: the direct kernel when M N K < S^3. */
+static int lamp__is_direct(const size_t *shape, size_t sw) {
+  return lamp__shape_flop(shape) / 2 < (double)sw * sw * sw;
+}
+
+/* A combination of the kernels timed in the table: direct choice d, tiled choice t (0 is the
+ * baseline's, 1 the search's best when it differs) and the switch. */
+typedef struct lamp__choice {
+  size_t d, t, sw;
+} lamp__choice;
+
+/* Whether the choice runs another kernel than the baseline on shape s. */
+static int lamp__changed(const lamp__search *S, const lamp__choice *c, size_t s) {
+  const size_t *sh = &S->shapes[3 * s];
+  int direct = lamp__is_direct(sh, c->sw);
+  if (direct != lamp__is_direct(sh, S->base_switch)) return 1;
+  return direct ? c->d != 0 : c->t != 0;
+}
+
+/* The choice of least total time among those where every shape that changes kernel is, in the
+ * table, no slower than the baseline and not marked `keep`; the baseline itself when none is
+ * better. t_direct[d][s] and t_tiled[t][s] are the table's times; base[s] the baseline's. */
+static lamp__choice lamp__select(const lamp__search *S, const size_t *order, size_t nd,
+                                 double t_direct[][LAMP_TUNE_MAX_SHAPES], size_t nt,
+                                 double t_tiled[][LAMP_TUNE_MAX_SHAPES], const double *base,
+                                 const int *keep) {
+  const size_t n = S->n;
+  /* One switch per cut between the sorted shapes (the first `cut` direct, the rest tiled): of
+   * the values that make that cut, the nearest to the baseline's, so that sizes between and
+   * beyond the measured ones change kernel no more than the measurements ask. */
+  size_t switches[LAMP_TUNE_MAX_SHAPES + 1], n_sw = 0;
+  for (size_t cut = 0; cut <= n; cut++) {
+    size_t lo = cut ? lamp__switch_above(lamp__shape_flop(&S->shapes[3 * order[cut - 1]]) / 2)
+                    : LAMP__ALWAYS_TILED;
+    size_t hi = LAMP__ALWAYS_DIRECT;
+    if (cut < n) {
+      hi = lamp__switch_above(lamp__shape_flop(&S->shapes[3 * order[cut]]) / 2) - 1;
+      if (hi < lo) continue; /* two shapes of the same size cannot be split */
+    }
+    switches[n_sw++] = S->base_switch < lo ? lo : S->base_switch > hi ? hi : S->base_switch;
+  }
+  lamp__choice best = {0, 0, S->base_switch};
+  double best_total = 0;
+  for (size_t s = 0; s < n; s++) best_total += base[s];
+  for (size_t d = 0; d < nd; d++)
+    for (size_t t = 0; t < nt; t++)
+      for (size_t w = 0; w < n_sw; w++) {
+        lamp__choice c = {d, t, switches[w]};
+        double total = 0;
+        int feasible = 1;
+        for (size_t s = 0; s < n && feasible; s++) {
+          double p = lamp__is_direct(&S->shapes[3 * s], c.sw) ? t_direct[d][s] : t_tiled[t][s];
+          if (lamp__changed(S, &c, s)) feasible = !keep[s] && p >= 0 && p <= base[s];
+          total += p;
+        }
+        if (feasible && total < best_total) {
+          best_total = total;
+          best = c;
+        }
+      }
+  return best;
+}
+
+static int lamp__is_baseline(const lamp__search *S, const lamp__choice *c) {
+  for (size_t s = 0; s < S->n; s++)
+    if (lamp__changed(S, c, s)) return 0;
+  return 1;
+}
+
+static lamp_status lamp__tune_run(lamp__search *S) {
   lamp_tune_report *report = S->report;
+  lamp_context *ctx = S->ctx;
+  const size_t n = S->n;
   /* Shapes by size: the direct kernel is searched on the smaller half, the tiled kernel on the
    * larger half, then both are timed on every shape to place the switch. */
   size_t order[LAMP_TUNE_MAX_SHAPES];
@@ -463,64 +644,154 @@ static lamp_status lamp__tune_run(lamp__search *S, size_t n) {
   size_t n_small = (n + 1) / 2, n_large = n > 1 ? n / 2 : 1;
   const size_t *small = order, *large = order + (n - n_large);
 
-  double total, before[LAMP_TUNE_MAX_SHAPES], t_direct[LAMP_TUNE_MAX_SHAPES];
-  double t_tiled[LAMP_TUNE_MAX_SHAPES], after[LAMP_TUNE_MAX_SHAPES];
-  LAMP__TRY(lamp__time(S, NULL, 0, order, n, &total, before));
-  if (total < 0)
-    return lamp__fail(S->ctx, LAMP_ERR_CLBLAST, "tuning: GEMM with CLBlast's current parameters "
-                      "fails or is wrong on %s", S->ctx->info.name);
-
-  size_t best_direct[LAMP_TUNE_MAX_PARAMS], best_tiled[LAMP_TUNE_MAX_PARAMS];
-  /* lamp's built-in result for this kind of device, when there is one, is the first seed, so
-   * a short search never stores something worse than what the device gets without it */
-  lamp_tune_params builtin[3];
-  size_t n_builtin = 0;
-  LAMP__TRY(lamp__tune_builtin(S->ctx, builtin, &n_builtin));
-  size_t seeds[16 * LAMP_TUNE_MAX_PARAMS];
-  size_t n_seeds = lamp__seeds_with(&lamp__direct_space, builtin, n_builtin,
-                                    &lamp__direct_seeds[0][0],
-                                    sizeof(lamp__direct_seeds) / sizeof(lamp__direct_seeds[0]),
-                                    seeds);
-  LAMP__TRY(lamp__search_kernel(S, &lamp__direct_space, seeds, n_seeds, LAMP__ALWAYS_DIRECT,
-                                small, n_small, best_direct));
-  n_seeds = lamp__seeds_with(&lamp__xgemm_space, builtin, n_builtin, &lamp__xgemm_seeds[0][0],
-                             sizeof(lamp__xgemm_seeds) / sizeof(lamp__xgemm_seeds[0]), seeds);
-  LAMP__TRY(lamp__search_kernel(S, &lamp__xgemm_space, seeds, n_seeds, LAMP__ALWAYS_TILED,
-                                large, n_large, best_tiled));
-  lamp_tune_params sets[3] = {lamp__make_params(&lamp__direct_space, best_direct),
-                              lamp__make_params(&lamp__xgemm_space, best_tiled),
-                              lamp__switch_params(LAMP__ALWAYS_DIRECT)};
-  LAMP__TRY(lamp__time(S, sets, 3, order, n, &total, t_direct));
-  sets[2] = lamp__switch_params(LAMP__ALWAYS_TILED);
-  LAMP__TRY(lamp__time(S, sets, 3, order, n, &total, t_tiled));
-
-  /* Try each cut between the sorted shapes (the first `cut` direct, the rest tiled). */
-  size_t best_switch = LAMP__ALWAYS_TILED;
-  double best_total = -1;
-  for (size_t cut = 0; cut <= n; cut++) {
-    size_t sw = cut == 0 ? LAMP__ALWAYS_TILED
-                         : lamp__switch_above(lamp__shape_flop(&S->shapes[3 * order[cut - 1]]) / 2);
-    if (cut < n && (double)sw * sw * sw > lamp__shape_flop(&S->shapes[3 * order[cut]]) / 2)
-      continue; /* two shapes of the same size cannot be split */
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-      double t = i < cut ? t_direct[order[i]] : t_tiled[order[i]];
-      sum += t < 0 ? 1e30 : t;
+  /* The baseline: what a context runs without a stored result. */
+  LAMP__TRY(lamp_tune_baseline(ctx, S->base, &report->baseline));
+  memcpy(report->baseline_sets, S->base, sizeof(S->base));
+  S->base_switch = lamp__value(&S->base[2], "XGEMM_MIN_INDIRECT_SIZE");
+  if (strcmp(S->base[0].kernel, "XgemmDirect") || strcmp(S->base[1].kernel, "Xgemm") ||
+      !S->base_switch)
+    return lamp__fail(ctx, LAMP_ERR_CLBLAST, "tuning: the baseline's parameters are incomplete");
+  const lamp_tune_config base_config = lamp__config(&S->base[0], &S->base[1], &S->base[2]);
+  if (S->o->log) {
+    fprintf(S->o->log, "baseline: %s\n", report->baseline == 2 ? "lamp's built-in result for "
+                                                                 "this kind of device"
+                                                               : "CLBlast's own parameters");
+    for (size_t k = 0; k < 3; k++) {
+      char text[512];
+      lamp_tune_params_format(&S->base[k], text, sizeof(text));
+      fprintf(S->o->log, "  %s\n", text);
     }
-    if (best_total < 0 || sum < best_total) {
-      best_total = sum;
-      best_switch = sw;
+    fflush(S->o->log);
+  }
+
+  /* First candidates of each kernel: the baseline's, CLBlast's own (when the baseline is lamp's
+   * built-in result) and the result stored before (a new result replaces it). */
+  lamp_tune_params first_d[3], first_t[3], extra[8];
+  size_t n_first_d = 0, n_first_t = 0, n_extra = 0;
+  first_d[n_first_d++] = S->base[0];
+  first_t[n_first_t++] = S->base[1];
+  if (report->baseline == 2 && lamp__tune_clblast_own(ctx, extra) == LAMP_OK) {
+    first_d[n_first_d++] = extra[0];
+    first_t[n_first_t++] = extra[1];
+  }
+  if (lamp__tune_stored(ctx, extra, sizeof(extra) / sizeof(extra[0]), &n_extra) != LAMP_OK)
+    n_extra = 0;
+  for (size_t i = 0; i < n_extra; i++) {
+    if (!strcmp(extra[i].kernel, "XgemmDirect") && n_first_d < 3) first_d[n_first_d++] = extra[i];
+    if (!strcmp(extra[i].kernel, "Xgemm") && n_first_t < 3) first_t[n_first_t++] = extra[i];
+  }
+
+  lamp_tune_params best_d, best_t;
+  int found = 0;
+  LAMP__TRY(lamp__search_kernel(S, &lamp__direct_space, first_d, n_first_d,
+                                &lamp__direct_seeds[0][0],
+                                sizeof(lamp__direct_seeds) / sizeof(lamp__direct_seeds[0]),
+                                LAMP__ALWAYS_DIRECT, small, n_small, &best_d, &found));
+  if (!found) best_d = S->base[0];
+  LAMP__TRY(lamp__search_kernel(S, &lamp__xgemm_space, first_t, n_first_t,
+                                &lamp__xgemm_seeds[0][0],
+                                sizeof(lamp__xgemm_seeds) / sizeof(lamp__xgemm_seeds[0]),
+                                LAMP__ALWAYS_TILED, large, n_large, &best_t, &found));
+  if (!found) best_t = S->base[1];
+
+  /* The table: each kernel choice (the baseline's and the best, when they differ) on every
+   * shape, with the switch forced, all interleaved in one measurement. */
+  lamp_tune_params d_choice[2] = {S->base[0], best_d}, t_choice[2] = {S->base[1], best_t};
+  size_t nd = lamp__params_equal(&best_d, &S->base[0]) ? 1 : 2;
+  size_t nt = lamp__params_equal(&best_t, &S->base[1]) ? 1 : 2;
+  const lamp_tune_params to_direct = lamp__switch_params(LAMP__ALWAYS_DIRECT);
+  const lamp_tune_params to_tiled = lamp__switch_params(LAMP__ALWAYS_TILED);
+  lamp_tune_config configs[4];
+  for (size_t d = 0; d < nd; d++) configs[d] = lamp__config(&d_choice[d], &S->base[1], &to_direct);
+  for (size_t t = 0; t < nt; t++)
+    configs[nd + t] = lamp__config(&S->base[0], &t_choice[t], &to_tiled);
+  double table[4][LAMP_TUNE_MAX_SHAPES];
+  double t_direct[2][LAMP_TUNE_MAX_SHAPES], t_tiled[2][LAMP_TUNE_MAX_SHAPES];
+  double base[LAMP_TUNE_MAX_SHAPES];
+  LAMP__TRY(lamp__time(S, configs, nd + nt, order, n, &table[0][0]));
+  for (size_t s = 0; s < n; s++) {
+    for (size_t d = 0; d < nd; d++) t_direct[d][s] = table[d][s];
+    for (size_t t = 0; t < nt; t++) t_tiled[t][s] = table[nd + t][s];
+    base[s] = lamp__is_direct(&S->shapes[3 * s], S->base_switch) ? t_direct[0][s] : t_tiled[0][s];
+    if (base[s] < 0)
+      return lamp__fail(ctx, LAMP_ERR_CLBLAST, "tuning: GEMM with the baseline's parameters fails "
+                        "or is wrong on %s", ctx->info.name);
+  }
+
+  /* The decision: the best choice by the table, then timed against the baseline, interleaved;
+   * a shape slower there beyond noise keeps the baseline's kernel and the choice is made again. */
+  int keep[LAMP_TUNE_MAX_SHAPES] = {0}, accepted = 0;
+  lamp__choice chosen = {0, 0, S->base_switch};
+  double before[LAMP_TUNE_MAX_SHAPES], after[LAMP_TUNE_MAX_SHAPES];
+  memcpy(before, base, sizeof(before));
+  memcpy(after, base, sizeof(after));
+  lamp_tune_params result_route = S->base[2];
+  for (int round = 0; round < 3 && !accepted; round++) {
+    lamp__choice c = lamp__select(S, order, nd, t_direct, nt, t_tiled, base, keep);
+    if (lamp__is_baseline(S, &c)) {
+      if (S->o->log) {
+        fprintf(S->o->log, "%s\n", round ? "no other choice of kernels and switch is faster "
+                                            "without those shapes: the baseline stays"
+                                          : "no other choice of kernels and switch is faster "
+                                            "than the baseline on every shape it changes: the "
+                                            "baseline stays");
+        fflush(S->o->log);
+      }
+      break;
+    }
+    const lamp_tune_params route = lamp__switch_params(c.sw);
+    lamp_tune_config pair[2] = {base_config, lamp__config(&d_choice[c.d], &t_choice[c.t], &route)};
+    double v[2][LAMP_TUNE_MAX_SHAPES];
+    LAMP__TRY(lamp__time(S, pair, 2, order, n, &v[0][0]));
+    int regress = 0, gain = 0, failed = 0;
+    for (size_t s = 0; s < n; s++) {
+      if (v[0][s] < 0)
+        return lamp__fail(ctx, LAMP_ERR_CLBLAST, "tuning: GEMM with the baseline's parameters "
+                          "fails or is wrong on %s", ctx->info.name);
+      if (v[1][s] < 0) failed = 1;
+      if (!lamp__changed(S, &c, s)) continue;
+      if (v[1][s] > v[0][s] * (1 + LAMP__TUNE_NOISE)) {
+        keep[s] = 1;
+        regress = 1;
+      }
+      if (v[1][s] >= 0 && v[1][s] < v[0][s] * (1 - LAMP__TUNE_NOISE)) gain = 1;
+    }
+    if (S->o->log) {
+      fprintf(S->o->log, "check %d, result/baseline interleaved (ms; = same kernel, ! slower):",
+              round + 1);
+      for (size_t s = 0; s < n; s++)
+        fprintf(S->o->log, " %.2f/%.2f%s", 1e3 * v[1][s], 1e3 * v[0][s],
+                !lamp__changed(S, &c, s)                       ? "="
+                : v[1][s] > v[0][s] * (1 + LAMP__TUNE_NOISE) ? "!"
+                                                              : "");
+      fprintf(S->o->log, "%s\n", failed ? "  failed" : regress ? "  slower: kept the baseline "
+                                                                  "there"
+                                          : gain ? "  accepted" : "  no gain beyond noise");
+      fflush(S->o->log);
+    }
+    /* A shape the choice leaves on the baseline's kernel ran the same kernel twice: both
+     * timings are of it, and the faster is its time before and after. */
+    for (size_t s = 0; s < n; s++)
+      if (!lamp__changed(S, &c, s) && v[1][s] >= 0 && v[1][s] < v[0][s]) v[0][s] = v[1][s];
+    memcpy(before, v[0], sizeof(before));
+    memcpy(after, v[0], sizeof(after)); /* until a result is accepted: the baseline */
+    if (failed) break;
+    if (!regress && gain) {
+      accepted = 1;
+      chosen = c;
+      result_route = route;
+      for (size_t s = 0; s < n; s++) after[s] = lamp__changed(S, &c, s) ? v[1][s] : v[0][s];
+    } else if (!regress) {
+      break;
     }
   }
-  sets[2] = lamp__switch_params(best_switch);
-  LAMP__TRY(lamp__time(S, sets, 3, order, n, &total, after));
-  if (total < 0)
-    return lamp__fail(S->ctx, LAMP_ERR_CLBLAST, "tuning: the chosen parameters fail when "
-                      "combined on %s", S->ctx->info.name);
 
   char notes[3072];
-  size_t len = (size_t)snprintf(notes, sizeof(notes), "# %u candidates tried, %u rejected\n",
-                                report->tried, report->rejected);
+  size_t len = (size_t)snprintf(notes, sizeof(notes),
+                                "# %u candidates tried, %u rejected; against %s, interleaved\n",
+                                report->tried, report->rejected,
+                                report->baseline == 2 ? "lamp's built-in result"
+                                                      : "CLBlast's own parameters");
   for (size_t s = 0; s < n; s++) {
     const size_t *sh = &S->shapes[3 * s];
     lamp_tune_shape *r = &report->shapes[s];
@@ -529,17 +800,26 @@ static lamp_status lamp__tune_run(lamp__search *S, size_t n) {
     r->k = sh[2];
     r->gflops_before = 2 * lamp__shape_flop(sh) / before[s] * 1e-9;
     r->gflops_after = 2 * lamp__shape_flop(sh) / after[s] * 1e-9;
-    r->direct = lamp__shape_flop(sh) / 2 < (double)best_switch * best_switch * best_switch;
+    r->direct = lamp__is_direct(sh, chosen.sw);
+    r->kept = !lamp__changed(S, &chosen, s);
     if (len < sizeof(notes))
       len += (size_t)snprintf(notes + len, sizeof(notes) - len,
-                              "# %zux%zux%zu: %.1f -> %.1f GFLOP/s (%s kernel)\n", r->m, r->n,
+                              "# %zux%zux%zu: %.1f -> %.1f GFLOP/s (%s kernel, %s)\n", r->m, r->n,
                               r->k, r->gflops_before, r->gflops_after,
-                              r->direct ? "direct" : "tiled");
+                              r->direct ? "direct" : "tiled",
+                              r->kept ? "as the baseline" : "changed");
   }
-  memcpy(report->result, sets, sizeof(sets));
-  LAMP__TRY(lamp__tune_store(S->ctx, sets, 3, notes));
-  LAMP__TRY(lamp_tune_params_apply(S->ctx, sets, 3));
-  return lamp_tune_path(S->ctx, report->path, sizeof(report->path));
+  report->result[0] = d_choice[chosen.d];
+  report->result[1] = t_choice[chosen.t];
+  report->result[2] = result_route;
+  report->stored = accepted;
+  LAMP__TRY(lamp_tune_path(ctx, report->path, sizeof(report->path)));
+  if (accepted)
+    LAMP__TRY(lamp__tune_store(ctx, report->result, 3, notes));
+  else
+    LAMP__TRY(lamp__tune_remove(ctx, &report->removed_previous));
+  /* this process now runs what every later context on the device will */
+  return lamp_tune_params_apply(ctx, report->result, 3);
 }
 
 lamp_status lamp_tune_gemm(lamp_context *ctx, const lamp_tune_options *options,
@@ -559,11 +839,19 @@ lamp_status lamp_tune_gemm(lamp_context *ctx, const lamp_tune_options *options,
   if (!ctx->state_dir[0])
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "tuning needs a folder to store its "
                       "result: set LAMP_CACHE_DIR or HOME");
-  lamp__search S = {ctx, o, o->evaluate ? o->evaluate : lamp__evaluate_here,
-                    o->evaluate ? o->evaluate_user : ctx, shapes, o->seed ? o->seed : 1, report};
+  lamp__search S;
+  memset(&S, 0, sizeof(S));
+  S.ctx = ctx;
+  S.o = o;
+  S.evaluate = o->evaluate ? o->evaluate : lamp__evaluate_here;
+  S.user = o->evaluate ? o->evaluate_user : ctx;
+  S.shapes = shapes;
+  S.n = n;
+  S.rng = o->seed ? o->seed : 1;
+  S.report = report;
   report->n_shapes = n;
   double t0 = lamp__now_seconds();
-  lamp_status st = lamp__tune_run(&S, n);
+  lamp_status st = lamp__tune_run(&S);
   report->seconds = lamp__now_seconds() - t0;
   return st;
 }
