@@ -106,7 +106,6 @@ static void lamp__context_device_options(lamp_context *ctx) {
   size_t pow2 = 1;
   while (pow2 * 2 <= wg) pow2 *= 2;
   p->wg_size = pow2;
-  ctx->wg_size = pow2;
   p->local_budget = ctx->info.local_mem_bytes && ctx->info.local_mem_bytes < 32768
                         ? (size_t)ctx->info.local_mem_bytes
                         : 32768;

@@ -63,9 +63,9 @@ struct lamp_context {
   char state_dir[1024];  /* where tuning results live; set even when the cache is off */
   char kernel_dir[1024]; /* "" means embedded sources */
   char device_options[512];
-  size_t wg_size; /* LAMP_WG_SIZE of device_options: kernels size local arrays by it */
   int kprof_request;         /* LAMP_KERNEL_PROFILE_* asked for, AUTO resolved at setup */
-  lamp_kernel_profile kprof; /* what device_options were derived from */
+  lamp_kernel_profile kprof; /* what device_options were derived from; kprof.wg_size is
+                                LAMP_WG_SIZE, by which kernels size their local arrays */
   lamp_context_stats stats;
 
   char *error; /* last error detail, grown as needed */

@@ -314,9 +314,9 @@ lamp_status lamp__kernel_wg(lamp_context *ctx, const char *program, const char *
   size_t max = 0;
   LAMP__CL(ctx, clGetKernelWorkGroupInfo(*out, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                          sizeof(max), &max, NULL));
-  if (max < ctx->wg_size)
+  if (max < ctx->kprof.wg_size)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "kernel %s runs in work-groups of %zu items; "
-                      "compiled for %s it allows %zu", kernel, ctx->wg_size, ctx->info.name, max);
+                      "compiled for %s it allows %zu", kernel, ctx->kprof.wg_size, ctx->info.name, max);
   return LAMP_OK;
 }
 

@@ -17,14 +17,23 @@ typedef struct lamp__karg {
 
 #define LAMP__KA(x) {sizeof(x), &(x)}
 
-static lamp_status lamp__llama_run(lamp_context *ctx, const char *program, const char *name,
-                                   const lamp__karg *args, size_t nargs, cl_uint dims,
-                                   const size_t *global, const size_t *local) {
+/* Sets the arguments and launches kernel `name` of `program`, built with extra `options`
+ * (NULL: none). */
+static lamp_status lamp__llama_run_variant(lamp_context *ctx, const char *program,
+                                           const char *options, const char *name,
+                                           const lamp__karg *args, size_t nargs, cl_uint dims,
+                                           const size_t *global, const size_t *local) {
   cl_kernel k = NULL;
-  LAMP__TRY(lamp__kernel(ctx, program, name, &k));
+  LAMP__TRY(lamp__kernel_variant(ctx, program, options, name, &k));
   for (size_t i = 0; i < nargs; i++)
     LAMP__TRY(lamp__arg(ctx, k, (cl_uint)i, args[i].size, args[i].value));
   return lamp__launch(ctx, k, name, dims, global, local);
+}
+
+static lamp_status lamp__llama_run(lamp_context *ctx, const char *program, const char *name,
+                                   const lamp__karg *args, size_t nargs, cl_uint dims,
+                                   const size_t *global, const size_t *local) {
+  return lamp__llama_run_variant(ctx, program, NULL, name, args, nargs, dims, global, local);
 }
 
 /* The local size of a row-reduction kernel: a power of two no larger than LAMP__ROW_LOCAL, the
@@ -36,7 +45,7 @@ static lamp_status lamp__llama_row_local(lamp_context *ctx, const char *program,
   size_t limit = 0;
   LAMP__CL(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                          sizeof(limit), &limit, NULL));
-  if (ctx->wg_size < limit) limit = ctx->wg_size;
+  if (ctx->kprof.wg_size < limit) limit = ctx->kprof.wg_size;
   size_t n = 1;
   while (n * 2 <= LAMP__ROW_LOCAL && n * 2 <= limit) n *= 2;
   *local = n;
@@ -296,13 +305,10 @@ static lamp_status lamp__llama_att_run(lamp_context *ctx, size_t dim, const char
                                        size_t heads, size_t batch) {
   lamp__att_shape a;
   LAMP__TRY(lamp__llama_att_shape(ctx, dim, &a));
-  cl_kernel k = NULL;
-  LAMP__TRY(lamp__kernel_variant(ctx, "attention", a.options[0] ? a.options : NULL, name, &k));
-  for (size_t i = 0; i < nargs; i++)
-    LAMP__TRY(lamp__arg(ctx, k, (cl_uint)i, args[i].size, args[i].value));
   size_t global[3] = {(positions + a.rows - 1) / a.rows * a.rows * a.lanes, heads, batch};
   size_t local[3] = {a.rows * a.lanes, 1, 1};
-  return lamp__launch(ctx, k, name, 3, global, local);
+  return lamp__llama_run_variant(ctx, "attention", a.options[0] ? a.options : NULL, name, args,
+                                 nargs, 3, global, local);
 }
 
 static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, size_t prefix,

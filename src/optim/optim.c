@@ -201,7 +201,7 @@ lamp_status lamp_adamw_create(lamp_context *ctx, const lamp_param *params, size_
   opt->ctx = ctx;
   opt->options = o;
   opt->n = count;
-  opt->wg = ctx->wg_size;
+  opt->wg = ctx->kprof.wg_size;
   opt->hp_dirty = 1;
   opt->params = malloc(count * sizeof(*opt->params));
   opt->moment_off = malloc(count * sizeof(size_t));

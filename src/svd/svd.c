@@ -62,7 +62,7 @@ lamp_status lamp__svd_small(lamp_context *ctx, const lamp_tensor *r, size_t l, l
   LAMP__TRY(lamp__arg(ctx, kern, 9, sizeof(ku), &ku));
   LAMP__TRY(lamp__arg(ctx, kern, 10, sizeof(scale), &scale));
   LAMP__TRY(lamp__arg(ctx, kern, 11, sizeof(sweeps), &sweeps));
-  size_t wg = ctx->wg_size;
+  size_t wg = ctx->kprof.wg_size;
   LAMP__TRY(lamp__launch(ctx, kern, "svd_jacobi", 1, &wg, &wg));
   LAMP__TRY(lamp__kernel_wg(ctx, "svd_small_orth", "svd_small_orth", &kern));
   cl_ulong h_off = w_off + lamp__svd_small_sigma(l) + 2 * l;

@@ -68,7 +68,7 @@ static lamp_status lamp__qr_chol(lamp_context *ctx, lamp__svd_qr_ws *ws, size_t 
                                  size_t rinv_off, size_t flag, int check) {
   cl_kernel k = NULL;
   LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_chol", "svd_qr_chol", &k));
-  size_t base = ws->small.offset / 4, wg = ctx->wg_size;
+  size_t base = ws->small.offset / 4, wg = ctx->kprof.wg_size;
   cl_ulong g = base + lamp__qr_g(ws->l), r = base + r_off, ri = base + rinv_off;
   cl_ulong f = base + lamp__qr_flags(ws->l) + flag;
   cl_uint l = (cl_uint)ws->l;
@@ -106,7 +106,7 @@ static lamp_status lamp__qr_householder(lamp_context *ctx, lamp__svd_qr_ws *ws, 
   LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_hh_reflect", "svd_qr_hh_reflect", &kr));
   LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_hh_apply", "svd_qr_hh_apply", &ka));
   LAMP__TRY(lamp__kernel_wg(ctx, "svd_qr_hh_form", "svd_qr_hh_form", &kf));
-  size_t l = ws->l, wg = ctx->wg_size;
+  size_t l = ws->l, wg = ctx->kprof.wg_size;
   cl_ulong x_off = x->offset / 4, q_off = q->offset / 4, rows = x->ne[1];
   cl_ulong tau_off = ws->small.offset / 4 + lamp__qr_tau(l);
   cl_uint lu = (cl_uint)l;

@@ -77,7 +77,7 @@ lamp_status lamp__svd_absmax(lamp_context *ctx, const lamp_tensor *a, float *ama
   LAMP__TRY(lamp__svd_matrix_ok(ctx, a, "lamp_svd_randomized: A"));
   cl_kernel k = NULL;
   LAMP__TRY(lamp__kernel_wg(ctx, "svd_absmax", "svd_absmax", &k));
-  size_t wg = ctx->wg_size;
+  size_t wg = ctx->kprof.wg_size;
   cl_mem partial = NULL;
   LAMP__TRY(lamp__buffer_create(ctx, CL_MEM_READ_WRITE, 2 * LAMP__SVD_ABSMAX_GROUPS * sizeof(float),
                                 NULL, "the SVD input check", &partial));
