@@ -22,7 +22,10 @@
  * are requested at chosen (sequence, token index) pairs, token index counted from the first
  * token (not the prompt).
  *
- * Memory: frozen weights live in a few big device buffers viewed per tensor. A workspace holds
+ * Memory: frozen weights live in a few big device buffers viewed per tensor, either expanded to
+ * f32 at load or in their file's storage format (F16, BF16, Q8_0, Q4_K, ...), which a kernel
+ * expands into one reused f32 scratch right before each product (lamp_model_weights). A
+ * workspace holds
  * everything one batch shape needs (inputs, activations kept for the backward, scratch) and is
  * allocated once and reused; with `recompute` set it keeps only each block's input and reruns
  * a block's forward during the backward (about a third more time, far less memory).
@@ -136,11 +139,17 @@ LAMP_API void lamp_model_release(lamp_model *model);
 /* The configuration, with head_dim filled in. */
 LAMP_API lamp_status lamp_model_get_config(const lamp_model *model, lamp_model_config *config);
 
-/* The (V, C) token embedding table on the device (for prompt initialisation). */
+/* The (V, C) f32 token embedding table on the device. A model with stored weights has none
+ * (LAMP_ERR_UNSUPPORTED): use lamp_model_embedding_rows. */
 LAMP_API lamp_status lamp_model_embedding(const lamp_model *model, lamp_tensor *table);
 
-/* Bytes of device memory the weights take. */
+/* Bytes of device memory the weights take (with the stored mode's scratch). */
 LAMP_API size_t lamp_model_weight_bytes(const lamp_model *model);
+
+/* Copies rows first .. first + count - 1 of the token embedding table, as f32, into `dst`, a
+ * dense (count, C) f32 tensor: the table of a stored model has no f32 copy to view. */
+LAMP_API lamp_status lamp_model_embedding_rows(const lamp_model *model, size_t first,
+                                               size_t count, lamp_tensor *dst);
 
 /* The largest batch shape a workspace serves. */
 typedef struct lamp_model_shape {
@@ -153,6 +162,70 @@ typedef struct lamp_model_shape {
 } lamp_model_shape;
 
 typedef struct lamp_model_workspace lamp_model_workspace;
+
+/* Where the frozen weight matrices live. Norms are always f32. */
+typedef enum lamp_model_weights {
+  LAMP_MODEL_WEIGHTS_AUTO = 0,   /* F32 when the plan (weights and the workspace of
+                                    lamp_model_options.shape) fits the device, else STORED */
+  LAMP_MODEL_WEIGHTS_F32 = 1,    /* expanded to f32 once, at load: the fastest */
+  LAMP_MODEL_WEIGHTS_STORED = 2, /* as the file stores them; each matrix is expanded into one
+                                    f32 scratch, sized for the largest block matrix, right
+                                    before every product that reads it (forward and backward),
+                                    and the output head a slice of rows at a time. A matrix the
+                                    file holds in F32 stays f32. */
+} lamp_model_weights;
+
+/* "auto", "f32", "stored"; NULL for anything else. */
+LAMP_API const char *lamp_model_weights_name(lamp_model_weights weights);
+LAMP_API lamp_status lamp_model_weights_parse(const char *name, lamp_model_weights *out);
+
+typedef struct lamp_model_options {
+  lamp_model_weights weights;    /* [AUTO] */
+  const lamp_model_shape *shape; /* AUTO: the largest workspace to leave room for; NULL: the
+                                    weights alone */
+} lamp_model_options;
+
+/* What a model and one workspace take on the device, before anything is allocated. Bytes. */
+typedef struct lamp_model_plan {
+  lamp_model_weights weights;   /* the mode planned, AUTO resolved */
+  uint64_t weights_f32;         /* every matrix in f32 */
+  uint64_t weights_stored;      /* matrices as stored, norms in f32 */
+  uint64_t scratch;             /* STORED: the f32 scratch the matrices are expanded into */
+  uint64_t weights_total;       /* the planned mode's weights (+ scratch) */
+  uint64_t workspace;           /* inputs, scratch rows, logits: independent of recompute */
+  uint64_t activations;         /* kept for the backward at shape->recompute */
+  uint64_t activations_full;    /* ... when every block keeps its own */
+  uint64_t activations_recompute; /* ... when blocks are recomputed */
+  uint64_t total;               /* weights_total + workspace + activations */
+  uint64_t largest_buffer;      /* the largest single allocation */
+  uint64_t device_global;       /* CL_DEVICE_GLOBAL_MEM_SIZE (0: unknown) */
+  uint64_t device_max_alloc;    /* CL_DEVICE_MAX_MEM_ALLOC_SIZE (0: unknown) */
+  int fits;                     /* total and largest_buffer within the device's limits */
+} lamp_model_plan;
+
+/* The plan of a GGUF file's model for `shape` (NULL: weights only) in mode `weights`; nothing
+ * is read but the tensor table. */
+LAMP_API lamp_status lamp_model_plan_gguf(lamp_context *ctx, lamp_gguf *gguf,
+                                          const lamp_model_shape *shape,
+                                          lamp_model_weights weights, lamp_model_plan *plan);
+
+/* The same for a Hugging Face folder (config.json and the safetensors headers). */
+LAMP_API lamp_status lamp_model_plan_safetensors(lamp_context *ctx, const char *dir,
+                                                 const lamp_model_shape *shape,
+                                                 lamp_model_weights weights,
+                                                 lamp_model_plan *plan);
+
+/* lamp_model_create_gguf and lamp_model_create_safetensors with options (NULL: defaults).
+ * The plain calls load f32 weights. */
+LAMP_API lamp_status lamp_model_create_gguf_with(lamp_context *ctx, lamp_gguf *gguf,
+                                                 const lamp_model_options *options,
+                                                 lamp_model **out);
+LAMP_API lamp_status lamp_model_create_safetensors_with(lamp_context *ctx, const char *dir,
+                                                        const lamp_model_options *options,
+                                                        lamp_model **out);
+
+/* F32 or STORED. */
+LAMP_API lamp_model_weights lamp_model_get_weights(const lamp_model *model);
 
 LAMP_API lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shape *shape,
                                                  lamp_model_workspace **out);

@@ -27,11 +27,14 @@ lamp_tensor lamp__model_mat(lamp__region r, size_t cols, size_t rows) {
 }
 
 /* Reserves `floats` in the buffer being planned; regions get their buffer once it exists. */
-lamp__region lamp__model_reserve(size_t *cursor, size_t floats) {
+lamp__region lamp__model_reserve_bytes(size_t *cursor, size_t bytes) {
   lamp__region r = {NULL, *cursor};
-  size_t bytes = floats * 4;
   *cursor += (bytes + LAMP__MODEL_ALIGN - 1) / LAMP__MODEL_ALIGN * LAMP__MODEL_ALIGN;
   return r;
+}
+
+lamp__region lamp__model_reserve(size_t *cursor, size_t floats) {
+  return lamp__model_reserve_bytes(cursor, floats * 4);
 }
 
 lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what,
@@ -84,147 +87,378 @@ static void lamp__tensor_name(lamp_model_names names, const char *gguf, const ch
   else snprintf(out, size, "model.layers.%ld.%s.weight", layer, hf);
 }
 
-/* Fetches one tensor through the caller's lookup and writes it at `float_offset` in `r`.
- * `permute_heads` > 0 puts llama.cpp's Q/K row order back into Hugging Face's (see model.h). */
-static lamp_status lamp__load(lamp_model *m, lamp_model_names names, lamp_model_lookup_fn lookup,
-                              void *user, const char *gguf, const char *hf, long layer,
-                              size_t rows, size_t cols, lamp__region r, size_t float_offset,
-                              size_t permute_heads, float *scratch) {
+size_t lamp__model_type_bytes(lamp_ggml_type type, size_t rows, size_t cols) {
+  size_t block = lamp_ggml_block_elements(type), bytes = lamp_ggml_block_bytes(type);
+  if (!block || cols % block) return 0;
+  return rows * (cols / block * bytes);
+}
+
+/* The model's tensors in load order: one entry per file tensor. `matrix` NULL is a norm. */
+typedef struct lamp__entry {
+  const char *gguf, *hf;
+  long layer;
+  size_t rows, cols;
+  lamp__matrix *matrix; /* the matrix this tensor is a part of, or NULL */
+  lamp__region *norm;   /* a norm's region */
+  size_t first_row;     /* of the matrix */
+  size_t permute_heads; /* > 0: llama.cpp's Q/K row order (model.h) */
+  lamp__raw_tensor raw; /* type and size (described before the plan) */
+} lamp__entry;
+
+typedef struct lamp__build {
+  lamp_context *ctx;
+  lamp_model_config c;
+  lamp_model_names names;
+  lamp__raw_lookup_fn lookup;
+  void *user;
+  lamp__entry *e;
+  size_t n;
+  lamp__matrix embd, output;
+  lamp__region out_norm;
+  lamp__layer *layers;
+} lamp__build;
+
+static void lamp__add(lamp__build *b, const char *gguf, const char *hf, long layer, size_t rows,
+                      size_t cols, lamp__matrix *matrix, lamp__region *norm, size_t first_row,
+                      size_t permute_heads) {
+  lamp__entry *e = &b->e[b->n++];
+  memset(e, 0, sizeof(*e));
+  e->gguf = gguf, e->hf = hf, e->layer = layer, e->rows = rows, e->cols = cols;
+  e->matrix = matrix, e->norm = norm, e->first_row = first_row, e->permute_heads = permute_heads;
+  if (matrix) {
+    matrix->cols = cols;
+    if (first_row + rows > matrix->rows) matrix->rows = first_row + rows;
+  }
+}
+
+/* Lists every tensor the configuration needs, in load order. */
+static lamp_status lamp__build_init(lamp__build *b) {
+  const lamp_model_config *c = &b->c;
+  const size_t C = c->n_embd, D = c->head_dim, HD = c->n_heads * D, KD = c->n_kv_heads * D;
+  const size_t F = c->n_ff, V = c->n_vocab;
+  b->layers = calloc(c->n_layers, sizeof(*b->layers));
+  b->e = calloc(3 + 9 * c->n_layers, sizeof(*b->e));
+  if (!b->layers || !b->e) return lamp__fail(b->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory "
+                                             "for a model");
+  lamp__add(b, "token_embd.weight", "model.embed_tokens.weight", -1, V, C, &b->embd, NULL, 0, 0);
+  lamp__add(b, "output_norm.weight", "model.norm.weight", -1, 1, C, NULL, &b->out_norm, 0, 0);
+  if (!c->tied_embeddings)
+    lamp__add(b, "output.weight", "lm_head.weight", -1, V, C, &b->output, NULL, 0, 0);
+  for (size_t l = 0; l < c->n_layers; l++) {
+    lamp__layer *y = &b->layers[l];
+    long li = (long)l;
+    lamp__add(b, "attn_norm", "input_layernorm", li, 1, C, NULL, &y->attn_norm, 0, 0);
+    lamp__add(b, "attn_q", "self_attn.q_proj", li, HD, C, &y->wqkv, NULL, 0, c->n_heads);
+    lamp__add(b, "attn_k", "self_attn.k_proj", li, KD, C, &y->wqkv, NULL, HD, c->n_kv_heads);
+    lamp__add(b, "attn_v", "self_attn.v_proj", li, KD, C, &y->wqkv, NULL, HD + KD, 0);
+    lamp__add(b, "attn_output", "self_attn.o_proj", li, C, HD, &y->wo, NULL, 0, 0);
+    lamp__add(b, "ffn_norm", "post_attention_layernorm", li, 1, C, NULL, &y->ffn_norm, 0, 0);
+    lamp__add(b, "ffn_gate", "mlp.gate_proj", li, F, C, &y->wgu, NULL, 0, 0);
+    lamp__add(b, "ffn_up", "mlp.up_proj", li, F, C, &y->wgu, NULL, F, 0);
+    lamp__add(b, "ffn_down", "mlp.down_proj", li, C, F, &y->wdown, NULL, 0, 0);
+  }
+  return LAMP_OK;
+}
+
+static void lamp__build_free(lamp__build *b) {
+  free(b->e);
+  free(b->layers);
+}
+
+static lamp_status lamp__lookup(lamp__build *b, lamp__entry *e, int want_data,
+                                lamp__raw_tensor *out) {
   char name[160], why[512] = "";
-  lamp__tensor_name(names, gguf, hf, layer, name, sizeof(name));
-  const float *data = NULL;
-  lamp_status st = lookup(user, name, rows, cols, &data, why, sizeof(why));
-  if (st != LAMP_OK || !data)
-    return lamp__fail(m->ctx, st != LAMP_OK ? st : LAMP_ERR_NOT_FOUND,
-                      "model tensor %s (%zu x %zu): %s", name, rows, cols,
+  lamp__tensor_name(b->names, e->gguf, e->hf, e->layer, name, sizeof(name));
+  memset(out, 0, sizeof(*out));
+  lamp_status st = b->lookup(b->user, name, e->rows, e->cols, want_data, out, why, sizeof(why));
+  if (st == LAMP_OK && want_data && !out->data) st = LAMP_ERR_NOT_FOUND;
+  if (st != LAMP_OK)
+    return lamp__fail(b->ctx, st, "model tensor %s (%zu x %zu): %s", name, e->rows, e->cols,
                       why[0] ? why : "not provided");
-  if (permute_heads && names == LAMP_MODEL_NAMES_GGUF) {
-    size_t d = m->cfg.head_dim, half = d / 2;
-    for (size_t h = 0; h < permute_heads; h++)
+  size_t need = lamp__model_type_bytes(out->type, e->rows, e->cols);
+  if (!lamp_ggml_type_decodable(out->type) || !need || out->size < need)
+    return lamp__fail(b->ctx, lamp_ggml_type_decodable(out->type) ? LAMP_ERR_FORMAT
+                                                                   : LAMP_ERR_UNSUPPORTED,
+                      "model tensor %s (%zu x %zu): type %s %s", name, e->rows, e->cols,
+                      lamp_ggml_type_name(out->type),
+                      lamp_ggml_type_decodable(out->type) ? "with too few bytes or rows that are "
+                      "not whole blocks" : "is not one lamp decodes");
+  return LAMP_OK;
+}
+
+/* Asks for every tensor's type and size (F32 mode: f32 for all), and makes a matrix stored when
+ * any of its tensors is in a format other than F32. A matrix's tensors are adjacent entries. */
+static lamp_status lamp__build_describe(lamp__build *b, lamp_model_weights weights) {
+  for (size_t i = 0; i < b->n; i++) {
+    lamp__entry *e = &b->e[i];
+    if (weights == LAMP_MODEL_WEIGHTS_F32) {
+      e->raw.type = LAMP_GGML_F32;
+      e->raw.size = e->rows * e->cols * 4;
+    } else {
+      LAMP__TRY(lamp__lookup(b, e, 0, &e->raw));
+    }
+  }
+  for (size_t i = 0, j; i < b->n; i = j) {
+    lamp__matrix *m = b->e[i].matrix;
+    int stored = 0;
+    for (j = i; j < b->n && (j == i || (m && b->e[j].matrix == m)); j++)
+      stored |= m && b->e[j].raw.type != LAMP_GGML_F32;
+    for (size_t k = i; stored && k < j; k++) {
+      lamp__part *p = &m->part[m->n_parts++];
+      p->type = b->e[k].raw.type;
+      p->rows = b->e[k].rows;
+      p->row_bytes = lamp__model_type_bytes(p->type, 1, b->e[k].cols);
+    }
+  }
+  return LAMP_OK;
+}
+
+/* Device bytes of entry e as planned: its parts' bytes when its matrix is stored, else f32. */
+static size_t lamp__entry_bytes(const lamp__entry *e) {
+  if (e->matrix && e->matrix->n_parts) return lamp__model_type_bytes(e->raw.type, e->rows, e->cols);
+  return e->rows * e->cols * 4;
+}
+
+static size_t lamp__aligned(size_t bytes) {
+  return (bytes + LAMP__MODEL_ALIGN - 1) / LAMP__MODEL_ALIGN * LAMP__MODEL_ALIGN;
+}
+
+/* Reserves entry e at *cursor: f32 matrices as one region (reserved at their first tensor),
+ * stored matrices a region per part. */
+static void lamp__entry_reserve(lamp__entry *e, size_t *cursor) {
+  lamp__matrix *m = e->matrix;
+  if (!m) {
+    *e->norm = lamp__model_reserve(cursor, e->cols);
+  } else if (m->n_parts) {
+    size_t k = 0;
+    while (k < m->n_parts && m->part[k].raw.offset != (size_t)-1) k++;
+    m->part[k].raw = lamp__model_reserve_bytes(cursor, lamp__entry_bytes(e));
+  } else if (e->first_row == 0) {
+    m->f32 = lamp__model_reserve(cursor, m->rows * m->cols);
+  }
+}
+
+static void lamp__entry_bind(lamp__entry *e, cl_mem buf) {
+  lamp__matrix *m = e->matrix;
+  if (!m) e->norm->buffer = buf;
+  else if (!m->n_parts) m->f32.buffer = buf;
+  else
+    for (size_t k = 0; k < m->n_parts; k++)
+      if (!m->part[k].raw.buffer) m->part[k].raw.buffer = buf;
+}
+
+/* Entries [first, last) of one device buffer: the embedding and head, or whole blocks. */
+typedef struct lamp__group {
+  size_t first, last, bytes;
+} lamp__group;
+
+/* Splits the entries into buffers no larger than the device allows: buffer 0 holds the
+ * embedding, final norm and separate head, then blocks are packed greedily. A block larger
+ * than the limit alone is its own group (the allocation reports it). Returns the count. */
+static size_t lamp__build_groups(lamp__build *b, size_t limit, lamp__group *g) {
+  size_t n = 0, i = 0;
+  g[0].first = 0;
+  g[0].bytes = 0;
+  while (i < b->n && b->e[i].layer < 0) g[0].bytes += lamp__aligned(lamp__entry_bytes(&b->e[i++]));
+  g[0].last = i;
+  n = 1;
+  while (i < b->n) {
+    long layer = b->e[i].layer;
+    size_t j = i, bytes = 0;
+    while (j < b->n && b->e[j].layer == layer) bytes += lamp__aligned(lamp__entry_bytes(&b->e[j++]));
+    if (n == 1 || g[n - 1].bytes + bytes > limit) {
+      g[n].first = i;
+      g[n].bytes = 0;
+      n++;
+    }
+    g[n - 1].bytes += bytes;
+    g[n - 1].last = j;
+    i = j;
+  }
+  return n;
+}
+
+/* The largest stored block matrix, in floats, and at least 64 rows of the head. */
+static size_t lamp__scratch_floats(const lamp__build *b) {
+  size_t most = 0;
+  for (size_t l = 0; l < b->c.n_layers; l++) {
+    const lamp__matrix *ms[4] = {&b->layers[l].wqkv, &b->layers[l].wo, &b->layers[l].wgu,
+                                 &b->layers[l].wdown};
+    for (size_t k = 0; k < 4; k++)
+      if (ms[k]->n_parts && ms[k]->rows * ms[k]->cols > most) most = ms[k]->rows * ms[k]->cols;
+  }
+  const lamp__matrix *head = b->c.tied_embeddings ? &b->embd : &b->output;
+  if ((b->embd.n_parts || head->n_parts) && most < 64 * b->c.n_embd) most = 64 * b->c.n_embd;
+  return most;
+}
+
+static lamp_status lamp__build_plan(lamp__build *b, const lamp_model_shape *shape,
+                                    lamp_model_weights weights, lamp_model_plan *plan);
+static void lamp__build_reset(lamp__build *b);
+
+/* Fetches entry e's data, puts Q/K rows into Hugging Face's order and writes it: decoded to f32
+ * (norms, f32 matrices) or as stored. Every value is checked to be finite. */
+static lamp_status lamp__entry_load(lamp__build *b, lamp__entry *e, float *scratch,
+                                    unsigned char *rows_tmp) {
+  lamp__raw_tensor raw;
+  LAMP__TRY(lamp__lookup(b, e, 1, &raw));
+  lamp__matrix *m = e->matrix;
+  int stored = m && m->n_parts;
+  if (stored && raw.type != e->raw.type)
+    return lamp__fail(b->ctx, LAMP_ERR_FORMAT, "model tensor %s: type changed from %s to %s "
+                      "between the plan and the load", e->gguf, lamp_ggml_type_name(e->raw.type),
+                      lamp_ggml_type_name(raw.type));
+  const size_t n = e->rows * e->cols;
+  const size_t row_bytes = lamp__model_type_bytes(raw.type, 1, e->cols);
+  const unsigned char *src = raw.data;
+  if (e->permute_heads && b->names == LAMP_MODEL_NAMES_GGUF) {
+    size_t d = b->c.head_dim, half = d / 2;
+    for (size_t h = 0; h < e->permute_heads; h++)
       for (size_t i = 0; i < half; i++)
         for (size_t j = 0; j < 2; j++)
-          memcpy(scratch + (h * d + j * half + i) * cols, data + (h * d + 2 * i + j) * cols,
-                 cols * sizeof(float));
-    data = scratch;
+          memcpy(rows_tmp + (h * d + j * half + i) * row_bytes,
+                 src + (h * d + 2 * i + j) * row_bytes, row_bytes);
+    src = rows_tmp;
   }
-  for (size_t i = 0; i < rows * cols; i++)
-    if (!isfinite(data[i]))
-      return lamp__fail(m->ctx, LAMP_ERR_NUMERIC, "model tensor %s holds a non-finite value at "
+  char name[160];
+  lamp__tensor_name(b->names, e->gguf, e->hf, e->layer, name, sizeof(name));
+  LAMP__TRY(lamp_ggml_dequantize(b->ctx, raw.type, src, n / e->cols * row_bytes, scratch, n));
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(scratch[i]))
+      return lamp__fail(b->ctx, LAMP_ERR_NUMERIC, "model tensor %s holds a non-finite value at "
                         "element %zu", name, i);
-  return lamp__model_write(m->ctx, r, float_offset, data, rows * cols);
+  if (!m) return lamp__model_write(b->ctx, *e->norm, 0, scratch, n);
+  if (!stored) return lamp__model_write(b->ctx, m->f32, e->first_row * e->cols, scratch, n);
+  const lamp__part *p = NULL;
+  for (size_t k = 0, row = 0; k < m->n_parts && !p; row += m->part[k++].rows)
+    if (row == e->first_row) p = &m->part[k];
+  LAMP__CL(b->ctx, clEnqueueWriteBuffer(b->ctx->queue, p->raw.buffer, CL_TRUE, p->raw.offset,
+                                        e->rows * row_bytes, src, 0, NULL, NULL));
+  return LAMP_OK;
 }
 
-static size_t lamp__layer_floats(const lamp_model_config *c) {
-  size_t hd = c->n_heads * c->head_dim, w = hd + 2 * c->n_kv_heads * c->head_dim;
-  return 2 * c->n_embd + w * c->n_embd + c->n_embd * hd + 3 * c->n_ff * c->n_embd;
-}
-
-lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_config *config,
-                              lamp_model_names names, lamp_model_lookup_fn lookup, void *user,
-                              lamp_model **out) {
+lamp_status lamp__model_create(lamp_context *ctx, const lamp_model_config *config,
+                               lamp_model_names names, lamp__raw_lookup_fn lookup, void *user,
+                               const lamp_model_options *options, lamp_model **out) {
   if (!ctx || !config || !lookup || !out)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create: NULL argument");
   *out = NULL;
   if (names != LAMP_MODEL_NAMES_GGUF && names != LAMP_MODEL_NAMES_HF)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create: unknown naming %d",
                       (int)names);
-  lamp_model_config c = *config;
-  LAMP__TRY(lamp__model_check_config(ctx, &c));
-  lamp_model *m = calloc(1, sizeof(*m));
-  if (!m) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model");
-  m->ctx = ctx;
-  m->cfg = c;
-  m->layers = calloc(c.n_layers, sizeof(*m->layers));
-  m->buffers = calloc(c.n_layers + 1, sizeof(cl_mem));
-  const size_t C = c.n_embd, D = c.head_dim, HD = c.n_heads * D, KD = c.n_kv_heads * D;
-  const size_t W = HD + 2 * KD, F = c.n_ff, V = c.n_vocab;
-  size_t biggest = V * C > W * C ? V * C : W * C;
-  if (F * C > biggest) biggest = F * C;
-  float *scratch = malloc(biggest * sizeof(float));
-  lamp_status st = LAMP_OK;
-  if (!m->layers || !m->buffers || !scratch) {
+  lamp_model_weights weights = options ? options->weights : LAMP_MODEL_WEIGHTS_AUTO;
+  if (!lamp_model_weights_name(weights))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create: unknown weights mode "
+                      "%d", (int)weights);
+  lamp__build b = {ctx, *config, names, lookup, user, NULL, 0, {0}, {0}, {0}, NULL};
+  LAMP__TRY(lamp__model_check_config(ctx, &b.c));
+  lamp_model *m = NULL;
+  float *scratch = NULL;
+  unsigned char *rows_tmp = NULL;
+  lamp__group *groups = NULL;
+  lamp_status st = lamp__build_init(&b);
+  if (st == LAMP_OK && weights == LAMP_MODEL_WEIGHTS_AUTO) {
+    lamp_model_plan plan;
+    st = lamp__build_plan(&b, options ? options->shape : NULL, LAMP_MODEL_WEIGHTS_AUTO, &plan);
+    weights = plan.weights;
+  }
+  if (st == LAMP_OK) {
+    lamp__build_reset(&b);
+    st = lamp__build_describe(&b, weights);
+  }
+  if (st != LAMP_OK) goto done;
+  const lamp_model_config c = b.c;
+  m = calloc(1, sizeof(*m));
+  groups = calloc(c.n_layers + 1, sizeof(*groups));
+  if (m) m->buffers = calloc(c.n_layers + 2, sizeof(cl_mem));
+  size_t biggest = 0;
+  for (size_t i = 0; i < b.n; i++)
+    if (b.e[i].rows * b.e[i].cols > biggest) biggest = b.e[i].rows * b.e[i].cols;
+  scratch = malloc(biggest * sizeof(float));
+  rows_tmp = malloc(biggest * sizeof(float)); /* no format takes more than 4 bytes a value */
+  if (!m || !m->buffers || !groups || !scratch || !rows_tmp) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model");
     goto done;
   }
-  /* Buffer 0: embedding, final norm, separate head; then blocks packed greedily into buffers
-   * no larger than the device allows. */
-  size_t cursor = 0;
-  m->embd = lamp__model_reserve(&cursor, V * C);
-  m->out_norm = lamp__model_reserve(&cursor, C);
-  m->output = c.tied_embeddings ? m->embd : lamp__model_reserve(&cursor, V * C);
-  if ((st = lamp__model_alloc(ctx, cursor, "the embedding and output head", &m->buffers[0])))
-    goto done;
-  m->n_buffers = 1;
-  m->bytes = cursor;
-  m->embd.buffer = m->out_norm.buffer = m->output.buffer = m->buffers[0];
+  m->ctx = ctx;
+  m->cfg = c;
+  m->weights = weights == LAMP_MODEL_WEIGHTS_F32 ? LAMP_MODEL_WEIGHTS_F32
+                                                 : LAMP_MODEL_WEIGHTS_STORED;
+  for (size_t i = 0; i < b.n; i++)
+    if (b.e[i].matrix)
+      for (size_t k = 0; k < b.e[i].matrix->n_parts; k++)
+        b.e[i].matrix->part[k].raw.offset = (size_t)-1; /* not reserved yet */
   size_t limit = ctx->info.max_alloc_bytes ? ctx->info.max_alloc_bytes : SIZE_MAX;
-  size_t layer_bytes = (lamp__layer_floats(&c) * 4 + 6 * LAMP__MODEL_ALIGN);
-  for (size_t l = 0; l < c.n_layers;) {
-    size_t per = limit / layer_bytes;
-    if (per == 0) per = 1; /* the allocation below reports the failure */
-    if (per > c.n_layers - l) per = c.n_layers - l;
-    cursor = 0;
-    for (size_t i = l; i < l + per; i++) {
-      lamp__layer *y = &m->layers[i];
-      y->attn_norm = lamp__model_reserve(&cursor, C);
-      y->wqkv = lamp__model_reserve(&cursor, W * C);
-      y->wo = lamp__model_reserve(&cursor, C * HD);
-      y->ffn_norm = lamp__model_reserve(&cursor, C);
-      y->wgu = lamp__model_reserve(&cursor, 2 * F * C);
-      y->wdown = lamp__model_reserve(&cursor, C * F);
-    }
+  size_t n_groups = lamp__build_groups(&b, limit, groups);
+  for (size_t g = 0; g < n_groups; g++) {
+    size_t cursor = 0;
+    for (size_t i = groups[g].first; i < groups[g].last; i++) lamp__entry_reserve(&b.e[i], &cursor);
     cl_mem buf = NULL;
-    if ((st = lamp__model_alloc(ctx, cursor, "the model's blocks", &buf))) goto done;
+    if ((st = lamp__model_alloc(ctx, cursor, g ? "the model's blocks"
+                                               : "the embedding and output head", &buf)))
+      goto done;
     m->buffers[m->n_buffers++] = buf;
     m->bytes += cursor;
-    for (size_t i = l; i < l + per; i++) {
-      lamp__layer *y = &m->layers[i];
-      y->attn_norm.buffer = y->wqkv.buffer = y->wo.buffer = y->ffn_norm.buffer = y->wgu.buffer =
-          y->wdown.buffer = buf;
-    }
-    l += per;
+    for (size_t i = groups[g].first; i < groups[g].last; i++) lamp__entry_bind(&b.e[i], buf);
   }
-
-  if ((st = lamp__load(m, names, lookup, user, "token_embd.weight", "model.embed_tokens.weight",
-                       -1, V, C, m->embd, 0, 0, scratch)) ||
-      (st = lamp__load(m, names, lookup, user, "output_norm.weight", "model.norm.weight", -1, 1,
-                       C, m->out_norm, 0, 0, scratch)))
-    goto done;
-  if (!c.tied_embeddings &&
-      (st = lamp__load(m, names, lookup, user, "output.weight", "lm_head.weight", -1, V, C,
-                       m->output, 0, 0, scratch)))
-    goto done;
-  for (size_t l = 0; l < c.n_layers; l++) {
-    lamp__layer *y = &m->layers[l];
-    long li = (long)l;
-    if ((st = lamp__load(m, names, lookup, user, "attn_norm", "input_layernorm", li, 1, C,
-                         y->attn_norm, 0, 0, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "attn_q", "self_attn.q_proj", li, HD, C, y->wqkv,
-                         0, c.n_heads, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "attn_k", "self_attn.k_proj", li, KD, C, y->wqkv,
-                         HD * C, c.n_kv_heads, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "attn_v", "self_attn.v_proj", li, KD, C, y->wqkv,
-                         (HD + KD) * C, 0, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "attn_output", "self_attn.o_proj", li, C, HD,
-                         y->wo, 0, 0, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "ffn_norm", "post_attention_layernorm", li, 1, C,
-                         y->ffn_norm, 0, 0, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "ffn_gate", "mlp.gate_proj", li, F, C, y->wgu, 0,
-                         0, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "ffn_up", "mlp.up_proj", li, F, C, y->wgu, F * C,
-                         0, scratch)) ||
-        (st = lamp__load(m, names, lookup, user, "ffn_down", "mlp.down_proj", li, C, F, y->wdown, 0,
-                         0, scratch)))
+  m->scratch_floats = lamp__scratch_floats(&b);
+  if (m->scratch_floats) {
+    cl_mem buf = NULL;
+    if ((st = lamp__model_alloc(ctx, m->scratch_floats * 4, "the weights' f32 scratch", &buf)))
       goto done;
+    m->buffers[m->n_buffers++] = buf;
+    m->bytes += m->scratch_floats * 4;
+    m->scratch.buffer = buf;
+    m->scratch.offset = 0;
   }
+  for (size_t i = 0; i < b.n && st == LAMP_OK; i++)
+    st = lamp__entry_load(&b, &b.e[i], scratch, rows_tmp);
+  if (st != LAMP_OK) goto done;
+  m->embd = b.embd;
+  m->output = c.tied_embeddings ? b.embd : b.output;
+  m->out_norm = b.out_norm;
+  m->layers = b.layers;
+  b.layers = NULL;
 done:
   free(scratch);
+  free(rows_tmp);
+  free(groups);
+  lamp__build_free(&b);
   if (st != LAMP_OK) {
     lamp_model_release(m);
     return st;
   }
   *out = m;
   return LAMP_OK;
+}
+
+/* The public f32 lookup seen as a raw one: every tensor is F32. */
+typedef struct lamp__f32_lookup {
+  lamp_model_lookup_fn lookup;
+  void *user;
+} lamp__f32_lookup;
+
+static lamp_status lamp__f32_raw(void *user, const char *name, size_t rows, size_t cols,
+                                 int want_data, lamp__raw_tensor *out, char *error,
+                                 size_t error_size) {
+  lamp__f32_lookup *f = user;
+  out->type = LAMP_GGML_F32;
+  out->size = rows * cols * sizeof(float);
+  out->data = NULL;
+  if (!want_data) return LAMP_OK;
+  const float *data = NULL;
+  lamp_status st = f->lookup(f->user, name, rows, cols, &data, error, error_size);
+  out->data = data;
+  return st;
+}
+
+lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_config *config,
+                              lamp_model_names names, lamp_model_lookup_fn lookup, void *user,
+                              lamp_model **out) {
+  if (!lookup) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create: NULL lookup");
+  lamp__f32_lookup f = {lookup, user};
+  const lamp_model_options o = {LAMP_MODEL_WEIGHTS_F32, NULL};
+  return lamp__model_create(ctx, config, names, lamp__f32_raw, &f, &o, out);
 }
 
 void lamp_model_release(lamp_model *model) {
@@ -244,8 +478,120 @@ lamp_status lamp_model_get_config(const lamp_model *model, lamp_model_config *co
 
 lamp_status lamp_model_embedding(const lamp_model *model, lamp_tensor *table) {
   if (!model || !table) return LAMP_ERR_INVALID_ARGUMENT;
-  *table = lamp__model_mat(model->embd, model->cfg.n_embd, model->cfg.n_vocab);
+  if (model->embd.n_parts)
+    return lamp__fail(model->ctx, LAMP_ERR_UNSUPPORTED, "lamp_model_embedding: the model keeps "
+                      "its embedding as %s, with no f32 table; use lamp_model_embedding_rows",
+                      lamp_ggml_type_name(model->embd.part[0].type));
+  *table = lamp__model_mat(model->embd.f32, model->cfg.n_embd, model->cfg.n_vocab);
   return LAMP_OK;
 }
 
 size_t lamp_model_weight_bytes(const lamp_model *model) { return model ? model->bytes : 0; }
+
+lamp_model_weights lamp_model_get_weights(const lamp_model *model) {
+  return model ? model->weights : LAMP_MODEL_WEIGHTS_AUTO;
+}
+
+const char *lamp_model_weights_name(lamp_model_weights weights) {
+  switch (weights) {
+    case LAMP_MODEL_WEIGHTS_AUTO: return "auto";
+    case LAMP_MODEL_WEIGHTS_F32: return "f32";
+    case LAMP_MODEL_WEIGHTS_STORED: return "stored";
+  }
+  return NULL;
+}
+
+lamp_status lamp_model_weights_parse(const char *name, lamp_model_weights *out) {
+  if (!name || !out) return LAMP_ERR_INVALID_ARGUMENT;
+  for (int w = LAMP_MODEL_WEIGHTS_AUTO; w <= LAMP_MODEL_WEIGHTS_STORED; w++)
+    if (!strcmp(name, lamp_model_weights_name((lamp_model_weights)w))) {
+      *out = (lamp_model_weights)w;
+      return LAMP_OK;
+    }
+  return LAMP_ERR_INVALID_ARGUMENT;
+}
+
+/* ---- the plan ---------------------------------------------------------------------------- */
+
+/* Fills the plan of mode `weights` (F32 or STORED) from described entries. */
+static void lamp__plan_fill(const lamp__build *b, const lamp_model_shape *shape,
+                            lamp_model_weights weights, lamp_model_plan *p) {
+  lamp_context *ctx = b->ctx;
+  uint64_t f32 = 0, stored = 0, largest = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    const lamp__entry *e = &b->e[i];
+    f32 += lamp__aligned(e->rows * e->cols * 4);
+    stored += lamp__aligned(e->matrix && e->matrix->n_parts ? lamp__entry_bytes(e)
+                                                            : e->rows * e->cols * 4);
+  }
+  size_t limit = ctx->info.max_alloc_bytes ? ctx->info.max_alloc_bytes : SIZE_MAX;
+  lamp__group *groups = calloc(b->c.n_layers + 1, sizeof(*groups));
+  size_t n = groups ? lamp__build_groups((lamp__build *)b, limit, groups) : 0;
+  for (size_t g = 0; g < n; g++)
+    if (groups[g].bytes > largest) largest = groups[g].bytes;
+  free(groups);
+  p->weights = weights;
+  p->weights_f32 = f32;
+  p->weights_stored = stored;
+  p->scratch = weights == LAMP_MODEL_WEIGHTS_STORED ? 4 * (uint64_t)lamp__scratch_floats(b) : 0;
+  if (p->scratch > largest) largest = p->scratch;
+  p->weights_total = (weights == LAMP_MODEL_WEIGHTS_STORED ? stored : f32) + p->scratch;
+  p->workspace = p->activations = p->activations_full = p->activations_recompute = 0;
+  if (shape) {
+    uint64_t big = 0;
+    lamp__workspace_plan(&b->c, shape, &p->workspace, &p->activations_full,
+                         &p->activations_recompute, &big);
+    if (big > largest) largest = big;
+    p->activations = shape->recompute ? p->activations_recompute : p->activations_full;
+  }
+  p->total = p->weights_total + p->workspace + p->activations;
+  p->largest_buffer = largest;
+  p->device_global = ctx->info.global_mem_bytes;
+  p->device_max_alloc = ctx->info.max_alloc_bytes;
+  p->fits = (!p->device_global || p->total <= p->device_global) &&
+            (!p->device_max_alloc || largest <= p->device_max_alloc);
+}
+
+static void lamp__build_reset(lamp__build *b) {
+  b->embd.n_parts = b->output.n_parts = 0;
+  for (size_t l = 0; l < b->c.n_layers; l++) {
+    lamp__layer *y = &b->layers[l];
+    y->wqkv.n_parts = y->wo.n_parts = y->wgu.n_parts = y->wdown.n_parts = 0;
+  }
+}
+
+/* The plan in mode `weights`; AUTO plans F32 and takes STORED when F32 does not fit. */
+static lamp_status lamp__build_plan(lamp__build *b, const lamp_model_shape *shape,
+                                    lamp_model_weights weights, lamp_model_plan *plan) {
+  lamp_model_plan f32, stored;
+  memset(&f32, 0, sizeof(f32));
+  memset(&stored, 0, sizeof(stored));
+  lamp__build_reset(b);
+  LAMP__TRY(lamp__build_describe(b, LAMP_MODEL_WEIGHTS_F32));
+  lamp__plan_fill(b, shape, LAMP_MODEL_WEIGHTS_F32, &f32);
+  lamp__build_reset(b);
+  LAMP__TRY(lamp__build_describe(b, LAMP_MODEL_WEIGHTS_STORED));
+  lamp__plan_fill(b, shape, LAMP_MODEL_WEIGHTS_STORED, &stored);
+  f32.weights_stored = stored.weights_stored;
+  if (weights == LAMP_MODEL_WEIGHTS_AUTO)
+    weights = f32.fits ? LAMP_MODEL_WEIGHTS_F32 : LAMP_MODEL_WEIGHTS_STORED;
+  *plan = weights == LAMP_MODEL_WEIGHTS_F32 ? f32 : stored;
+  return LAMP_OK;
+}
+
+lamp_status lamp__model_plan(lamp_context *ctx, const lamp_model_config *config,
+                             lamp_model_names names, lamp__raw_lookup_fn lookup, void *user,
+                             const lamp_model_shape *shape, lamp_model_weights weights,
+                             lamp_model_plan *plan) {
+  if (!ctx || !config || !lookup || !plan)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_plan: NULL argument");
+  if (!lamp_model_weights_name(weights))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_plan: unknown weights mode %d",
+                      (int)weights);
+  lamp__build b = {ctx, *config, names, lookup, user, NULL, 0, {0}, {0}, {0}, NULL};
+  LAMP__TRY(lamp__model_check_config(ctx, &b.c));
+  lamp_status st = lamp__build_init(&b);
+  if (st == LAMP_OK) st = lamp__build_plan(&b, shape, weights, plan);
+  lamp__build_free(&b);
+  return st;
+}

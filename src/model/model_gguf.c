@@ -1,5 +1,5 @@
 /* A lamp_model straight from an open GGUF file: configuration from its llama.* metadata,
- * tensors dequantised to f32 on the host one at a time. */
+ * tensors from the mapped file, dequantised on the host (f32 weights) or uploaded as stored. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,18 +7,13 @@
 #include "model/model_internal.h"
 #include "io/gguf_internal.h"
 
-typedef struct lamp__gguf_lookup {
-  lamp_context *ctx;
-  lamp_gguf *gguf;
-  float *data;
-  size_t cap;
-} lamp__gguf_lookup;
-
+/* The file's tensors as stored: the mapped bytes, nothing copied. */
 static lamp_status lamp__gguf_tensor(void *user, const char *name, size_t rows, size_t cols,
-                                     const float **data, char *error, size_t error_size) {
-  lamp__gguf_lookup *g = user;
+                                     int want_data, lamp__raw_tensor *out, char *error,
+                                     size_t error_size) {
+  lamp_gguf *gguf = user;
   lamp_gguf_tensor_info info;
-  lamp_status st = lamp_gguf_find_tensor(NULL, g->gguf, name, &info);
+  lamp_status st = lamp_gguf_find_tensor(NULL, gguf, name, &info);
   if (st != LAMP_OK) {
     snprintf(error, error_size, "not in the GGUF file");
     return st;
@@ -30,21 +25,9 @@ static lamp_status lamp__gguf_tensor(void *user, const char *name, size_t rows, 
              (unsigned long long)info.ne[0], (unsigned long long)(info.numel / info.ne[0]));
     return LAMP_ERR_SHAPE;
   }
-  if (rows * cols > g->cap) {
-    float *p = realloc(g->data, rows * cols * sizeof(float));
-    if (!p) {
-      snprintf(error, error_size, "out of host memory");
-      return LAMP_ERR_OUT_OF_MEMORY;
-    }
-    g->data = p;
-    g->cap = rows * cols;
-  }
-  st = lamp_gguf_tensor_read_f32(g->ctx, g->gguf, &info, g->data, g->cap);
-  if (st != LAMP_OK) {
-    snprintf(error, error_size, "%s", lamp_context_error(g->ctx));
-    return st;
-  }
-  *data = g->data;
+  out->type = info.type;
+  out->size = (size_t)info.size;
+  out->data = want_data ? info.data : NULL;
   return LAMP_OK;
 }
 
@@ -74,15 +57,28 @@ lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
   return LAMP_OK;
 }
 
-lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out) {
+lamp_status lamp_model_create_gguf_with(lamp_context *ctx, lamp_gguf *gguf,
+                                        const lamp_model_options *options, lamp_model **out) {
   if (!ctx || !gguf || !out)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create_gguf: NULL");
   *out = NULL;
   lamp_model_config config;
   LAMP__TRY(lamp_model_config_from_gguf(ctx, gguf, &config));
-  lamp__gguf_lookup g = {ctx, gguf, NULL, 0};
-  lamp_status st = lamp_model_create(ctx, &config, LAMP_MODEL_NAMES_GGUF, lamp__gguf_tensor, &g,
-                                     out);
-  free(g.data);
-  return st;
+  return lamp__model_create(ctx, &config, LAMP_MODEL_NAMES_GGUF, lamp__gguf_tensor, gguf, options,
+                            out);
+}
+
+lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out) {
+  const lamp_model_options o = {LAMP_MODEL_WEIGHTS_F32, NULL};
+  return lamp_model_create_gguf_with(ctx, gguf, &o, out);
+}
+
+lamp_status lamp_model_plan_gguf(lamp_context *ctx, lamp_gguf *gguf, const lamp_model_shape *shape,
+                                 lamp_model_weights weights, lamp_model_plan *plan) {
+  if (!ctx || !gguf || !plan)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_plan_gguf: NULL");
+  lamp_model_config config;
+  LAMP__TRY(lamp_model_config_from_gguf(ctx, gguf, &config));
+  return lamp__model_plan(ctx, &config, LAMP_MODEL_NAMES_GGUF, lamp__gguf_tensor, gguf, shape,
+                          weights, plan);
 }

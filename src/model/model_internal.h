@@ -3,6 +3,7 @@
 #define LAMP_MODEL_INTERNAL_H
 
 #include "runtime/internal.h"
+#include "lamp/gguf.h"
 #include "lamp/model.h"
 
 /* Regions in the big buffers start on this many bytes, a cache line or more on every device. */
@@ -13,26 +14,103 @@ typedef struct lamp__region {
   size_t offset; /* bytes */
 } lamp__region;
 
+/* Rows of a weight matrix as its file stores them: `rows` rows of `row_bytes` each. */
+typedef struct lamp__part {
+  lamp__region raw;
+  lamp_ggml_type type;
+  size_t rows, row_bytes;
+} lamp__part;
+
+/* A frozen (rows, cols) weight matrix: f32 values (`f32.buffer` set), or up to three row ranges
+ * in their storage formats (fused Q/K/V, gate/up) that lamp__model_weight expands into the
+ * model's scratch before each product. */
+typedef struct lamp__matrix {
+  size_t rows, cols;
+  lamp__region f32;
+  lamp__part part[3];
+  size_t n_parts;
+} lamp__matrix;
+
 typedef struct lamp__layer {
   lamp__region attn_norm; /* (C) */
-  lamp__region wqkv;      /* (W, C): Q rows (H D), then K rows (Hkv D), then V rows (Hkv D) */
-  lamp__region wo;        /* (C, H D) */
+  lamp__matrix wqkv;      /* (W, C): Q rows (H D), then K rows (Hkv D), then V rows (Hkv D) */
+  lamp__matrix wo;        /* (C, H D) */
   lamp__region ffn_norm;  /* (C) */
-  lamp__region wgu;       /* (2F, C): gate rows, then up rows */
-  lamp__region wdown;     /* (C, F) */
+  lamp__matrix wgu;       /* (2F, C): gate rows, then up rows */
+  lamp__matrix wdown;     /* (C, F) */
 } lamp__layer;
 
 struct lamp_model {
   lamp_context *ctx;
   lamp_model_config cfg;
+  lamp_model_weights weights; /* F32 or STORED */
   cl_mem *buffers;
   size_t n_buffers;
-  size_t bytes;
-  lamp__region embd;     /* (V, C) */
+  size_t bytes;          /* weights, the scratch included */
+  lamp__matrix embd;     /* (V, C) */
   lamp__region out_norm; /* (C) */
-  lamp__region output;   /* (V, C), the embedding when tied */
+  lamp__matrix output;   /* (V, C), the embedding when tied */
   lamp__layer *layers;   /* L */
+  lamp__region scratch;  /* stored mode: the largest block matrix in f32, reused by every one */
+  size_t scratch_floats;
 };
+
+/* A tensor as a file stores it, for lamp__model_create. `data` is NULL when only the type and
+ * size were asked for. */
+typedef struct lamp__raw_tensor {
+  lamp_ggml_type type;
+  const void *data;
+  size_t size;
+} lamp__raw_tensor;
+
+/* Like lamp_model_lookup_fn, but the tensor comes in its storage format; with want_data zero
+ * only its type and size are needed (the plan is made before anything is read). */
+typedef lamp_status (*lamp__raw_lookup_fn)(void *user, const char *name, size_t rows, size_t cols,
+                                           int want_data, lamp__raw_tensor *out, char *error,
+                                           size_t error_size);
+
+/* lamp_model_create for every loader: `weights` AUTO chooses with the plan for `shape`. */
+lamp_status lamp__model_create(lamp_context *ctx, const lamp_model_config *config,
+                               lamp_model_names names, lamp__raw_lookup_fn lookup, void *user,
+                               const lamp_model_options *options, lamp_model **out);
+
+/* The plan of lamp_model_plan_* for a model whose tensors `lookup` describes. */
+lamp_status lamp__model_plan(lamp_context *ctx, const lamp_model_config *config,
+                             lamp_model_names names, lamp__raw_lookup_fn lookup, void *user,
+                             const lamp_model_shape *shape, lamp_model_weights weights,
+                             lamp_model_plan *plan);
+
+/* Bytes a workspace of `shape` takes: inputs and scratch rows, the activations blocks keep
+ * without and with recomputation, and its largest single buffer. */
+void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *shape,
+                          uint64_t *workspace, uint64_t *kept_full, uint64_t *kept_recompute,
+                          uint64_t *largest);
+
+/* ---- weights.c: the weights as the products see them ---- */
+
+/* An f32 view of matrix w: its own values, or its parts expanded into the model's scratch (the
+ * view is valid until the next expansion; the queue is in order, so a product enqueued before
+ * the next call has read it). */
+lamp_status lamp__model_weight(const lamp_model *m, const lamp__matrix *w, lamp_tensor *out);
+
+/* x (P + B T, C) = the prompt, then each sequence's embedding rows (llama_ops.h). */
+lamp_status lamp__model_embed(const lamp_model *m, lamp_tensor *x, const lamp_tensor *prompt,
+                              cl_mem ids, cl_mem lengths, size_t batch, size_t tokens,
+                              size_t prompt_rows);
+
+/* logits (M, V) = hf (M, C) head^T, the head expanded a slice of rows at a time when stored. */
+lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
+                                     lamp_tensor *logits);
+
+/* dhf (M, C) = dlogits (M, V) head. Overwrites dhf. */
+lamp_status lamp__model_head_backward(const lamp_model *m, const lamp_tensor *dlogits,
+                                      lamp_tensor *dhf);
+
+/* out (K, C) = the head's rows idx (K ids, checked by the caller). */
+lamp_status lamp__model_head_rows(const lamp_model *m, lamp_tensor *out, cl_mem idx);
+
+/* Bytes of `rows` rows of `cols` elements of `type`; 0 when cols is not whole blocks. */
+size_t lamp__model_type_bytes(lamp_ggml_type type, size_t rows, size_t cols);
 
 /* What one block keeps for the backward: one set per block, or a single reused set when
  * recomputing. */
@@ -95,6 +173,7 @@ lamp_tensor lamp__model_mat(lamp__region r, size_t cols, size_t rows);
 
 /* Reserves `floats` at *cursor in a buffer being planned, aligned; the buffer is set later. */
 lamp__region lamp__model_reserve(size_t *cursor, size_t floats);
+lamp__region lamp__model_reserve_bytes(size_t *cursor, size_t bytes);
 
 /* One device buffer of `bytes`, refused with a message naming `what` beyond the device limit. */
 lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what, cl_mem *out);

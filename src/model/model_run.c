@@ -84,46 +84,21 @@ static lamp_status lamp__rope_tables(lamp_model_workspace *ws, size_t positions)
   return st;
 }
 
-lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shape *shape,
-                                        lamp_model_workspace **out) {
-  lamp_context *ctx = model ? model->ctx : NULL;
-  if (!model || !shape || !out)
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_workspace_create: NULL argument");
-  *out = NULL;
-  const lamp_model_config *c = &model->cfg;
+/* Plans a workspace of shape s in ws (its xs and slots arrays allocated): buffer 0 holds the
+ * inputs, scratch and the final rows; then one buffer per block for what it keeps, and the
+ * RoPE tables. Regions get their buffers later. Returns the bytes of buffer 0, of a block's
+ * buffer without and with a slot, of one RoPE table, and the total with the integer inputs. */
+static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_model_config *c,
+                                       const lamp_model_shape *shape, size_t *scratch_bytes,
+                                       size_t block_bytes[2], size_t *rope_bytes_out) {
   const lamp_model_shape s = *shape;
-  if (!s.batch || !s.tokens || !s.outputs)
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu and "
-                      "outputs %zu must be positive", s.batch, s.tokens, s.outputs);
-  if (s.batch > 65536 || s.tokens > 65536 || s.prompt > 65536 || s.labels > c->n_vocab ||
-      s.outputs > s.batch * s.tokens)
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu, "
-                      "prompt %zu, outputs %zu or labels %zu out of range", s.batch, s.tokens,
-                      s.prompt, s.outputs, s.labels);
   const size_t C = c->n_embd, D = c->head_dim, H = c->n_heads, HD = H * D;
   const size_t W = HD + 2 * c->n_kv_heads * D, F = c->n_ff, M = s.outputs;
   /* the prompt rows are stored once for the whole batch (llama_ops.h) */
   const size_t S = s.prompt + s.tokens, N = s.prompt + s.batch * s.tokens, L = c->n_layers;
   const size_t NG = lamp__gemm_rows(N);
   const size_t VK = c->n_vocab > s.labels ? c->n_vocab : s.labels;
-  lamp_model_workspace *ws = calloc(1, sizeof(*ws));
-  if (!ws) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
-  ws->model = model;
-  ws->ctx = ctx;
-  ws->shape = s;
-  size_t n_slots = s.recompute ? 1 : L;
-  ws->buffers = calloc(L + 3, sizeof(cl_mem));
-  ws->xs = calloc(L, sizeof(*ws->xs));
-  ws->slots = calloc(n_slots, sizeof(*ws->slots));
-  lamp_status st = LAMP_OK;
-  if (!ws->buffers || !ws->xs || !ws->slots) {
-    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
-    goto done;
-  }
-
-  /* Buffer 0: inputs, scratch and the final rows; then one buffer per block for what it
-   * keeps, and the RoPE tables. All are planned first, so that a shape the device cannot hold
-   * is refused before anything is allocated. */
+  const size_t n_slots = s.recompute ? 1 : L;
   size_t cur = 0;
   ws->prompt = lamp__model_reserve(&cur, s.prompt * C);
   ws->dprompt = lamp__model_reserve(&cur, s.prompt * C);
@@ -143,8 +118,8 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->dlogits = lamp__model_reserve(&cur, M * VK);
   ws->loss = lamp__model_reserve(&cur, M);
   ws->lse_ce = lamp__model_reserve(&cur, M);
-  const size_t scratch_bytes = cur;
-  size_t block_bytes[2] = {0, 0}; /* a block without and with a slot */
+  *scratch_bytes = cur;
+  block_bytes[0] = block_bytes[1] = 0;
   for (size_t l = 0; l < L; l++) {
     cur = 0;
     ws->xs[l] = lamp__model_reserve(&cur, N * C);
@@ -161,10 +136,76 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
     block_bytes[sl != NULL] = cur;
   }
   const size_t rope_bytes = S * (D / 2) * 4;
+  *rope_bytes_out = rope_bytes;
   /* Planned sizes stay far below SIZE_MAX: batch and tokens are at most 65536 each. */
-  const uint64_t total = (uint64_t)scratch_bytes + (uint64_t)n_slots * block_bytes[1] +
-                         (uint64_t)(L - n_slots) * block_bytes[0] + 2 * (uint64_t)rope_bytes +
-                         (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + s.labels) * 4;
+  return (uint64_t)*scratch_bytes + (uint64_t)n_slots * block_bytes[1] +
+         (uint64_t)(L - n_slots) * block_bytes[0] + 2 * (uint64_t)rope_bytes +
+         (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + s.labels) * 4;
+}
+
+void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *shape,
+                          uint64_t *workspace, uint64_t *kept_full, uint64_t *kept_recompute,
+                          uint64_t *largest) {
+  lamp_model_workspace ws;
+  memset(&ws, 0, sizeof(ws));
+  const size_t L = c->n_layers;
+  ws.xs = calloc(L, sizeof(*ws.xs));
+  ws.slots = calloc(L, sizeof(*ws.slots));
+  *workspace = *kept_full = *kept_recompute = *largest = 0;
+  if (ws.xs && ws.slots) {
+    lamp_model_shape s = *shape;
+    size_t scratch = 0, block[2], rope = 0;
+    for (int r = 0; r < 2; r++) {
+      s.recompute = r;
+      uint64_t total = lamp__workspace_layout(&ws, c, &s, &scratch, block, &rope);
+      uint64_t kept = total - scratch - 2 * (uint64_t)rope;
+      *(r ? kept_recompute : kept_full) = kept;
+      if (block[1] > *largest) *largest = block[1];
+    }
+    *workspace = scratch + 2 * (uint64_t)rope;
+    /* what the activations leave out: the integer inputs are in `kept` above */
+    if (scratch > *largest) *largest = scratch;
+  }
+  free(ws.xs);
+  free(ws.slots);
+}
+
+lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shape *shape,
+                                        lamp_model_workspace **out) {
+  lamp_context *ctx = model ? model->ctx : NULL;
+  if (!model || !shape || !out)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_workspace_create: NULL argument");
+  *out = NULL;
+  const lamp_model_config *c = &model->cfg;
+  const lamp_model_shape s = *shape;
+  if (!s.batch || !s.tokens || !s.outputs)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu and "
+                      "outputs %zu must be positive", s.batch, s.tokens, s.outputs);
+  if (s.batch > 65536 || s.tokens > 65536 || s.prompt > 65536 || s.labels > c->n_vocab ||
+      s.outputs > s.batch * s.tokens)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu, "
+                      "prompt %zu, outputs %zu or labels %zu out of range", s.batch, s.tokens,
+                      s.prompt, s.outputs, s.labels);
+  const size_t M = s.outputs, S = s.prompt + s.tokens, N = s.prompt + s.batch * s.tokens;
+  const size_t L = c->n_layers;
+  lamp_model_workspace *ws = calloc(1, sizeof(*ws));
+  if (!ws) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
+  ws->model = model;
+  ws->ctx = ctx;
+  ws->shape = s;
+  size_t n_slots = s.recompute ? 1 : L;
+  ws->buffers = calloc(L + 3, sizeof(cl_mem));
+  ws->xs = calloc(L, sizeof(*ws->xs));
+  ws->slots = calloc(n_slots, sizeof(*ws->slots));
+  lamp_status st = LAMP_OK;
+  if (!ws->buffers || !ws->xs || !ws->slots) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
+    goto done;
+  }
+
+  size_t scratch_bytes = 0, block_bytes[2], rope_bytes = 0;
+  const uint64_t total = lamp__workspace_layout(ws, c, &s, &scratch_bytes, block_bytes,
+                                                &rope_bytes);
   const uint64_t global = ctx->info.global_mem_bytes, weights = model->bytes;
   if (global && (total > global || weights > global - total)) {
     char need[64], have[64], held[64];
@@ -215,7 +256,7 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
 
   for (size_t l = 0; l < L; l++) {
     lamp__slot *sl = l < n_slots ? &ws->slots[l] : NULL;
-    cur = block_bytes[sl != NULL];
+    size_t cur = block_bytes[sl != NULL];
     cl_mem buf = NULL;
     if ((st = lamp__workspace_alloc(ctx, cur, "the model workspace's activations of one block",
                                     &buf)))
@@ -400,8 +441,7 @@ lamp_status lamp_model_set_labels(lamp_model_workspace *ws, size_t count, const 
   if (st != LAMP_OK) return st;
   const size_t C = ws->model->cfg.n_embd;
   lamp_tensor wlab = lamp__model_mat(ws->wlab, C, count);
-  lamp_tensor head = lamp__model_mat(ws->model->output, C, ws->model->cfg.n_vocab);
-  LAMP__TRY(lamp__llama_gather(ctx, &wlab, &head, ws->label_ids));
+  LAMP__TRY(lamp__model_head_rows(ws->model, &wlab, ws->label_ids));
   ws->n_labels = count;
   return LAMP_OK;
 }
@@ -471,22 +511,24 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_tensor hg = lamp__model_mat(ws->h, C, NG), tmpg = lamp__model_mat(ws->tmp, C, NG);
   lamp_tensor qkvg = lamp__model_mat(sl->qkv, r->W, NG), og = lamp__model_mat(sl->o, r->HD, NG);
   lamp_tensor lse = lamp__model_mat(sl->lse, c->n_heads, N);
-  lamp_tensor wqkv = lamp__model_mat(y->wqkv, C, r->W), wo = lamp__model_mat(y->wo, r->HD, C);
-  lamp_tensor wgu = lamp__model_mat(y->wgu, C, 2 * F), gug = lamp__model_mat(sl->gu, 2 * F, NG);
+  lamp_tensor gug = lamp__model_mat(sl->gu, 2 * F, NG), w;
   lamp_tensor xin = lamp__model_mat(ws->xs[l], C, N), xmid = lamp__model_mat(sl->xmid, C, N);
   lamp_tensor rstd2 = lamp__model_mat(sl->rstd2, N, 1), fn = lamp__model_mat(y->ffn_norm, C, 1);
   lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r->S);
   lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
-  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &wqkv, 0.0f, &qkvg));
+  LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
+  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &qkvg));
   const size_t P = ws->shape.prompt, T = ws->tokens;
   LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));
   LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, P, T,
                                           c->n_heads, c->n_kv_heads, c->head_dim));
-  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &wo, 0.0f, &tmpg));
+  LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
+  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &w, 0.0f, &tmpg));
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(r->ctx, &xmid, &h, &rstd2, &xin, &tmp, &fn,
                                             c->norm_eps));
-  return lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &wgu, 0.0f, &gug);
+  LAMP__TRY(lamp__model_weight(ws->model, &y->wgu, &w));
+  return lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &gug);
 }
 
 static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
@@ -525,11 +567,10 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
   ws->forward_done = 0;
   const size_t C = c->n_embd, F = c->n_ff, N = r.N, NG = r.NG, M = ws->n_out, L = c->n_layers;
   const size_t P = ws->shape.prompt;
-  lamp_tensor x0 = lamp__model_mat(ws->xs[0], C, N), embd = lamp__model_mat(ws->model->embd, C,
-                                                                             c->n_vocab);
+  lamp_tensor x0 = lamp__model_mat(ws->xs[0], C, N);
   lamp_tensor prompt = lamp__model_mat(ws->prompt, C, P ? P : 1);
-  LAMP__TRY(lamp__llama_embedding_forward(ctx, &x0, &embd, P ? &prompt : NULL, ws->ids,
-                                          ws->lengths_dev, ws->batch, ws->tokens, P));
+  LAMP__TRY(lamp__model_embed(ws->model, &x0, P ? &prompt : NULL, ws->ids, ws->lengths_dev,
+                              ws->batch, ws->tokens, P));
   lamp_tensor h = lamp__model_mat(ws->h, C, N), tmp = lamp__model_mat(ws->tmp, C, N);
   lamp_tensor a = lamp__model_mat(ws->a, F, N), ag = lamp__model_mat(ws->a, F, NG);
   lamp_tensor tmpg = lamp__model_mat(ws->tmp, C, NG);
@@ -541,8 +582,9 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
     lamp__slot *sl = lamp__slot_of(&r, l);
     LAMP__TRY(lamp__block_front(&r, l));
     lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
-    lamp_tensor wdown = lamp__model_mat(y->wdown, F, C);
+    lamp_tensor wdown;
     LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
+    LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &wdown));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &wdown, 0.0f, &tmpg));
     if (l + 1 < L) {
       lamp_tensor xn = lamp__model_mat(ws->xs[l + 1], C, N);
@@ -564,9 +606,12 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
   }
   size_t width = head == LAMP_MODEL_HEAD_LABELS ? ws->n_labels : c->n_vocab;
   lamp_tensor hf = lamp__model_mat(ws->hf, C, M), logits = lamp__model_mat(ws->logits, width, M);
-  lamp_tensor out = head == LAMP_MODEL_HEAD_LABELS ? lamp__model_mat(ws->wlab, C, width)
-                                                   : lamp__model_mat(ws->model->output, C, width);
-  LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hf, &out, 0.0f, &logits));
+  if (head == LAMP_MODEL_HEAD_LABELS) {
+    lamp_tensor out = lamp__model_mat(ws->wlab, C, width);
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hf, &out, 0.0f, &logits));
+  } else {
+    LAMP__TRY(lamp__model_head_forward(ws->model, &hf, &logits));
+  }
   if (ws->has_targets) {
     lamp_tensor loss = lamp__model_mat(ws->loss, M, 1), lse = lamp__model_mat(ws->lse_ce, M, 1);
     LAMP__TRY(lamp__llama_cross_entropy_forward(ctx, &loss, &lse, &logits, ws->targets_dev));
@@ -596,12 +641,15 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
   lamp_tensor lse = lamp__model_mat(ws->lse_ce, M, 1);
   LAMP__TRY(lamp__llama_cross_entropy_backward(ctx, &dlogits, &logits, &lse, ws->targets_dev,
                                                scale));
-  lamp_tensor out = head == LAMP_MODEL_HEAD_LABELS ? lamp__model_mat(ws->wlab, C, width)
-                                                   : lamp__model_mat(ws->model->output, C, width);
   lamp_tensor dhf = lamp__model_mat(ws->dhf, C, M), dxl = lamp__model_mat(ws->dxl, C, M);
   lamp_tensor xl = lamp__model_mat(ws->xl, C, M), rf = lamp__model_mat(ws->rstdf, M, 1);
   lamp_tensor on = lamp__model_mat(ws->model->out_norm, C, 1);
-  LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dlogits, &out, 0.0f, &dhf));
+  if (head == LAMP_MODEL_HEAD_LABELS) {
+    lamp_tensor out = lamp__model_mat(ws->wlab, C, width);
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dlogits, &out, 0.0f, &dhf));
+  } else {
+    LAMP__TRY(lamp__model_head_backward(ws->model, &dlogits, &dhf));
+  }
   LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dxl, &dhf, &xl, &rf, &on, 0));
   lamp_tensor dr = lamp__model_mat(ws->dr, C, N);
   LAMP__TRY(lamp_tensor_fill(ctx, &dr, 0.0f));
@@ -630,21 +678,24 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
     lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
     lamp_tensor qkv = lamp__model_mat(sl->qkv, r.W, N), o = lamp__model_mat(sl->o, r.HD, N);
     lamp_tensor alse = lamp__model_mat(sl->lse, H, N);
-    lamp_tensor wdown = lamp__model_mat(y->wdown, F, C), wgu = lamp__model_mat(y->wgu, C, 2 * F);
-    lamp_tensor wo = lamp__model_mat(y->wo, r.HD, C), wqkv = lamp__model_mat(y->wqkv, C, r.W);
+    lamp_tensor w;
     /* MLP: x_{l+1} = xmid + Wdown swiglu(Wgu norm(xmid)) */
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &wdown, 0.0f, &dag));
+    LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &w));
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &dag));
     LAMP__TRY(lamp__llama_swiglu_backward(ctx, &dgu, &da, &gu));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dgug, &wgu, 0.0f, &dhg));
+    LAMP__TRY(lamp__model_weight(ws->model, &y->wgu, &w));
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dgug, &w, 0.0f, &dhg));
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xmid, &rstd2, &fn, 1));
     /* attention: xmid = x_l + Wo attn(rope(Wqkv norm(x_l))) */
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &wo, 0.0f, &doutg));
+    LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &doutg));
     LAMP__TRY(lamp__llama_attention_backward(ctx, &dqkv, &delta, &qkv, &o, &dout, &alse,
                                              ws->valid, ws->batch, P, ws->tokens, H,
                                              c->n_kv_heads, c->head_dim));
     LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, P, ws->tokens, &cs,
                                &sn, 1));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dqkvg, &wqkv, 0.0f, &dhg));
+    LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dqkvg, &w, 0.0f, &dhg));
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xin, &rstd1, &an, 1));
   }
   lamp_tensor dprompt = lamp__model_mat(ws->dprompt, C, P);

@@ -1,6 +1,6 @@
 /* A lamp_model from a Hugging Face Llama-family model: config.json for the configuration,
  * safetensors files (one, or the shards named by model.safetensors.index.json) for the weights
- * in F32, F16 or BF16, converted to f32 on the host one tensor at a time. */
+ * in F32, F16 or BF16, converted to f32 on the host one tensor at a time or uploaded as stored. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,39 +138,12 @@ typedef struct lamp__st_lookup {
   const char *const *paths;
   size_t count;
   unsigned char *raw;
-  float *data;
-  size_t raw_cap, data_cap; /* bytes, floats */
+  size_t raw_cap; /* bytes */
 } lamp__st_lookup;
 
-static float lamp__f16_value(uint16_t h) {
-  int exp = (h >> 10) & 31;
-  float mant = (float)(h & 1023);
-  float v = exp == 0    ? ldexpf(mant, -24)
-            : exp == 31 ? (mant ? NAN : INFINITY)
-                        : ldexpf(1024.0f + mant, exp - 25);
-  return h & 0x8000 ? -v : v;
-}
-
-static void lamp__to_f32(const unsigned char *b, lamp_st_dtype dtype, size_t n, float *out) {
-  for (size_t i = 0; i < n; i++) {
-    uint32_t u;
-    if (dtype == LAMP_ST_F32) {
-      const unsigned char *p = b + 4 * i;
-      u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    } else {
-      uint16_t h = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
-      if (dtype == LAMP_ST_F16) {
-        out[i] = lamp__f16_value(h);
-        continue;
-      }
-      u = (uint32_t)h << 16; /* BF16 is the top half of an f32 */
-    }
-    memcpy(&out[i], &u, sizeof(u));
-  }
-}
-
 static lamp_status lamp__st_tensor(void *user, const char *name, size_t rows, size_t cols,
-                                   const float **data, char *error, size_t error_size) {
+                                   int want_data, lamp__raw_tensor *out, char *error,
+                                   size_t error_size) {
   lamp__st_lookup *s = user;
   const lamp_st_tensor *t = NULL;
   size_t file = 0;
@@ -200,23 +173,26 @@ static lamp_status lamp__st_tensor(void *user, const char *name, size_t rows, si
     if (n > 0 && (size_t)n < error_size) snprintf(error + n, error_size - (size_t)n, "]");
     return LAMP_ERR_SHAPE;
   }
-  if (t->dtype != LAMP_ST_F32 && t->dtype != LAMP_ST_F16 && t->dtype != LAMP_ST_BF16) {
-    snprintf(error, error_size, "%s: dtype %s is not supported (F32, F16 or BF16)",
-             s->paths[file], lamp_safetensors_dtype_name(t->dtype));
-    return LAMP_ERR_UNSUPPORTED;
+  /* little-endian F32, F16 and BF16 are laid out as ggml's types of the same names */
+  switch (t->dtype) {
+    case LAMP_ST_F32: out->type = LAMP_GGML_F32; break;
+    case LAMP_ST_F16: out->type = LAMP_GGML_F16; break;
+    case LAMP_ST_BF16: out->type = LAMP_GGML_BF16; break;
+    default:
+      snprintf(error, error_size, "%s: dtype %s is not supported (F32, F16 or BF16)",
+               s->paths[file], lamp_safetensors_dtype_name(t->dtype));
+      return LAMP_ERR_UNSUPPORTED;
   }
-  size_t n = rows * cols, bytes = (size_t)t->size;
+  size_t bytes = (size_t)t->size;
+  out->size = bytes;
+  out->data = NULL;
+  if (!want_data) return LAMP_OK;
   if (bytes > s->raw_cap) {
     free(s->raw);
     s->raw = malloc(bytes);
     s->raw_cap = s->raw ? bytes : 0;
   }
-  if (n > s->data_cap) {
-    free(s->data);
-    s->data = malloc(n * sizeof(float));
-    s->data_cap = s->data ? n : 0;
-  }
-  if (!s->raw || !s->data) {
+  if (!s->raw) {
     snprintf(error, error_size, "out of host memory");
     return LAMP_ERR_OUT_OF_MEMORY;
   }
@@ -225,9 +201,35 @@ static lamp_status lamp__st_tensor(void *user, const char *name, size_t rows, si
     snprintf(error, error_size, "%s", lamp_context_error(s->ctx));
     return st;
   }
-  lamp__to_f32(s->raw, t->dtype, n, s->data);
-  *data = s->data;
+  out->data = s->raw;
   return LAMP_OK;
+}
+
+/* Opens the files, then creates the model (options) or its plan (plan non-NULL). */
+static lamp_status lamp__st_files(lamp_context *ctx, const lamp_model_config *config,
+                                  const char *const *paths, size_t count,
+                                  const lamp_model_options *options,
+                                  const lamp_model_shape *shape, lamp_model_plan *plan,
+                                  lamp_model **out) {
+  if (count == 0 || count > 65536)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create_safetensors_files: "
+                      "%zu files (1 to 65536)", count);
+  lamp__st_lookup s = {ctx, calloc(count, sizeof(lamp_safetensors *)), paths, count, NULL, 0};
+  if (!s.files) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  lamp_status st = LAMP_OK;
+  for (size_t i = 0; i < count && st == LAMP_OK; i++) {
+    if (!paths[i]) st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "safetensors path %zu is NULL",
+                                   i);
+    else st = lamp_safetensors_open(ctx, paths[i], &s.files[i]);
+  }
+  if (st == LAMP_OK && plan)
+    st = lamp__model_plan(ctx, config, LAMP_MODEL_NAMES_HF, lamp__st_tensor, &s, shape,
+                          options ? options->weights : LAMP_MODEL_WEIGHTS_AUTO, plan);
+  else if (st == LAMP_OK)
+    st = lamp__model_create(ctx, config, LAMP_MODEL_NAMES_HF, lamp__st_tensor, &s, options, out);
+  for (size_t i = 0; i < count; i++) lamp_safetensors_release(s.files[i]);
+  free(s.files), free(s.raw);
+  return st;
 }
 
 lamp_status lamp_model_create_safetensors_files(lamp_context *ctx,
@@ -238,23 +240,8 @@ lamp_status lamp_model_create_safetensors_files(lamp_context *ctx,
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT,
                       "lamp_model_create_safetensors_files: NULL argument");
   *out = NULL;
-  if (count == 0 || count > 65536)
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create_safetensors_files: "
-                      "%zu files (1 to 65536)", count);
-  lamp__st_lookup s = {ctx, calloc(count, sizeof(lamp_safetensors *)), paths, count,
-                       NULL, NULL, 0, 0};
-  if (!s.files) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
-  lamp_status st = LAMP_OK;
-  for (size_t i = 0; i < count && st == LAMP_OK; i++) {
-    if (!paths[i]) st = lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "safetensors path %zu is NULL",
-                                   i);
-    else st = lamp_safetensors_open(ctx, paths[i], &s.files[i]);
-  }
-  if (st == LAMP_OK) st = lamp_model_create(ctx, config, LAMP_MODEL_NAMES_HF, lamp__st_tensor,
-                                            &s, out);
-  for (size_t i = 0; i < count; i++) lamp_safetensors_release(s.files[i]);
-  free(s.files), free(s.raw), free(s.data);
-  return st;
+  const lamp_model_options o = {LAMP_MODEL_WEIGHTS_F32, NULL};
+  return lamp__st_files(ctx, config, paths, count, &o, NULL, NULL, out);
 }
 
 /* ---- a model folder --------------------------------------------------------------------- */
@@ -326,10 +313,11 @@ done:
   return LAMP_OK;
 }
 
-lamp_status lamp_model_create_safetensors(lamp_context *ctx, const char *dir, lamp_model **out) {
-  if (!ctx || !dir || !out)
-    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create_safetensors: NULL");
-  *out = NULL;
+/* A folder's model (plan NULL) or its plan. */
+static lamp_status lamp__st_folder(lamp_context *ctx, const char *dir,
+                                   const lamp_model_options *options,
+                                   const lamp_model_shape *shape, lamp_model_plan *plan,
+                                   lamp_model **out) {
   size_t dlen = strlen(dir);
   char *path = malloc(dlen + 64);
   if (!path) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -364,10 +352,33 @@ lamp_status lamp_model_create_safetensors(lamp_context *ctx, const char *dir, la
     }
   }
   if (st == LAMP_OK)
-    st = lamp_model_create_safetensors_files(ctx, &config, (const char *const *)paths, count,
-                                             out);
+    st = lamp__st_files(ctx, &config, (const char *const *)paths, count, options, shape, plan,
+                        out);
   for (size_t i = 0; i < count; i++) free(paths[i]);
   free(paths);
   free(path);
   return st;
+}
+
+lamp_status lamp_model_create_safetensors_with(lamp_context *ctx, const char *dir,
+                                               const lamp_model_options *options,
+                                               lamp_model **out) {
+  if (!ctx || !dir || !out)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_create_safetensors: NULL");
+  *out = NULL;
+  return lamp__st_folder(ctx, dir, options, NULL, NULL, out);
+}
+
+lamp_status lamp_model_create_safetensors(lamp_context *ctx, const char *dir, lamp_model **out) {
+  const lamp_model_options o = {LAMP_MODEL_WEIGHTS_F32, NULL};
+  return lamp_model_create_safetensors_with(ctx, dir, &o, out);
+}
+
+lamp_status lamp_model_plan_safetensors(lamp_context *ctx, const char *dir,
+                                        const lamp_model_shape *shape, lamp_model_weights weights,
+                                        lamp_model_plan *plan) {
+  if (!ctx || !dir || !plan)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_plan_safetensors: NULL");
+  const lamp_model_options o = {weights, shape};
+  return lamp__st_folder(ctx, dir, &o, shape, plan, NULL);
 }

@@ -1,0 +1,164 @@
+/* Frozen weights kept on the device in their file's storage format (ggml's F32, F16, BF16,
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) and expanded to f32 right before the product
+ * that reads them. One build per format: LAMP_DQ is the ggml type number (src/io/gguf.c lays
+ * out the same blocks on the host).
+ *
+ * Every value is computed with the operations, in the order, of the host decoders in
+ * src/io/gguf.c, and contraction into fused multiply-adds is off, so a weight decodes to the
+ * same f32 bits on the device as on the host (tests/test_dequant.c compares them bit for bit).
+ * One work-item per element: a block's scale is read by each of its elements, from cache. */
+#pragma OPENCL FP_CONTRACT OFF
+
+static uint lamp_dq_u16(__global const uchar *p) { return (uint)p[0] | (uint)p[1] << 8; }
+
+static uint lamp_dq_u32(__global const uchar *p) {
+  return (uint)p[0] | (uint)p[1] << 8 | (uint)p[2] << 16 | (uint)p[3] << 24;
+}
+
+/* An IEEE half from its bits; subnormals are mant * 2^-24, exact in f32. */
+static float lamp_dq_half(uint h) {
+  const uint sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+  if (e == 0x1Fu) return as_float(sign | 0x7F800000u | (mant << 13));
+  if (e == 0) {
+    const float v = (float)mant * 5.9604644775390625e-8f;
+    return sign ? -v : v;
+  }
+  return as_float(sign | ((e + 112u) << 23) | (mant << 13));
+}
+
+#if LAMP_DQ == 0 /* F32 */
+#define DQ_BLOCK 1
+#define DQ_BYTES 4
+static float lamp_dq(__global const uchar *b, uint j) { return as_float(lamp_dq_u32(b)); }
+#elif LAMP_DQ == 1 /* F16 */
+#define DQ_BLOCK 1
+#define DQ_BYTES 2
+static float lamp_dq(__global const uchar *b, uint j) { return lamp_dq_half(lamp_dq_u16(b)); }
+#elif LAMP_DQ == 30 /* BF16: the top half of an f32 */
+#define DQ_BLOCK 1
+#define DQ_BYTES 2
+static float lamp_dq(__global const uchar *b, uint j) { return as_float(lamp_dq_u16(b) << 16); }
+#elif LAMP_DQ == 2 /* Q4_0: f16 scale, 16 bytes of nibbles: element j < 16 low, j + 16 high */
+#define DQ_BLOCK 32
+#define DQ_BYTES 18
+static float lamp_dq(__global const uchar *b, uint j) {
+  const float d = lamp_dq_half(lamp_dq_u16(b));
+  const uint q = j < 16 ? b[2 + j] & 0x0Fu : b[2 + j - 16] >> 4;
+  return (float)((int)q - 8) * d;
+}
+#elif LAMP_DQ == 3 /* Q4_1: scale and min */
+#define DQ_BLOCK 32
+#define DQ_BYTES 20
+static float lamp_dq(__global const uchar *b, uint j) {
+  const float d = lamp_dq_half(lamp_dq_u16(b)), m = lamp_dq_half(lamp_dq_u16(b + 2));
+  const uint q = j < 16 ? b[4 + j] & 0x0Fu : b[4 + j - 16] >> 4;
+  return (float)q * d + m;
+}
+#elif LAMP_DQ == 6 /* Q5_0: bit j of the 32-bit qh is element j's fifth bit */
+#define DQ_BLOCK 32
+#define DQ_BYTES 22
+static float lamp_dq(__global const uchar *b, uint j) {
+  const float d = lamp_dq_half(lamp_dq_u16(b));
+  const uint qh = lamp_dq_u32(b + 2);
+  const uint lo = j < 16 ? b[6 + j] & 0x0Fu : b[6 + j - 16] >> 4;
+  return (float)((int)(lo | ((qh >> j) & 1u) << 4) - 16) * d;
+}
+#elif LAMP_DQ == 7 /* Q5_1 */
+#define DQ_BLOCK 32
+#define DQ_BYTES 24
+static float lamp_dq(__global const uchar *b, uint j) {
+  const float d = lamp_dq_half(lamp_dq_u16(b)), m = lamp_dq_half(lamp_dq_u16(b + 2));
+  const uint qh = lamp_dq_u32(b + 4);
+  const uint lo = j < 16 ? b[8 + j] & 0x0Fu : b[8 + j - 16] >> 4;
+  return (float)(lo | ((qh >> j) & 1u) << 4) * d + m;
+}
+#elif LAMP_DQ == 8 /* Q8_0 */
+#define DQ_BLOCK 32
+#define DQ_BYTES 34
+static float lamp_dq(__global const uchar *b, uint j) {
+  return (float)(char)b[2 + j] * lamp_dq_half(lamp_dq_u16(b));
+}
+#elif LAMP_DQ == 12 || LAMP_DQ == 13 /* Q4_K, Q5_K: 8 sub-blocks of 32 with 6-bit scales */
+#define DQ_BLOCK 256
+#define DQ_BYTES (LAMP_DQ == 12 ? 144 : 176)
+static float lamp_dq(__global const uchar *b, uint j) {
+  const float d = lamp_dq_half(lamp_dq_u16(b)), dmin = lamp_dq_half(lamp_dq_u16(b + 2));
+  __global const uchar *q = b + 4; /* the 12 bytes of packed scales and mins */
+  const uint s = j / 32, l = j % 32, pair = s / 2;
+  uint sc, mn;
+  if (s < 4) {
+    sc = q[s] & 63u;
+    mn = q[s + 4] & 63u;
+  } else {
+    sc = (q[s + 4] & 0x0Fu) | ((q[s - 4] >> 6) << 4);
+    mn = (q[s + 4] >> 4) | ((q[s] >> 6) << 4);
+  }
+  const float d1 = d * (float)sc, m1 = dmin * (float)mn;
+#if LAMP_DQ == 12
+  const uint byte = b[16 + 32 * pair + l];
+  const uint v = s % 2 ? byte >> 4 : byte & 0x0Fu;
+#else
+  const uint byte = b[48 + 32 * pair + l];
+  const uint v = (s % 2 ? byte >> 4 : byte & 0x0Fu) | ((b[16 + l] >> s) & 1u) << 4;
+#endif
+  return d1 * (float)v - m1;
+}
+#elif LAMP_DQ == 14 /* Q6_K: two halves of 128, each four groups of 32 */
+#define DQ_BLOCK 256
+#define DQ_BYTES 210
+static float lamp_dq(__global const uchar *b, uint j) {
+  const uint n = j / 128, g = (j % 128) / 32, l = j % 32;
+  __global const uchar *ql = b + 64 * n, *qh = b + 128 + 32 * n;
+  __global const char *sc = (__global const char *)(b + 192 + 8 * n);
+  const float d = lamp_dq_half(lamp_dq_u16(b + 208));
+  const uint low = g % 2 ? ql[l + 32] : ql[l];
+  const uint v = (g < 2 ? low & 0x0Fu : low >> 4) | ((qh[l] >> (2 * g)) & 3u) << 4;
+  return d * (float)sc[l / 16 + 2 * g] * (float)((int)v - 32);
+}
+#else
+#error "dequant.cl: LAMP_DQ names no format lamp decodes"
+#endif
+
+/* Element c of row `row` of a matrix whose rows are `row_bytes` long. */
+static float lamp_dq_at(__global const uchar *src, ulong row_bytes, ulong row, uint c) {
+  return lamp_dq(src + row * row_bytes + (ulong)(c / DQ_BLOCK) * DQ_BYTES, c % DQ_BLOCK);
+}
+
+/* dst (rows, width) f32 = the matrix at src (byte offset src_off), one work-item per element. */
+__kernel void dequant_rows(__global float *dst, ulong dst_off, __global const uchar *src,
+                           ulong src_off, ulong row_bytes, uint rows, uint width) {
+  const uint c = get_global_id(0), r = get_global_id(1);
+  if (c >= width || r >= rows) return;
+  dst[dst_off + (ulong)r * width + c] = lamp_dq_at(src + src_off, row_bytes, r, c);
+}
+
+/* out (M, C) = table rows idx[m], decoded: the output head's label rows. The host checks idx. */
+__kernel void dequant_gather(__global float *out, ulong out_off, __global const uchar *src,
+                             ulong src_off, ulong row_bytes, __global const int *idx, uint rows,
+                             uint width) {
+  const uint c = get_global_id(0), m = get_global_id(1);
+  if (c >= width || m >= rows) return;
+  out[out_off + (ulong)m * width + c] = lamp_dq_at(src + src_off, row_bytes, (ulong)idx[m], c);
+}
+
+/* embedding_forward of embedding.cl on a stored table: prompt rows, then each sequence's token
+ * rows decoded from the table, zeros for padding and for an id outside the vocabulary. */
+__kernel void dequant_embedding(__global float *x, ulong x_off, __global const uchar *table,
+                                ulong table_off, ulong row_bytes, __global const float *prompt,
+                                ulong prompt_off, __global const int *ids,
+                                __global const int *lengths, uint batch, uint tokens,
+                                uint prompt_rows, uint width, uint vocab) {
+  const uint c = get_global_id(0), row = get_global_id(1);
+  if (c >= width || row >= prompt_rows + batch * tokens) return;
+  float v = 0.0f;
+  if (row < prompt_rows) {
+    v = prompt[prompt_off + (ulong)row * width + c];
+  } else {
+    const uint b = (row - prompt_rows) / tokens, t = (row - prompt_rows) % tokens;
+    if ((int)t < lengths[b]) {
+      const int id = ids[(ulong)b * tokens + t];
+      if (id >= 0 && (uint)id < vocab) v = lamp_dq_at(table + table_off, row_bytes, (ulong)id, c);
+    }
+  }
+  x[x_off + (ulong)row * width + c] = v;
+}

@@ -1,0 +1,200 @@
+/* The frozen weights as the products see them: f32 views, or stored matrices expanded by the
+ * kernels of kernels/dequant.cl into the model's scratch right before each product. */
+#include <stdio.h>
+#include <string.h>
+
+#include "model/llama_ops.h"
+#include "model/model_internal.h"
+
+/* The build of kernels/dequant.cl for `type`. */
+static lamp_status lamp__dequant_kernel(lamp_context *ctx, lamp_ggml_type type, const char *name,
+                                        cl_kernel *k) {
+  char options[32];
+  snprintf(options, sizeof(options), "-DLAMP_DQ=%d", (int)type);
+  return lamp__kernel_variant(ctx, "dequant", options, name, k);
+}
+
+static lamp_status lamp__dequant_u32(lamp_context *ctx, size_t v, const char *what, cl_uint *out) {
+  if (v > 0x7fffffffu)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "dequantise: %s = %zu is too large", what, v);
+  *out = (cl_uint)v;
+  return LAMP_OK;
+}
+
+/* dst rows (f32, dense, `cols` wide, at float offset dst_off) = rows first .. first + rows - 1
+ * of part p. */
+static lamp_status lamp__dequant_rows(lamp_context *ctx, cl_mem dst, size_t dst_off,
+                                      const lamp__part *p, size_t first, size_t rows,
+                                      size_t cols) {
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_rows", &k));
+  cl_uint ur, uc;
+  LAMP__TRY(lamp__dequant_u32(ctx, rows, "rows", &ur));
+  LAMP__TRY(lamp__dequant_u32(ctx, cols, "columns", &uc));
+  cl_ulong d_off = dst_off, s_off = p->raw.offset + first * p->row_bytes, rb = p->row_bytes;
+  LAMP__TRY(lamp__arg(ctx, k, 0, sizeof(cl_mem), &dst));
+  LAMP__TRY(lamp__arg(ctx, k, 1, sizeof(cl_ulong), &d_off));
+  LAMP__TRY(lamp__arg(ctx, k, 2, sizeof(cl_mem), &p->raw.buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 3, sizeof(cl_ulong), &s_off));
+  LAMP__TRY(lamp__arg(ctx, k, 4, sizeof(cl_ulong), &rb));
+  LAMP__TRY(lamp__arg(ctx, k, 5, sizeof(cl_uint), &ur));
+  LAMP__TRY(lamp__arg(ctx, k, 6, sizeof(cl_uint), &uc));
+  size_t global[2] = {cols, rows}, local[2] = {cols < 64 ? cols : 64, 1};
+  return lamp__launch(ctx, k, "dequant_rows", 2, global, local);
+}
+
+lamp_status lamp__model_weight(const lamp_model *m, const lamp__matrix *w, lamp_tensor *out) {
+  if (!w->n_parts) {
+    *out = lamp__model_mat(w->f32, w->cols, w->rows);
+    return LAMP_OK;
+  }
+  if (w->rows * w->cols > m->scratch_floats)
+    return lamp__fail(m->ctx, LAMP_ERR_INVALID_ARGUMENT, "model weights: a %zu x %zu matrix does "
+                      "not fit the %zu-float scratch", w->rows, w->cols, m->scratch_floats);
+  size_t row = 0;
+  for (size_t k = 0; k < w->n_parts; k++) {
+    const lamp__part *p = &w->part[k];
+    LAMP__TRY(lamp__dequant_rows(m->ctx, m->scratch.buffer, m->scratch.offset / 4 + row * w->cols,
+                                 p, 0, p->rows, w->cols));
+    row += p->rows;
+  }
+  *out = lamp__model_mat(m->scratch, w->cols, w->rows);
+  return LAMP_OK;
+}
+
+lamp_status lamp__model_embed(const lamp_model *m, lamp_tensor *x, const lamp_tensor *prompt,
+                              cl_mem ids, cl_mem lengths, size_t batch, size_t tokens,
+                              size_t prompt_rows) {
+  lamp_context *ctx = m->ctx;
+  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab, N = prompt_rows + batch * tokens;
+  if (!m->embd.n_parts) {
+    lamp_tensor table = lamp__model_mat(m->embd.f32, C, V);
+    return lamp__llama_embedding_forward(ctx, x, &table, prompt, ids, lengths, batch, tokens,
+                                         prompt_rows);
+  }
+  if (lamp_tensor_numel(x) != N * C || x->ne[0] != C || (prompt_rows && !prompt))
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "model embedding: the output must be (%zu, %zu) and "
+                      "the prompt given", N, C);
+  const lamp__part *p = &m->embd.part[0];
+  const lamp_tensor *pr = prompt_rows ? prompt : x;
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_embedding", &k));
+  cl_uint u[5];
+  const size_t v[5] = {batch, tokens, prompt_rows, C, V};
+  for (size_t i = 0; i < 5; i++) LAMP__TRY(lamp__dequant_u32(ctx, v[i], "a dimension", &u[i]));
+  cl_ulong x_off = x->offset / 4, t_off = p->raw.offset, rb = p->row_bytes,
+           p_off = pr->offset / 4;
+  LAMP__TRY(lamp__arg(ctx, k, 0, sizeof(cl_mem), &x->buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 1, sizeof(cl_ulong), &x_off));
+  LAMP__TRY(lamp__arg(ctx, k, 2, sizeof(cl_mem), &p->raw.buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 3, sizeof(cl_ulong), &t_off));
+  LAMP__TRY(lamp__arg(ctx, k, 4, sizeof(cl_ulong), &rb));
+  LAMP__TRY(lamp__arg(ctx, k, 5, sizeof(cl_mem), &pr->buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 6, sizeof(cl_ulong), &p_off));
+  LAMP__TRY(lamp__arg(ctx, k, 7, sizeof(cl_mem), &ids));
+  LAMP__TRY(lamp__arg(ctx, k, 8, sizeof(cl_mem), &lengths));
+  for (cl_uint i = 0; i < 5; i++) LAMP__TRY(lamp__arg(ctx, k, 9 + i, sizeof(cl_uint), &u[i]));
+  size_t global[2] = {C, N}, local[2] = {C < 64 ? C : 64, 1};
+  return lamp__launch(ctx, k, "dequant_embedding", 2, global, local);
+}
+
+/* Columns first .. first + cols - 1 of a dense (rows, width) f32 tensor, as a strided view. */
+static lamp_tensor lamp__columns(const lamp_tensor *t, size_t first, size_t cols) {
+  lamp_tensor v = *t;
+  v.offset += first * 4;
+  v.ne[0] = cols;
+  return v;
+}
+
+/* Rows of the head per slice: as many as the scratch holds. */
+static size_t lamp__head_slice(const lamp_model *m) {
+  size_t r = m->scratch_floats / m->cfg.n_embd;
+  return r < m->cfg.n_vocab ? r : m->cfg.n_vocab;
+}
+
+lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
+                                     lamp_tensor *logits) {
+  lamp_context *ctx = m->ctx;
+  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab;
+  if (!m->output.n_parts) {
+    lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
+    return lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &head, 0.0f, logits);
+  }
+  const size_t slice = lamp__head_slice(m);
+  for (size_t v0 = 0; v0 < V; v0 += slice) {
+    size_t r = V - v0 < slice ? V - v0 : slice;
+    LAMP__TRY(lamp__dequant_rows(ctx, m->scratch.buffer, m->scratch.offset / 4,
+                                 &m->output.part[0], v0, r, C));
+    lamp_tensor w = lamp__model_mat(m->scratch, C, r), out = lamp__columns(logits, v0, r);
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &w, 0.0f, &out));
+  }
+  return LAMP_OK;
+}
+
+lamp_status lamp__model_head_backward(const lamp_model *m, const lamp_tensor *dlogits,
+                                      lamp_tensor *dhf) {
+  lamp_context *ctx = m->ctx;
+  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab;
+  if (!m->output.n_parts) {
+    lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
+    return lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, dlogits, &head, 0.0f, dhf);
+  }
+  const size_t slice = lamp__head_slice(m);
+  for (size_t v0 = 0; v0 < V; v0 += slice) {
+    size_t r = V - v0 < slice ? V - v0 : slice;
+    LAMP__TRY(lamp__dequant_rows(ctx, m->scratch.buffer, m->scratch.offset / 4,
+                                 &m->output.part[0], v0, r, C));
+    lamp_tensor w = lamp__model_mat(m->scratch, C, r), d = lamp__columns(dlogits, v0, r);
+    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &d, &w, v0 ? 1.0f : 0.0f, dhf));
+  }
+  return LAMP_OK;
+}
+
+lamp_status lamp__model_head_rows(const lamp_model *m, lamp_tensor *out, cl_mem idx) {
+  lamp_context *ctx = m->ctx;
+  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab;
+  if (!m->output.n_parts) {
+    lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
+    return lamp__llama_gather(ctx, out, &head, idx);
+  }
+  const lamp__part *p = &m->output.part[0];
+  size_t rows = lamp_tensor_numel(out) / C;
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_gather", &k));
+  cl_uint ur, uc;
+  LAMP__TRY(lamp__dequant_u32(ctx, rows, "rows", &ur));
+  LAMP__TRY(lamp__dequant_u32(ctx, C, "columns", &uc));
+  cl_ulong o_off = out->offset / 4, s_off = p->raw.offset, rb = p->row_bytes;
+  LAMP__TRY(lamp__arg(ctx, k, 0, sizeof(cl_mem), &out->buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 1, sizeof(cl_ulong), &o_off));
+  LAMP__TRY(lamp__arg(ctx, k, 2, sizeof(cl_mem), &p->raw.buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 3, sizeof(cl_ulong), &s_off));
+  LAMP__TRY(lamp__arg(ctx, k, 4, sizeof(cl_ulong), &rb));
+  LAMP__TRY(lamp__arg(ctx, k, 5, sizeof(cl_mem), &idx));
+  LAMP__TRY(lamp__arg(ctx, k, 6, sizeof(cl_uint), &ur));
+  LAMP__TRY(lamp__arg(ctx, k, 7, sizeof(cl_uint), &uc));
+  size_t global[2] = {C, rows}, local[2] = {C < 64 ? C : 64, 1};
+  return lamp__launch(ctx, k, "dequant_gather", 2, global, local);
+}
+
+lamp_status lamp_model_embedding_rows(const lamp_model *model, size_t first, size_t count,
+                                      lamp_tensor *dst) {
+  if (!model || !dst) return LAMP_ERR_INVALID_ARGUMENT;
+  lamp_context *ctx = model->ctx;
+  const size_t C = model->cfg.n_embd, V = model->cfg.n_vocab;
+  if (!count || first > V || count > V - first)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "embedding rows %zu .. %zu: the table has "
+                      "%zu", first, first + count, V);
+  if (!dst->buffer || dst->dtype != LAMP_DTYPE_F32 || !lamp_tensor_is_contiguous(dst) ||
+      dst->ne[0] != C || lamp_tensor_numel(dst) != count * C || dst->offset % 4)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "embedding rows: the destination must be a dense "
+                      "(%zu, %zu) f32 tensor", count, C);
+  if (model->embd.n_parts)
+    return lamp__dequant_rows(ctx, dst->buffer, dst->offset / 4, &model->embd.part[0], first,
+                              count, C);
+  const lamp__region src = model->embd.f32;
+  LAMP__CL(ctx, clEnqueueCopyBuffer(ctx->queue, src.buffer, dst->buffer,
+                                    src.offset + first * C * 4, dst->offset, count * C * 4, 0,
+                                    NULL, NULL));
+  return LAMP_OK;
+}
