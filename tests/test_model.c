@@ -313,6 +313,161 @@ static void test_gguf(void **state) {
   tiny_free(&m);
 }
 
+/* A tensor quantised as `type` (ref_quantize), with the f32 values it decodes to. */
+typedef struct quantised {
+  unsigned char *bytes;
+  size_t size;
+  float *recon;
+} quantised;
+
+static quantised quantise(int type, const float *x, size_t n) {
+  quantised q;
+  q.size = n / ref_block_elements(type) * ref_block_bytes(type);
+  q.bytes = malloc(q.size);
+  q.recon = malloc(n * sizeof(float));
+  double *recon = malloc(n * sizeof(double)), *bound = malloc(n * sizeof(double));
+  assert_true(q.bytes && q.recon && recon && bound);
+  if (type == REF_F32) {
+    memcpy(q.bytes, x, q.size);
+    memcpy(q.recon, x, n * sizeof(float));
+  } else {
+    ref_quantize(type, x, n, q.bytes, recon, bound);
+    for (size_t i = 0; i < n; i++) q.recon[i] = (float)recon[i];
+  }
+  free(recon), free(bound);
+  return q;
+}
+
+/* The model in storage formats, as a quantised GGUF file holds it: each weight in its own
+ * type (the fused Q/K/V and gate/up mix them), against the reference on the decoded values,
+ * with the f32-resident mode of the same file next to it. */
+static void test_stored(void **state) {
+  lamp_context *ctx = *state;
+  tiny m;
+  tiny_make(&m, 0);
+  static const char *parts[9] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
+                                 "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
+  const int types[9] = {REF_F32, REF_Q8_0, REF_Q5_1, REF_Q4_0, REF_F16, REF_F32, REF_Q4_1,
+                        REF_Q5_0, REF_BF16};
+  const uint64_t rows[9] = {1, H * D, KV * D, KV * D, C, 1, F, F, C};
+  const uint64_t cols[9] = {C, C, C, C, H * D, C, C, C, F};
+  ref_gguf_writer gw;
+  ref_gguf_init(&gw, 3, 32);
+  ref_gguf_kv_str(&gw, "general.architecture", "llama");
+  ref_gguf_kv_u32(&gw, "llama.block_count", L);
+  ref_gguf_kv_u32(&gw, "llama.embedding_length", C);
+  ref_gguf_kv_u32(&gw, "llama.attention.head_count", H);
+  ref_gguf_kv_u32(&gw, "llama.attention.head_count_kv", KV);
+  ref_gguf_kv_u32(&gw, "llama.feed_forward_length", F);
+  ref_gguf_kv_u32(&gw, "llama.context_length", 128);
+  ref_gguf_kv_u32(&gw, "llama.vocab_size", V);
+  uint64_t ne_vc[2] = {C, V}, ne_c[1] = {C};
+  quantised embd = quantise(REF_Q8_0, m.embd, V * C), out = quantise(REF_Q4_1, m.output, V * C);
+  ref_gguf_tensor(&gw, "token_embd.weight", 2, ne_vc, REF_Q8_0, embd.bytes, embd.size);
+  ref_gguf_tensor(&gw, "output_norm.weight", 1, ne_c, REF_F32, m.out_norm, C * 4);
+  ref_gguf_tensor(&gw, "output.weight", 2, ne_vc, REF_Q4_1, out.bytes, out.size);
+  quantised q[L][9];
+  float *permuted[L][2];
+  ref_llama_layer gl[L];
+  for (size_t l = 0; l < L; l++) {
+    permuted[l][0] = to_gguf_rows(m.store[l][1], H);
+    permuted[l][1] = to_gguf_rows(m.store[l][2], KV);
+    for (size_t i = 0; i < 9; i++) {
+      const float *x = i == 1 ? permuted[l][0] : i == 2 ? permuted[l][1] : m.store[l][i];
+      q[l][i] = quantise(types[i], x, rows[i] * cols[i]);
+      char name[64];
+      snprintf(name, sizeof(name), "blk.%zu.%s.weight", l, parts[i]);
+      uint64_t ne[2] = {cols[i], rows[i]};
+      ref_gguf_tensor(&gw, name, rows[i] == 1 ? 1 : 2, ne, (uint32_t)types[i], q[l][i].bytes,
+                      q[l][i].size);
+    }
+    float **r = (float *[9]){q[l][0].recon, q[l][1].recon, q[l][2].recon, q[l][3].recon,
+                             q[l][4].recon, q[l][5].recon, q[l][6].recon, q[l][7].recon,
+                             q[l][8].recon};
+    gl[l] = (ref_llama_layer){r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]};
+  }
+  ref_buf file = {0};
+  ref_gguf_finish(&gw, &file);
+  lamp_gguf *g = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open_memory(ctx, file.data, file.size, &g));
+  /* the reference on the decoded weights, in llama.cpp's row order */
+  ref_llama_weights w = {embd.recon, m.out_norm, out.recon, gl, 1};
+  float *pf;
+  double *pd = prompt_values(&pf);
+  double *grad = malloc(P * C * sizeof(double));
+  fd_case fc = {&m, &w, 0};
+  ref_llama_fd(fd_loss, &fc, pd, P * C, 1e-4, grad);
+  float *logits[2] = {NULL, NULL};
+  size_t bytes[2];
+  for (int mode = 0; mode < 2; mode++) {
+    lamp_model_options o = {mode ? LAMP_MODEL_WEIGHTS_STORED : LAMP_MODEL_WEIGHTS_F32, NULL};
+    lamp_model *model = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_create_gguf_with(ctx, g, &o, &model));
+    assert_int_equal(lamp_model_get_weights(model), o.weights);
+    bytes[mode] = lamp_model_weight_bytes(model);
+    /* the plan predicts what the model and a workspace take */
+    lamp_model_shape shape = {B, T, P, M, K, 0};
+    lamp_model_plan plan;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_plan_gguf(ctx, g, &shape, o.weights, &plan));
+    assert_int_equal(plan.weights, o.weights);
+    assert_int_equal(plan.weights_total, bytes[mode]);
+    lamp_tensor table;
+    lamp_status st = lamp_model_embedding(model, &table);
+    assert_int_equal(st, mode ? LAMP_ERR_UNSUPPORTED : LAMP_OK);
+    lamp_tensor rows_t;
+    size_t ne[2] = {C, 7};
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &rows_t));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_embedding_rows(model, V - 7, 7, &rows_t));
+    float *er = download(ctx, &rows_t);
+    assert_memory_equal(er, embd.recon + (V - 7) * C, 7 * C * sizeof(float));
+    free(er);
+    lamp_tensor_release(&rows_t);
+    for (int rc = 0; rc < 2; rc++) {
+      lamp_model_workspace *ws = make_ws(ctx, model, P, rc, NULL, pf);
+      shape.recompute = rc;
+      LAMP_OK_OR_FAIL(ctx, lamp_model_plan_gguf(ctx, g, &shape, o.weights, &plan));
+      assert_int_equal(plan.workspace + plan.activations, lamp_model_workspace_bytes(ws));
+      check_logits(ctx, ws, &m, &w, pd, P, 1, mode ? "stored, label head" : "f32, label head");
+      check_logits(ctx, ws, &m, &w, pd, P, 0, mode ? "stored" : "f32 from a quantised file");
+      LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, M, out_seq, out_pos, vocab_targets));
+      LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
+      LAMP_OK_OR_FAIL(ctx, lamp_model_backward(ws));
+      lamp_tensor lt, gt;
+      LAMP_OK_OR_FAIL(ctx, lamp_model_logits(ws, &lt));
+      LAMP_OK_OR_FAIL(ctx, lamp_model_prompt_grad(ws, &gt));
+      float *got = download(ctx, &gt);
+      double err = ref_llama_rel_error(got, grad, P * C);
+      if (err > TOL)
+        fail_msg("mode %d recompute %d: prompt gradient max relative error %.3e", mode, rc, err);
+      free(got);
+      if (!rc) logits[mode] = download(ctx, &lt);
+      lamp_model_workspace_release(ws);
+    }
+    lamp_model_release(model);
+  }
+  /* the two modes compute on the same f32 values */
+  double *wide = malloc(M * V * sizeof(double));
+  for (size_t i = 0; i < M * V; i++) wide[i] = logits[0][i];
+  double err = ref_llama_rel_error(logits[1], wide, M * V);
+  if (err > 1e-5) fail_msg("stored against f32 logits: max relative error %.3e", err);
+  assert_true(bytes[1] < bytes[0]);
+  /* AUTO with room for everything keeps f32 */
+  lamp_model_options autom = {LAMP_MODEL_WEIGHTS_AUTO, NULL};
+  lamp_model *model = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_create_gguf_with(ctx, g, &autom, &model));
+  assert_int_equal(lamp_model_get_weights(model), LAMP_MODEL_WEIGHTS_F32);
+  lamp_model_release(model);
+  lamp_gguf_release(g);
+  free(wide), free(logits[0]), free(logits[1]), free(grad), free(pf), free(pd);
+  for (size_t l = 0; l < L; l++) {
+    free(permuted[l][0]), free(permuted[l][1]);
+    for (size_t i = 0; i < 9; i++) free(q[l][i].bytes), free(q[l][i].recon);
+  }
+  free(embd.bytes), free(embd.recon), free(out.bytes), free(out.recon);
+  ref_buf_free(&file);
+  tiny_free(&m);
+}
+
 static void test_errors(void **state) {
   lamp_context *ctx = *state;
   tiny m;
@@ -398,6 +553,7 @@ int main(void) {
       cmocka_unit_test(test_forward),
       cmocka_unit_test(test_backward),
       cmocka_unit_test(test_gguf),
+      cmocka_unit_test(test_stored),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_workspace_too_large),
   };

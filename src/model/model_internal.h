@@ -109,6 +109,18 @@ lamp_status lamp__model_head_backward(const lamp_model *m, const lamp_tensor *dl
 /* out (K, C) = the head's rows idx (K ids, checked by the caller). */
 lamp_status lamp__model_head_rows(const lamp_model *m, lamp_tensor *out, cl_mem idx);
 
+/* The kernels of kernels/dequant.cl, for one stored part. dequant_rows: dst rows (dense f32,
+ * `cols` wide, at float offset dst_off) = rows first .. first + rows - 1 of p. dequant_gather:
+ * out (K, C) = rows idx of p. dequant_embedding: lamp__llama_embedding_forward on p. */
+lamp_status lamp__dequant_rows(lamp_context *ctx, cl_mem dst, size_t dst_off, const lamp__part *p,
+                               size_t first, size_t rows, size_t cols);
+lamp_status lamp__dequant_gather(lamp_context *ctx, lamp_tensor *out, const lamp__part *p,
+                                 cl_mem idx);
+lamp_status lamp__dequant_embedding(lamp_context *ctx, lamp_tensor *x, const lamp__part *p,
+                                    const lamp_tensor *prompt, cl_mem ids, cl_mem lengths,
+                                    size_t batch, size_t tokens, size_t prompt_rows,
+                                    size_t vocab);
+
 /* Bytes of `rows` rows of `cols` elements of `type`; 0 when cols is not whole blocks. */
 size_t lamp__model_type_bytes(lamp_ggml_type type, size_t rows, size_t cols);
 

@@ -140,7 +140,7 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
   /* Planned sizes stay far below SIZE_MAX: batch and tokens are at most 65536 each. */
   return (uint64_t)*scratch_bytes + (uint64_t)n_slots * block_bytes[1] +
          (uint64_t)(L - n_slots) * block_bytes[0] + 2 * (uint64_t)rope_bytes +
-         (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + s.labels) * 4;
+         (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + (s.labels ? s.labels : 1)) * 4;
 }
 
 void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *shape,
@@ -158,12 +158,12 @@ void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *sh
     for (int r = 0; r < 2; r++) {
       s.recompute = r;
       uint64_t total = lamp__workspace_layout(&ws, c, &s, &scratch, block, &rope);
+      /* the integer inputs count as activations: they are per batch like them */
       uint64_t kept = total - scratch - 2 * (uint64_t)rope;
       *(r ? kept_recompute : kept_full) = kept;
       if (block[1] > *largest) *largest = block[1];
     }
     *workspace = scratch + 2 * (uint64_t)rope;
-    /* what the activations leave out: the integer inputs are in `kept` above */
     if (scratch > *largest) *largest = scratch;
   }
   free(ws.xs);
@@ -246,7 +246,8 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
                                   &ws->buffers[0])))
     goto done;
   ws->n_buffers = 1;
-  ws->bytes = scratch_bytes;
+  ws->bytes = scratch_bytes + (s.batch * s.tokens + 2 * s.batch + 2 * M +
+                               (s.labels ? s.labels : 1)) * sizeof(cl_int);
   lamp__region *scratch[] = {&ws->prompt, &ws->dprompt, &ws->h, &ws->tmp, &ws->dr, &ws->a,
                              &ws->dgu, &ws->dqkv, &ws->dout, &ws->delta, &ws->xsel, &ws->tsel,
                              &ws->xl, &ws->hf, &ws->dhf, &ws->dxl, &ws->rstdf, &ws->wlab,

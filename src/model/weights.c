@@ -21,9 +21,7 @@ static lamp_status lamp__dequant_u32(lamp_context *ctx, size_t v, const char *wh
   return LAMP_OK;
 }
 
-/* dst rows (f32, dense, `cols` wide, at float offset dst_off) = rows first .. first + rows - 1
- * of part p. */
-static lamp_status lamp__dequant_rows(lamp_context *ctx, cl_mem dst, size_t dst_off,
+lamp_status lamp__dequant_rows(lamp_context *ctx, cl_mem dst, size_t dst_off,
                                       const lamp__part *p, size_t first, size_t rows,
                                       size_t cols) {
   cl_kernel k = NULL;
@@ -66,16 +64,26 @@ lamp_status lamp__model_embed(const lamp_model *m, lamp_tensor *x, const lamp_te
                               cl_mem ids, cl_mem lengths, size_t batch, size_t tokens,
                               size_t prompt_rows) {
   lamp_context *ctx = m->ctx;
-  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab, N = prompt_rows + batch * tokens;
+  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab;
   if (!m->embd.n_parts) {
     lamp_tensor table = lamp__model_mat(m->embd.f32, C, V);
     return lamp__llama_embedding_forward(ctx, x, &table, prompt, ids, lengths, batch, tokens,
                                          prompt_rows);
   }
-  if (lamp_tensor_numel(x) != N * C || x->ne[0] != C || (prompt_rows && !prompt))
-    return lamp__fail(ctx, LAMP_ERR_SHAPE, "model embedding: the output must be (%zu, %zu) and "
-                      "the prompt given", N, C);
-  const lamp__part *p = &m->embd.part[0];
+  return lamp__dequant_embedding(ctx, x, &m->embd.part[0], prompt, ids, lengths, batch, tokens,
+                                 prompt_rows, V);
+}
+
+lamp_status lamp__dequant_embedding(lamp_context *ctx, lamp_tensor *x, const lamp__part *p,
+                                    const lamp_tensor *prompt, cl_mem ids, cl_mem lengths,
+                                    size_t batch, size_t tokens, size_t prompt_rows,
+                                    size_t vocab) {
+  const size_t C = x->ne[0], V = vocab, N = prompt_rows + batch * tokens;
+  if (x->dtype != LAMP_DTYPE_F32 || !lamp_tensor_is_contiguous(x) || x->offset % 4 ||
+      lamp_tensor_numel(x) != N * C || (prompt_rows && (!prompt || prompt->ne[0] != C ||
+                                                        lamp_tensor_numel(prompt) != prompt_rows * C)))
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "model embedding: the output must be a dense (%zu, "
+                      "%zu) f32 tensor and the prompt (%zu, %zu)", N, C, prompt_rows, C);
   const lamp_tensor *pr = prompt_rows ? prompt : x;
   cl_kernel k = NULL;
   LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_embedding", &k));
@@ -157,7 +165,14 @@ lamp_status lamp__model_head_rows(const lamp_model *m, lamp_tensor *out, cl_mem 
     lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
     return lamp__llama_gather(ctx, out, &head, idx);
   }
-  const lamp__part *p = &m->output.part[0];
+  return lamp__dequant_gather(ctx, out, &m->output.part[0], idx);
+}
+
+lamp_status lamp__dequant_gather(lamp_context *ctx, lamp_tensor *out, const lamp__part *p,
+                                 cl_mem idx) {
+  const size_t C = out->ne[0];
+  if (out->dtype != LAMP_DTYPE_F32 || !lamp_tensor_is_contiguous(out) || out->offset % 4)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "dequantised gather: the output must be dense f32");
   size_t rows = lamp_tensor_numel(out) / C;
   cl_kernel k = NULL;
   LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_gather", &k));
