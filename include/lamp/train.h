@@ -54,6 +54,14 @@ typedef struct lamp_llm_info {
  * config.json). A missing path, a folder without those files or a damaged file is an error
  * naming it. */
 LAMP_API lamp_status lamp_llm_load(lamp_context *ctx, const char *path, lamp_llm **out);
+/* lamp_llm_load with the model's options (NULL: defaults). lamp_llm_load loads in mode AUTO,
+ * for the weights alone; a trainer then plans its workspace and, when the model was loaded in
+ * AUTO and the f32 weights leave no room for it, reloads them in the storage format
+ * (lamp_trainer_create). The shape in the options is not used: the trainer plans its own. */
+LAMP_API lamp_status lamp_llm_load_with(lamp_context *ctx, const char *path,
+                                        const lamp_model_options *options, lamp_llm **out);
+/* The mode asked for at load (AUTO, F32 or STORED); lamp_model_get_weights says the one in use. */
+LAMP_API lamp_model_weights lamp_llm_requested_weights(const lamp_llm *llm);
 LAMP_API void lamp_llm_release(lamp_llm *llm);
 LAMP_API lamp_context *lamp_llm_context(const lamp_llm *llm);
 LAMP_API lamp_model *lamp_llm_model(const lamp_llm *llm);
@@ -178,9 +186,29 @@ LAMP_API void lamp_trainer_options_init(lamp_trainer_options *options, const lam
 
 typedef struct lamp_trainer lamp_trainer;
 
+/* What a trainer with these options takes on the device, from the model file's tensor table
+ * and the classifier's batches, before anything is allocated. Bytes. */
+typedef struct lamp_trainer_plan {
+  lamp_model_plan model;  /* weights, workspace and activations */
+  lamp_model_shape shape; /* the workspace the trainer creates */
+  uint64_t prompt;        /* the prompt's parameters, their gradients and AdamW's two moments */
+  uint64_t total;         /* model.total + prompt */
+  int fits;               /* within the device's global memory and largest allocation */
+} lamp_trainer_plan;
+
+/* The plan of a trainer on `cls` with `options`, its model in mode `weights` (AUTO: F32 if that
+ * fits, else STORED) and options->recompute as given. */
+LAMP_API lamp_status lamp_trainer_plan_make(lamp_classifier *cls,
+                                            const lamp_trainer_options *options,
+                                            lamp_model_weights weights,
+                                            lamp_trainer_plan *plan);
+
 /* A prompt initialised from the options (embedding rows of the model for LAMP and PT, by SVD
  * for LAMP), its AdamW state and the epoch order of `train` (kept by reference: it must outlive
- * the trainer). Every label of `train` must be known. */
+ * the trainer). Every label of `train` must be known. First the trainer plans its memory
+ * (lamp_trainer_plan_make): when the llm was loaded in mode AUTO with f32 weights that leave
+ * no room for the rest, the weights are reloaded in their storage format; a plan that fits in
+ * neither mode is LAMP_ERR_OUT_OF_MEMORY with the table and what would make it fit. */
 LAMP_API lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options *options,
                                          const lamp_examples *train, lamp_trainer **out);
 LAMP_API void lamp_trainer_release(lamp_trainer *trainer);

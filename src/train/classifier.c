@@ -224,13 +224,23 @@ lamp_model_head lamp__classifier_head(const lamp_classifier *c) {
 
 /* ---- the workspace -------------------------------------------------------------------------- */
 
-lamp_status lamp__classifier_reserve(lamp_classifier *c, size_t prompt_rows, size_t batch,
-                                     int recompute) {
+void lamp__classifier_shape(const lamp_classifier *c, size_t prompt_rows, size_t batch,
+                            int recompute, lamp_model_shape *shape) {
   size_t K = c->n_labels, W = c->single ? 1 : c->max_word;
   size_t eval_seqs = c->eval_batch * (c->single ? 1 : K);
   size_t need_batch = eval_seqs, need_out = eval_seqs * W, need_tokens = c->max_tokens + W - 1;
   if (batch > need_batch) need_batch = batch;
   if (batch * W > need_out) need_out = batch * W;
+  *shape = (lamp_model_shape){need_batch, need_tokens, prompt_rows, need_out, c->single ? K : 0,
+                              recompute};
+}
+
+lamp_status lamp__classifier_reserve(lamp_classifier *c, size_t prompt_rows, size_t batch,
+                                     int recompute) {
+  lamp_model_shape shape;
+  lamp__classifier_shape(c, prompt_rows, batch, recompute, &shape);
+  size_t need_batch = shape.batch, need_out = shape.outputs, need_tokens = shape.tokens;
+  const size_t K = c->n_labels;
   if (c->ws && c->ws_prompt == prompt_rows && c->ws_batch >= need_batch &&
       c->ws_outputs >= need_out && c->ws_tokens >= need_tokens && c->ws_recompute == recompute)
     return LAMP_OK;
@@ -241,8 +251,8 @@ lamp_status lamp__classifier_reserve(lamp_classifier *c, size_t prompt_rows, siz
   }
   lamp_model_workspace_release(c->ws);
   c->ws = NULL;
-  lamp_model_shape shape = {need_batch, need_tokens, prompt_rows, need_out, c->single ? K : 0,
-                            recompute};
+  shape.batch = need_batch;
+  shape.outputs = need_out;
   LAMP__TRY(lamp_model_workspace_create(c->llm->model, &shape, &c->ws));
   c->ws_batch = need_batch;
   c->ws_tokens = need_tokens;

@@ -56,6 +56,11 @@ static int lamp__gguf_hf_id(lamp_gguf *g, char **id) {
   return rc;
 }
 
+static lamp_model_options lamp__llm_model_options(const lamp_llm *m) {
+  lamp_model_options o = {m->requested, NULL};
+  return o;
+}
+
 static lamp_status lamp__llm_gguf(lamp_llm *m, const char *path) {
   lamp_context *ctx = m->ctx;
   lamp_gguf *g = NULL;
@@ -65,7 +70,8 @@ static lamp_status lamp__llm_gguf(lamp_llm *m, const char *path) {
   if ((st = lamp_tokenizer_from_gguf(ctx, g, &m->tok)) != LAMP_OK) {
     snprintf(detail, sizeof(detail), "%s", lamp_context_error(ctx));
     lamp__fail(ctx, st, "%s: tokenizer: %s", path, detail);
-  } else if ((st = lamp_model_create_gguf(ctx, g, &m->model)) != LAMP_OK) {
+  } else if ((st = lamp_model_create_gguf_with(ctx, g, &(lamp_model_options){m->requested, NULL},
+                                                &m->model)) != LAMP_OK) {
     snprintf(detail, sizeof(detail), "%s", lamp_context_error(ctx));
     lamp__fail(ctx, st, "%s: %s", path, detail);
   } else if (lamp__gguf_str(g, "general.name", &m->name) || lamp__gguf_hf_id(g, &m->hf_id)) {
@@ -123,13 +129,21 @@ static lamp_status lamp__llm_folder(lamp_llm *m, const char *dir) {
     lamp__json_free(doc);
     if (st == LAMP_OK) st = lamp_tokenizer_set_special(ctx, m->tok, &sp);
   }
-  if (st == LAMP_OK) st = lamp_model_create_safetensors(ctx, dir, &m->model);
+  if (st == LAMP_OK) {
+    const lamp_model_options o = lamp__llm_model_options(m);
+    st = lamp_model_create_safetensors_with(ctx, dir, &o, &m->model);
+  }
   /* no name here: lamp_llm_load names the model after the folder */
   free(path);
   return st;
 }
 
 lamp_status lamp_llm_load(lamp_context *ctx, const char *path, lamp_llm **out) {
+  return lamp_llm_load_with(ctx, path, NULL, out);
+}
+
+lamp_status lamp_llm_load_with(lamp_context *ctx, const char *path,
+                               const lamp_model_options *options, lamp_llm **out) {
   if (!ctx || !out) return LAMP_ERR_INVALID_ARGUMENT;
   *out = NULL;
   if (!path || !path[0]) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "no model path given");
@@ -140,6 +154,7 @@ lamp_status lamp_llm_load(lamp_context *ctx, const char *path, lamp_llm **out) {
   lamp_llm *m = calloc(1, sizeof(*m));
   if (!m) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   m->ctx = ctx;
+  m->requested = options ? options->weights : LAMP_MODEL_WEIGHTS_AUTO;
   lamp_status st;
   if (!(m->path = lamp__strndup(path, strlen(path)))) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -163,6 +178,47 @@ lamp_status lamp_llm_load(lamp_context *ctx, const char *path, lamp_llm **out) {
   }
   *out = m;
   return LAMP_OK;
+}
+
+static int lamp__llm_is_folder(const lamp_llm *m) {
+  struct stat sb;
+  return stat(m->path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+lamp_status lamp__llm_plan(const lamp_llm *m, const lamp_model_shape *shape,
+                           lamp_model_weights weights, lamp_model_plan *plan) {
+  lamp_context *ctx = m->ctx;
+  if (lamp__llm_is_folder(m)) return lamp_model_plan_safetensors(ctx, m->path, shape, weights, plan);
+  lamp_gguf *g = NULL;
+  LAMP__TRY(lamp_gguf_open(ctx, m->path, &g));
+  lamp_status st = lamp_model_plan_gguf(ctx, g, shape, weights, plan);
+  lamp_gguf_release(g);
+  return st;
+}
+
+lamp_status lamp__llm_set_weights(lamp_llm *m, lamp_model_weights weights) {
+  if (lamp_model_get_weights(m->model) == weights) return LAMP_OK;
+  lamp_context *ctx = m->ctx;
+  const lamp_model_options o = {weights, NULL};
+  lamp_model *model = NULL;
+  lamp_status st;
+  /* the old weights go first: the point is that both do not fit */
+  lamp_model_release(m->model);
+  m->model = NULL;
+  if (lamp__llm_is_folder(m)) {
+    st = lamp_model_create_safetensors_with(ctx, m->path, &o, &model);
+  } else {
+    lamp_gguf *g = NULL;
+    st = lamp_gguf_open(ctx, m->path, &g);
+    if (st == LAMP_OK) st = lamp_model_create_gguf_with(ctx, g, &o, &model);
+    lamp_gguf_release(g);
+  }
+  m->model = model;
+  return st;
+}
+
+lamp_model_weights lamp_llm_requested_weights(const lamp_llm *m) {
+  return m ? m->requested : LAMP_MODEL_WEIGHTS_AUTO;
 }
 
 void lamp_llm_release(lamp_llm *m) {

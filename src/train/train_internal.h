@@ -12,6 +12,7 @@
 struct lamp_llm {
   lamp_context *ctx;
   lamp_model *model;
+  lamp_model_weights requested; /* as asked at load: AUTO may change to STORED at plan time */
   lamp_tokenizer *tok;
   lamp_model_config config;
   size_t n_ctx;
@@ -82,5 +83,17 @@ lamp_model_head lamp__classifier_head(const lamp_classifier *c);
 
 /* "a|b|c" keys for a checkpoint's metadata. */
 #define LAMP__CKPT_FORMAT "lamp-train-checkpoint"
+
+/* The plan of the llm's model file for `shape` in mode `weights`. */
+lamp_status lamp__llm_plan(const lamp_llm *llm, const lamp_model_shape *shape,
+                           lamp_model_weights weights, lamp_model_plan *plan);
+
+/* Reloads the model's weights in mode `weights` (F32 or STORED); nothing may hold a workspace
+ * of the old model. */
+lamp_status lamp__llm_set_weights(lamp_llm *llm, lamp_model_weights weights);
+
+/* The workspace shape lamp__classifier_reserve asks for. */
+void lamp__classifier_shape(const lamp_classifier *c, size_t prompt_rows, size_t batch,
+                            int recompute, lamp_model_shape *shape);
 
 #endif

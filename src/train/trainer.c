@@ -58,6 +58,7 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
   if (red && (!red->sum || !red->size || red->rank >= red->size))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: the reducer needs a sum function "
                       "and rank < size (rank %zu of %zu)", red->rank, red->size);
+  LAMP__TRY(lamp__trainer_fit(cls, o));
   lamp_trainer *t = calloc(1, sizeof(*t));
   if (!t) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   t->cls = cls;
@@ -71,13 +72,21 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
   t->global = o->batch * t->accumulate * t->ranks;
   t->opts.prompt.width = cls->llm->config.n_embd;
   lamp_status st = LAMP_OK;
+  /* the rows an embedding initialisation samples from, as f32 (the model may store them in
+   * another format) */
   lamp_tensor table;
-  if (st == LAMP_OK) st = lamp_model_embedding(cls->llm->model, &table);
-  if (st == LAMP_OK) {
-    t->opts.prompt.embedding = &table;
-    st = lamp_prompt_create(ctx, &t->opts.prompt, &t->prompt);
-    t->opts.prompt.embedding = NULL;
+  memset(&table, 0, sizeof(table));
+  const size_t V = cls->llm->config.n_vocab;
+  size_t sample = t->opts.prompt.sample_rows < V ? t->opts.prompt.sample_rows : V;
+  size_t ne[2] = {t->opts.prompt.width, sample ? sample : 1};
+  if (t->opts.prompt.init == LAMP_PROMPT_INIT_EMBEDDING) {
+    st = lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &table);
+    if (st == LAMP_OK) st = lamp_model_embedding_rows(cls->llm->model, 0, ne[1], &table);
+    if (st == LAMP_OK) t->opts.prompt.embedding = &table;
   }
+  if (st == LAMP_OK) st = lamp_prompt_create(ctx, &t->opts.prompt, &t->prompt);
+  t->opts.prompt.embedding = NULL;
+  lamp_tensor_release(&table);
   size_t width = 0;
   if (st == LAMP_OK) st = lamp_prompt_output_shape(t->prompt, &t->prompt_rows, &width);
   if (st == LAMP_OK) st = lamp_prompt_get_options(t->prompt, &t->opts.prompt);

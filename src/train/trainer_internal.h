@@ -42,4 +42,8 @@ struct lamp_trainer {
 
 size_t lamp__trainer_device_bytes(const lamp_trainer *t);
 
+/* Plans the trainer's memory before it allocates: reloads AUTO f32 weights as stored when
+ * only that fits, and refuses a plan that fits in no mode with the table and the alternatives. */
+lamp_status lamp__trainer_fit(lamp_classifier *cls, const lamp_trainer_options *o);
+
 #endif
