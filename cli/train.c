@@ -224,7 +224,12 @@ static int tr_session_open(tr_session *s, const char *cmd, const tr_opts *o, con
   tr_model_path(o, path, sizeof(path));
   tr_opts def;
   tr_opts_defaults(&def);
-  if ((st = lamp_llm_load(s->ctx, path, &s->llm)) != LAMP_OK) {
+  lamp_model_options mo = {LAMP_MODEL_WEIGHTS_AUTO, NULL};
+  if (lamp_model_weights_parse(o->weights, &mo.weights) != LAMP_OK) {
+    tr_error(cmd, "--weights %s: use auto, f32 or stored", o->weights);
+    return 2;
+  }
+  if ((st = lamp_llm_load_with(s->ctx, path, &mo, &s->llm)) != LAMP_OK) {
     tr_error(cmd, "%s%s", lamp_context_error(s->ctx),
              st == LAMP_ERR_IO && !strcmp(o->model, def.model) ? " (run scripts/fetch-model.sh)" : "");
     return 1;
@@ -494,6 +499,66 @@ static void tr_summary(const tr_opts *o, const tr_session *s, const lamp_trainer
          mean_step, 100 * host_share, tps);
 }
 
+/* --dry-run: the trainer's memory plan in both weight modes, with and without recomputation,
+ * against the device; nothing beyond the model is allocated and no run folder is made. */
+static int tr_dry_run(tr_opts *flags, int argc, char **argv, tr_ranks *ranks) {
+  const char *cmd = "train";
+  /* the plan needs only the smallest weights on the device */
+  tr_opts o1 = *flags;
+  if (!strcmp(o1.weights, "auto")) snprintf(o1.weights, sizeof(o1.weights), "stored");
+  char device[32], ckpt[PATH_MAX + 64];
+  snprintf(ckpt, sizeof(ckpt), "%s/checkpoint.safetensors", flags->out);
+  tr_ranks_device(ranks, device, sizeof(device));
+  tr_session s;
+  tr_opts o;
+  lamp_classifier_options co;
+  lamp_trainer_options to;
+  lamp_checkpoint *resume = NULL;
+  o1.resume = 0;
+  int rc = tr_session_open(&s, cmd, &o1, device);
+  if (!rc) rc = tr_train_options(&s, &o1, argc, argv, ckpt, NULL, 1, &o, &co, &to, &resume);
+  if (!rc) rc = tr_classifier(&s, cmd, &co);
+  lamp_trainer_plan p[2][2];
+  for (int w = 0; w < 2 && !rc; w++)
+    for (int r = 0; r < 2 && !rc; r++) {
+      lamp_trainer_options tt = to;
+      tt.recompute = r;
+      lamp_status st = lamp_trainer_plan_make(s.cls, &tt, w ? LAMP_MODEL_WEIGHTS_STORED
+                                                            : LAMP_MODEL_WEIGHTS_F32, &p[w][r]);
+      if (st != LAMP_OK) rc = tr_fail(cmd, s.ctx, st, "plan");
+    }
+  if (!rc) {
+    const lamp_trainer_plan *a = &p[0][0];
+    const lamp_device_info *di = lamp_context_device(s.ctx);
+    printf("memory plan: %s, %zu x %zu tokens (+ %zu prompt rows), %zu outputs; device %s\n",
+           o.model, a->shape.batch, a->shape.tokens, a->shape.prompt, a->shape.outputs,
+           di->name);
+    printf("%-28s %12s %12s %12s %12s\n", "MiB", "f32", "f32+recomp", "stored",
+           "stored+recomp");
+#define TR_ROW(label, expr)                                                                    \
+  printf("%-28s %12.1f %12.1f %12.1f %12.1f\n", label, (double)(p[0][0].expr) / 1048576.0,    \
+         (double)(p[0][1].expr) / 1048576.0, (double)(p[1][0].expr) / 1048576.0,                \
+         (double)(p[1][1].expr) / 1048576.0)
+    TR_ROW("weights (with scratch)", model.weights_total);
+    TR_ROW("  of which f32 scratch", model.scratch);
+    TR_ROW("workspace (inputs, logits)", model.workspace);
+    TR_ROW("activations for backward", model.activations);
+    TR_ROW("prompt and optimiser", prompt);
+    TR_ROW("total", total);
+    TR_ROW("largest buffer", model.largest_buffer);
+#undef TR_ROW
+    printf("device: %.1f MiB global memory, buffers up to %.1f MiB\n",
+           (double)a->model.device_global / 1048576.0,
+           (double)a->model.device_max_alloc / 1048576.0);
+    printf("fits: f32 %s, f32 --recompute %s, stored %s, stored --recompute %s\n",
+           p[0][0].fits ? "yes" : "no", p[0][1].fits ? "yes" : "no", p[1][0].fits ? "yes" : "no",
+           p[1][1].fits ? "yes" : "no");
+  }
+  lamp_checkpoint_release(resume);
+  tr_session_close(&s);
+  return rc;
+}
+
 /* One rank's run; *agreed set when every rank ends the same way (a stop, differing ranks). */
 static int tr_train(int argc, char **argv, tr_ranks *ranks, int *agreed) {
   const char *cmd = "train";
@@ -503,6 +568,10 @@ static int tr_train(int argc, char **argv, tr_ranks *ranks, int *agreed) {
   if (tr_opts_parse(&flags, TR_CMD_TRAIN, argc, argv, NULL, NULL)) return 2;
   if (!flags.out[0])
     snprintf(flags.out, sizeof(flags.out), "runs/%s-%s-s%ld", flags.task, flags.method, flags.seed);
+  if (flags.dry_run) {
+    *agreed = 1;
+    return tr_dry_run(&flags, argc, argv, ranks);
+  }
   char ckpt[PATH_MAX + 64], metrics[PATH_MAX + 64], adapter[PATH_MAX + 64], plot[PATH_MAX + 64];
   snprintf(ckpt, sizeof(ckpt), "%s/checkpoint.safetensors", flags.out);
   snprintf(metrics, sizeof(metrics), "%s/metrics.jsonl", flags.out);

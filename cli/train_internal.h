@@ -30,7 +30,8 @@ typedef struct tr_opts {
   double lr, min_lr, weight_decay, clip, beta1, beta2, eps;
   long batch, accumulate, eval_batch, steps, epochs, eval_every, eval_max, final_eval_max, ckpt_every;
   long log_every, max_tokens, stop_after, seed, warmup;
-  int bos, recompute, resume, no_prompt;
+  int bos, recompute, resume, no_prompt, dry_run;
+  char weights[16];         /* auto, f32, stored */
   char checkpoint[TR_STR];  /* eval/predict: the checkpoint to load ("" = none) */
   char adapter[TR_STR];     /* eval/predict: a PEFT adapter instead */
   char split[16];           /* eval: train or dev */

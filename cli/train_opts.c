@@ -72,6 +72,8 @@ static const tr_flag tr_flags[] = {
     {"resume", T_FLAG, F(resume), TRN, NULL, "continue the run in --out from its checkpoint"},
     {"stop-after", T_LONG, F(stop_after), TRN, "N", "checkpoint and stop after N steps of this session [0 = no]"},
     {"recompute", T_FLAG, F(recompute), TRN, NULL, "recompute blocks in the backward (less memory, slower)"},
+    {"weights", T_STR, F(weights), ALL, "W", "frozen weights on the device: f32, stored (the file's format, expanded before each product) or auto (f32 when the memory plan fits) [auto]"},
+    {"dry-run", T_FLAG, F(dry_run), TRN, NULL, "print the memory plan (f32 and stored weights, with and without --recompute) and stop"},
     {"checkpoint", T_STR, F(checkpoint), INF, "FILE", "prompt checkpoint (a run's checkpoint.safetensors)"},
     {"adapter", T_STR, F(adapter), INF, "PATH", "a PEFT prompt-tuning adapter (folder or .safetensors)"},
     {"no-prompt", T_FLAG, F(no_prompt), INF, NULL, "the frozen model and verbaliser alone (baseline)"},
@@ -87,6 +89,7 @@ void tr_opts_defaults(tr_opts *o) {
   snprintf(o->method, sizeof(o->method), "lamp");
   snprintf(o->schedule, sizeof(o->schedule), "linear");
   snprintf(o->split, sizeof(o->split), "dev");
+  snprintf(o->weights, sizeof(o->weights), "auto");
   o->length = 100;
   o->rank = 8;
   o->bottleneck = 10;
