@@ -10,6 +10,7 @@
 
 #include "bench.h"
 #include "generate.h"
+#include "plan.h"
 #include "help.h"
 #include "train.h"
 
@@ -31,6 +32,7 @@ static void usage(FILE *out) {
           "  eval             evaluate a checkpoint, or the model with no prompt (--help)\n"
           "  predict          classify texts with a checkpoint (--help)\n"
           "  generate         continue a text with the model, token by token (--help)\n"
+          "  plan             the memory a model and a batch shape take on the device (--help)\n"
           "  smoke            run a small end-to-end job on the selected device and check it\n"
           "  tune [--budget N] [--shape MxNxK]... [--in-process]\n"
           "                   tune CLBlast's GEMM kernels for the selected device and store the\n"
@@ -225,6 +227,7 @@ static const command commands[] = {
     {"train", lamp_cli_train},      {"eval", lamp_cli_eval},
     {"predict", lamp_cli_predict},  {"generate", lamp_cli_generate},
     {"bench", lamp_cli_bench},      {"version", cmd_version},
+    {"plan", lamp_cli_plan},
 };
 
 static const command *find_command(const char *name) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ranks.h"
+#include "plan.h"
 #include "train_internal.h"
 
 /* Set by SIGINT/SIGTERM; a signal handler can only talk to the loop through a static flag. */
@@ -529,30 +530,14 @@ static int tr_dry_run(tr_opts *flags, int argc, char **argv, tr_ranks *ranks) {
     }
   if (!rc) {
     const lamp_trainer_plan *a = &p[0][0];
-    const lamp_device_info *di = lamp_context_device(s.ctx);
     printf("memory plan: %s, %zu x %zu tokens (+ %zu prompt rows), %zu outputs; device %s\n",
            o.model, a->shape.batch, a->shape.tokens, a->shape.prompt, a->shape.outputs,
-           di->name);
-    printf("%-28s %12s %12s %12s %12s\n", "MiB", "f32", "f32+recomp", "stored",
-           "stored+recomp");
-#define TR_ROW(label, expr)                                                                    \
-  printf("%-28s %12.1f %12.1f %12.1f %12.1f\n", label, (double)(p[0][0].expr) / 1048576.0,    \
-         (double)(p[0][1].expr) / 1048576.0, (double)(p[1][0].expr) / 1048576.0,                \
-         (double)(p[1][1].expr) / 1048576.0)
-    TR_ROW("weights (with scratch)", model.weights_total);
-    TR_ROW("  of which f32 scratch", model.scratch);
-    TR_ROW("workspace (inputs, logits)", model.workspace);
-    TR_ROW("activations for backward", model.activations);
-    TR_ROW("prompt and optimiser", prompt);
-    TR_ROW("total", total);
-    TR_ROW("largest buffer", model.largest_buffer);
-#undef TR_ROW
-    printf("device: %.1f MiB global memory, buffers up to %.1f MiB\n",
-           (double)a->model.device_global / 1048576.0,
-           (double)a->model.device_max_alloc / 1048576.0);
-    printf("fits: f32 %s, f32 --recompute %s, stored %s, stored --recompute %s\n",
-           p[0][0].fits ? "yes" : "no", p[0][1].fits ? "yes" : "no", p[1][0].fits ? "yes" : "no",
-           p[1][1].fits ? "yes" : "no");
+           lamp_context_device(s.ctx)->name);
+    lamp_model_plan mp[2][2];
+    uint64_t prompt[2][2];
+    for (int w = 0; w < 2; w++)
+      for (int r = 0; r < 2; r++) mp[w][r] = p[w][r].model, prompt[w][r] = p[w][r].prompt;
+    plan_table(stdout, mp, prompt);
   }
   lamp_checkpoint_release(resume);
   tr_session_close(&s);
