@@ -15,13 +15,22 @@ static uint lamp_dq_u32(__global const uchar *p) {
   return (uint)p[0] | (uint)p[1] << 8 | (uint)p[2] << 16 | (uint)p[3] << 24;
 }
 
-/* An IEEE half from its bits; subnormals are mant * 2^-24, exact in f32. */
+/* An IEEE half from its bits, by integer operations only. A subnormal half (mant 2^-24) is a
+ * normal f32: its mantissa is shifted up to the implicit bit, and the exponent down as far.
+ * The exponent is tested on the masked bits: Oclgrind 21.10 takes `((h >> 10) & 31) == 0` as
+ * false for h = 0x8061, which turned subnormals into normals. */
 static float lamp_dq_half(uint h) {
-  const uint sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
-  if (e == 0x1Fu) return as_float(sign | 0x7F800000u | (mant << 13));
-  if (e == 0) {
-    const float v = (float)mant * 5.9604644775390625e-8f;
-    return sign ? -v : v;
+  const uint sign = (h & 0x8000u) << 16, bits = h & 0x7C00u;
+  uint e = bits >> 10, mant = h & 0x3FFu;
+  if (bits == 0x7C00u) return as_float(sign | 0x7F800000u | (mant << 13));
+  if (bits == 0u) {
+    if (mant == 0u) return as_float(sign);
+    e = 1;
+    while (!(mant & 0x400u)) {
+      mant <<= 1;
+      e--;
+    }
+    mant &= 0x3FFu;
   }
   return as_float(sign | ((e + 112u) << 23) | (mant << 13));
 }
