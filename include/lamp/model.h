@@ -77,7 +77,8 @@ typedef enum lamp_model_arch {
   /* Llama (HF model_type "llama", GGUF general.architecture "llama"). */
   LAMP_MODEL_ARCH_LLAMA = 0,
   /* Mistral (HF "mistral"): a Llama block, with a sliding window in some versions; llama.cpp
-   * converts it to GGUF architecture "llama", which then loads as LAMP_MODEL_ARCH_LLAMA. */
+   * converts it to GGUF architecture "llama", which then loads as LAMP_MODEL_ARCH_LLAMA and
+   * carries no window (lamp, like llama.cpp, then attends over the whole sequence). */
   LAMP_MODEL_ARCH_MISTRAL = 1,
   /* Qwen2 and Qwen2.5 (HF "qwen2", GGUF "qwen2"): biases on Q, K and V
    * ("model.layers.<i>.self_attn.{q,k,v}_proj.bias", "blk.<i>.attn_{q,k,v}.bias"); GGUF keeps
