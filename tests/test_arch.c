@@ -1,9 +1,10 @@
 /* The architectures beyond Llama (Qwen2, Mistral, Phi-3) against tests/data/arch/<name>/, which
  * tests/gen_arch_models.py wrote with Hugging Face transformers in float64: each tiny model is
  * loaded from its Hugging Face folder and from its GGUF file (llama.cpp's names and row orders),
- * with f32 weights and with weights as stored (F16), and each must give the reference's logits on a token sequence and its gradient of a
- * cross-entropy with respect to a prepended soft prompt. Also: the errors for architectures
- * and features lamp does not run.
+ * with f32 weights and with weights as stored (F16), and each must give the reference's logits
+ * on a token sequence and its gradient of a cross-entropy with respect to a prepended soft
+ * prompt. Also: the errors for architectures and features lamp does not run, and the
+ * configurations of released models.
  *
  * Tolerance: float32 with another summation order than float64. A logit may differ by LOGIT_TOL
  * relative to the largest logit magnitude of its row, a gradient entry by GRAD_TOL relative to
@@ -322,11 +323,62 @@ static void test_unsupported(void **state) {
   assert_string_equal(lamp_model_arch_name(LAMP_MODEL_ARCH_PHI3), "phi3");
 }
 
+/* The config.json of released models (their text, minus auto_map and quantisation notes). */
+static void test_real_configs(void **state) {
+  lamp_context *ctx = *state;
+  static const char qwen25_05b[] =
+      "{\"architectures\": [\"Qwen2ForCausalLM\"], \"attention_dropout\": 0.0, "
+      "\"bos_token_id\": 151643, \"eos_token_id\": 151643, \"hidden_act\": \"silu\", "
+      "\"hidden_size\": 896, \"initializer_range\": 0.02, \"intermediate_size\": 4864, "
+      "\"max_position_embeddings\": 32768, \"max_window_layers\": 24, \"model_type\": \"qwen2\", "
+      "\"num_attention_heads\": 14, \"num_hidden_layers\": 24, \"num_key_value_heads\": 2, "
+      "\"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0, \"sliding_window\": 32768, "
+      "\"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\", "
+      "\"transformers_version\": \"4.43.1\", \"use_cache\": true, \"use_sliding_window\": false, "
+      "\"vocab_size\": 151936}";
+  static const char mistral_7b_v01[] =
+      "{\"architectures\": [\"MistralForCausalLM\"], \"bos_token_id\": 1, \"eos_token_id\": 2, "
+      "\"hidden_act\": \"silu\", \"hidden_size\": 4096, \"initializer_range\": 0.02, "
+      "\"intermediate_size\": 14336, \"max_position_embeddings\": 32768, "
+      "\"model_type\": \"mistral\", \"num_attention_heads\": 32, \"num_hidden_layers\": 32, "
+      "\"num_key_value_heads\": 8, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
+      "\"sliding_window\": 4096, \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\", "
+      "\"use_cache\": true, \"vocab_size\": 32000}";
+  static const char phi3_mini_4k[] =
+      "{\"architectures\": [\"Phi3ForCausalLM\"], \"attention_bias\": false, "
+      "\"attention_dropout\": 0.0, \"bos_token_id\": 1, \"embd_pdrop\": 0.0, "
+      "\"eos_token_id\": 32000, \"hidden_act\": \"silu\", \"hidden_size\": 3072, "
+      "\"initializer_range\": 0.02, \"intermediate_size\": 8192, "
+      "\"max_position_embeddings\": 4096, \"model_type\": \"phi3\", \"num_attention_heads\": 32, "
+      "\"num_hidden_layers\": 32, \"num_key_value_heads\": 32, "
+      "\"original_max_position_embeddings\": 4096, \"pad_token_id\": 32000, "
+      "\"resid_pdrop\": 0.0, \"rms_norm_eps\": 1e-05, \"rope_scaling\": null, "
+      "\"rope_theta\": 10000.0, \"sliding_window\": 2047, \"tie_word_embeddings\": false, "
+      "\"torch_dtype\": \"bfloat16\", \"use_cache\": true, \"vocab_size\": 32064}";
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, qwen25_05b, strlen(qwen25_05b), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_QWEN2);
+  assert_true(c.qkv_bias && c.tied_embeddings && c.sliding_window == 0);
+  assert_int_equal(c.n_heads, 14);
+  assert_int_equal(c.n_kv_heads, 2);
+  assert_true(c.rope_base == 1e6f);
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, mistral_7b_v01, strlen(mistral_7b_v01), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_MISTRAL);
+  assert_true(!c.qkv_bias && !c.tied_embeddings && c.sliding_window == 4096);
+  assert_int_equal(c.n_kv_heads, 8);
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, phi3_mini_4k, strlen(phi3_mini_4k), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_PHI3);
+  assert_true(!c.qkv_bias && !c.tied_embeddings && c.sliding_window == 2047);
+  assert_int_equal(c.n_ff, 8192);
+  assert_int_equal(c.n_vocab, 32064);
+  assert_true(c.norm_eps == 1e-5f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_qwen2),  cmocka_unit_test(test_mistral),
       cmocka_unit_test(test_phi3),   cmocka_unit_test(test_window),
-      cmocka_unit_test(test_unsupported),
+      cmocka_unit_test(test_unsupported), cmocka_unit_test(test_real_configs),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

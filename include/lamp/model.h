@@ -131,13 +131,14 @@ typedef struct lamp_gguf lamp_gguf;
 
 /* The configuration of the Llama-family model in an open GGUF file, from "<arch>.*" metadata
  * where <arch> is general.architecture ("llama", "qwen2" or "phi3"; another is
- * LAMP_ERR_UNSUPPORTED naming it and the known ones): block_count, embedding_length, attention.head_count,
- * feed_forward_length and context_length required; attention.head_count_kv (default: the
- * heads), attention.key_length (width / heads), rope.freq_base (10000),
- * attention.layer_norm_rms_epsilon (1e-5) and attention.sliding_window (none) optional; the
- * vocabulary from <arch>.vocab_size or the tokenizer's token list; tied when the file has no
- * output.weight; qkv_bias for "qwen2". A missing key is LAMP_ERR_FORMAT naming it; partial
- * rotary embeddings and LongRoPE factors (rope_factors_long.weight) are LAMP_ERR_UNSUPPORTED. */
+ * LAMP_ERR_UNSUPPORTED naming it and the known ones): block_count, embedding_length,
+ * attention.head_count, feed_forward_length and context_length required;
+ * attention.head_count_kv (default: the heads), attention.key_length (width / heads),
+ * rope.freq_base (10000), attention.layer_norm_rms_epsilon (1e-5) and attention.sliding_window
+ * (none) optional; the vocabulary from <arch>.vocab_size or the tokenizer's token list; tied when
+ * the file has no output.weight; qkv_bias for "qwen2". A missing key is LAMP_ERR_FORMAT naming
+ * it; partial rotary embeddings and LongRoPE factors (rope_factors_long.weight) are
+ * LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
                                                  lamp_model_config *config);
 
@@ -147,13 +148,14 @@ LAMP_API lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, 
 
 /* The configuration of a Hugging Face config.json (`length` bytes of its text): model_type
  * "llama", "mistral", "qwen2" or "phi3" (another is LAMP_ERR_UNSUPPORTED naming it and the
- * known ones); num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and vocab_size
- * required; num_key_value_heads (default: the heads), head_dim (default: width / heads),
- * rms_norm_eps (1e-6; Phi-3 1e-5), rope_theta (10000) and tie_word_embeddings (false) optional, as
- * in transformers' configs; sliding_window for Mistral and Phi-3, and for Qwen2 only with
- * use_sliding_window true; qkv_bias for Qwen2. A missing or mistyped key is LAMP_ERR_FORMAT naming
- * it; rope_scaling (e.g. Phi-3's "longrope"), partial_rotary_factor other than 1, Llama's
- * attention_bias or mlp_bias, or an activation other than "silu" are LAMP_ERR_UNSUPPORTED. */
+ * known ones); num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and
+ * vocab_size required; num_key_value_heads (default: the heads), head_dim (width / heads),
+ * rms_norm_eps (1e-6; Phi-3 1e-5), rope_theta (10000) and tie_word_embeddings (false) optional,
+ * as in transformers' configs; sliding_window for Mistral and Phi-3, and for Qwen2 only with
+ * use_sliding_window true; qkv_bias for Qwen2. A missing or mistyped key is LAMP_ERR_FORMAT
+ * naming it; rope_scaling (e.g. Phi-3's "longrope"), partial_rotary_factor other than 1,
+ * Llama's attention_bias or mlp_bias, or an activation other than "silu" are
+ * LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
                                                lamp_model_config *config);
 
