@@ -342,6 +342,16 @@ def gen_config_json():
         '"num_hidden_layers":2.0,"hidden_size":64,"num_attention_heads":4,'
         '"intermediate_size":128,"vocab_size":1000,"nested":{"a":[1,2,{"b":[]}],"s":"\\"\\\\\\/'
         '\\b\\f\\n\\r\\t\\ud83d\\ude00"},"rope_scaling":null,"x":-0.5e-3,"t":true,"n":null}')
+    # the other architectures: Qwen2's switched window, Phi-3's window and LongRoPE (refused)
+    out("config_json", "qwen2.json", '{"model_type":"qwen2","num_hidden_layers":2,'
+        '"hidden_size":64,"num_attention_heads":4,"num_key_value_heads":2,'
+        '"intermediate_size":128,"vocab_size":256,"rope_theta":1000000.0,'
+        '"tie_word_embeddings":true,"use_sliding_window":true,"sliding_window":4096,'
+        '"max_window_layers":21}')
+    out("config_json", "phi3.json", '{"model_type":"phi3","num_hidden_layers":2,'
+        '"hidden_size":64,"num_attention_heads":4,"intermediate_size":128,"vocab_size":256,'
+        '"sliding_window":2047,"partial_rotary_factor":1.0,"rope_scaling":{"type":"longrope",'
+        '"long_factor":[1.0,2.0],"short_factor":[1.0,1.0]}}')
 
 
 if __name__ == "__main__":

@@ -359,6 +359,30 @@ static void test_swiglu(void **state) {
   free(gu), free(da), free(gd), free(dad), free(want), free(grad);
 }
 
+/* ---- bias add ---------------------------------------------------------------------------- */
+
+/* A bias in the middle of the rows, of a width that is not a multiple of the work-group's 64
+ * columns, so the bounds check runs; columns outside it stay as they were. */
+static void test_bias_add(void **state) {
+  lamp_context *ctx = *state;
+  const size_t R = 5, W = 130, COL = 20, B = 100;
+  float *x = rnd(R * W, 41, -2, 2), *b = rnd(B, 42, -1, 1);
+  lamp_tensor tx = up(ctx, x, W, R), tb = up(ctx, b, B, 1), tbad = up(ctx, b, B / 2, 2);
+  double *want = malloc(R * W * sizeof(double));
+  assert_non_null(want);
+  for (size_t r = 0; r < R; r++)
+    for (size_t c = 0; c < W; c++)
+      want[r * W + c] = (double)x[r * W + c] + (c >= COL && c < COL + B ? b[c - COL] : 0.0f);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_bias_add(ctx, &tx, COL, &tb));
+  float *got = down(ctx, &tx);
+  expect_close("bias add", got, want, R * W);
+  free(got);
+  assert_int_equal(lamp__llama_bias_add(ctx, &tx, COL, &tbad), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_bias_add(ctx, &tx, W - B + 1, &tb), LAMP_ERR_SHAPE);
+  lamp_tensor_release(&tx), lamp_tensor_release(&tb), lamp_tensor_release(&tbad);
+  free(x), free(b), free(want);
+}
+
 /* ---- cross-entropy ---------------------------------------------------------------------- */
 
 typedef struct ce_case {
@@ -473,7 +497,8 @@ int main(void) {
       cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_rope),
       cmocka_unit_test(test_attention),      cmocka_unit_test(test_attention_other_profile),
       cmocka_unit_test(test_attention_errors),
-      cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_cross_entropy),
+      cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_bias_add),
+      cmocka_unit_test(test_cross_entropy),
       cmocka_unit_test(test_embedding),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

@@ -3,9 +3,10 @@
  * words, cross-entropy at chosen positions, and the gradient of that loss with respect to the
  * prompt only (no weight gradients exist anywhere).
  *
- * Architecture: token embedding; L blocks of x += Wo attn(rope(Wqkv rmsnorm(x))),
+ * Architecture: token embedding; L blocks of x += Wo attn(rope(Wqkv rmsnorm(x) [+ bqkv])),
  * x += Wdown swiglu(Wgate/up rmsnorm(x)); final rmsnorm; output head (tied to the embedding or
  * separate). Attention is causal, grouped-query (query head h reads KV head h / (H / Hkv)).
+ * Llama, Mistral, Qwen2 and Phi-3 are this block (lamp_model_arch says how they differ).
  *
  * Rotary embeddings use the rotate-half pairing of Hugging Face's Llama (element i of a head
  * pairs with element i + D/2, frequency base^(-2i/D)), and the model keeps Q and K weights in
@@ -61,9 +62,41 @@ typedef struct lamp_model_config {
   int tied_embeddings; /* nonzero: the output head is the token embedding table */
   size_t n_ctx;      /* trained context length (GGUF <arch>.context_length, config.json
                         max_position_embeddings); 0 when unknown; lamp does not enforce it */
+  /* Fields added for architectures beyond Llama; zero keeps the plain Llama block, so a
+   * configuration that sets only the fields above still means what it did. */
+  int arch;          /* a lamp_model_arch: tensor names and layout (see lamp_model_arch) */
+  int qkv_bias;      /* nonzero: Q, K and V projections add a bias (Qwen2) */
+  size_t sliding_window; /* the model's attention window in positions, 0: none. lamp attends
+                            to every earlier position, which equals windowed attention while
+                            P + T <= window (whichever off-by-one an implementation uses), so
+                            a workspace shape with more positions is LAMP_ERR_UNSUPPORTED */
 } lamp_model_config;
 
-/* How the lookup function is asked for tensors. */
+/* The architectures lamp runs. All are the block above; they differ in naming and details. */
+typedef enum lamp_model_arch {
+  /* Llama (HF model_type "llama", GGUF general.architecture "llama"). */
+  LAMP_MODEL_ARCH_LLAMA = 0,
+  /* Mistral (HF "mistral"): a Llama block, with a sliding window in some versions; llama.cpp
+   * converts it to GGUF architecture "llama", which then loads as LAMP_MODEL_ARCH_LLAMA and
+   * carries no window (lamp, like llama.cpp, then attends over the whole sequence). */
+  LAMP_MODEL_ARCH_MISTRAL = 1,
+  /* Qwen2 and Qwen2.5 (HF "qwen2", GGUF "qwen2"): biases on Q, K and V
+   * ("model.layers.<i>.self_attn.{q,k,v}_proj.bias", "blk.<i>.attn_{q,k,v}.bias"); GGUF keeps
+   * Hugging Face's Q/K row order (llama.cpp runs it with rotate-half RoPE), so no reordering. */
+  LAMP_MODEL_ARCH_QWEN2 = 2,
+  /* Phi-3 (HF "phi3", GGUF "phi3"): Q, K and V in one fused matrix (rows Q, K, V:
+   * "model.layers.<i>.self_attn.qkv_proj.weight", "blk.<i>.attn_qkv.weight") and gate and up
+   * in another (rows gate, then up: "model.layers.<i>.mlp.gate_up_proj.weight",
+   * "blk.<i>.ffn_up.weight"); no Q/K reordering in GGUF. LongRoPE scaling and partial rotary
+   * embeddings are refused. */
+  LAMP_MODEL_ARCH_PHI3 = 3,
+} lamp_model_arch;
+
+/* The architecture's name ("llama", "mistral", "qwen2", "phi3"), or NULL for an unknown one. */
+LAMP_API const char *lamp_model_arch_name(int arch);
+
+/* How the lookup function is asked for tensors (the Llama names; lamp_model_arch lists what
+ * other architectures add or fuse). */
 typedef enum lamp_model_names {
   /* "token_embd.weight", "output_norm.weight", "output.weight", "blk.<i>.attn_norm.weight",
    * "blk.<i>.attn_q.weight", "blk.<i>.attn_k.weight", "blk.<i>.attn_v.weight",
@@ -97,12 +130,15 @@ LAMP_API lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_confi
 typedef struct lamp_gguf lamp_gguf;
 
 /* The configuration of the Llama-family model in an open GGUF file, from "<arch>.*" metadata
- * where <arch> is general.architecture: block_count, embedding_length, attention.head_count,
- * feed_forward_length and context_length required; attention.head_count_kv (default: the
- * heads), attention.key_length (width / heads), rope.freq_base (10000),
- * attention.layer_norm_rms_epsilon (1e-5) optional; the vocabulary from <arch>.vocab_size or the
- * tokenizer's token list; tied when the file has no output.weight. A missing key is
- * LAMP_ERR_FORMAT naming it; partial rotary embeddings are LAMP_ERR_UNSUPPORTED. */
+ * where <arch> is general.architecture ("llama", "qwen2" or "phi3"; another is
+ * LAMP_ERR_UNSUPPORTED naming it and the known ones): block_count, embedding_length,
+ * attention.head_count, feed_forward_length and context_length required;
+ * attention.head_count_kv (default: the heads), attention.key_length (width / heads),
+ * rope.freq_base (10000), attention.layer_norm_rms_epsilon (1e-5) and attention.sliding_window
+ * (none) optional; the vocabulary from <arch>.vocab_size or the tokenizer's token list; tied when
+ * the file has no output.weight; qkv_bias for "qwen2". A missing key is LAMP_ERR_FORMAT naming
+ * it; partial rotary embeddings and LongRoPE factors (rope_factors_long.weight) are
+ * LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
                                                  lamp_model_config *config);
 
@@ -111,11 +147,15 @@ LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *g
 LAMP_API lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out);
 
 /* The configuration of a Hugging Face config.json (`length` bytes of its text): model_type
- * "llama"; num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and vocab_size
- * required; num_key_value_heads (default: the heads), head_dim (default: width / heads),
- * rms_norm_eps (1e-6), rope_theta (10000) and tie_word_embeddings (false) optional, as in
- * transformers' LlamaConfig. A missing or mistyped key is LAMP_ERR_FORMAT naming it; rope_scaling,
- * biases or an activation other than "silu" are LAMP_ERR_UNSUPPORTED. */
+ * "llama", "mistral", "qwen2" or "phi3" (another is LAMP_ERR_UNSUPPORTED naming it and the
+ * known ones); num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and
+ * vocab_size required; num_key_value_heads (default: the heads), head_dim (width / heads),
+ * rms_norm_eps (1e-6; Phi-3 1e-5), rope_theta (10000) and tie_word_embeddings (false) optional,
+ * as in transformers' configs; sliding_window for Mistral and Phi-3, and for Qwen2 only with
+ * use_sliding_window true; qkv_bias for Qwen2. A missing or mistyped key is LAMP_ERR_FORMAT
+ * naming it; rope_scaling (e.g. Phi-3's "longrope"), partial_rotary_factor other than 1,
+ * Llama's attention_bias or mlp_bias, or an activation other than "silu" are
+ * LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
                                                lamp_model_config *config);
 

@@ -147,6 +147,27 @@ lamp_status lamp__llama_scatter(lamp_context *ctx, lamp_tensor *dst, const lamp_
   return lamp__llama_rows_move(ctx, "embedding_scatter", dst, src, idx, lamp__rows(src));
 }
 
+lamp_status lamp__llama_bias_add(lamp_context *ctx, lamp_tensor *x, size_t col,
+                                 const lamp_tensor *b) {
+  if (!ctx || !x || !b) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "bias add: NULL input");
+  size_t stride = x->ne[0], width = b->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, x, "bias add rows", stride, 0));
+  LAMP__TRY(lamp__llama_mat(ctx, b, "bias", width, 1));
+  if (col > stride || width > stride - col)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "llama op: a bias of %zu at column %zu exceeds rows "
+                      "of %zu", width, col, stride);
+  cl_ulong x_off = x->offset / 4, b_off = b->offset / 4;
+  cl_uint us, ucol, un, uw;
+  LAMP__TRY(lamp__llama_u32(ctx, stride, "row width", &us));
+  LAMP__TRY(lamp__llama_u32(ctx, col, "column", &ucol));
+  LAMP__TRY(lamp__llama_u32(ctx, lamp__rows(x), "rows", &un));
+  LAMP__TRY(lamp__llama_u32(ctx, width, "bias width", &uw));
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(us), LAMP__KA(ucol),
+                    LAMP__KA(b->buffer), LAMP__KA(b_off), LAMP__KA(un), LAMP__KA(uw)};
+  size_t global[2] = {width, un}, local[2] = {width < 64 ? width : 64, 1};
+  return lamp__llama_run(ctx, "bias_add", "bias_add_rows", a, 8, 2, global, local);
+}
+
 lamp_status lamp__llama_rmsnorm_forward(lamp_context *ctx, lamp_tensor *y, lamp_tensor *rstd,
                                         const lamp_tensor *x, const lamp_tensor *w, float eps) {
   if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rmsnorm: NULL input");

@@ -55,6 +55,11 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
                                          const lamp_tensor *rstd, const lamp_tensor *w,
                                          int accumulate);
 
+/* Columns col .. col + w - 1 of every row of x (N, W) += b (w): the frozen Q/K/V biases (the
+ * backward is the identity). */
+lamp_status lamp__llama_bias_add(lamp_context *ctx, lamp_tensor *x, size_t col,
+                                 const lamp_tensor *b);
+
 /* Rotates, in place, the first `heads` heads (width `dim`) of each row of x (N, >= heads dim)
  * in the rotate-half pairing, row n < P at position n, row P + b T + t at P + t; cos_t and
  * sin_t are (>= P + T, D/2). `backward` nonzero applies the transposed rotation (gradients). */

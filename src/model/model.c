@@ -77,14 +77,25 @@ static lamp_status lamp__model_check_config(lamp_context *ctx, lamp_model_config
       !isfinite(c->norm_eps))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: RoPE base %g must be > 1 "
                       "and norm epsilon %g > 0", (double)c->rope_base, (double)c->norm_eps);
+  if (!lamp_model_arch_name(c->arch))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: unknown architecture %d",
+                      c->arch);
+  /* biases would need llama.cpp's Q/K reordering too; no such architecture exists */
+  if (c->qkv_bias && lamp__arch_gguf_permuted(c->arch))
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model config: Q/K/V biases are supported for "
+                      "qwen2 and phi3 only, not %s", lamp_model_arch_name(c->arch));
   return LAMP_OK;
 }
 
+/* A per-block name ending in ".bias" is complete; any other gets ".weight". */
 static void lamp__tensor_name(lamp_model_names names, const char *gguf, const char *hf, long layer,
                               char *out, size_t size) {
-  if (layer < 0) snprintf(out, size, "%s", names == LAMP_MODEL_NAMES_GGUF ? gguf : hf);
-  else if (names == LAMP_MODEL_NAMES_GGUF) snprintf(out, size, "blk.%ld.%s.weight", layer, gguf);
-  else snprintf(out, size, "model.layers.%ld.%s.weight", layer, hf);
+  const char *base = names == LAMP_MODEL_NAMES_GGUF ? gguf : hf;
+  size_t n = strlen(base);
+  const char *suffix = n > 5 && !strcmp(base + n - 5, ".bias") ? "" : ".weight";
+  if (layer < 0) snprintf(out, size, "%s", base);
+  else if (names == LAMP_MODEL_NAMES_GGUF) snprintf(out, size, "blk.%ld.%s%s", layer, gguf, suffix);
+  else snprintf(out, size, "model.layers.%ld.%s%s", layer, hf, suffix);
 }
 
 size_t lamp__model_type_bytes(lamp_ggml_type type, size_t rows, size_t cols) {
@@ -137,24 +148,43 @@ static lamp_status lamp__build_init(lamp__build *b) {
   const size_t C = c->n_embd, D = c->head_dim, HD = c->n_heads * D, KD = c->n_kv_heads * D;
   const size_t F = c->n_ff, V = c->n_vocab;
   b->layers = calloc(c->n_layers, sizeof(*b->layers));
-  b->e = calloc(3 + 9 * c->n_layers, sizeof(*b->e));
+  b->e = calloc(3 + 12 * c->n_layers, sizeof(*b->e));
   if (!b->layers || !b->e) return lamp__fail(b->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory "
                                              "for a model");
   lamp__add(b, "token_embd.weight", "model.embed_tokens.weight", -1, V, C, &b->embd, NULL, 0, 0);
   lamp__add(b, "output_norm.weight", "model.norm.weight", -1, 1, C, NULL, &b->out_norm, 0, 0);
   if (!c->tied_embeddings)
     lamp__add(b, "output.weight", "lm_head.weight", -1, V, C, &b->output, NULL, 0, 0);
+  /* only llama.cpp's "llama" files hold Q/K rows reordered (lamp_model_arch) */
+  const int permuted = lamp__arch_gguf_permuted(c->arch), fused = lamp__arch_fused(c->arch);
+  const size_t HDE = HD + 2 * KD;
   for (size_t l = 0; l < c->n_layers; l++) {
     lamp__layer *y = &b->layers[l];
     long li = (long)l;
     lamp__add(b, "attn_norm", "input_layernorm", li, 1, C, NULL, &y->attn_norm, 0, 0);
-    lamp__add(b, "attn_q", "self_attn.q_proj", li, HD, C, &y->wqkv, NULL, 0, c->n_heads);
-    lamp__add(b, "attn_k", "self_attn.k_proj", li, KD, C, &y->wqkv, NULL, HD, c->n_kv_heads);
-    lamp__add(b, "attn_v", "self_attn.v_proj", li, KD, C, &y->wqkv, NULL, HD + KD, 0);
+    if (fused) {
+      lamp__add(b, "attn_qkv", "self_attn.qkv_proj", li, HDE, C, &y->wqkv, NULL, 0, 0);
+    } else {
+      lamp__add(b, "attn_q", "self_attn.q_proj", li, HD, C, &y->wqkv, NULL, 0,
+                permuted ? c->n_heads : 0);
+      lamp__add(b, "attn_k", "self_attn.k_proj", li, KD, C, &y->wqkv, NULL, HD,
+                permuted ? c->n_kv_heads : 0);
+      lamp__add(b, "attn_v", "self_attn.v_proj", li, KD, C, &y->wqkv, NULL, HD + KD, 0);
+    }
+    /* biases load as f32 vectors, like the norms */
+    if (c->qkv_bias) {
+      lamp__add(b, "attn_q.bias", "self_attn.q_proj.bias", li, 1, HD, NULL, &y->bq, 0, 0);
+      lamp__add(b, "attn_k.bias", "self_attn.k_proj.bias", li, 1, KD, NULL, &y->bk, 0, 0);
+      lamp__add(b, "attn_v.bias", "self_attn.v_proj.bias", li, 1, KD, NULL, &y->bv, 0, 0);
+    }
     lamp__add(b, "attn_output", "self_attn.o_proj", li, C, HD, &y->wo, NULL, 0, 0);
     lamp__add(b, "ffn_norm", "post_attention_layernorm", li, 1, C, NULL, &y->ffn_norm, 0, 0);
-    lamp__add(b, "ffn_gate", "mlp.gate_proj", li, F, C, &y->wgu, NULL, 0, 0);
-    lamp__add(b, "ffn_up", "mlp.up_proj", li, F, C, &y->wgu, NULL, F, 0);
+    if (fused) {
+      lamp__add(b, "ffn_up", "mlp.gate_up_proj", li, 2 * F, C, &y->wgu, NULL, 0, 0);
+    } else {
+      lamp__add(b, "ffn_gate", "mlp.gate_proj", li, F, C, &y->wgu, NULL, 0, 0);
+      lamp__add(b, "ffn_up", "mlp.up_proj", li, F, C, &y->wgu, NULL, F, 0);
+    }
     lamp__add(b, "ffn_down", "mlp.down_proj", li, C, F, &y->wdown, NULL, 0, 0);
   }
   return LAMP_OK;

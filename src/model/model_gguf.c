@@ -1,5 +1,6 @@
-/* A lamp_model straight from an open GGUF file: configuration from its llama.* metadata,
+/* A lamp_model straight from an open GGUF file: configuration from its <arch>.* metadata,
  * tensors from the mapped file, dequantised on the host (f32 weights) or uploaded as stored. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,8 +36,30 @@ lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
                                         lamp_model_config *config) {
   if (!ctx || !gguf || !config)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_model_config_from_gguf: NULL");
+  /* the architecture first: another one's keys may be missing or mean something else */
+  const char *name = NULL;
+  size_t name_len = 0;
+  if (lamp_gguf_get_string(NULL, gguf, "general.architecture", &name, &name_len) == LAMP_OK &&
+      lamp__arch_find(name, name_len, 1) < 0)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF model: general.architecture \"%.*s\" is "
+                      "not supported; lamp knows %s", (int)(name_len > 64 ? 64 : name_len), name,
+                      lamp__arch_known());
   lamp__llama_hparams hp;
   LAMP__TRY(lamp__gguf_llama_hparams(ctx, gguf, &hp));
+  int arch = lamp__arch_find(hp.architecture, strlen(hp.architecture), 1);
+  lamp_gguf_tensor_info info;
+  /* llama.cpp stores Phi-3's LongRoPE scaling as per-frequency factor tensors */
+  if (lamp_gguf_find_tensor(NULL, gguf, "rope_factors_long.weight", &info) == LAMP_OK)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF model: LongRoPE (rope_factors_long.weight) "
+                      "scaled rotary embeddings are not supported");
+  char key[64];
+  snprintf(key, sizeof(key), "%s.attention.sliding_window", hp.architecture);
+  int64_t window = 0;
+  lamp_status st = lamp_gguf_get_int(NULL, gguf, key, &window);
+  if (st == LAMP_ERR_NOT_FOUND) window = 0;
+  else if (st != LAMP_OK || window < 0)
+    return lamp__fail(ctx, st != LAMP_OK ? st : LAMP_ERR_FORMAT, "GGUF model: \"%s\" must be a "
+                      "non-negative integer", key);
   if (hp.rope_dim != hp.head_dim)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF model: rotary embeddings on %u of %u "
                       "head dimensions (partial rotation) are not supported", hp.rope_dim,
@@ -52,7 +75,9 @@ lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
   config->rope_base = hp.rope_freq_base;
   config->norm_eps = hp.norm_eps;
   config->n_ctx = hp.n_ctx;
-  lamp_gguf_tensor_info info;
+  config->arch = arch;
+  config->qkv_bias = arch == LAMP_MODEL_ARCH_QWEN2;
+  config->sliding_window = (size_t)window;
   config->tied_embeddings = lamp_gguf_find_tensor(NULL, gguf, "output.weight", &info) != LAMP_OK;
   return LAMP_OK;
 }

@@ -38,6 +38,8 @@ typedef struct lamp__layer {
   lamp__region ffn_norm;  /* (C) */
   lamp__matrix wgu;       /* (2F, C): gate rows, then up rows */
   lamp__matrix wdown;     /* (C, F) */
+  /* Q (H D), K (Hkv D) and V (Hkv D) biases, f32, when the config has qkv_bias */
+  lamp__region bq, bk, bv;
 } lamp__layer;
 
 struct lamp_model {
@@ -193,5 +195,20 @@ lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what,
 /* Blocking write of host floats into a region at a float offset. */
 lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_offset,
                               const float *data, size_t floats);
+
+/* ---- architectures (model_arch.c) ---- */
+
+/* The lamp_model_arch named `name` (`length` bytes) as an HF model_type (gguf == 0) or a GGUF
+ * general.architecture (gguf != 0); -1 when lamp does not know it. */
+int lamp__arch_find(const char *name, size_t length, int gguf);
+
+/* The names lamp knows, both kinds, for error messages. */
+const char *lamp__arch_known(void);
+
+/* Nonzero when llama.cpp's converter reorders the architecture's Q/K rows (see model.h). */
+int lamp__arch_gguf_permuted(int arch);
+
+/* Nonzero when the architecture fuses Q, K, V into one matrix and gate, up into another. */
+int lamp__arch_fused(int arch);
 
 #endif

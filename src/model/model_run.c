@@ -186,6 +186,11 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu, "
                       "prompt %zu, outputs %zu or labels %zu out of range", s.batch, s.tokens,
                       s.prompt, s.outputs, s.labels);
+  if (c->sliding_window && s.prompt + s.tokens > c->sliding_window)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model workspace: %zu prompt rows and %zu tokens "
+                      "exceed the model's %zu-position attention window; lamp attends to every "
+                      "earlier position, which matches the model only within the window",
+                      s.prompt, s.tokens, c->sliding_window);
   const size_t M = s.outputs, S = s.prompt + s.tokens, N = s.prompt + s.batch * s.tokens;
   const size_t L = c->n_layers;
   lamp_model_workspace *ws = calloc(1, sizeof(*ws));
@@ -519,6 +524,14 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
   LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
   LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &qkvg));
+  if (c->qkv_bias) {
+    const size_t HD = r->HD, KD = c->n_kv_heads * c->head_dim;
+    lamp_tensor bq = lamp__model_mat(y->bq, HD, 1), bk = lamp__model_mat(y->bk, KD, 1);
+    lamp_tensor bv = lamp__model_mat(y->bv, KD, 1);
+    LAMP__TRY(lamp__llama_bias_add(r->ctx, &qkv, 0, &bq));
+    LAMP__TRY(lamp__llama_bias_add(r->ctx, &qkv, HD, &bk));
+    LAMP__TRY(lamp__llama_bias_add(r->ctx, &qkv, HD + KD, &bv));
+  }
   const size_t P = ws->shape.prompt, T = ws->tokens;
   LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));

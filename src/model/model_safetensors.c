@@ -61,6 +61,21 @@ static lamp_status lamp__hf_flag(lamp_context *ctx, const lamp__json *doc, const
   return LAMP_OK;
 }
 
+/* The attention window: Mistral's and Phi-3's "sliding_window" (null: none), Qwen2's only
+ * with "use_sliding_window" true (its default is false); Llama has none. */
+static lamp_status lamp__hf_window(lamp_context *ctx, const lamp__json *doc, int arch,
+                                   size_t *window) {
+  *window = 0;
+  if (arch == LAMP_MODEL_ARCH_LLAMA) return LAMP_OK;
+  if (arch == LAMP_MODEL_ARCH_QWEN2) {
+    int used = 0;
+    LAMP__TRY(lamp__hf_flag(ctx, doc, "use_sliding_window", 0, &used));
+    if (!used) return LAMP_OK;
+  }
+  lamp_status st = lamp__hf_size(ctx, doc, "sliding_window", window);
+  return st == LAMP_ERR_NOT_FOUND ? LAMP_OK : st;
+}
+
 static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
                                    lamp_model_config *c) {
   if (lamp__json_kind_of(doc, 0) != LAMP__JSON_OBJECT)
@@ -68,21 +83,33 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   size_t node = lamp__json_get(doc, 0, "model_type");
   if (node == LAMP__JSON_NONE)
     return lamp__fail(ctx, LAMP_ERR_FORMAT, "config.json: \"model_type\" is missing");
-  if (!lamp__json_is(doc, node, "llama")) {
-    size_t n = 0;
-    const char *s = lamp__json_string(doc, node, &n);
+  size_t type_len = 0;
+  const char *type = lamp__json_string(doc, node, &type_len);
+  int arch = type ? lamp__arch_find(type, type_len, 0) : -1;
+  if (arch < 0)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: model_type \"%.*s\" is not "
-                      "supported (only \"llama\")", s ? (int)(n > 64 ? 64 : n) : 9,
-                      s ? s : "not text");
-  }
+                      "supported; lamp knows %s", type ? (int)(type_len > 64 ? 64 : type_len) : 9,
+                      type ? type : "not text", lamp__arch_known());
   node = lamp__json_get(doc, 0, "hidden_act");
   if (node != LAMP__JSON_NONE && !lamp__json_is(doc, node, "silu"))
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"hidden_act\" must be \"silu\" "
                       "(SwiGLU)");
   node = lamp__json_get(doc, 0, "rope_scaling");
-  if (node != LAMP__JSON_NONE && lamp__json_kind_of(doc, node) != LAMP__JSON_NULL)
-    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"rope_scaling\" is set; scaled "
-                      "rotary embeddings are not supported");
+  if (node != LAMP__JSON_NONE && lamp__json_kind_of(doc, node) != LAMP__JSON_NULL) {
+    /* e.g. Phi-3's 128k-context "longrope", Llama 3.1's "llama3" */
+    size_t kind = lamp__json_get(doc, node, "type");
+    if (kind == LAMP__JSON_NONE) kind = lamp__json_get(doc, node, "rope_type");
+    size_t n = 0;
+    const char *name = kind != LAMP__JSON_NONE ? lamp__json_string(doc, kind, &n) : NULL;
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"rope_scaling\" is set (type "
+                      "\"%.*s\"); scaled rotary embeddings are not supported",
+                      name ? (int)(n > 32 ? 32 : n) : 7, name ? name : "unknown");
+  }
+  double rotary = 1.0;
+  LAMP__TRY(lamp__hf_real(ctx, doc, "partial_rotary_factor", 1.0, &rotary));
+  if (rotary != 1.0)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"partial_rotary_factor\" is %g; "
+                      "partial rotary embeddings are not supported", rotary);
   int bias = 0;
   LAMP__TRY(lamp__hf_flag(ctx, doc, "attention_bias", 0, &bias));
   if (bias)
@@ -93,6 +120,9 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"mlp_bias\" is true; biases are "
                       "not supported");
   memset(c, 0, sizeof(*c));
+  c->arch = arch;
+  c->qkv_bias = arch == LAMP_MODEL_ARCH_QWEN2; /* Qwen2's attention always has them */
+  LAMP__TRY(lamp__hf_window(ctx, doc, arch, &c->sliding_window));
   LAMP__TRY(lamp__hf_required(ctx, doc, "num_hidden_layers", &c->n_layers));
   LAMP__TRY(lamp__hf_required(ctx, doc, "hidden_size", &c->n_embd));
   LAMP__TRY(lamp__hf_required(ctx, doc, "num_attention_heads", &c->n_heads));
@@ -107,9 +137,10 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   st = lamp__hf_size(ctx, doc, "max_position_embeddings", &c->n_ctx);
   if (st == LAMP_ERR_NOT_FOUND) c->n_ctx = 0;
   else if (st != LAMP_OK) return st;
-  /* defaults of transformers' LlamaConfig */
+  /* defaults of transformers' LlamaConfig (and the others', but Phi3Config's epsilon) */
   double eps, theta;
-  LAMP__TRY(lamp__hf_real(ctx, doc, "rms_norm_eps", 1e-6, &eps));
+  LAMP__TRY(lamp__hf_real(ctx, doc, "rms_norm_eps", arch == LAMP_MODEL_ARCH_PHI3 ? 1e-5 : 1e-6,
+                          &eps));
   LAMP__TRY(lamp__hf_real(ctx, doc, "rope_theta", 10000.0, &theta));
   LAMP__TRY(lamp__hf_flag(ctx, doc, "tie_word_embeddings", 0, &c->tied_embeddings));
   c->norm_eps = (float)eps;

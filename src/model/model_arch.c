@@ -1,0 +1,46 @@
+/* The architectures beyond Llama: their names in config.json and GGUF files, and what each
+ * changes in the tensors a model loads. */
+#include <string.h>
+
+#include "model/model_internal.h"
+
+typedef struct lamp__arch_info {
+  const char *name;      /* lamp_model_arch_name, and HF model_type */
+  const char *gguf;      /* general.architecture, NULL when llama.cpp has none of its own */
+  int gguf_permuted;     /* llama.cpp reorders Q/K rows for its interleaved RoPE */
+  int fused;             /* one QKV matrix and one gate/up matrix */
+} lamp__arch_info;
+
+static const lamp__arch_info lamp__archs[] = {
+    [LAMP_MODEL_ARCH_LLAMA] = {"llama", "llama", 1, 0},
+    [LAMP_MODEL_ARCH_MISTRAL] = {"mistral", NULL, 1, 0},
+    [LAMP_MODEL_ARCH_QWEN2] = {"qwen2", "qwen2", 0, 0},
+    [LAMP_MODEL_ARCH_PHI3] = {"phi3", "phi3", 0, 1},
+};
+
+#define LAMP__N_ARCHS (sizeof(lamp__archs) / sizeof(lamp__archs[0]))
+
+const char *lamp_model_arch_name(int arch) {
+  return arch >= 0 && (size_t)arch < LAMP__N_ARCHS ? lamp__archs[arch].name : NULL;
+}
+
+int lamp__arch_find(const char *name, size_t length, int gguf) {
+  for (size_t i = 0; i < LAMP__N_ARCHS; i++) {
+    const char *n = gguf ? lamp__archs[i].gguf : lamp__archs[i].name;
+    if (n && strlen(n) == length && !memcmp(n, name, length)) return (int)i;
+  }
+  return -1;
+}
+
+const char *lamp__arch_known(void) {
+  return "Hugging Face model_type \"llama\", \"mistral\", \"qwen2\" or \"phi3\"; GGUF "
+         "general.architecture \"llama\" (Llama and Mistral), \"qwen2\" or \"phi3\"";
+}
+
+int lamp__arch_gguf_permuted(int arch) {
+  return arch >= 0 && (size_t)arch < LAMP__N_ARCHS && lamp__archs[arch].gguf_permuted;
+}
+
+int lamp__arch_fused(int arch) {
+  return arch >= 0 && (size_t)arch < LAMP__N_ARCHS && lamp__archs[arch].fused;
+}

@@ -1,0 +1,384 @@
+/* The architectures beyond Llama (Qwen2, Mistral, Phi-3) against tests/data/arch/<name>/, which
+ * tests/gen_arch_models.py wrote with Hugging Face transformers in float64: each tiny model is
+ * loaded from its Hugging Face folder and from its GGUF file (llama.cpp's names and row orders),
+ * with f32 weights and with weights as stored (F16), and each must give the reference's logits
+ * on a token sequence and its gradient of a cross-entropy with respect to a prepended soft
+ * prompt. Also: the errors for architectures and features lamp does not run, and the
+ * configurations of released models.
+ *
+ * Tolerance: float32 with another summation order than float64. A logit may differ by LOGIT_TOL
+ * relative to the largest logit magnitude of its row, a gradient entry by GRAD_TOL relative to
+ * the gradient's largest magnitude, the loss by LOSS_TOL relative. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "lamp/gguf.h"
+#include "lamp/model.h"
+
+#define LOGIT_TOL 1e-4
+#define GRAD_TOL 1e-4
+#define LOSS_TOL 1e-5
+enum { MAX_T = 32, MAX_V = 256, MAX_P = 8, MAX_C = 64, MAX_M = 8 };
+
+typedef struct ref_arch {
+  size_t t, v, p, c, m;
+  int32_t tokens[MAX_T];
+  double logits[MAX_T * MAX_V];
+  double prompt[MAX_P * MAX_C];
+  size_t pos[MAX_M];
+  int32_t targets[MAX_M];
+  double loss;
+  double grad[MAX_P * MAX_C];
+} ref_arch;
+
+static void arch_dir(char *out, size_t size, const char *name) {
+  snprintf(out, size, "%s/arch/%s", LAMP_TEST_DATA, name);
+}
+
+static void expect(FILE *f, const char *word) {
+  char got[32];
+  if (fscanf(f, "%31s", got) != 1 || strcmp(got, word))
+    fail_msg("reference: expected \"%s\"", word);
+}
+
+static void read_doubles(FILE *f, double *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (fscanf(f, "%lf", &v[i]) != 1) fail_msg("reference: value %zu of %zu", i, n);
+}
+
+static void read_reference(const char *name, ref_arch *r) {
+  char path[1024];
+  arch_dir(path, sizeof(path), name);
+  strncat(path, "/ref.txt", sizeof(path) - strlen(path) - 1);
+  FILE *f = fopen(path, "r");
+  if (!f) fail_msg("cannot open %s", path);
+  expect(f, "tokens");
+  assert_int_equal(fscanf(f, "%zu", &r->t), 1);
+  assert_true(r->t <= MAX_T);
+  for (size_t i = 0; i < r->t; i++) assert_int_equal(fscanf(f, "%d", &r->tokens[i]), 1);
+  size_t t2;
+  expect(f, "logits");
+  assert_int_equal(fscanf(f, "%zu %zu", &t2, &r->v), 2);
+  assert_true(t2 == r->t && r->v <= MAX_V);
+  read_doubles(f, r->logits, r->t * r->v);
+  expect(f, "prompt");
+  assert_int_equal(fscanf(f, "%zu %zu", &r->p, &r->c), 2);
+  assert_true(r->p <= MAX_P && r->c <= MAX_C);
+  read_doubles(f, r->prompt, r->p * r->c);
+  expect(f, "outputs");
+  assert_int_equal(fscanf(f, "%zu", &r->m), 1);
+  assert_true(r->m <= MAX_M);
+  for (size_t i = 0; i < r->m; i++) assert_int_equal(fscanf(f, "%zu", &r->pos[i]), 1);
+  for (size_t i = 0; i < r->m; i++) assert_int_equal(fscanf(f, "%d", &r->targets[i]), 1);
+  expect(f, "loss");
+  assert_int_equal(fscanf(f, "%lf", &r->loss), 1);
+  expect(f, "grad");
+  size_t p2, c2;
+  assert_int_equal(fscanf(f, "%zu %zu", &p2, &c2), 2);
+  assert_true(p2 == r->p && c2 == r->c);
+  read_doubles(f, r->grad, r->p * r->c);
+  fclose(f);
+}
+
+/* The logits of every position of the reference's tokens, no prompt. */
+static void check_logits(lamp_context *ctx, lamp_model *model, const ref_arch *r,
+                         const char *what) {
+  lamp_model_shape s = {1, r->t, 0, r->t, 0, 0};
+  lamp_model_workspace *ws = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &s, &ws));
+  size_t len = r->t, seq[MAX_T], pos[MAX_T];
+  for (size_t i = 0; i < r->t; i++) seq[i] = 0, pos[i] = i;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, 1, r->t, r->tokens, &len));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, r->t, seq, pos, NULL));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
+  lamp_tensor lt;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_logits(ws, &lt));
+  static float z[MAX_T * MAX_V];
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, z, r->t * r->v * sizeof(float)));
+  lamp_model_workspace_release(ws);
+  double worst = 0;
+  for (size_t t = 0; t < r->t; t++) {
+    const double *row = r->logits + t * r->v;
+    double scale = 0;
+    for (size_t j = 0; j < r->v; j++) scale = fmax(scale, fabs(row[j]));
+    for (size_t j = 0; j < r->v; j++) {
+      double e = fabs(z[t * r->v + j] - row[j]) / scale;
+      worst = fmax(worst, e);
+      if (e > LOGIT_TOL)
+        fail_msg("%s: logit (%zu, %zu) is %.7g, reference %.7g", what, t, j,
+                 (double)z[t * r->v + j], row[j]);
+    }
+  }
+  print_message("%s: logits within %.2e of the row scale\n", what, worst);
+}
+
+/* The loss and its prompt gradient, the prompt prepended to the reference's tokens. */
+static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, const char *what) {
+  lamp_model_shape s = {1, r->t, r->p, r->m, 0, 0};
+  lamp_model_workspace *ws = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &s, &ws));
+  size_t len = r->t, seq[MAX_M] = {0};
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, 1, r->t, r->tokens, &len));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, r->m, seq, r->pos, r->targets));
+  float host[MAX_P * MAX_C];
+  for (size_t i = 0; i < r->p * r->c; i++) host[i] = (float)r->prompt[i];
+  lamp_tensor pt, gt, lt;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_prompt(ws, &pt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &pt, host, r->p * r->c * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_backward(ws));
+  float losses[MAX_M], grad[MAX_P * MAX_C];
+  LAMP_OK_OR_FAIL(ctx, lamp_model_losses(ws, &lt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, losses, r->m * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_prompt_grad(ws, &gt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &gt, grad, r->p * r->c * sizeof(float)));
+  lamp_model_workspace_release(ws);
+  double loss = 0;
+  for (size_t i = 0; i < r->m; i++) loss += losses[i] / (double)r->m;
+  double loss_err = fabs(loss - r->loss) / fabs(r->loss);
+  if (loss_err > LOSS_TOL) fail_msg("%s: loss %.9g, reference %.9g", what, loss, r->loss);
+  double scale = 0, worst = 0;
+  for (size_t i = 0; i < r->p * r->c; i++) scale = fmax(scale, fabs(r->grad[i]));
+  assert_true(scale > 0);
+  for (size_t i = 0; i < r->p * r->c; i++) {
+    double e = fabs(grad[i] - r->grad[i]) / scale;
+    worst = fmax(worst, e);
+    if (e > GRAD_TOL)
+      fail_msg("%s: prompt gradient %zu is %.7g, reference %.7g (scale %.3g)", what, i,
+               (double)grad[i], r->grad[i], scale);
+  }
+  print_message("%s: loss within %.2e, prompt gradient within %.2e of its scale\n", what,
+                loss_err, worst);
+}
+
+/* Both loads of one fixture with one weights mode. */
+static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, int arch,
+                        int qkv_bias, size_t window, size_t gguf_window,
+                        lamp_model_weights weights) {
+  char dir[1024], gguf_path[1100], what[64];
+  arch_dir(dir, sizeof(dir), name);
+  snprintf(gguf_path, sizeof(gguf_path), "%s/model.gguf", dir);
+  const lamp_model_options opt = {weights, NULL};
+  const char *mode = lamp_model_weights_name(weights);
+  lamp_model *hf = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors_with(ctx, dir, &opt, &hf));
+  assert_int_equal(lamp_model_get_weights(hf), weights);
+  lamp_model_config c;
+  assert_int_equal(lamp_model_get_config(hf, &c), LAMP_OK);
+  assert_int_equal(c.arch, arch);
+  assert_int_equal(c.qkv_bias, qkv_bias);
+  assert_int_equal(c.sliding_window, window);
+  assert_int_equal(c.n_vocab, r->v);
+  snprintf(what, sizeof(what), "%s (Hugging Face, %s)", name, mode);
+  check_logits(ctx, hf, r, what);
+  check_grad(ctx, hf, r, what);
+  lamp_model_release(hf);
+
+  lamp_gguf *g = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, gguf_path, &g));
+  lamp_model *gm = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_create_gguf_with(ctx, g, &opt, &gm));
+  assert_int_equal(lamp_model_get_weights(gm), weights);
+  lamp_gguf_release(g);
+  assert_int_equal(lamp_model_get_config(gm, &c), LAMP_OK);
+  /* llama.cpp converts Mistral to its "llama" architecture */
+  assert_int_equal(c.arch, arch == LAMP_MODEL_ARCH_MISTRAL ? LAMP_MODEL_ARCH_LLAMA : arch);
+  assert_int_equal(c.qkv_bias, qkv_bias);
+  assert_int_equal(c.sliding_window, gguf_window);
+  snprintf(what, sizeof(what), "%s (GGUF, %s)", name, mode);
+  check_logits(ctx, gm, r, what);
+  check_grad(ctx, gm, r, what);
+  lamp_model_release(gm);
+}
+
+/* f32 weights, and weights as stored (F16 matrices, dequantised before each product). */
+static void check_arch(void **state, const char *name, int arch, int qkv_bias, size_t window,
+                       size_t gguf_window) {
+  static ref_arch r;
+  read_reference(name, &r);
+  check_loads(*state, &r, name, arch, qkv_bias, window, gguf_window, LAMP_MODEL_WEIGHTS_F32);
+  /* the dequantising kernels are test_dequant's to simulate */
+  if (!fixture_simulator())
+    check_loads(*state, &r, name, arch, qkv_bias, window, gguf_window, LAMP_MODEL_WEIGHTS_STORED);
+}
+
+static void test_qwen2(void **state) { check_arch(state, "qwen2", LAMP_MODEL_ARCH_QWEN2, 1, 0, 0); }
+
+/* Mistral and Phi-3 launch only the Llama kernels, which test_model checks under a
+ * simulator; Qwen2 adds the bias kernel. */
+static void test_mistral(void **state) {
+  if (fixture_simulator()) skip();
+  check_arch(state, "mistral", LAMP_MODEL_ARCH_MISTRAL, 0, 16, 0);
+}
+
+static void test_phi3(void **state) {
+  if (fixture_simulator()) skip();
+  check_arch(state, "phi3", LAMP_MODEL_ARCH_PHI3, 0, 2047, 2047);
+}
+
+/* A workspace with more positions than the attention window is refused: lamp's full causal
+ * attention would differ from the model's past it. */
+static void test_window(void **state) {
+  lamp_context *ctx = *state;
+  char dir[1024];
+  arch_dir(dir, sizeof(dir), "mistral");
+  lamp_model *m = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors(ctx, dir, &m));
+  lamp_model_workspace *ws = NULL;
+  lamp_model_shape fits = {2, 12, 4, 2, 0, 0}, over = {2, 13, 4, 2, 0, 0};
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(m, &fits, &ws));
+  lamp_model_workspace_release(ws);
+  ws = NULL;
+  assert_int_equal(lamp_model_workspace_create(m, &over, &ws), LAMP_ERR_UNSUPPORTED);
+  assert_null(ws);
+  assert_non_null(strstr(lamp_context_error(ctx), "16-position attention window"));
+  lamp_model_release(m);
+}
+
+static void expect_hf_error(lamp_context *ctx, const char *json, lamp_status want,
+                            const char *const *words) {
+  lamp_model_config c;
+  lamp_status st = lamp_model_config_from_hf(ctx, json, strlen(json), &c);
+  if (st != want)
+    fail_msg("%s -> %s (%s)", json, lamp_status_name(st), lamp_context_error(ctx));
+  for (const char *const *w = words; *w; w++)
+    if (!strstr(lamp_context_error(ctx), *w))
+      fail_msg("\"%s\" lacks \"%s\"", lamp_context_error(ctx), *w);
+}
+
+static lamp_status no_lookup(void *user, const char *name, size_t rows, size_t cols,
+                             const float **data, char *error, size_t error_size) {
+  (void)user, (void)name, (void)rows, (void)cols, (void)data;
+  snprintf(error, error_size, "the test has no tensors");
+  return LAMP_ERR_NOT_FOUND;
+}
+
+#define HF_DIMS "\"num_hidden_layers\": 2, \"hidden_size\": 64, \"num_attention_heads\": 4, " \
+                "\"intermediate_size\": 128, \"vocab_size\": 256"
+
+/* Architectures and features lamp does not run are named in the error, with what it knows. */
+static void test_unsupported(void **state) {
+  lamp_context *ctx = *state;
+  const char *known[] = {"\"gemma2\"", "\"llama\"", "\"mistral\"", "\"qwen2\"", "\"phi3\"",
+                         "general.architecture", "model_type", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma2\", " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, known);
+  const char *longrope[] = {"rope_scaling", "longrope", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"phi3\", \"rope_scaling\": {\"type\": \"longrope\", "
+                  "\"long_factor\": [1], \"short_factor\": [1]}, " HF_DIMS "}",
+                  LAMP_ERR_UNSUPPORTED, longrope);
+  const char *partial[] = {"partial_rotary_factor", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"phi3\", \"partial_rotary_factor\": 0.75, " HF_DIMS
+                  "}", LAMP_ERR_UNSUPPORTED, partial);
+  /* Qwen2's window only counts when it is switched on */
+  lamp_model_config c;
+  const char *qwen = "{\"model_type\": \"qwen2\", \"sliding_window\": 8, " HF_DIMS "}";
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, qwen, strlen(qwen), &c));
+  assert_int_equal(c.sliding_window, 0);
+  assert_int_equal(c.qkv_bias, 1);
+  const char *qwen_on = "{\"model_type\": \"qwen2\", \"use_sliding_window\": true, "
+                        "\"sliding_window\": 8, " HF_DIMS "}";
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, qwen_on, strlen(qwen_on), &c));
+  assert_int_equal(c.sliding_window, 8);
+
+  /* GGUF: the qwen2 fixture with its architecture renamed */
+  char path[1024];
+  arch_dir(path, sizeof(path), "qwen2/model.gguf");
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  static unsigned char bytes[1 << 20];
+  size_t n = fread(bytes, 1, sizeof(bytes), f);
+  fclose(f);
+  assert_true(n > 0 && n < sizeof(bytes));
+  const char key[] = "general.architecture";
+  unsigned char *at = NULL;
+  for (size_t i = 0; i + sizeof(key) + 16 < n && !at; i++)
+    if (!memcmp(bytes + i, key, sizeof(key) - 1)) at = bytes + i + sizeof(key) - 1;
+  assert_non_null(at);
+  /* value type (u32 8, a string), length (u64 5), then the text */
+  assert_memory_equal(at + 12, "qwen2", 5);
+  memcpy(at + 12, "qwen9", 5);
+  lamp_gguf *g = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open_memory(ctx, bytes, n, &g));
+  lamp_model *m = NULL;
+  assert_int_equal(lamp_model_create_gguf(ctx, g, &m), LAMP_ERR_UNSUPPORTED);
+  assert_null(m);
+  const char *gguf_words[] = {"\"qwen9\"", "\"llama\"", "\"qwen2\"", "\"phi3\"", "model_type",
+                              NULL};
+  for (const char *const *w = gguf_words; *w; w++)
+    if (!strstr(lamp_context_error(ctx), *w))
+      fail_msg("\"%s\" lacks \"%s\"", lamp_context_error(ctx), *w);
+  lamp_gguf_release(g);
+
+  /* the C API: an unknown architecture number, and biases where GGUF would reorder them */
+  c.arch = 99;
+  assert_int_equal(lamp_model_create(ctx, &c, LAMP_MODEL_NAMES_HF, no_lookup, NULL, &m),
+                   LAMP_ERR_INVALID_ARGUMENT);
+  c.arch = LAMP_MODEL_ARCH_LLAMA;
+  assert_int_equal(lamp_model_create(ctx, &c, LAMP_MODEL_NAMES_HF, no_lookup, NULL, &m),
+                   LAMP_ERR_UNSUPPORTED);
+  assert_null(m);
+  assert_null(lamp_model_arch_name(99));
+  assert_string_equal(lamp_model_arch_name(LAMP_MODEL_ARCH_PHI3), "phi3");
+}
+
+/* The config.json of released models (their text, minus auto_map and quantisation notes). */
+static void test_real_configs(void **state) {
+  lamp_context *ctx = *state;
+  static const char qwen25_05b[] =
+      "{\"architectures\": [\"Qwen2ForCausalLM\"], \"attention_dropout\": 0.0, "
+      "\"bos_token_id\": 151643, \"eos_token_id\": 151643, \"hidden_act\": \"silu\", "
+      "\"hidden_size\": 896, \"initializer_range\": 0.02, \"intermediate_size\": 4864, "
+      "\"max_position_embeddings\": 32768, \"max_window_layers\": 24, \"model_type\": \"qwen2\", "
+      "\"num_attention_heads\": 14, \"num_hidden_layers\": 24, \"num_key_value_heads\": 2, "
+      "\"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0, \"sliding_window\": 32768, "
+      "\"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\", "
+      "\"transformers_version\": \"4.43.1\", \"use_cache\": true, \"use_sliding_window\": false, "
+      "\"vocab_size\": 151936}";
+  static const char mistral_7b_v01[] =
+      "{\"architectures\": [\"MistralForCausalLM\"], \"bos_token_id\": 1, \"eos_token_id\": 2, "
+      "\"hidden_act\": \"silu\", \"hidden_size\": 4096, \"initializer_range\": 0.02, "
+      "\"intermediate_size\": 14336, \"max_position_embeddings\": 32768, "
+      "\"model_type\": \"mistral\", \"num_attention_heads\": 32, \"num_hidden_layers\": 32, "
+      "\"num_key_value_heads\": 8, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
+      "\"sliding_window\": 4096, \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\", "
+      "\"use_cache\": true, \"vocab_size\": 32000}";
+  static const char phi3_mini_4k[] =
+      "{\"architectures\": [\"Phi3ForCausalLM\"], \"attention_bias\": false, "
+      "\"attention_dropout\": 0.0, \"bos_token_id\": 1, \"embd_pdrop\": 0.0, "
+      "\"eos_token_id\": 32000, \"hidden_act\": \"silu\", \"hidden_size\": 3072, "
+      "\"initializer_range\": 0.02, \"intermediate_size\": 8192, "
+      "\"max_position_embeddings\": 4096, \"model_type\": \"phi3\", \"num_attention_heads\": 32, "
+      "\"num_hidden_layers\": 32, \"num_key_value_heads\": 32, "
+      "\"original_max_position_embeddings\": 4096, \"pad_token_id\": 32000, "
+      "\"resid_pdrop\": 0.0, \"rms_norm_eps\": 1e-05, \"rope_scaling\": null, "
+      "\"rope_theta\": 10000.0, \"sliding_window\": 2047, \"tie_word_embeddings\": false, "
+      "\"torch_dtype\": \"bfloat16\", \"use_cache\": true, \"vocab_size\": 32064}";
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, qwen25_05b, strlen(qwen25_05b), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_QWEN2);
+  assert_true(c.qkv_bias && c.tied_embeddings && c.sliding_window == 0);
+  assert_int_equal(c.n_heads, 14);
+  assert_int_equal(c.n_kv_heads, 2);
+  assert_true(c.rope_base == 1e6f);
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, mistral_7b_v01, strlen(mistral_7b_v01), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_MISTRAL);
+  assert_true(!c.qkv_bias && !c.tied_embeddings && c.sliding_window == 4096);
+  assert_int_equal(c.n_kv_heads, 8);
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, phi3_mini_4k, strlen(phi3_mini_4k), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_PHI3);
+  assert_true(!c.qkv_bias && !c.tied_embeddings && c.sliding_window == 2047);
+  assert_int_equal(c.n_ff, 8192);
+  assert_int_equal(c.n_vocab, 32064);
+  assert_true(c.norm_eps == 1e-5f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_qwen2),  cmocka_unit_test(test_mistral),
+      cmocka_unit_test(test_phi3),   cmocka_unit_test(test_window),
+      cmocka_unit_test(test_unsupported), cmocka_unit_test(test_real_configs),
+  };
+  return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+}
