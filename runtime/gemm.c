@@ -67,10 +67,22 @@ lamp_status lamp_gemm(lamp_context *ctx, lamp_transpose trans_a, lamp_transpose 
 
   CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+  const int vector = batch == 1 && m == 1;
+  /* CLBlast's GEMV scales y by beta even when beta is 0, so a NaN left in C would survive: C's
+   * old contents must not matter then, as with the GEMM */
+  if (vector && beta == 0.0f) LAMP__TRY(lamp_tensor_fill(ctx, c, 0.0f));
   cl_event marker = NULL;
   LAMP__TRY(lamp__profile_begin(ctx, &marker));
   CLBlastStatusCode s;
-  if (batch == 1) {
+  if (vector) {
+    /* one row of A: c = op(B)^T a as a matrix-vector product. CLBlast's GEMM kernels tile C
+     * in blocks of 32 rows or more, so a single row would cost a block's work (a generation
+     * step's products ran 30 times slower than the weights' memory traffic allows). */
+    s = CLBlastSgemv(CLBlastLayoutRowMajor, trans_b ? CLBlastTransposeNo : CLBlastTransposeYes,
+                     mb.rows, mb.cols, alpha, b->buffer, mb.offset,
+                     mb.ld, a->buffer, ma.offset, trans_a ? ma.ld : 1, beta, c->buffer, mc.offset,
+                     1, &ctx->queue, NULL);
+  } else if (batch == 1) {
     s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a->buffer, ma.offset, ma.ld,
                      b->buffer, mb.offset, mb.ld, beta, c->buffer, mc.offset, mc.ld, &ctx->queue,
                      NULL);
@@ -82,8 +94,8 @@ lamp_status lamp_gemm(lamp_context *ctx, lamp_transpose trans_a, lamp_transpose 
   }
   if (s != CLBlastSuccess) {
     if (marker) clReleaseEvent(marker);
-    return lamp__clblast_fail(ctx, s, batch == 1 ? "CLBlastSgemm" : "CLBlastSgemmStridedBatched",
-                              m, n, k);
+    return lamp__clblast_fail(ctx, s, vector ? "CLBlastSgemv" : batch == 1 ? "CLBlastSgemm"
+                              : "CLBlastSgemmStridedBatched", m, n, k);
   }
-  return lamp__profile_end(ctx, marker, batch == 1 ? "sgemm" : "sgemm_batched");
+  return lamp__profile_end(ctx, marker, vector ? "sgemv" : batch == 1 ? "sgemm" : "sgemm_batched");
 }

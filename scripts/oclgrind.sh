@@ -27,7 +27,7 @@ done
 command -v oclgrind >/dev/null || { echo "oclgrind.sh: oclgrind not found (Debian package oclgrind)" >&2; exit 1; }
 
 tests=(test_tensor test_pool test_optim test_llama_ops test_prompt test_prompt_init
-       test_svd_kernels test_svd test_model)
+       test_svd_kernels test_svd test_model test_model_cache)
 out="$build_dir/oclgrind"
 mkdir -p "$out"
 fail=0 total=0

@@ -1,5 +1,6 @@
 /* lamp_gemm against a plain C product: every transpose pair, awkward sizes, offsets, beta,
  * strided batches, and shape errors. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,30 @@ static void test_gemm_sizes_and_transposes(void **state) {
         check_gemm(ctx, ta, tb, sizes[i], sizes[(i + 1) % ns], sizes[(i + 2) % ns], 0.75f, -0.5f,
                    3);
       }
+}
+
+/* One row of A (a matrix-vector product inside lamp_gemm) with beta 0 ignores what C held,
+ * NaN included, as the GEMM does. */
+static void test_gemm_row_ignores_c(void **state) {
+  lamp_context *ctx = *state;
+  enum { N = 7, K = 5 };
+  float a[K], b[N * K], c[N], want[N];
+  ref_fill_uniform(a, K, 1, -1, 1);
+  ref_fill_uniform(b, N * K, 2, -1, 1);
+  for (size_t j = 0; j < N; j++) c[j] = NAN;
+  ref_gemm(0, 1, 1, N, K, 1.0, a, K, b, K, 0.0, want, N);
+  lamp_tensor va, vb, vc;
+  const size_t na[2] = {K, 1}, nb[2] = {K, N}, nc[2] = {N, 1};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, na, &va));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, nb, &vb));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, nc, &vc));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &va, a, sizeof(a)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &vb, b, sizeof(b)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &vc, c, sizeof(c)));
+  LAMP_OK_OR_FAIL(ctx, lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &va, &vb, 0.0f, &vc));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &vc, c, sizeof(c)));
+  assert_true(ref_max_rel_error(c, want, N) < 1e-5);
+  lamp_tensor_release(&va), lamp_tensor_release(&vb), lamp_tensor_release(&vc);
 }
 
 static void test_gemm_batched(void **state) {
@@ -171,6 +196,7 @@ static void test_released_context_is_released(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_sizes_and_transposes),
+      cmocka_unit_test(test_gemm_row_ignores_c),
       cmocka_unit_test(test_gemm_batched),
       cmocka_unit_test(test_gemm_shape_errors),
       cmocka_unit_test(test_released_context_is_released),
