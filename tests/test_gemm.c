@@ -77,10 +77,9 @@ static void test_gemm_sizes_and_transposes(void **state) {
       }
 }
 
-/* One row of A (a matrix-vector product inside lamp_gemm) with beta 0 ignores what C held,
- * NaN included, as the GEMM does. */
-static void test_gemm_row_ignores_c(void **state) {
-  lamp_context *ctx = *state;
+/* One row of A (lamp_gemm's own kernel on the CPU profile, CLBlast's GEMV on the GPU profile)
+ * with beta 0 ignores what C held, NaN included, as the GEMM does. */
+static void check_row_ignores_c(lamp_context *ctx) {
   enum { N = 7, K = 5 };
   float a[K], b[N * K], c[N], want[N];
   ref_fill_uniform(a, K, 1, -1, 1);
@@ -99,6 +98,36 @@ static void test_gemm_row_ignores_c(void **state) {
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &vc, c, sizeof(c)));
   assert_true(ref_max_rel_error(c, want, N) < 1e-5);
   lamp_tensor_release(&va), lamp_tensor_release(&vb), lamp_tensor_release(&vc);
+}
+
+/* The products of a few rows of A, which lamp_gemm does not hand to CLBlast's GEMM: on either
+ * side of the kernel's 16 rows, every transpose pair, offsets and padded strides. */
+static void test_gemm_few_rows(void **state) {
+  lamp_context *ctx = *state;
+  static const size_t rows[] = {1, 2, 16, 17};
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        check_gemm(ctx, ta, tb, rows[i], 65, 129, 1.0f, 0.0f, 0);
+        check_gemm(ctx, ta, tb, rows[i], 7, 13, 0.75f, -0.5f, 3);
+      }
+  check_row_ignores_c(ctx);
+}
+
+/* The same with the other kernel profile than the context's, so that both routes run. */
+static void test_gemm_few_rows_other_profile(void **state) {
+  lamp_kernel_profile mine;
+  LAMP_OK_OR_FAIL((lamp_context *)*state, lamp_context_get_kernel_profile(*state, &mine));
+  lamp_context_options o;
+  lamp_context_options_init(&o);
+  o.kernel_profile = mine.kind == LAMP_KERNEL_PROFILE_GPU ? LAMP_KERNEL_PROFILE_CPU
+                                                          : LAMP_KERNEL_PROFILE_GPU;
+  lamp_context *ctx = NULL;
+  char err[512];
+  assert_int_equal(lamp_context_create(&o, &ctx, err, sizeof(err)), LAMP_OK);
+  void *inner = ctx;
+  test_gemm_few_rows(&inner);
+  lamp_context_release(ctx);
 }
 
 static void test_gemm_batched(void **state) {
@@ -196,7 +225,8 @@ static void test_released_context_is_released(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_sizes_and_transposes),
-      cmocka_unit_test(test_gemm_row_ignores_c),
+      cmocka_unit_test(test_gemm_few_rows),
+      cmocka_unit_test(test_gemm_few_rows_other_profile),
       cmocka_unit_test(test_gemm_batched),
       cmocka_unit_test(test_gemm_shape_errors),
       cmocka_unit_test(test_released_context_is_released),
