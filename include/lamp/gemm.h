@@ -21,7 +21,10 @@ typedef enum lamp_transpose {
  * Batches: when ne[2] of C is greater than 1, each of the ne[2] matrices of C (stride nb[2]) is
  * computed from the matching matrices of A and B; an A or B with ne[2] == 1 is shared by every
  * batch. ne[3] must be 1. Batches go through CLBlastSgemmStridedBatched, single products
- * through CLBlastSgemm. Runs asynchronously on the context's queue. */
+ * through CLBlastSgemm, except products of at most 16 rows of A: with trans_b on the CPU kernel
+ * profile, lamp's own kernel (one work-item per row of B), else with one row CLBlastSgemv
+ * (a generation step's products, which GEMM tiles would make many times slower). With beta 0,
+ * C's old contents are ignored. Runs asynchronously on the context's queue. */
 LAMP_API lamp_status lamp_gemm(lamp_context *ctx, lamp_transpose trans_a, lamp_transpose trans_b,
                                float alpha, const lamp_tensor *a, const lamp_tensor *b, float beta,
                                lamp_tensor *c);
