@@ -1,7 +1,7 @@
 /* Generation with a key/value cache (lamp/cache.h): the cached-attention kernel against a
  * plain-C reference; on tests/data/tiny.gguf, the cache's logits against the full forward's at
  * every position, with and without a soft prompt and with appends of one and of many rows
- * (chunked past 64); greedy decoding identical both ways; truncate and reuse against a fresh
+ * (chunked past 64), and after a prompt of more than 64 rows; greedy decoding identical both ways; truncate and reuse against a fresh
  * cache; bad input. */
 #include <math.h>
 #include <stdlib.h>
@@ -137,11 +137,12 @@ static void tokens(int32_t *ids, size_t n, size_t V, uint64_t seed) {
   for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((seed * 7919 + i * 104729 + i * i) % V);
 }
 
-/* The full forward's logits (n, V) at every token of ids (n), after `prompt` (P, C) when not
- * NULL. */
-static float *full_logits(env *e, const int32_t *ids, size_t n, const float *prompt) {
+/* The full forward's logits (n, V) at every token of ids (n), after `prompt` (rows, C) when
+ * not NULL. */
+static float *full_logits_after(env *e, const int32_t *ids, size_t n, const float *prompt,
+                                size_t rows) {
   const size_t V = e->cfg.n_vocab, C = e->cfg.n_embd;
-  lamp_model_shape s = {1, n, prompt ? P : 0, n, 0, 0};
+  lamp_model_shape s = {1, n, prompt ? rows : 0, n, 0, 0};
   lamp_model_workspace *ws = NULL;
   LAMP_OK_OR_FAIL(e->ctx, lamp_model_workspace_create(e->model, &s, &ws));
   size_t *seq = calloc(n, sizeof(size_t)), *pos = malloc(n * sizeof(size_t)), len = n;
@@ -153,7 +154,7 @@ static float *full_logits(env *e, const int32_t *ids, size_t n, const float *pro
   if (prompt) {
     lamp_tensor pt;
     LAMP_OK_OR_FAIL(e->ctx, lamp_model_prompt(ws, &pt));
-    LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_upload(e->ctx, &pt, prompt, P * C * sizeof(float)));
+    LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_upload(e->ctx, &pt, prompt, rows * C * sizeof(float)));
   }
   LAMP_OK_OR_FAIL(e->ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
   lamp_tensor lt;
@@ -162,6 +163,10 @@ static float *full_logits(env *e, const int32_t *ids, size_t n, const float *pro
   lamp_model_workspace_release(ws);
   free(seq), free(pos);
   return z;
+}
+
+static float *full_logits(env *e, const int32_t *ids, size_t n, const float *prompt) {
+  return full_logits_after(e, ids, n, prompt, P);
 }
 
 static void expect_logits(env *e, const lamp_tensor *lt, const float *want, const char *what,
@@ -228,6 +233,31 @@ static void test_cache_matches_forward(void **state) {
   lamp_model_cache_release(k);
   lamp_tensor_release(&pt);
   free(prompt);
+}
+
+/* A prompt longer than one chunk of 64 rows (as a trained prompt of 100 rows is), appended in
+ * one call, then tokens. */
+static void test_cache_long_prompt(void **state) {
+  env *e = *state;
+  const size_t C = e->cfg.n_embd, V = e->cfg.n_vocab, rows = fixture_simulator() ? 5 : 70;
+  enum { N = 3 };
+  int32_t ids[N];
+  tokens(ids, N, V, 31);
+  float *prompt = malloc(rows * C * sizeof(float));
+  assert_non_null(prompt);
+  ref_fill_uniform(prompt, rows * C, 33, -1, 1);
+  float *want = full_logits_after(e, ids, N, prompt, rows);
+  lamp_tensor pt = dev(e->ctx, prompt, C, rows), lt;
+  lamp_model_cache *k = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(e->model, rows + N, &k));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, &pt, ids, 1, &lt));
+  expect_logits(e, &lt, want, "long prompt", 0);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, ids + 1, N - 1, &lt));
+  expect_logits(e, &lt, want + (N - 1) * V, "long prompt", N - 1);
+  assert_int_equal(lamp_model_cache_length(k), rows + N);
+  lamp_model_cache_release(k);
+  lamp_tensor_release(&pt);
+  free(prompt), free(want);
 }
 
 static int32_t argmax(const float *z, size_t V) {
@@ -335,6 +365,7 @@ int main(void) {
   };
   const struct CMUnitTest model[] = {
       cmocka_unit_test(test_cache_matches_forward),
+      cmocka_unit_test(test_cache_long_prompt),
       cmocka_unit_test(test_cache_greedy),
       cmocka_unit_test(test_cache_truncate_reuse),
       cmocka_unit_test(test_cache_errors),
