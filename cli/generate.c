@@ -1,10 +1,10 @@
 /* lamp generate: continues a text with the frozen model, greedy or sampled (temperature and
  * top-k with a seed), printing each token as soon as it is chosen.
  *
- * With --checkpoint or --adapter a trained prompt goes first, as in training. The model API
- * has no key/value cache, so every new token reruns the forward over the whole sequence so far
- * (prompt plus generated tokens): step n costs a forward over n rows. That is fine for checking
- * the model by eye; it is not a serving path. */
+ * With --checkpoint or --adapter a trained prompt goes first, as in training. A key/value cache
+ * (lamp/cache.h) holds the keys and values of every position so far, so each new token runs
+ * the model on one row. --no-cache reruns the full forward over the whole sequence for every
+ * token instead (step n costs a forward over n rows), the path the cache is checked against. */
 #include "generate.h"
 
 #include <errno.h>
@@ -29,6 +29,8 @@ typedef struct gen_opts {
   uint64_t seed;
   int has_seed;
   int chat;
+  int no_cache;
+  lamp_model_weights weights;
   const char *system;
   const char *checkpoint, *adapter; /* a trained prompt to put first */
   char *text; /* the positional arguments joined by spaces */
@@ -71,9 +73,12 @@ static void gen_usage(FILE *out) {
           "  --system TEXT      with --chat: a system turn first\n"
           "  --checkpoint FILE  put the prompt of a lamp train checkpoint first\n"
           "  --adapter PATH     put a PEFT prompt-tuning adapter's prompt first\n"
+          "  --no-cache         rerun the forward over the whole sequence for every token\n"
+          "  --weights W        f32, stored (as the file stores them) or auto [auto]\n"
+          "                     instead of keeping a key/value cache (for comparison)\n"
           "\n"
           "Generation stops at the end-of-text token, after N tokens, or at the model's context\n"
-          "length. Each token reruns the forward over the whole sequence (no cache).\n");
+          "length. The speed in tokens/s goes to stderr at the end.\n");
 }
 
 static int gen_error(const char *fmt, ...) {
@@ -113,6 +118,8 @@ static int gen_parse(int argc, char **argv, gen_opts *o) {
       return -1;
     } else if (!strcmp(a, "--chat")) {
       o->chat = 1;
+    } else if (!strcmp(a, "--no-cache")) {
+      o->no_cache = 1;
     } else if (!strncmp(a, "--", 2) && a[2] && !has_value) {
       fprintf(stderr, "lamp generate: %s needs a value (or is unknown)\n", a);
       return 2;
@@ -124,6 +131,11 @@ static int gen_parse(int argc, char **argv, gen_opts *o) {
       o->checkpoint = argv[++i];
     } else if (!strcmp(a, "--adapter")) {
       o->adapter = argv[++i];
+    } else if (!strcmp(a, "--weights")) {
+      if (lamp_model_weights_parse(argv[++i], &o->weights) != LAMP_OK) {
+        fprintf(stderr, "lamp generate: --weights %s: use auto, f32 or stored\n", argv[i]);
+        return 2;
+      }
     } else if (!strcmp(a, "--max-tokens")) {
       if (gen_long(a, argv[++i], 1, 1000000, &v)) return 2;
       o->max_tokens = v;
@@ -237,6 +249,60 @@ static int32_t gen_choose(const float *z, size_t V, const gen_opts *o, uint64_t 
   return cand[k - 1].id;
 }
 
+/* How the next token's logits are computed: a key/value cache, or the full forward over a
+ * workspace for the whole sequence (--no-cache). */
+typedef struct gen_step {
+  lamp_model_cache *cache;
+  lamp_tensor rows;       /* with the cache and a prompt: its (P, C) rows, filled once */
+  lamp_model_workspace *ws;
+  lamp_tensor pin;        /* without the cache: the workspace's prompt input */
+} gen_step;
+
+static lamp_status gen_step_init(gen_state *g, const gen_opts *o, size_t cap, gen_step *s) {
+  memset(s, 0, sizeof(*s));
+  const size_t P = g->prompt_rows;
+  if (o->no_cache) {
+    lamp_model_shape shape = {1, cap, P, 1, 0, 0};
+    lamp_status st = lamp_model_workspace_create(g->model, &shape, &s->ws);
+    if (st == LAMP_OK && g->prompt) st = lamp_model_prompt(s->ws, &s->pin);
+    return st;
+  }
+  lamp_status st = lamp_model_cache_create(g->model, P + cap, &s->cache);
+  if (st != LAMP_OK || !g->prompt) return st;
+  lamp_model_config cfg;
+  lamp_model_get_config(g->model, &cfg);
+  size_t ne[2] = {cfg.n_embd, P};
+  st = lamp_tensor_create(g->ctx, LAMP_DTYPE_F32, 2, ne, &s->rows);
+  return st == LAMP_OK ? lamp_prompt_forward(g->prompt, &s->rows) : st;
+}
+
+static void gen_step_release(gen_step *s) {
+  lamp_model_cache_release(s->cache);
+  lamp_tensor_release(&s->rows);
+  lamp_model_workspace_release(s->ws);
+}
+
+/* Into *lt, the logits after seq[0 .. len-1]: the cache appends what it lacks (the prompt and
+ * the text at first, then one token), the full forward reruns everything. */
+static lamp_status gen_step_logits(gen_state *g, gen_step *s, const int32_t *seq, size_t len,
+                                   lamp_tensor *lt) {
+  if (s->cache) {
+    size_t have = lamp_model_cache_length(s->cache), P = g->prompt_rows;
+    const lamp_tensor *rows = have == 0 && g->prompt ? &s->rows : NULL;
+    size_t done = have > P ? have - P : 0;
+    return lamp_model_cache_append(s->cache, rows, seq + done, len - done, lt);
+  }
+  const size_t last = len - 1, zero = 0;
+  lamp_status st;
+  /* the workspace's prompt rows are an input to fill before each forward */
+  if ((g->prompt && (st = lamp_prompt_forward(g->prompt, &s->pin)) != LAMP_OK) ||
+      (st = lamp_model_set_tokens(s->ws, 1, len, seq, &len)) != LAMP_OK ||
+      (st = lamp_model_set_outputs(s->ws, 1, &zero, &last, NULL)) != LAMP_OK ||
+      (st = lamp_model_forward(s->ws, LAMP_MODEL_HEAD_VOCAB)) != LAMP_OK)
+    return st;
+  return lamp_model_logits(s->ws, lt);
+}
+
 static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   char *prompt = gen_prompt(o);
   if (!prompt) return gen_error("out of memory");
@@ -262,7 +328,8 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   int32_t *seq = malloc(cap * sizeof(int32_t));
   gen_cand *order = malloc(V * sizeof(gen_cand));
   float *z = malloc(V * sizeof(float));
-  lamp_model_workspace *ws = NULL;
+  gen_step step;
+  memset(&step, 0, sizeof(step));
   int rc = 0;
   if (!seq || !order || !z) {
     rc = gen_error("out of memory");
@@ -276,10 +343,7 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
                      seq[i], V);
       goto done;
     }
-  lamp_model_shape shape = {1, cap, P, 1, 0, 0};
-  if (st == LAMP_OK) st = lamp_model_workspace_create(g->model, &shape, &ws);
-  lamp_tensor pin;
-  if (st == LAMP_OK && g->prompt) st = lamp_model_prompt(ws, &pin);
+  if (st == LAMP_OK) st = gen_step_init(g, o, cap, &step);
   if (st != LAMP_OK) {
     rc = gen_error("%s", lamp_context_error(g->ctx));
     goto done;
@@ -288,14 +352,8 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   size_t len = n_prompt, generated = 0;
   double t_first = 0, t0 = gen_now();
   while (generated < max_new) {
-    const size_t last = len - 1, zero = 0;
     lamp_tensor lt;
-    /* the workspace's prompt rows are an input to fill before each forward */
-    if ((g->prompt && (st = lamp_prompt_forward(g->prompt, &pin)) != LAMP_OK) ||
-        (st = lamp_model_set_tokens(ws, 1, len, seq, &len)) != LAMP_OK ||
-        (st = lamp_model_set_outputs(ws, 1, &zero, &last, NULL)) != LAMP_OK ||
-        (st = lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB)) != LAMP_OK ||
-        (st = lamp_model_logits(ws, &lt)) != LAMP_OK ||
+    if ((st = gen_step_logits(g, &step, seq, len, &lt)) != LAMP_OK ||
         (st = lamp_tensor_download(g->ctx, &lt, z, V * sizeof(float))) != LAMP_OK) {
       rc = gen_error("%s", lamp_context_error(g->ctx));
       break;
@@ -323,16 +381,17 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   double t1 = gen_now();
   if (rc == 0) {
     fprintf(stderr, "lamp generate: %zu prompt tokens, %zu generated in %.2f s (%.2f tokens/s; "
-            "first token after %.2f s); model loaded in %.2f s; %s",
+            "first token after %.2f s; %s); model loaded in %.2f s; %s",
             n_prompt, generated, t1 - t0, generated ? (double)generated / (t1 - t0) : 0.0,
-            t_first - t0, t0 - t_start, lamp_context_device(g->ctx)->name);
+            t_first - t0, o->no_cache ? "no cache" : "KV cache", t0 - t_start,
+            lamp_context_device(g->ctx)->name);
     if (o->temperature > 0)
       fprintf(stderr, "; temperature %g, top-k %ld, seed %llu", o->temperature, o->top_k,
               (unsigned long long)o->seed);
     fputc('\n', stderr);
   }
 done:
-  lamp_model_workspace_release(ws);
+  gen_step_release(&step);
   free(prompt), free(seq), free(order), free(z);
   return rc;
 }
@@ -354,7 +413,8 @@ int lamp_cli_generate(int argc, char **argv) {
     gen_error("cannot create a context: %s: %s", lamp_status_name(st), err);
     goto done;
   }
-  if ((st = lamp_llm_load(g.ctx, o.model, &g.llm)) != LAMP_OK) {
+  const lamp_model_options mo = {o.weights, NULL};
+  if ((st = lamp_llm_load_with(g.ctx, o.model, &mo, &g.llm)) != LAMP_OK) {
     gen_error("%s", lamp_context_error(g.ctx));
     goto done;
   }

@@ -208,4 +208,16 @@ lamp_status lamp__tune_remove(lamp_context *ctx, int *removed);
 lamp_status lamp__tune_store(lamp_context *ctx, const lamp_tune_params *sets, size_t n_sets,
                              const char *notes);
 
+/* lamp_gemm for a generation step's products of a few rows: at most 16 rows of A with trans_b on
+ * the CPU kernel profile go to lamp's own kernel (kernels/gemm_rows.cl, one work-item per row of
+ * B), one row on the GPU profile to CLBlastSgemv, the rest to lamp_gemm. GEMM tiles of 32 rows
+ * or more make a one-row product many times slower. Training keeps to lamp_gemm, whose numbers
+ * these routes would change. With beta 0, C's old contents are ignored. */
+lamp_status lamp__gemm_few(lamp_context *ctx, lamp_transpose trans_a, lamp_transpose trans_b,
+                           float alpha, const lamp_tensor *a, const lamp_tensor *b, float beta,
+                           lamp_tensor *c);
+typedef lamp_status (*lamp__gemm_fn)(lamp_context *ctx, lamp_transpose trans_a,
+                                     lamp_transpose trans_b, float alpha, const lamp_tensor *a,
+                                     const lamp_tensor *b, float beta, lamp_tensor *c);
+
 #endif

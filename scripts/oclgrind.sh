@@ -27,13 +27,14 @@ done
 command -v oclgrind >/dev/null || { echo "oclgrind.sh: oclgrind not found (Debian package oclgrind)" >&2; exit 1; }
 
 tests=(test_tensor test_pool test_optim test_llama_ops test_prompt test_prompt_init
-       test_svd_kernels test_svd test_model test_dequant)
+       test_svd_kernels test_svd test_model test_dequant test_model_cache)
 out="$build_dir/oclgrind"
 mkdir -p "$out"
 fail=0 total=0
-# attention (test_llama_ops) and the compressed outer product (test_prompt) have a shape per
-# profile; every other kernel is the same in both
-by_profile=(test_llama_ops test_prompt)
+# attention (test_llama_ops), the compressed outer product (test_prompt) and the products of a
+# few rows (test_model_cache: lamp's kernel on the CPU profile, CLBlast's GEMV on the GPU
+# profile) have a shape per profile; every other kernel is the same in both
+by_profile=(test_llama_ops test_prompt test_model_cache)
 for prof in "${profiles[@]}"; do
   run=("${tests[@]}")
   [ -z "$only_profile" ] && [ "$prof" = cpu ] && run=("${by_profile[@]}")

@@ -319,7 +319,20 @@ static void test_eval_and_multi_token_words(void **state) {
   assert_true(log_has(f, "final dev: 6 examples"));
 }
 
-/* lamp generate, greedy, against the double-precision reference's argmax token by token. */
+/* The first line lamp generate printed (its text) into out, from the log of a run whose stderr
+ * went elsewhere. */
+static void generated_text(fixture *f, char *out, size_t size) {
+  char *log = ref_train_read_file(f->log, NULL);
+  assert_non_null(log);
+  size_t n = strcspn(log, "\n");
+  assert_true(n < size);
+  memcpy(out, log, n);
+  out[n] = '\0';
+  free(log);
+}
+
+/* lamp generate, greedy, against the double-precision reference's argmax token by token, with
+ * the key/value cache and without it; with a trained prompt first, both ways alike. */
 static void test_generate_matches_reference(void **state) {
   fixture *f = *state;
   const char *text = "qq rr";
@@ -349,6 +362,11 @@ static void test_generate_matches_reference(void **state) {
   if (strncmp(out, expect, strlen(expect)) || out[strlen(expect)] != '\n')
     fail_msg("generate printed '%s', the reference's greedy tokens are '%s'", out, expect);
   free(out);
+  run_expect(f, 0, "generate --model %s --max-tokens 4 --no-cache '%s' 2>/dev/null", f->model,
+             text);
+  char text_cache[256], text_full[256];
+  generated_text(f, text_full, sizeof(text_full));
+  assert_string_equal(text_full, expect);
   /* with a trained prompt first (a short run of its own) */
   run_expect(f, 0, "train --model %s --data-dir %s %s %s --steps 3 --eval-every 0 "
              "--final-eval-max 4 --out %s/gen", f->model, f->data, task_flags, prompt_flags,
@@ -356,6 +374,14 @@ static void test_generate_matches_reference(void **state) {
   run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
              "'%s'", f->model, f->dir, text);
   assert_true(log_has(f, "4 generated"));
+  assert_true(log_has(f, "KV cache"));
+  run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
+             "'%s' 2>/dev/null", f->model, f->dir, text);
+  generated_text(f, text_cache, sizeof(text_cache));
+  run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
+             "--no-cache '%s' 2>/dev/null", f->model, f->dir, text);
+  generated_text(f, text_full, sizeof(text_full));
+  assert_string_equal(text_cache, text_full);
   run_expect(f, 0, "generate --model %s --max-tokens 4 --adapter %s/gen/adapter '%s'", f->model,
              f->dir, text);
   assert_true(log_has(f, "4 generated"));

@@ -1,10 +1,12 @@
 /* lamp_gemm against a plain C product: every transpose pair, awkward sizes, offsets, beta,
  * strided batches, and shape errors. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fixture.h"
 #include "ref.h"
+#include "runtime/internal.h"
 
 /* A new 1-d device tensor holding host[0..n). */
 static void device_copy(lamp_context *ctx, const float *host, size_t n, lamp_tensor *out) {
@@ -12,10 +14,11 @@ static void device_copy(lamp_context *ctx, const float *host, size_t n, lamp_ten
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, out, host, n * sizeof(float)));
 }
 
-/* Runs C = alpha op(A) op(B) + beta C with A, B, C placed at element offsets inside larger
- * buffers and with padded row strides, then compares with ref_gemm. */
-static void check_gemm(lamp_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
-                       float alpha, float beta, size_t pad) {
+/* Runs C = alpha op(A) op(B) + beta C through `gemm` (lamp_gemm or lamp__gemm_few) with A, B,
+ * C placed at element offsets inside larger buffers and with padded row strides, then compares
+ * with ref_gemm. */
+static void check_gemm_by(lamp_context *ctx, lamp__gemm_fn gemm, int ta, int tb, size_t m,
+                          size_t n, size_t k, float alpha, float beta, size_t pad) {
   size_t a_rows = ta ? k : m, a_cols = ta ? m : k;
   size_t b_rows = tb ? n : k, b_cols = tb ? k : n;
   size_t lda = a_cols + pad, ldb = b_cols + pad, ldc = n + pad;
@@ -44,8 +47,8 @@ static void check_gemm(lamp_context *ctx, int ta, int tb, size_t m, size_t n, si
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_view(ctx, &ba, 4 * off_a, 2, ne_a, nb_a, &va));
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_view(ctx, &bb, 4 * off_b, 2, ne_b, nb_b, &vb));
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_view(ctx, &bc, 4 * off_c, 2, ne_c, nb_c, &vc));
-  LAMP_OK_OR_FAIL(ctx, lamp_gemm(ctx, ta ? LAMP_TRANS : LAMP_NO_TRANS,
-                                 tb ? LAMP_TRANS : LAMP_NO_TRANS, alpha, &va, &vb, beta, &vc));
+  LAMP_OK_OR_FAIL(ctx, gemm(ctx, ta ? LAMP_TRANS : LAMP_NO_TRANS,
+                            tb ? LAMP_TRANS : LAMP_NO_TRANS, alpha, &va, &vb, beta, &vc));
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &bc, got, nc * sizeof(float)));
 
   ref_gemm(ta, tb, m, n, k, alpha, a + off_a, lda, b + off_b, ldb, beta, want + off_c, ldc);
@@ -62,6 +65,11 @@ static void check_gemm(lamp_context *ctx, int ta, int tb, size_t m, size_t n, si
   free(got);
 }
 
+static void check_gemm(lamp_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
+                       float alpha, float beta, size_t pad) {
+  check_gemm_by(ctx, lamp_gemm, ta, tb, m, n, k, alpha, beta, pad);
+}
+
 static void test_gemm_sizes_and_transposes(void **state) {
   lamp_context *ctx = *state;
   static const size_t sizes[] = {1, 7, 64, 65, 129, 300};
@@ -74,6 +82,60 @@ static void test_gemm_sizes_and_transposes(void **state) {
         check_gemm(ctx, ta, tb, sizes[i], sizes[(i + 1) % ns], sizes[(i + 2) % ns], 0.75f, -0.5f,
                    3);
       }
+}
+
+/* One row of A (lamp__gemm_few's own kernel on the CPU profile, CLBlast's GEMV on the GPU
+ * profile) with beta 0 ignores what C held, NaN included, as the GEMM does. */
+static void check_row_ignores_c(lamp_context *ctx) {
+  enum { N = 7, K = 5 };
+  float a[K], b[N * K], c[N], want[N];
+  ref_fill_uniform(a, K, 1, -1, 1);
+  ref_fill_uniform(b, N * K, 2, -1, 1);
+  for (size_t j = 0; j < N; j++) c[j] = NAN;
+  ref_gemm(0, 1, 1, N, K, 1.0, a, K, b, K, 0.0, want, N);
+  lamp_tensor va, vb, vc;
+  const size_t na[2] = {K, 1}, nb[2] = {K, N}, nc[2] = {N, 1};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, na, &va));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, nb, &vb));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, nc, &vc));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &va, a, sizeof(a)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &vb, b, sizeof(b)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &vc, c, sizeof(c)));
+  LAMP_OK_OR_FAIL(ctx, lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &va, &vb, 0.0f,
+                                      &vc));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &vc, c, sizeof(c)));
+  assert_true(ref_max_rel_error(c, want, N) < 1e-5);
+  lamp_tensor_release(&va), lamp_tensor_release(&vb), lamp_tensor_release(&vc);
+}
+
+/* The products of a few rows of A, which lamp__gemm_few does not hand to CLBlast's GEMM: on
+ * either side of the kernel's 16 rows, every transpose pair, offsets and padded strides. */
+static void test_gemm_few_rows(void **state) {
+  lamp_context *ctx = *state;
+  static const size_t rows[] = {1, 2, 16, 17};
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        check_gemm_by(ctx, lamp__gemm_few, ta, tb, rows[i], 65, 129, 1.0f, 0.0f, 0);
+        check_gemm_by(ctx, lamp__gemm_few, ta, tb, rows[i], 7, 13, 0.75f, -0.5f, 3);
+      }
+  check_row_ignores_c(ctx);
+}
+
+/* The same with the other kernel profile than the context's, so that both routes run. */
+static void test_gemm_few_rows_other_profile(void **state) {
+  lamp_kernel_profile mine;
+  LAMP_OK_OR_FAIL((lamp_context *)*state, lamp_context_get_kernel_profile(*state, &mine));
+  lamp_context_options o;
+  lamp_context_options_init(&o);
+  o.kernel_profile = mine.kind == LAMP_KERNEL_PROFILE_GPU ? LAMP_KERNEL_PROFILE_CPU
+                                                          : LAMP_KERNEL_PROFILE_GPU;
+  lamp_context *ctx = NULL;
+  char err[512];
+  assert_int_equal(lamp_context_create(&o, &ctx, err, sizeof(err)), LAMP_OK);
+  void *inner = ctx;
+  test_gemm_few_rows(&inner);
+  lamp_context_release(ctx);
 }
 
 static void test_gemm_batched(void **state) {
@@ -171,6 +233,8 @@ static void test_released_context_is_released(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_sizes_and_transposes),
+      cmocka_unit_test(test_gemm_few_rows),
+      cmocka_unit_test(test_gemm_few_rows_other_profile),
       cmocka_unit_test(test_gemm_batched),
       cmocka_unit_test(test_gemm_shape_errors),
       cmocka_unit_test(test_released_context_is_released),

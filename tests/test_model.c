@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "lamp/cache.h"
 #include "lamp/gguf.h"
 #include "lamp/model.h"
 #include "ref.h"
@@ -444,6 +445,24 @@ static void test_stored(void **state) {
       if (!rc) logits[mode] = download(ctx, &lt);
       lamp_model_workspace_release(ws);
     }
+    /* generation's cache reads the weights through the same paths: the prompt, then sequence
+     * 0's tokens, give the logits of output 0 (its last token) */
+    lamp_model_cache *cache = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_cache_create(model, P + T, &cache));
+    lamp_tensor pt, cl;
+    size_t pne[2] = {C, P};
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, pne, &pt));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &pt, pf, P * C * sizeof(float)));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_cache_append(cache, &pt, NULL, 0, NULL));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_cache_append(cache, NULL, ids, lengths[0], &cl));
+    float *cached = download(ctx, &cl);
+    double *wide_row = malloc(V * sizeof(double));
+    for (size_t i = 0; i < V; i++) wide_row[i] = logits[mode][i];
+    double cache_err = ref_llama_rel_error(cached, wide_row, V);
+    if (cache_err > TOL) fail_msg("mode %d: cached logits max relative error %.3e", mode, cache_err);
+    free(cached), free(wide_row);
+    lamp_tensor_release(&pt);
+    lamp_model_cache_release(cache);
     lamp_model_release(model);
   }
   /* the two modes compute on the same f32 values */

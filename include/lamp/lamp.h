@@ -18,6 +18,7 @@
 #include "lamp/gguf.h"
 #include "lamp/tokenizer.h"
 #include "lamp/model.h"
+#include "lamp/cache.h"
 #include "lamp/data.h"
 #include "lamp/train.h"
 

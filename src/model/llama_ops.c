@@ -283,6 +283,81 @@ lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, si
                          global, local);
 }
 
+lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
+                                size_t pos0, const lamp_tensor *cos_t, const lamp_tensor *sin_t) {
+  if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rope: NULL input");
+  if (dim == 0 || dim % 2)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: head width %zu must be even and positive", dim);
+  size_t stride = x->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, x, "rope input", stride, 0));
+  if (heads * dim > stride)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: %zu heads of %zu exceed rows of %zu", heads,
+                      dim, stride);
+  size_t rows = lamp__rows(x);
+  LAMP__TRY(lamp__llama_mat(ctx, cos_t, "rope cos table", dim / 2, 0));
+  LAMP__TRY(lamp__llama_mat(ctx, sin_t, "rope sin table", dim / 2, 0));
+  if (lamp__rows(cos_t) < pos0 + rows || lamp__rows(sin_t) < pos0 + rows)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables have fewer than %zu positions",
+                      pos0 + rows);
+  if (cos_t->offset || sin_t->offset)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables must start their buffers");
+  cl_ulong x_off = x->offset / 4;
+  cl_uint us, uh, ud, un, up;
+  LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &us));
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
+  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  LAMP__TRY(lamp__llama_u32(ctx, pos0, "first position", &up));
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(us), LAMP__KA(uh),
+                    LAMP__KA(ud), LAMP__KA(un), LAMP__KA(up), LAMP__KA(cos_t->buffer),
+                    LAMP__KA(sin_t->buffer)};
+  size_t global[3] = {dim / 2, heads, rows}, local[3] = {dim / 2 < 32 ? dim / 2 : 32, 1, 1};
+  return lamp__llama_run(ctx, "rope", "rope_forward_at", a, 9, 3, global, local);
+}
+
+lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, const lamp_tensor *q,
+                                         const lamp_tensor *kv, size_t pos0, size_t heads,
+                                         size_t kv_heads, size_t dim) {
+  if (!ctx || !o || !q || !kv)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cached attention: NULL argument");
+  if (!heads || !kv_heads || !dim || heads % kv_heads)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "cached attention: %zu heads must be a positive "
+                      "multiple of %zu KV heads, head width %zu", heads, kv_heads, dim);
+  if (dim > LAMP__ATTENTION_MAX_DIM)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "cached attention: head width %zu exceeds %d",
+                      dim, LAMP__ATTENTION_MAX_DIM);
+  LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, 0));
+  size_t n = lamp__rows(o), qs = q->ne[0], kvs = kv->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, q, "attention queries", qs, n));
+  if (qs < heads * dim)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "cached attention: query rows of %zu hold fewer than "
+                      "%zu heads of %zu", qs, heads, dim);
+  if (kvs != 2 * kv_heads * dim)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "cached attention: cache rows of %zu, expected %zu",
+                      kvs, 2 * kv_heads * dim);
+  LAMP__TRY(lamp__llama_mat(ctx, kv, "key/value cache", kvs, 0));
+  if (lamp__rows(kv) < pos0 + n)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "cached attention: the cache holds %zu positions, "
+                      "the queries reach %zu", lamp__rows(kv), pos0 + n);
+  cl_ulong o_off = o->offset / 4, q_off = q->offset / 4, kv_off = kv->offset / 4;
+  cl_uint uq, ukv, un, up, uh, ug, ud;
+  LAMP__TRY(lamp__llama_u32(ctx, qs, "query stride", &uq));
+  LAMP__TRY(lamp__llama_u32(ctx, kvs, "cache stride", &ukv));
+  LAMP__TRY(lamp__llama_u32(ctx, n, "queries", &un));
+  LAMP__TRY(lamp__llama_u32(ctx, pos0 + n, "last position", &up));
+  up = (cl_uint)pos0; /* below pos0 + n, checked just above */
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
+  LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &ug));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
+  float scale = (float)(1.0 / sqrt((double)dim));
+  lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(q->buffer), LAMP__KA(q_off),
+                    LAMP__KA(uq), LAMP__KA(kv->buffer), LAMP__KA(kv_off), LAMP__KA(ukv),
+                    LAMP__KA(un), LAMP__KA(up), LAMP__KA(uh), LAMP__KA(ug), LAMP__KA(ud),
+                    LAMP__KA(scale)};
+  size_t global[2] = {n, heads};
+  return lamp__llama_run(ctx, "attention_decode", "attention_decode", a, 14, 2, global, NULL);
+}
+
 /* The attention kernels' build and launch for the context's kernel profile: the CPU profile's
  * one program for every head width, or the GPU profile's build for this head width, with the
  * lanes per row (D / lanes at most 16 floats per private array, lanes dividing D), the rows per

@@ -67,6 +67,19 @@ lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, si
                              size_t prefix, size_t tokens, const lamp_tensor *cos_t,
                              const lamp_tensor *sin_t, int backward);
 
+/* Rotates, in place, the first `heads` heads of each row n of x (N, >= heads dim) to position
+ * pos0 + n; cos_t and sin_t are (>= pos0 + N, D/2) and start their buffers. */
+lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
+                                size_t pos0, const lamp_tensor *cos_t, const lamp_tensor *sin_t);
+
+/* o (n, H D) from n queries, the first H heads of the rows of q (n, >= H D; the fused QKV
+ * rows), at positions pos0 .. pos0 + n - 1, against kv (>= pos0 + n, 2 Hkv D): row j holds the
+ * keys then the values of position j, the new positions' included. Causal GQA
+ * (kernels/attention_decode.cl). Overwrites o. */
+lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, const lamp_tensor *q,
+                                         const lamp_tensor *kv, size_t pos0, size_t heads,
+                                         size_t kv_heads, size_t dim);
+
 /* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real positions per
  * sequence, the prefix included (valid[b] >= P).
  * Overwrites o and lse. */

@@ -100,16 +100,22 @@ lamp_status lamp__model_embed(const lamp_model *m, lamp_tensor *x, const lamp_te
                               cl_mem ids, cl_mem lengths, size_t batch, size_t tokens,
                               size_t prompt_rows);
 
-/* logits (M, V) = hf (M, C) head^T, the head expanded a slice of rows at a time when stored. */
+/* logits (M, V) = hf (M, C) head^T, the head expanded a slice of rows at a time when stored,
+ * through `gemm` (lamp_gemm, or lamp__gemm_few for a generation step). */
 lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
-                                     lamp_tensor *logits);
+                                     lamp_tensor *logits, lamp__gemm_fn gemm);
 
 /* dhf (M, C) = dlogits (M, V) head. Overwrites dhf. */
 lamp_status lamp__model_head_backward(const lamp_model *m, const lamp_tensor *dlogits,
                                       lamp_tensor *dhf);
 
-/* out (K, C) = the head's rows idx (K ids, checked by the caller). */
-lamp_status lamp__model_head_rows(const lamp_model *m, lamp_tensor *out, cl_mem idx);
+/* out (K, C) = rows idx of matrix w (the head's label rows, the embedding's token rows; K ids
+ * checked by the caller), decoded when stored. */
+lamp_status lamp__model_rows(const lamp_model *m, const lamp__matrix *w, lamp_tensor *out,
+                             cl_mem idx);
+
+/* qkv (N, W) += block l's Q, K and V biases, when the architecture has them. */
+lamp_status lamp__model_qkv_bias(const lamp_model *m, size_t l, lamp_tensor *qkv);
 
 /* The kernels of kernels/dequant.cl, for one stored part. dequant_rows: dst rows (dense f32,
  * `cols` wide, at float offset dst_off) = rows first .. first + rows - 1 of p. dequant_gather:

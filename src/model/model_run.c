@@ -447,7 +447,7 @@ lamp_status lamp_model_set_labels(lamp_model_workspace *ws, size_t count, const 
   if (st != LAMP_OK) return st;
   const size_t C = ws->model->cfg.n_embd;
   lamp_tensor wlab = lamp__model_mat(ws->wlab, C, count);
-  LAMP__TRY(lamp__model_head_rows(ws->model, &wlab, ws->label_ids));
+  LAMP__TRY(lamp__model_rows(ws->model, &ws->model->output, &wlab, ws->label_ids));
   ws->n_labels = count;
   return LAMP_OK;
 }
@@ -524,14 +524,7 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
   LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
   LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &qkvg));
-  if (c->qkv_bias) {
-    const size_t HD = r->HD, KD = c->n_kv_heads * c->head_dim;
-    lamp_tensor bq = lamp__model_mat(y->bq, HD, 1), bk = lamp__model_mat(y->bk, KD, 1);
-    lamp_tensor bv = lamp__model_mat(y->bv, KD, 1);
-    LAMP__TRY(lamp__llama_bias_add(r->ctx, &qkv, 0, &bq));
-    LAMP__TRY(lamp__llama_bias_add(r->ctx, &qkv, HD, &bk));
-    LAMP__TRY(lamp__llama_bias_add(r->ctx, &qkv, HD + KD, &bv));
-  }
+  LAMP__TRY(lamp__model_qkv_bias(ws->model, l, &qkv));
   const size_t P = ws->shape.prompt, T = ws->tokens;
   LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));
@@ -624,7 +617,7 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
     lamp_tensor out = lamp__model_mat(ws->wlab, C, width);
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hf, &out, 0.0f, &logits));
   } else {
-    LAMP__TRY(lamp__model_head_forward(ws->model, &hf, &logits));
+    LAMP__TRY(lamp__model_head_forward(ws->model, &hf, &logits, lamp_gemm));
   }
   if (ws->has_targets) {
     lamp_tensor loss = lamp__model_mat(ws->loss, M, 1), lse = lamp__model_mat(ws->lse_ce, M, 1);

@@ -121,12 +121,12 @@ static size_t lamp__head_slice(const lamp_model *m) {
 }
 
 lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
-                                     lamp_tensor *logits) {
+                                     lamp_tensor *logits, lamp__gemm_fn gemm) {
   lamp_context *ctx = m->ctx;
   const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab;
   if (!m->output.n_parts) {
     lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
-    return lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &head, 0.0f, logits);
+    return gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &head, 0.0f, logits);
   }
   const size_t slice = lamp__head_slice(m);
   for (size_t v0 = 0; v0 < V; v0 += slice) {
@@ -134,7 +134,7 @@ lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
     LAMP__TRY(lamp__dequant_rows(ctx, m->scratch.buffer, m->scratch.offset / 4,
                                  &m->output.part[0], v0, r, C));
     lamp_tensor w = lamp__model_mat(m->scratch, C, r), out = lamp__columns(logits, v0, r);
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &w, 0.0f, &out));
+    LAMP__TRY(gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &w, 0.0f, &out));
   }
   return LAMP_OK;
 }
@@ -158,14 +158,25 @@ lamp_status lamp__model_head_backward(const lamp_model *m, const lamp_tensor *dl
   return LAMP_OK;
 }
 
-lamp_status lamp__model_head_rows(const lamp_model *m, lamp_tensor *out, cl_mem idx) {
-  lamp_context *ctx = m->ctx;
-  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab;
-  if (!m->output.n_parts) {
-    lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
-    return lamp__llama_gather(ctx, out, &head, idx);
+lamp_status lamp__model_rows(const lamp_model *m, const lamp__matrix *w, lamp_tensor *out,
+                             cl_mem idx) {
+  if (!w->n_parts) {
+    lamp_tensor all = lamp__model_mat(w->f32, w->cols, w->rows);
+    return lamp__llama_gather(m->ctx, out, &all, idx);
   }
-  return lamp__dequant_gather(ctx, out, &m->output.part[0], idx);
+  return lamp__dequant_gather(m->ctx, out, &w->part[0], idx);
+}
+
+lamp_status lamp__model_qkv_bias(const lamp_model *m, size_t l, lamp_tensor *qkv) {
+  const lamp_model_config *c = &m->cfg;
+  if (!c->qkv_bias) return LAMP_OK;
+  const lamp__layer *y = &m->layers[l];
+  const size_t HD = c->n_heads * c->head_dim, KD = c->n_kv_heads * c->head_dim;
+  lamp_tensor bq = lamp__model_mat(y->bq, HD, 1), bk = lamp__model_mat(y->bk, KD, 1);
+  lamp_tensor bv = lamp__model_mat(y->bv, KD, 1);
+  LAMP__TRY(lamp__llama_bias_add(m->ctx, qkv, 0, &bq));
+  LAMP__TRY(lamp__llama_bias_add(m->ctx, qkv, HD, &bk));
+  return lamp__llama_bias_add(m->ctx, qkv, HD + KD, &bv);
 }
 
 lamp_status lamp__dequant_gather(lamp_context *ctx, lamp_tensor *out, const lamp__part *p,

@@ -1,0 +1,376 @@
+/* Generation with a key/value cache (lamp/cache.h): the cached-attention kernel against a
+ * plain-C reference; on tests/data/tiny.gguf, the cache's logits against the full forward's at
+ * every position, with and without a soft prompt and with appends of one and of many rows
+ * (chunked past 64), and after a prompt of more than 64 rows; greedy decoding identical both ways; truncate and reuse against a fresh
+ * cache; bad input. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "lamp/cache.h"
+#include "lamp/train.h"
+#include "model/llama_ops.h"
+#include "ref.h"
+
+#define TOL 1e-4
+
+/* ---- the kernel ------------------------------------------------------------------------- */
+
+/* o (n, H D) from queries q (n, qs) and cache kv (pos0 + n, 2 Hkv D), in double. */
+static void ref_attention_cached(float *o, const float *q, size_t qs, const float *kv,
+                                 size_t n, size_t pos0, size_t H, size_t Hkv, size_t D) {
+  const size_t kvs = 2 * Hkv * D;
+  double *p = malloc((pos0 + n) * sizeof(double));
+  assert_non_null(p);
+  for (size_t t = 0; t < n; t++)
+    for (size_t h = 0; h < H; h++) {
+      const size_t g = h / (H / Hkv), end = pos0 + t + 1;
+      double m = -INFINITY, sum = 0;
+      for (size_t j = 0; j < end; j++) {
+        double s = 0;
+        for (size_t d = 0; d < D; d++) s += (double)q[t * qs + h * D + d] * kv[j * kvs + g * D + d];
+        p[j] = s / sqrt((double)D);
+        m = fmax(m, p[j]);
+      }
+      for (size_t j = 0; j < end; j++) sum += p[j] = exp(p[j] - m);
+      for (size_t d = 0; d < D; d++) {
+        double acc = 0;
+        for (size_t j = 0; j < end; j++) acc += p[j] * kv[j * kvs + (Hkv + g) * D + d];
+        o[t * H * D + h * D + d] = (float)(acc / sum);
+      }
+    }
+  free(p);
+}
+
+typedef struct cached_case {
+  size_t n, pos0, heads, kv_heads, dim, q_extra; /* q rows are heads dim + q_extra wide */
+} cached_case;
+
+static lamp_tensor dev(lamp_context *ctx, const float *host, size_t cols, size_t rows) {
+  lamp_tensor t;
+  size_t ne[2] = {cols, rows};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &t));
+  if (host) LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &t, host, cols * rows * sizeof(float)));
+  return t;
+}
+
+static void check_cached(lamp_context *ctx, cached_case c) {
+  const size_t qs = c.heads * c.dim + c.q_extra, kvs = 2 * c.kv_heads * c.dim;
+  const size_t pos = c.pos0 + c.n, od = c.heads * c.dim;
+  float *q = malloc(c.n * qs * sizeof(float)), *kv = malloc(pos * kvs * sizeof(float));
+  float *o = malloc(c.n * od * sizeof(float)), *want = malloc(c.n * od * sizeof(float));
+  assert_true(q && kv && o && want);
+  ref_fill_uniform(q, c.n * qs, 11 + c.dim, -2, 2);
+  ref_fill_uniform(kv, pos * kvs, 12 + c.pos0, -2, 2);
+  ref_attention_cached(want, q, qs, kv, c.n, c.pos0, c.heads, c.kv_heads, c.dim);
+  /* a cache with spare rows past the queries' reach: the kernel must not read them */
+  lamp_tensor tq = dev(ctx, q, qs, c.n), tkv = dev(ctx, kv, kvs, pos), to = dev(ctx, NULL, od, c.n);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_cached(ctx, &to, &tq, &tkv, c.pos0, c.heads,
+                                                    c.kv_heads, c.dim));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &to, o, c.n * od * sizeof(float)));
+  double err = ref_max_rel_error(o, want, c.n * od);
+  if (!(err < TOL))
+    fail_msg("cached attention n=%zu p0=%zu H=%zu Hkv=%zu D=%zu: error %g", c.n, c.pos0,
+             c.heads, c.kv_heads, c.dim, err);
+  lamp_tensor_release(&tq), lamp_tensor_release(&tkv), lamp_tensor_release(&to);
+  free(q), free(kv), free(o), free(want);
+}
+
+static void test_attention_cached(void **state) {
+  lamp_context *ctx = *state;
+  check_cached(ctx, (cached_case){1, 0, 2, 1, 8, 0});      /* the first position alone */
+  check_cached(ctx, (cached_case){5, 0, 4, 2, 16, 64});    /* a prefill, fused QKV rows */
+  check_cached(ctx, (cached_case){1, 37, 3, 1, 64, 128});  /* a decode step */
+  check_cached(ctx, (cached_case){3, 9, 2, 1, 6, 0});      /* a width not a multiple of 8 */
+  if (fixture_simulator()) return;
+  check_cached(ctx, (cached_case){4, 100, 2, 2, LAMP__ATTENTION_MAX_DIM, 0});
+  check_cached(ctx, (cached_case){64, 200, 9, 3, 64, 384}); /* SmolLM2-135M's heads */
+}
+
+static void test_attention_cached_errors(void **state) {
+  lamp_context *ctx = *state;
+  lamp_tensor tq = dev(ctx, NULL, 32, 2), tkv = dev(ctx, NULL, 16, 5), to = dev(ctx, NULL, 16, 2);
+  /* the queries reach position 4 + 2 - 1 = 5; the cache holds 0 .. 4 */
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 4, 2, 1, 8), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 3, 2, 8), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 2, 2, 8), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 1, 1, 130),
+                   LAMP_ERR_UNSUPPORTED);
+  lamp_tensor_release(&tq), lamp_tensor_release(&tkv), lamp_tensor_release(&to);
+}
+
+/* ---- the model ------------------------------------------------------------------------- */
+
+typedef struct env {
+  lamp_context *ctx;
+  lamp_llm *llm;
+  lamp_model *model;
+  lamp_model_config cfg;
+} env;
+
+static int env_setup(void **state) {
+  env *e = calloc(1, sizeof(*e));
+  if (!e || fixture_setup((void **)&e->ctx)) return -1;
+  if (lamp_llm_load(e->ctx, LAMP_TEST_DATA "/tiny.gguf", &e->llm) != LAMP_OK) return -1;
+  e->model = lamp_llm_model(e->llm);
+  lamp_model_get_config(e->model, &e->cfg);
+  *state = e;
+  return 0;
+}
+
+static int env_teardown(void **state) {
+  env *e = *state;
+  lamp_llm_release(e->llm);
+  lamp_context_release(e->ctx);
+  free(e);
+  return 0;
+}
+
+enum { T_MAX = 70, P = 4 };
+
+/* Tokens of the sequences checked at every position: past one chunk of 64 rows, or a few under
+ * the simulator. */
+static size_t n_tokens(void) { return fixture_simulator() ? 6 : T_MAX; }
+
+static void tokens(int32_t *ids, size_t n, size_t V, uint64_t seed) {
+  for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((seed * 7919 + i * 104729 + i * i) % V);
+}
+
+/* The full forward's logits (n, V) at every token of ids (n), after `prompt` (rows, C) when
+ * not NULL. */
+static float *full_logits_after(env *e, const int32_t *ids, size_t n, const float *prompt,
+                                size_t rows) {
+  const size_t V = e->cfg.n_vocab, C = e->cfg.n_embd;
+  lamp_model_shape s = {1, n, prompt ? rows : 0, n, 0, 0};
+  lamp_model_workspace *ws = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_workspace_create(e->model, &s, &ws));
+  size_t *seq = calloc(n, sizeof(size_t)), *pos = malloc(n * sizeof(size_t)), len = n;
+  float *z = malloc(n * V * sizeof(float));
+  assert_true(seq && pos && z);
+  for (size_t i = 0; i < n; i++) pos[i] = i;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_set_tokens(ws, 1, n, ids, &len));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_set_outputs(ws, n, seq, pos, NULL));
+  if (prompt) {
+    lamp_tensor pt;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_model_prompt(ws, &pt));
+    LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_upload(e->ctx, &pt, prompt, rows * C * sizeof(float)));
+  }
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
+  lamp_tensor lt;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_logits(ws, &lt));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_download(e->ctx, &lt, z, n * V * sizeof(float)));
+  lamp_model_workspace_release(ws);
+  free(seq), free(pos);
+  return z;
+}
+
+static float *full_logits(env *e, const int32_t *ids, size_t n, const float *prompt) {
+  return full_logits_after(e, ids, n, prompt, P);
+}
+
+static void expect_logits(env *e, const lamp_tensor *lt, const float *want, const char *what,
+                          size_t at) {
+  const size_t V = e->cfg.n_vocab;
+  float *z = malloc(V * sizeof(float));
+  assert_non_null(z);
+  assert_int_equal(lt->ne[0], V);
+  assert_int_equal(lamp_tensor_numel(lt), V);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_download(e->ctx, lt, z, V * sizeof(float)));
+  double err = ref_max_rel_error(z, want, V);
+  if (!(err < TOL)) fail_msg("%s: logits at token %zu differ by %g", what, at, err);
+  free(z);
+}
+
+/* Appends ids (T) in pieces of the given sizes (the last repeated to the end) to a cache of
+ * `base` positions, checking the logits at the end of each piece against `want` (T, V). */
+static void check_pieces(env *e, lamp_model_cache *k, size_t base, const lamp_tensor *prompt,
+                         const int32_t *ids, const float *want, const size_t *pieces,
+                         size_t n_pieces, const char *what) {
+  const size_t V = e->cfg.n_vocab, T = n_tokens();
+  lamp_tensor lt;
+  size_t at = 0;
+  for (size_t i = 0; at < T; i++) {
+    size_t n = pieces[i < n_pieces ? i : n_pieces - 1];
+    if (n > T - at) n = T - at;
+    /* the prompt goes in with the first piece, in the same call */
+    LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, i == 0 ? prompt : NULL, ids + at, n, &lt));
+    at += n;
+    expect_logits(e, &lt, want + (at - 1) * V, what, at - 1);
+  }
+  assert_int_equal(lamp_model_cache_length(k), base + (prompt ? P : 0) + T);
+}
+
+static void test_cache_matches_forward(void **state) {
+  env *e = *state;
+  const size_t C = e->cfg.n_embd, T = n_tokens();
+  int32_t ids[T_MAX];
+  tokens(ids, T, e->cfg.n_vocab, 3);
+  float *prompt = malloc(P * C * sizeof(float));
+  assert_non_null(prompt);
+  ref_fill_uniform(prompt, P * C, 5, -1, 1);
+  lamp_tensor pt = dev(e->ctx, prompt, C, P);
+  lamp_model_cache *k = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(e->model, P + T, &k));
+  assert_true(lamp_model_cache_bytes(k) > 0);
+  const size_t one[] = {1}, many[] = {5, 65}; /* 65: a chunk of 64, then one row */
+  for (int with_prompt = 0; with_prompt < 2; with_prompt++) {
+    float *want = full_logits(e, ids, T, with_prompt ? prompt : NULL);
+    const lamp_tensor *p = with_prompt ? &pt : NULL;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_truncate(k, 0));
+    check_pieces(e, k, 0, p, ids, want, one, 1, with_prompt ? "prompt, one by one" : "one by one");
+    LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_truncate(k, 0));
+    check_pieces(e, k, 0, p, ids, want, many, 2, with_prompt ? "prompt, in pieces" : "in pieces");
+    free(want);
+  }
+  /* the prompt alone first, without the output head, then the tokens */
+  float *want = full_logits(e, ids, T, prompt);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_truncate(k, 0));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, &pt, NULL, 0, NULL));
+  assert_int_equal(lamp_model_cache_length(k), P);
+  check_pieces(e, k, P, NULL, ids, want, many + 1, 1, "prompt appended alone");
+  free(want);
+  lamp_model_cache_release(k);
+  lamp_tensor_release(&pt);
+  free(prompt);
+}
+
+/* A prompt longer than one chunk of 64 rows (as a trained prompt of 100 rows is), appended in
+ * one call, then tokens. */
+static void test_cache_long_prompt(void **state) {
+  env *e = *state;
+  const size_t C = e->cfg.n_embd, V = e->cfg.n_vocab, rows = fixture_simulator() ? 5 : 70;
+  enum { N = 3 };
+  int32_t ids[N];
+  tokens(ids, N, V, 31);
+  float *prompt = malloc(rows * C * sizeof(float));
+  assert_non_null(prompt);
+  ref_fill_uniform(prompt, rows * C, 33, -1, 1);
+  float *want = full_logits_after(e, ids, N, prompt, rows);
+  lamp_tensor pt = dev(e->ctx, prompt, C, rows), lt;
+  lamp_model_cache *k = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(e->model, rows + N, &k));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, &pt, ids, 1, &lt));
+  expect_logits(e, &lt, want, "long prompt", 0);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, ids + 1, N - 1, &lt));
+  expect_logits(e, &lt, want + (N - 1) * V, "long prompt", N - 1);
+  assert_int_equal(lamp_model_cache_length(k), rows + N);
+  lamp_model_cache_release(k);
+  lamp_tensor_release(&pt);
+  free(prompt), free(want);
+}
+
+static int32_t argmax(const float *z, size_t V) {
+  size_t best = 0;
+  for (size_t i = 1; i < V; i++)
+    if (z[i] > z[best]) best = i;
+  return (int32_t)best;
+}
+
+/* Greedy continuation of 4 tokens by 12 (3 under the simulator), rerunning the full forward each step (as lamp
+ * generate --no-cache does) and with the cache. */
+static void test_cache_greedy(void **state) {
+  env *e = *state;
+  const size_t V = e->cfg.n_vocab, n0 = 4, steps = fixture_simulator() ? 3 : 12;
+  int32_t full[16], cached[16];
+  tokens(full, n0, V, 9);
+  memcpy(cached, full, sizeof(full));
+  for (size_t s = 0; s < steps; s++) {
+    float *z = full_logits(e, full, n0 + s, NULL);
+    full[n0 + s] = argmax(z + (n0 + s - 1) * V, V);
+    free(z);
+  }
+  lamp_model_cache *k = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(e->model, 16, &k));
+  float *z = malloc(V * sizeof(float));
+  assert_non_null(z);
+  lamp_tensor lt;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, cached, n0, &lt));
+  for (size_t s = 0; s < steps; s++) {
+    LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_download(e->ctx, &lt, z, V * sizeof(float)));
+    cached[n0 + s] = argmax(z, V);
+    if (s + 1 < steps)
+      LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, &cached[n0 + s], 1, &lt));
+  }
+  for (size_t s = 0; s < n0 + steps; s++)
+    if (full[s] != cached[s])
+      fail_msg("greedy token %zu: %d without the cache, %d with it", s, full[s], cached[s]);
+  lamp_model_cache_release(k);
+  free(z);
+}
+
+/* A prompt prefilled once, then two texts after it: the second, after truncating back to the
+ * prompt, gives the logits of a fresh cache. */
+static void test_cache_truncate_reuse(void **state) {
+  env *e = *state;
+  const size_t C = e->cfg.n_embd, V = e->cfg.n_vocab;
+  enum { N = 9 };
+  int32_t a[N], b[N];
+  tokens(a, N, V, 21);
+  tokens(b, N, V, 22);
+  float *prompt = malloc(P * C * sizeof(float)), *want = malloc(V * sizeof(float));
+  assert_true(prompt && want);
+  ref_fill_uniform(prompt, P * C, 23, -1, 1);
+  lamp_tensor pt = dev(e->ctx, prompt, C, P), lt;
+  lamp_model_cache *fresh = NULL, *k = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(e->model, 32, &fresh));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(e->model, 32, &k));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(fresh, &pt, b, N, &lt));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_download(e->ctx, &lt, want, V * sizeof(float)));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, &pt, NULL, 0, NULL));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, a, N, &lt));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_truncate(k, P));
+  assert_int_equal(lamp_model_cache_length(k), P);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, b, N, &lt));
+  expect_logits(e, &lt, want, "after truncate", N - 1);
+  /* and in the middle of a text: back to 3 tokens of b, then the rest again */
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_truncate(k, P + 3));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, b + 3, N - 3, &lt));
+  expect_logits(e, &lt, want, "after a truncate inside the text", N - 1);
+  lamp_model_cache_release(fresh);
+  lamp_model_cache_release(k);
+  lamp_tensor_release(&pt);
+  free(prompt), free(want);
+}
+
+static void test_cache_errors(void **state) {
+  env *e = *state;
+  lamp_model_cache *k = NULL;
+  lamp_tensor lt;
+  assert_int_equal(lamp_model_cache_create(e->model, 0, &k), LAMP_ERR_INVALID_ARGUMENT);
+  assert_null(k);
+  assert_int_equal(lamp_model_cache_create(NULL, 4, &k), LAMP_ERR_INVALID_ARGUMENT);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(e->model, 4, &k));
+  const int32_t ids[5] = {1, 2, 3, 4, 5}, bad = (int32_t)e->cfg.n_vocab;
+  assert_int_equal(lamp_model_cache_append(k, NULL, ids, 5, &lt), LAMP_ERR_INVALID_ARGUMENT);
+  assert_non_null(strstr(lamp_context_error(e->ctx), "exceed the cache's 4"));
+  assert_int_equal(lamp_model_cache_append(k, NULL, &bad, 1, &lt), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_model_cache_append(k, NULL, NULL, 0, &lt), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_model_cache_append(k, NULL, NULL, 2, &lt), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_model_cache_length(k), 0);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, ids, 3, NULL));
+  assert_int_equal(lamp_model_cache_truncate(k, 4), LAMP_ERR_INVALID_ARGUMENT);
+  lamp_tensor wide = dev(e->ctx, NULL, e->cfg.n_embd + 1, 1);
+  assert_int_equal(lamp_model_cache_append(k, &wide, NULL, 0, &lt), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp_model_cache_length(k), 3);
+  lamp_tensor_release(&wide);
+  lamp_model_cache_release(k);
+  lamp_model_cache_release(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest kernel[] = {
+      cmocka_unit_test(test_attention_cached),
+      cmocka_unit_test(test_attention_cached_errors),
+  };
+  const struct CMUnitTest model[] = {
+      cmocka_unit_test(test_cache_matches_forward),
+      cmocka_unit_test(test_cache_long_prompt),
+      cmocka_unit_test(test_cache_greedy),
+      cmocka_unit_test(test_cache_truncate_reuse),
+      cmocka_unit_test(test_cache_errors),
+  };
+  int fails = cmocka_run_group_tests_name("cached attention", kernel, fixture_setup,
+                                          fixture_teardown);
+  return fails + cmocka_run_group_tests_name("model cache", model, env_setup, env_teardown);
+}
