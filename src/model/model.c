@@ -43,6 +43,28 @@ lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what,
   return lamp__buffer_create(ctx, CL_MEM_READ_WRITE, bytes, NULL, what, out);
 }
 
+lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c,
+                                    size_t positions, lamp__region cos_t, lamp__region sin_t) {
+  size_t half = c->head_dim / 2;
+  float *cs = malloc(positions * half * sizeof(float)), *sn = malloc(positions * half * sizeof(float));
+  if (!cs || !sn) {
+    free(cs);
+    free(sn);
+    return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for RoPE tables");
+  }
+  for (size_t t = 0; t < positions; t++)
+    for (size_t i = 0; i < half; i++) {
+      double freq = pow((double)c->rope_base, -2.0 * (double)i / (double)c->head_dim);
+      cs[t * half + i] = (float)cos((double)t * freq);
+      sn[t * half + i] = (float)sin((double)t * freq);
+    }
+  lamp_status st = lamp__model_write(ctx, cos_t, 0, cs, positions * half);
+  if (st == LAMP_OK) st = lamp__model_write(ctx, sin_t, 0, sn, positions * half);
+  free(cs);
+  free(sn);
+  return st;
+}
+
 lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_offset,
                                const float *data, size_t floats) {
   LAMP__CL(ctx, clEnqueueWriteBuffer(ctx->queue, r.buffer, CL_TRUE, r.offset + 4 * float_offset,

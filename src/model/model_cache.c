@@ -28,30 +28,6 @@ struct lamp_model_cache {
   cl_mem ids;                        /* chunk cl_int */
 };
 
-/* The cos and sin tables of every position, in double as model_run.c computes them, so the
- * cached and the full forward rotate by the same floats. */
-static lamp_status lamp__cache_rope_tables(lamp_model_cache *k) {
-  const lamp_model_config *c = &k->model->cfg;
-  const size_t half = c->head_dim / 2, n = k->max_positions * half;
-  float *cs = malloc(n * sizeof(float)), *sn = malloc(n * sizeof(float));
-  if (!cs || !sn) {
-    free(cs);
-    free(sn);
-    return lamp__fail(k->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for RoPE tables");
-  }
-  for (size_t t = 0; t < k->max_positions; t++)
-    for (size_t i = 0; i < half; i++) {
-      double freq = pow((double)c->rope_base, -2.0 * (double)i / (double)c->head_dim);
-      cs[t * half + i] = (float)cos((double)t * freq);
-      sn[t * half + i] = (float)sin((double)t * freq);
-    }
-  lamp_status st = lamp__model_write(k->ctx, k->cos_t, 0, cs, n);
-  if (st == LAMP_OK) st = lamp__model_write(k->ctx, k->sin_t, 0, sn, n);
-  free(cs);
-  free(sn);
-  return st;
-}
-
 static lamp_status lamp__cache_alloc(lamp_model_cache *k) {
   const lamp_model_config *c = &k->model->cfg;
   const size_t L = c->n_layers, C = c->n_embd, F = c->n_ff, R = LAMP__CACHE_CHUNK;
@@ -97,7 +73,7 @@ static lamp_status lamp__cache_alloc(lamp_model_cache *k) {
   }
   LAMP__TRY(lamp__buffer_create(k->ctx, CL_MEM_READ_WRITE, R * sizeof(cl_int), NULL,
                                 "the model cache's token ids", &k->ids));
-  return lamp__cache_rope_tables(k);
+  return lamp__model_rope_tables(k->ctx, &k->model->cfg, k->max_positions, k->cos_t, k->sin_t);
 }
 
 lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,

@@ -198,6 +198,11 @@ lamp__region lamp__model_reserve_bytes(size_t *cursor, size_t bytes);
 /* One device buffer of `bytes`, refused with a message naming `what` beyond the device limit. */
 lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what, cl_mem *out);
 
+/* The cos and sin tables (positions, D/2) of the rotary embeddings, computed in double, into
+ * two regions: the workspace's and the cache's, so both rotate by the same floats. */
+lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c,
+                                    size_t positions, lamp__region cos_t, lamp__region sin_t);
+
 /* Blocking write of host floats into a region at a float offset. */
 lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_offset,
                               const float *data, size_t floats);

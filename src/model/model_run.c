@@ -61,29 +61,6 @@ static lamp_status lamp__workspace_alloc(lamp_context *ctx, size_t bytes, const 
   return LAMP_OK;
 }
 
-/* The cos and sin tables (S, D/2) of every position the workspace can see, in double. */
-static lamp_status lamp__rope_tables(lamp_model_workspace *ws, size_t positions) {
-  const lamp_model_config *c = &ws->model->cfg;
-  size_t half = c->head_dim / 2;
-  float *cs = malloc(positions * half * sizeof(float)), *sn = malloc(positions * half * sizeof(float));
-  if (!cs || !sn) {
-    free(cs);
-    free(sn);
-    return lamp__fail(ws->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for RoPE tables");
-  }
-  for (size_t t = 0; t < positions; t++)
-    for (size_t i = 0; i < half; i++) {
-      double freq = pow((double)c->rope_base, -2.0 * (double)i / (double)c->head_dim);
-      cs[t * half + i] = (float)cos((double)t * freq);
-      sn[t * half + i] = (float)sin((double)t * freq);
-    }
-  lamp_status st = lamp__model_write(ws->ctx, ws->cos_t, 0, cs, positions * half);
-  if (st == LAMP_OK) st = lamp__model_write(ws->ctx, ws->sin_t, 0, sn, positions * half);
-  free(cs);
-  free(sn);
-  return st;
-}
-
 /* Plans a workspace of shape s in ws (its xs and slots arrays allocated): buffer 0 holds the
  * inputs, scratch and the final rows; then one buffer per block for what it keeps, and the
  * RoPE tables. Regions get their buffers later. Returns the bytes of buffer 0, of a block's
@@ -288,7 +265,7 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->cos_t.offset = 0;
   ws->sin_t.buffer = sb;
   ws->sin_t.offset = 0;
-  st = lamp__rope_tables(ws, S);
+  st = lamp__model_rope_tables(ctx, c, S, ws->cos_t, ws->sin_t);
 done:
   if (st != LAMP_OK) {
     lamp_model_workspace_release(ws);

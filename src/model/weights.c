@@ -114,10 +114,14 @@ static lamp_tensor lamp__columns(const lamp_tensor *t, size_t first, size_t cols
   return v;
 }
 
-/* Rows of the head per slice: as many as the scratch holds. */
-static size_t lamp__head_slice(const lamp_model *m) {
-  size_t r = m->scratch_floats / m->cfg.n_embd;
-  return r < m->cfg.n_vocab ? r : m->cfg.n_vocab;
+/* Expands rows v0 .. v0 + *rows - 1 of the stored head into the scratch, as many as it holds,
+ * and views them in *w. */
+static lamp_status lamp__head_slice(const lamp_model *m, size_t v0, size_t *rows, lamp_tensor *w) {
+  const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab, most = m->scratch_floats / C;
+  *rows = V - v0 < most ? V - v0 : most;
+  *w = lamp__model_mat(m->scratch, C, *rows);
+  return lamp__dequant_rows(m->ctx, m->scratch.buffer, m->scratch.offset / 4, &m->output.part[0],
+                            v0, *rows, C);
 }
 
 lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
@@ -128,12 +132,10 @@ lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
     lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
     return gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &head, 0.0f, logits);
   }
-  const size_t slice = lamp__head_slice(m);
-  for (size_t v0 = 0; v0 < V; v0 += slice) {
-    size_t r = V - v0 < slice ? V - v0 : slice;
-    LAMP__TRY(lamp__dequant_rows(ctx, m->scratch.buffer, m->scratch.offset / 4,
-                                 &m->output.part[0], v0, r, C));
-    lamp_tensor w = lamp__model_mat(m->scratch, C, r), out = lamp__columns(logits, v0, r);
+  lamp_tensor w, out;
+  for (size_t v0 = 0, r = 0; v0 < V; v0 += r) {
+    LAMP__TRY(lamp__head_slice(m, v0, &r, &w));
+    out = lamp__columns(logits, v0, r);
     LAMP__TRY(gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &w, 0.0f, &out));
   }
   return LAMP_OK;
@@ -147,12 +149,10 @@ lamp_status lamp__model_head_backward(const lamp_model *m, const lamp_tensor *dl
     lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
     return lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, dlogits, &head, 0.0f, dhf);
   }
-  const size_t slice = lamp__head_slice(m);
-  for (size_t v0 = 0; v0 < V; v0 += slice) {
-    size_t r = V - v0 < slice ? V - v0 : slice;
-    LAMP__TRY(lamp__dequant_rows(ctx, m->scratch.buffer, m->scratch.offset / 4,
-                                 &m->output.part[0], v0, r, C));
-    lamp_tensor w = lamp__model_mat(m->scratch, C, r), d = lamp__columns(dlogits, v0, r);
+  lamp_tensor w, d;
+  for (size_t v0 = 0, r = 0; v0 < V; v0 += r) {
+    LAMP__TRY(lamp__head_slice(m, v0, &r, &w));
+    d = lamp__columns(dlogits, v0, r);
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &d, &w, v0 ? 1.0f : 0.0f, dhf));
   }
   return LAMP_OK;
