@@ -21,9 +21,8 @@ static lamp_status lamp__dequant_u32(lamp_context *ctx, size_t v, const char *wh
   return LAMP_OK;
 }
 
-lamp_status lamp__dequant_rows(lamp_context *ctx, cl_mem dst, size_t dst_off,
-                                      const lamp__part *p, size_t first, size_t rows,
-                                      size_t cols) {
+lamp_status lamp__dequant_rows(lamp_context *ctx, cl_mem dst, size_t dst_off, const lamp__part *p,
+                               size_t first, size_t rows, size_t cols) {
   cl_kernel k = NULL;
   LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_rows", &k));
   cl_uint ur, uc;
