@@ -248,35 +248,49 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
   return lamp__llama_run(ctx, "rmsnorm", name, a, 12, 1, &global, &local);
 }
 
-lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
-                             size_t prefix, size_t tokens, const lamp_tensor *cos_t,
-                             const lamp_tensor *sin_t, int backward) {
-  if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rope: NULL input");
-  const size_t seq = prefix + tokens;
-  if (dim == 0 || dim % 2 || tokens == 0)
-    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: head width %zu must be even and positive", dim);
+/* The checks both RoPE launches make: heads of width dim within x's rows, tables of at least
+ * `positions` rows (plus x's row count with `plus_rows`) starting their buffers. Returns x's
+ * row count, its offset in floats and stride, heads, width and rows as kernel arguments. */
+static lamp_status lamp__rope_check(lamp_context *ctx, const lamp_tensor *x, size_t heads,
+                                    size_t dim, const lamp_tensor *cos_t,
+                                    const lamp_tensor *sin_t, size_t positions, int plus_rows,
+                                    size_t *rows, cl_ulong *x_off, cl_uint u[4]) {
   size_t stride = x->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, x, "rope input", stride, 0));
   if (heads * dim > stride)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: %zu heads of %zu exceed rows of %zu", heads,
                       dim, stride);
-  size_t rows = lamp__rows(x);
+  *rows = lamp__rows(x);
+  if (plus_rows) positions += *rows;
   LAMP__TRY(lamp__llama_mat(ctx, cos_t, "rope cos table", dim / 2, 0));
   LAMP__TRY(lamp__llama_mat(ctx, sin_t, "rope sin table", dim / 2, 0));
-  if (lamp__rows(cos_t) < seq || lamp__rows(sin_t) < seq)
-    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables have fewer than %zu positions", seq);
+  if (lamp__rows(cos_t) < positions || lamp__rows(sin_t) < positions)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables have fewer than %zu positions",
+                      positions);
   if (cos_t->offset || sin_t->offset)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables must start their buffers");
-  cl_ulong x_off = x->offset / 4;
-  cl_uint us, uh, ud, un, up, ut;
-  LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &us));
-  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
-  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
-  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  *x_off = x->offset / 4;
+  LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &u[0]));
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &u[1]));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &u[2]));
+  return lamp__llama_u32(ctx, *rows, "rows", &u[3]);
+}
+
+lamp_status lamp__llama_rope(lamp_context *ctx, lamp_tensor *x, size_t heads, size_t dim,
+                             size_t prefix, size_t tokens, const lamp_tensor *cos_t,
+                             const lamp_tensor *sin_t, int backward) {
+  if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rope: NULL input");
+  if (dim == 0 || dim % 2 || tokens == 0)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: head width %zu must be even and positive", dim);
+  size_t rows = 0;
+  cl_ulong x_off = 0;
+  cl_uint u[4], up, ut;
+  LAMP__TRY(lamp__rope_check(ctx, x, heads, dim, cos_t, sin_t, prefix + tokens, 0, &rows, &x_off,
+                             u));
   LAMP__TRY(lamp__llama_u32(ctx, prefix, "prefix", &up));
   LAMP__TRY(lamp__llama_u32(ctx, tokens, "tokens", &ut));
-  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(us), LAMP__KA(uh),
-                    LAMP__KA(ud), LAMP__KA(un), LAMP__KA(up), LAMP__KA(ut),
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(u[0]), LAMP__KA(u[1]),
+                    LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(up), LAMP__KA(ut),
                     LAMP__KA(cos_t->buffer), LAMP__KA(sin_t->buffer)};
   size_t global[3] = {dim / 2, heads, rows}, local[3] = {dim / 2 < 32 ? dim / 2 : 32, 1, 1};
   return lamp__llama_run(ctx, "rope", backward ? "rope_backward" : "rope_forward", a, 10, 3,
@@ -288,28 +302,13 @@ lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads,
   if (!ctx || !x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "rope: NULL input");
   if (dim == 0 || dim % 2)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: head width %zu must be even and positive", dim);
-  size_t stride = x->ne[0];
-  LAMP__TRY(lamp__llama_mat(ctx, x, "rope input", stride, 0));
-  if (heads * dim > stride)
-    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: %zu heads of %zu exceed rows of %zu", heads,
-                      dim, stride);
-  size_t rows = lamp__rows(x);
-  LAMP__TRY(lamp__llama_mat(ctx, cos_t, "rope cos table", dim / 2, 0));
-  LAMP__TRY(lamp__llama_mat(ctx, sin_t, "rope sin table", dim / 2, 0));
-  if (lamp__rows(cos_t) < pos0 + rows || lamp__rows(sin_t) < pos0 + rows)
-    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables have fewer than %zu positions",
-                      pos0 + rows);
-  if (cos_t->offset || sin_t->offset)
-    return lamp__fail(ctx, LAMP_ERR_SHAPE, "rope: tables must start their buffers");
-  cl_ulong x_off = x->offset / 4;
-  cl_uint us, uh, ud, un, up;
-  LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &us));
-  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
-  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
-  LAMP__TRY(lamp__llama_u32(ctx, rows, "rows", &un));
+  size_t rows = 0;
+  cl_ulong x_off = 0;
+  cl_uint u[4], up;
+  LAMP__TRY(lamp__rope_check(ctx, x, heads, dim, cos_t, sin_t, pos0, 1, &rows, &x_off, u));
   LAMP__TRY(lamp__llama_u32(ctx, pos0, "first position", &up));
-  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(us), LAMP__KA(uh),
-                    LAMP__KA(ud), LAMP__KA(un), LAMP__KA(up), LAMP__KA(cos_t->buffer),
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(u[0]), LAMP__KA(u[1]),
+                    LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(up), LAMP__KA(cos_t->buffer),
                     LAMP__KA(sin_t->buffer)};
   size_t global[3] = {dim / 2, heads, rows}, local[3] = {dim / 2 < 32 ? dim / 2 : 32, 1, 1};
   return lamp__llama_run(ctx, "rope", "rope_forward_at", a, 9, 3, global, local);
