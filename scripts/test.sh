@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up (see setup.sh), builds with warnings as errors, runs every test on PoCL and on Intel's
-# OpenCL runtime with both kernel profiles, the kernel tests under Oclgrind (oclgrind.sh), the
-# whole suite again in the sanitizer build (see sanitize.sh), fuzzing, then builds the examples
-# against the installed package (CMake and pkg-config) and runs a short benchmark smoke run.
+# Sets up (see setup.sh), builds with warnings as errors, runs the tests on PoCL and on Intel's
+# OpenCL runtime (the GPU kernel profile for the programs it changes; see below), the kernel
+# tests under Oclgrind (oclgrind.sh), the whole suite again in the sanitizer build (see
+# sanitize.sh), fuzzing, then builds the examples against the installed package (CMake and
+# pkg-config) and runs a short benchmark smoke run.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
