@@ -44,7 +44,8 @@ run_ctest() {
   ctest --test-dir "$build_dir" --output-on-failure --rerun-failed
 }
 
-run_ctest -E '^test_mpi$'
+# two programs at a time, as in test.sh: the suite's time is mostly single-threaded
+run_ctest -j "$(nproc)" -E '^test_mpi$'
 # Open MPI's leaks come from components it has dlclose'd by exit, and Open MPI is built without
 # frame pointers: only the slow unwinder reaches the libmpi frames that lsan.supp names.
 ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" run_ctest -R '^test_mpi$'

@@ -8,10 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
+# Most of a cold test run is kernel compilation (PoCL's and Intel's compilers, CLBlast's kernels
+# in every process), one thread per process: two test programs at a time use both cores.
+jobs=$(nproc)
+# Each phase's wall time, so that the CI budget (25 minutes) can be kept phase by phase.
+phase_start=$SECONDS
+phase() {
+  echo "test: phase '$1' took $((SECONDS - phase_start)) s (total $SECONDS s)"
+  phase_start=$SECONDS
+}
 CMAKE_ARGS="-DLAMP_WERROR=ON ${CMAKE_ARGS:-}" BUILD_DIR="$build_dir" ./scripts/setup.sh
 
 # The real model's tests need it; the others do not.
 ./scripts/fetch-model.sh >/dev/null
+phase "setup, build and model"
 # A missing real model or MPI fails the tests here instead of skipping them; so does the
 # project's data folder when it is there (it lives beside the repository, not in it).
 require_data=0
@@ -24,8 +34,9 @@ export LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 LAMP_REQUIRE_DATA=$require_data
 # other kernel builds the same under both. So every test runs with the automatic profile (CPU
 # here), and with the GPU one only the programs that check those against a reference.
 by_profile='^(test_llama_ops|test_prompt|test_prompt_init|test_gemm|test_model|test_model_cache|test_arch|test_train)$'
-ctest --test-dir "$build_dir" --output-on-failure
-LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure -R "$by_profile"
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
+LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -R "$by_profile"
+phase "PoCL"
 
 # The same on Intel's OpenCL CPU runtime, a second implementation (from PyPI, in the build tree),
 # but for the tool's and MPI's programs: they drive kernels the others test here already, they
@@ -34,17 +45,21 @@ LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure -R "$b
 if intel_env=$(./scripts/intel-runtime.sh --dir "$build_dir/intel-venv"); then
   (
     eval "$intel_env"
-    ctest --test-dir "$build_dir" --output-on-failure -E '^(test_cli|test_mpi)$'
-    LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure -R "$by_profile"
+    ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -E '^(test_cli|test_mpi)$'
+    LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" \
+      -R "$by_profile"
   )
 else
   echo "test: Intel's OpenCL runtime is unavailable here (the reason is above): PoCL only" >&2
 fi
 
 # Every program that launches lamp's kernels, under Oclgrind with both profiles: zero reports.
+phase "Intel's runtime"
 ./scripts/oclgrind.sh
+phase "Oclgrind"
 # The whole suite again under ASan, UBSan and LSan, with allocation-failure injection.
 ./scripts/sanitize.sh
+phase "sanitizers"
 
 # Fuzzing (fuzz/README.md): every seed and regression input replayed under ASan and UBSan, then
 # each target fuzzed briefly (about a minute in all), in build-fuzz/ with clang.
@@ -53,6 +68,7 @@ if command -v clang >/dev/null; then
 else
   echo "test: clang not found (scripts/setup.sh installs it): fuzzing skipped" >&2
 fi
+phase "fuzzing"
 
 prefix="$PWD/$build_dir/install"
 rm -rf "$prefix" "$build_dir/example" "$build_dir/examples"
@@ -83,4 +99,5 @@ printf 'a lovely film\n' |
 unset LD_LIBRARY_PATH
 
 "$build_dir/lamp" bench --quick --json "$build_dir/bench-quick.json" --md "$build_dir/bench-quick.md"
+phase "examples and benchmark smoke run"
 echo "test: all passed"
