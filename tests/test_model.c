@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "model/model_internal.h"
 #include "lamp/cache.h"
 #include "lamp/gguf.h"
 #include "lamp/model.h"
@@ -569,6 +570,66 @@ static void test_workspace_too_large(void **state) {
   tiny_free(&m);
 }
 
+/* Below the device's largest allocation, the scratch and every block's activations are split
+ * over several buffers, none larger than it, and forward and backward give what one buffer
+ * each gives; a single region beyond it is refused naming the limit. */
+static void test_workspace_split(void **state) {
+  lamp_context *ctx = *state;
+  tiny m;
+  tiny_make(&m, 1);
+  lamp_model *model = tiny_device(ctx, &m);
+  float *pf;
+  double *pd = prompt_values(&pf);
+  /* the largest region: the gate/up rows' gradient, 64 rows (P + B T rounded up) of 2F */
+  const size_t region = 64 * 2 * F * sizeof(float);
+  const uint64_t device_limit = ctx->info.max_alloc_bytes;
+  float *want[3] = {NULL, NULL, NULL};
+  for (int split = 0; split < 2; split++) {
+    if (split) ctx->info.max_alloc_bytes = region;
+    lamp_model_workspace *ws = make_ws(ctx, model, P, 0, label_targets, pf);
+    if (split) {
+      assert_true(ws->n_buffers > L + 3);
+      for (size_t i = 0; i < ws->n_buffers; i++) {
+        size_t bytes = 0;
+        assert_int_equal(clGetMemObjectInfo(ws->buffers[i], CL_MEM_SIZE, sizeof(bytes), &bytes,
+                                            NULL), CL_SUCCESS);
+        assert_true(bytes <= region);
+      }
+    }
+    LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_LABELS));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_backward(ws));
+    lamp_tensor t[3];
+    LAMP_OK_OR_FAIL(ctx, lamp_model_logits(ws, &t[0]));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_losses(ws, &t[1]));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_prompt_grad(ws, &t[2]));
+    for (int k = 0; k < 3; k++) {
+      float *got = download(ctx, &t[k]);
+      if (!split) {
+        want[k] = got;
+        continue;
+      }
+      size_t n = lamp_tensor_numel(&t[k]);
+      for (size_t i = 0; i < n; i++)
+        if (fabsf(got[i] - want[k][i]) > 1e-6f * (1 + fabsf(want[k][i])))
+          fail_msg("output %d, element %zu: %.9g split, %.9g in one buffer", k, i, got[i],
+                   want[k][i]);
+      free(got);
+    }
+    lamp_model_workspace_release(ws);
+  }
+  ctx->info.max_alloc_bytes = region / 2;
+  lamp_model_shape s = {B, T, P, M, K, 0};
+  lamp_model_workspace *ws = NULL;
+  assert_int_equal(lamp_model_workspace_create(model, &s, &ws), LAMP_ERR_OUT_OF_MEMORY);
+  assert_null(ws);
+  assert_non_null(strstr(lamp_context_error(ctx), "more than its largest allocation"));
+  ctx->info.max_alloc_bytes = device_limit;
+  for (int k = 0; k < 3; k++) free(want[k]);
+  free(pf), free(pd);
+  lamp_model_release(model);
+  tiny_free(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forward),
@@ -577,6 +638,7 @@ int main(void) {
       cmocka_unit_test(test_stored),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_workspace_too_large),
+      cmocka_unit_test(test_workspace_split),
   };
   /* the backward runs every forward kernel too */
   const struct CMUnitTest small[] = {

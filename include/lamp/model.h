@@ -28,7 +28,7 @@
  * expands into one reused f32 scratch right before each product (lamp_model_weights). A
  * workspace holds
  * everything one batch shape needs (inputs, activations kept for the backward, scratch) and is
- * allocated once and reused; with `recompute` set it keeps only each block's input and reruns
+ * allocated once and reused, in as many buffers as the device's largest allocation requires; with `recompute` set it keeps only each block's input and reruns
  * a block's forward during the backward (about a third more time, far less memory).
  *
  * Synchronisation: lamp_model_set_tokens and lamp_model_set_outputs check their input and
@@ -237,7 +237,9 @@ typedef struct lamp_model_plan {
   uint64_t activations_full;    /* ... when every block keeps its own */
   uint64_t activations_recompute; /* ... when blocks are recomputed */
   uint64_t total;               /* weights_total + workspace + activations */
-  uint64_t largest_buffer;      /* the largest single allocation */
+  uint64_t largest_buffer;      /* the largest single allocation: weights and workspace are
+                                   split into buffers within device_max_alloc, so this exceeds
+                                   it only when one tensor or activation alone does */
   uint64_t device_global;       /* CL_DEVICE_GLOBAL_MEM_SIZE (0: unknown) */
   uint64_t device_max_alloc;    /* CL_DEVICE_MAX_MEM_ALLOC_SIZE (0: unknown) */
   int fits;                     /* total and largest_buffer within the device's limits */

@@ -591,7 +591,7 @@ static void lamp__plan_fill(const lamp__build *b, const lamp_model_shape *shape,
   p->workspace = p->activations = p->activations_full = p->activations_recompute = 0;
   if (shape) {
     uint64_t big = 0;
-    lamp__workspace_plan(&b->c, shape, &p->workspace, &p->activations_full,
+    lamp__workspace_plan(&b->c, shape, limit, &p->workspace, &p->activations_full,
                          &p->activations_recompute, &big);
     if (big > largest) largest = big;
     p->activations = shape->recompute ? p->activations_recompute : p->activations_full;

@@ -83,8 +83,9 @@ lamp_status lamp__model_plan(lamp_context *ctx, const lamp_model_config *config,
                              lamp_model_plan *plan);
 
 /* Bytes a workspace of `shape` takes: inputs and scratch rows, the activations blocks keep
- * without and with recomputation, and its largest single buffer. */
-void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *shape,
+ * without and with recomputation, and its largest single buffer when no buffer may exceed
+ * `limit` bytes (0: no limit). */
+void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *shape, size_t limit,
                           uint64_t *workspace, uint64_t *kept_full, uint64_t *kept_recompute,
                           uint64_t *largest);
 

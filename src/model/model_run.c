@@ -43,8 +43,6 @@ static lamp_status lamp__stage_write(lamp_model_workspace *ws, int i, const cl_m
   return LAMP_OK;
 }
 
-static void lamp__set_buffer(lamp__region *r, cl_mem b) { r->buffer = b; }
-
 /* GEMM operands hold their rows rounded up to a multiple of 64: when M is a multiple of the
  * tile, CLBlast multiplies in place instead of copying A and C into padded temporaries (10-17%
  * of the model's GEMM time on PoCL at 1074 rows). The extra rows only ever meet other extra
@@ -61,13 +59,75 @@ static lamp_status lamp__workspace_alloc(lamp_context *ctx, size_t bytes, const 
   return LAMP_OK;
 }
 
-/* Plans a workspace of shape s in ws (its xs and slots arrays allocated): buffer 0 holds the
- * inputs, scratch and the final rows; then one buffer per block for what it keeps, and the
- * RoPE tables. Regions get their buffers later. Returns the bytes of buffer 0, of a block's
- * buffer without and with a slot, of one RoPE table, and the total with the integer inputs. */
+/* Where a workspace's regions go: one after another in buffers of at most `limit` bytes (the
+ * device's largest allocation). A region that does not fit in what is left of its buffer
+ * starts the next one, and each group (the scratch, one block's activations) starts a buffer of
+ * its own. No buffer exceeds the limit unless one region alone does; allocating that one then
+ * fails naming the device's limit, and the plan says it does not fit. */
+typedef struct lamp__pack {
+  size_t limit;
+  size_t n, cap;          /* regions placed, and room for as many regions and buffers */
+  lamp__region **where;   /* each region */
+  size_t *buffer_of;      /* its buffer */
+  size_t n_buffers;
+  size_t *bytes;          /* each buffer's size */
+  const char **what;      /* each buffer's name, for errors */
+  const char *group;      /* the open group's name; NULL once its first buffer is started */
+  int out_of_memory;      /* on the host, while placing */
+} lamp__pack;
+
+static void lamp__pack_release(lamp__pack *p) {
+  free(p->where);
+  free(p->buffer_of);
+  free(p->bytes);
+  free(p->what);
+  memset(p, 0, sizeof(*p));
+}
+
+static void lamp__pack_group(lamp__pack *p, const char *what) { p->group = what; }
+
+static void lamp__pack_place(lamp__pack *p, lamp__region *r, size_t floats) {
+  if (p->out_of_memory) return;
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? 2 * p->cap : 32;
+    lamp__region **where = realloc(p->where, cap * sizeof(*where));
+    if (where) p->where = where;
+    size_t *buffer_of = realloc(p->buffer_of, cap * sizeof(*buffer_of));
+    if (buffer_of) p->buffer_of = buffer_of;
+    size_t *bytes = realloc(p->bytes, cap * sizeof(*bytes));
+    if (bytes) p->bytes = bytes;
+    const char **what = realloc(p->what, cap * sizeof(*what));
+    if (what) p->what = what;
+    if (!where || !buffer_of || !bytes || !what) {
+      p->out_of_memory = 1;
+      return;
+    }
+    p->cap = cap;
+  }
+  const size_t size = (floats * 4 + LAMP__MODEL_ALIGN - 1) / LAMP__MODEL_ALIGN * LAMP__MODEL_ALIGN;
+  const size_t b = p->n_buffers;
+  const size_t used = p->group ? 0 : p->bytes[b - 1];
+  if (p->group || (used && (used >= p->limit || size > p->limit - used))) {
+    p->what[b] = p->group ? p->group : p->what[b - 1];
+    p->bytes[b] = 0;
+    p->n_buffers++;
+    p->group = NULL;
+  }
+  r->buffer = NULL;
+  r->offset = p->bytes[p->n_buffers - 1];
+  p->bytes[p->n_buffers - 1] += size;
+  p->where[p->n] = r;
+  p->buffer_of[p->n++] = p->n_buffers - 1;
+}
+
+/* Plans a workspace of shape s in ws (its xs and slots arrays allocated) into p: first the
+ * inputs, scratch and the final rows, then each block's inputs and what it keeps; the RoPE
+ * tables get buffers of their own. Returns the total bytes, with the tables and the integer
+ * inputs, and sets the scratch's bytes and one table's; 0 when out of host memory. */
 static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_model_config *c,
-                                       const lamp_model_shape *shape, size_t *scratch_bytes,
-                                       size_t block_bytes[2], size_t *rope_bytes_out) {
+                                       const lamp_model_shape *shape, size_t limit,
+                                       lamp__pack *p, uint64_t *scratch_bytes,
+                                       size_t *rope_bytes_out) {
   const lamp_model_shape s = *shape;
   const size_t C = c->n_embd, D = c->head_dim, H = c->n_heads, HD = H * D;
   const size_t W = HD + 2 * c->n_kv_heads * D, F = c->n_ff, M = s.outputs;
@@ -76,51 +136,53 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
   const size_t NG = lamp__gemm_rows(N);
   const size_t VK = c->n_vocab > s.labels ? c->n_vocab : s.labels;
   const size_t n_slots = s.recompute ? 1 : L;
-  size_t cur = 0;
-  ws->prompt = lamp__model_reserve(&cur, s.prompt * C);
-  ws->dprompt = lamp__model_reserve(&cur, s.prompt * C);
-  ws->h = lamp__model_reserve(&cur, NG * C);
-  ws->tmp = lamp__model_reserve(&cur, NG * C);
-  ws->dr = lamp__model_reserve(&cur, NG * C);
-  ws->a = lamp__model_reserve(&cur, NG * F);
-  ws->dgu = lamp__model_reserve(&cur, NG * 2 * F);
-  ws->dqkv = lamp__model_reserve(&cur, NG * W);
-  ws->dout = lamp__model_reserve(&cur, NG * HD);
-  ws->delta = lamp__model_reserve(&cur, N * H);
-  lamp__region *rows[] = {&ws->xsel, &ws->tsel, &ws->xl, &ws->hf, &ws->dhf, &ws->dxl};
-  for (size_t i = 0; i < 6; i++) *rows[i] = lamp__model_reserve(&cur, M * C);
-  ws->rstdf = lamp__model_reserve(&cur, M);
-  ws->wlab = lamp__model_reserve(&cur, s.labels * C);
-  ws->logits = lamp__model_reserve(&cur, M * VK);
-  ws->dlogits = lamp__model_reserve(&cur, M * VK);
-  ws->loss = lamp__model_reserve(&cur, M);
-  ws->lse_ce = lamp__model_reserve(&cur, M);
-  *scratch_bytes = cur;
-  block_bytes[0] = block_bytes[1] = 0;
+  memset(p, 0, sizeof(*p));
+  p->limit = limit ? limit : SIZE_MAX;
+  lamp__pack_group(p, "the model workspace's scratch");
+  const struct {
+    lamp__region *r;
+    size_t floats;
+  } scratch[] = {
+      {&ws->prompt, s.prompt * C}, {&ws->dprompt, s.prompt * C}, {&ws->h, NG * C},
+      {&ws->tmp, NG * C},          {&ws->dr, NG * C},            {&ws->a, NG * F},
+      {&ws->dgu, NG * 2 * F},      {&ws->dqkv, NG * W},          {&ws->dout, NG * HD},
+      {&ws->delta, N * H},         {&ws->xsel, M * C},           {&ws->tsel, M * C},
+      {&ws->xl, M * C},            {&ws->hf, M * C},             {&ws->dhf, M * C},
+      {&ws->dxl, M * C},           {&ws->rstdf, M},              {&ws->wlab, s.labels * C},
+      {&ws->logits, M * VK},       {&ws->dlogits, M * VK},       {&ws->loss, M},
+      {&ws->lse_ce, M}};
+  for (size_t i = 0; i < sizeof(scratch) / sizeof(scratch[0]); i++)
+    lamp__pack_place(p, scratch[i].r, scratch[i].floats);
+  const size_t n_scratch = p->n_buffers;
   for (size_t l = 0; l < L; l++) {
-    cur = 0;
-    ws->xs[l] = lamp__model_reserve(&cur, N * C);
-    lamp__slot *sl = l < n_slots ? &ws->slots[l] : NULL;
-    if (sl) {
-      sl->qkv = lamp__model_reserve(&cur, NG * W);
-      sl->o = lamp__model_reserve(&cur, NG * HD);
-      sl->lse = lamp__model_reserve(&cur, N * H);
-      sl->xmid = lamp__model_reserve(&cur, N * C);
-      sl->gu = lamp__model_reserve(&cur, NG * 2 * F);
-      sl->rstd1 = lamp__model_reserve(&cur, N);
-      sl->rstd2 = lamp__model_reserve(&cur, N);
+    lamp__pack_group(p, "the model workspace's activations of one block");
+    lamp__pack_place(p, &ws->xs[l], N * C);
+    if (l < n_slots) {
+      lamp__slot *sl = &ws->slots[l];
+      lamp__pack_place(p, &sl->qkv, NG * W);
+      lamp__pack_place(p, &sl->o, NG * HD);
+      lamp__pack_place(p, &sl->lse, N * H);
+      lamp__pack_place(p, &sl->xmid, N * C);
+      lamp__pack_place(p, &sl->gu, NG * 2 * F);
+      lamp__pack_place(p, &sl->rstd1, N);
+      lamp__pack_place(p, &sl->rstd2, N);
     }
-    block_bytes[sl != NULL] = cur;
+  }
+  if (p->out_of_memory) return 0;
+  uint64_t total = 0;
+  *scratch_bytes = 0;
+  for (size_t b = 0; b < p->n_buffers; b++) {
+    total += p->bytes[b];
+    if (b < n_scratch) *scratch_bytes += p->bytes[b];
   }
   const size_t rope_bytes = S * (D / 2) * 4;
   *rope_bytes_out = rope_bytes;
   /* Planned sizes stay far below SIZE_MAX: batch and tokens are at most 65536 each. */
-  return (uint64_t)*scratch_bytes + (uint64_t)n_slots * block_bytes[1] +
-         (uint64_t)(L - n_slots) * block_bytes[0] + 2 * (uint64_t)rope_bytes +
+  return total + 2 * (uint64_t)rope_bytes +
          (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + (s.labels ? s.labels : 1)) * 4;
 }
 
-void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *shape,
+void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *shape, size_t limit,
                           uint64_t *workspace, uint64_t *kept_full, uint64_t *kept_recompute,
                           uint64_t *largest) {
   lamp_model_workspace ws;
@@ -131,17 +193,20 @@ void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *sh
   *workspace = *kept_full = *kept_recompute = *largest = 0;
   if (ws.xs && ws.slots) {
     lamp_model_shape s = *shape;
-    size_t scratch = 0, block[2], rope = 0;
+    uint64_t scratch = 0;
+    size_t rope = 0;
     for (int r = 0; r < 2; r++) {
       s.recompute = r;
-      uint64_t total = lamp__workspace_layout(&ws, c, &s, &scratch, block, &rope);
+      lamp__pack p;
+      uint64_t total = lamp__workspace_layout(&ws, c, &s, limit, &p, &scratch, &rope);
       /* the integer inputs count as activations: they are per batch like them */
-      uint64_t kept = total - scratch - 2 * (uint64_t)rope;
-      *(r ? kept_recompute : kept_full) = kept;
-      if (block[1] > *largest) *largest = block[1];
+      *(r ? kept_recompute : kept_full) = total - scratch - 2 * (uint64_t)rope;
+      for (size_t b = 0; b < p.n_buffers; b++)
+        if (p.bytes[b] > *largest) *largest = p.bytes[b];
+      if (rope > *largest) *largest = rope;
+      lamp__pack_release(&p);
     }
     *workspace = scratch + 2 * (uint64_t)rope;
-    if (scratch > *largest) *largest = scratch;
   }
   free(ws.xs);
   free(ws.slots);
@@ -176,18 +241,23 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->ctx = ctx;
   ws->shape = s;
   size_t n_slots = s.recompute ? 1 : L;
-  ws->buffers = calloc(L + 3, sizeof(cl_mem));
   ws->xs = calloc(L, sizeof(*ws->xs));
   ws->slots = calloc(n_slots, sizeof(*ws->slots));
   lamp_status st = LAMP_OK;
-  if (!ws->buffers || !ws->xs || !ws->slots) {
+  lamp__pack pack = {0};
+  if (!ws->xs || !ws->slots) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
     goto done;
   }
 
-  size_t scratch_bytes = 0, block_bytes[2], rope_bytes = 0;
-  const uint64_t total = lamp__workspace_layout(ws, c, &s, &scratch_bytes, block_bytes,
-                                                &rope_bytes);
+  uint64_t scratch_bytes = 0;
+  size_t rope_bytes = 0;
+  const uint64_t total = lamp__workspace_layout(ws, c, &s, ctx->info.max_alloc_bytes, &pack,
+                                                &scratch_bytes, &rope_bytes);
+  if (!total) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
+    goto done;
+  }
   const uint64_t global = ctx->info.global_mem_bytes, weights = model->bytes;
   if (global && (total > global || weights > global - total)) {
     char need[64], have[64], held[64];
@@ -200,6 +270,11 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
                     lamp__bytes_text(global, have, sizeof(have)),
                     lamp__bytes_text(weights, held, sizeof(held)),
                     s.recompute ? "" : ", or recompute blocks in the backward");
+    goto done;
+  }
+  ws->buffers = calloc(pack.n_buffers + 2, sizeof(cl_mem));
+  if (!ws->buffers) {
+    st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
     goto done;
   }
 
@@ -224,34 +299,15 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
       (st = lamp__int_buffer(ctx, M, "the model workspace's targets", &ws->targets_dev)) ||
       (st = lamp__int_buffer(ctx, s.labels, "the model workspace's label ids", &ws->label_ids)))
     goto done;
-  if ((st = lamp__workspace_alloc(ctx, scratch_bytes, "the model workspace's scratch",
-                                  &ws->buffers[0])))
-    goto done;
-  ws->n_buffers = 1;
-  ws->bytes = scratch_bytes + (s.batch * s.tokens + 2 * s.batch + 2 * M +
-                               (s.labels ? s.labels : 1)) * sizeof(cl_int);
-  lamp__region *scratch[] = {&ws->prompt, &ws->dprompt, &ws->h, &ws->tmp, &ws->dr, &ws->a,
-                             &ws->dgu, &ws->dqkv, &ws->dout, &ws->delta, &ws->xsel, &ws->tsel,
-                             &ws->xl, &ws->hf, &ws->dhf, &ws->dxl, &ws->rstdf, &ws->wlab,
-                             &ws->logits, &ws->dlogits, &ws->loss, &ws->lse_ce};
-  for (size_t i = 0; i < sizeof(scratch) / sizeof(scratch[0]); i++)
-    lamp__set_buffer(scratch[i], ws->buffers[0]);
-
-  for (size_t l = 0; l < L; l++) {
-    lamp__slot *sl = l < n_slots ? &ws->slots[l] : NULL;
-    size_t cur = block_bytes[sl != NULL];
-    cl_mem buf = NULL;
-    if ((st = lamp__workspace_alloc(ctx, cur, "the model workspace's activations of one block",
-                                    &buf)))
+  ws->bytes = (s.batch * s.tokens + 2 * s.batch + 2 * M + (s.labels ? s.labels : 1)) *
+              sizeof(cl_int);
+  for (size_t b = 0; b < pack.n_buffers; b++) {
+    if ((st = lamp__workspace_alloc(ctx, pack.bytes[b], pack.what[b], &ws->buffers[b])))
       goto done;
-    ws->buffers[ws->n_buffers++] = buf;
-    ws->bytes += cur;
-    ws->xs[l].buffer = buf;
-    if (sl) {
-      lamp__region *r[] = {&sl->qkv, &sl->o, &sl->lse, &sl->xmid, &sl->gu, &sl->rstd1, &sl->rstd2};
-      for (size_t i = 0; i < 7; i++) r[i]->buffer = buf;
-    }
+    ws->n_buffers++;
+    ws->bytes += pack.bytes[b];
   }
+  for (size_t i = 0; i < pack.n; i++) pack.where[i]->buffer = ws->buffers[pack.buffer_of[i]];
   /* the RoPE tables in buffers of their own: the kernel reads them from offset 0 */
   cl_mem cb = NULL, sb = NULL;
   if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &cb)))
@@ -267,6 +323,7 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   ws->sin_t.offset = 0;
   st = lamp__model_rope_tables(ctx, c, S, ws->cos_t, ws->sin_t);
 done:
+  lamp__pack_release(&pack);
   if (st != LAMP_OK) {
     lamp_model_workspace_release(ws);
     return st;
