@@ -36,10 +36,10 @@ static int hexval(int c) {
   return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 }
 
-/* Reads tests/data/smollm2_tokenizer_ids.txt. */
-static ref_case *read_cases(size_t *n_cases) {
+/* Reads a reference file: tests/data/smollm2_tokenizer_ids.txt or spm_*_ids.txt. */
+static ref_case *read_cases_from(const char *rel, size_t *n_cases) {
   char path[1024];
-  source_path(path, sizeof(path), "data/smollm2_tokenizer_ids.txt");
+  source_path(path, sizeof(path), rel);
   FILE *f = fopen(path, "r");
   if (!f) fail_msg("cannot open %s", path);
   ref_case *cases = NULL;
@@ -68,6 +68,10 @@ static ref_case *read_cases(size_t *n_cases) {
   return cases;
 }
 
+static ref_case *read_cases(size_t *n_cases) {
+  return read_cases_from("data/smollm2_tokenizer_ids.txt", n_cases);
+}
+
 static void free_cases(ref_case *cases, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(cases[i].text);
@@ -76,23 +80,25 @@ static void free_cases(ref_case *cases, size_t n) {
   free(cases);
 }
 
-/* Encodes every case, compares with the reference ids, and decodes back to the exact bytes. */
-static void check_cases(lamp_context *ctx, lamp_tokenizer *tok, const char *source) {
+/* Encodes every case of `rel` with `flags`, compares with the reference ids, and decodes back
+ * to the exact bytes where the reference does; `n_lossy` cases are marked lossy. */
+static void check_cases_from(lamp_context *ctx, lamp_tokenizer *tok, const char *source,
+                             const char *rel, unsigned flags, size_t n_lossy) {
   size_t n_cases;
-  ref_case *cases = read_cases(&n_cases);
+  ref_case *cases = read_cases_from(rel, &n_cases);
   assert_true(n_cases >= 30);
   size_t lossy = 0;
   for (size_t k = 0; k < n_cases; k++) lossy += cases[k].lossy;
-  assert_int_equal(lossy, 1); /* only the case written to have them */
+  assert_int_equal(lossy, n_lossy); /* only the cases written to be */
   for (size_t k = 0; k < n_cases; k++) {
     ref_case *c = &cases[k];
     size_t count = 0;
-    LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, c->text, c->length,
-                                               LAMP_TOKENIZE_PARSE_SPECIAL, NULL, 0, &count));
+    LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, c->text, c->length, flags, NULL, 0,
+                                               &count));
     int32_t *ids = malloc((count + 1) * sizeof(int32_t));
     assert_non_null(ids);
-    LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, c->text, c->length,
-                                               LAMP_TOKENIZE_PARSE_SPECIAL, ids, count, &count));
+    LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, c->text, c->length, flags, ids, count,
+                                               &count));
     int same = count == c->n_ids && memcmp(ids, c->ids, count * sizeof(int32_t)) == 0;
     if (!same) {
       char got[4096] = "", want[4096] = "";
@@ -114,6 +120,12 @@ static void check_cases(lamp_context *ctx, lamp_tokenizer *tok, const char *sour
     free(ids);
   }
   free_cases(cases, n_cases);
+}
+
+/* SmolLM2's reference: one lossy case, special tokens parsed. */
+static void check_cases(lamp_context *ctx, lamp_tokenizer *tok, const char *source) {
+  check_cases_from(ctx, tok, source, "data/smollm2_tokenizer_ids.txt",
+                   LAMP_TOKENIZE_PARSE_SPECIAL, 1);
 }
 
 static lamp_tokenizer *load_json_tokenizer(lamp_context *ctx) {
@@ -416,7 +428,7 @@ static void test_tokenizer_malformed(void **state) {
   lamp_tokenizer *tok = NULL;
   struct { const char *model, *pre; int bad_merge, drop_byte; lamp_status st; const char *expect; }
   gg[] = {
-      {"llama", NULL, 0, 0, LAMP_ERR_UNSUPPORTED, "model \"llama\""},
+      {"bert", NULL, 0, 0, LAMP_ERR_UNSUPPORTED, "model \"bert\""},
       {"gpt2", "qwen2", 0, 0, LAMP_ERR_UNSUPPORTED, "pre-tokenizer \"qwen2\""},
       {"gpt2", NULL, 1, 0, LAMP_ERR_FORMAT, "merge 8 (\"q\" \"x\"): the result"},
   };
@@ -506,6 +518,238 @@ static void test_tokenizer_malformed(void **state) {
                    lamp_tokenizer_from_json_file(ctx, "/nonexistent.json", &tok));
 }
 
+/* ---- SentencePiece ("llama") ---- */
+
+static lamp_tokenizer *load_spm(lamp_context *ctx, const char *rel) {
+  char path[1024];
+  source_path(path, sizeof(path), rel);
+  lamp_gguf *g = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g));
+  lamp_tokenizer *tok = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_from_gguf(ctx, g, &tok));
+  lamp_gguf_release(g); /* the tokenizer keeps its own copy of everything */
+  assert_int_equal(lamp_tokenizer_get_model(tok), LAMP_TOKENIZER_LLAMA);
+  assert_int_equal(lamp_tokenizer_vocab_size(tok), 700);
+  lamp_tokenizer_special sp = lamp_tokenizer_get_special(tok);
+  assert_int_equal(sp.unk, 0);
+  assert_int_equal(sp.bos, 1);
+  assert_int_equal(sp.eos, 2);
+  assert_int_equal(sp.pad, -1);
+  return tok;
+}
+
+static void decode_is(lamp_context *ctx, lamp_tokenizer *tok, const int32_t *ids, size_t n,
+                      unsigned flags, const char *want) {
+  char text[256];
+  size_t len;
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_decode(ctx, tok, ids, n, flags, text, sizeof(text), &len));
+  if (len != strlen(want) || memcmp(text, want, len) != 0)
+    fail_msg("decoded \"%.*s\", expected \"%s\"", (int)len, text, want);
+}
+
+/* ids of `text` encoded with `flags`, into ids[64]; returns the count */
+static size_t encode_into(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
+                          unsigned flags, int32_t *ids) {
+  size_t count;
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, text, strlen(text), flags, ids, 64,
+                                             &count));
+  return count;
+}
+
+/* Exact ids of sentencepiece 0.2.3 on two models trained by tests/gen_spm_ref.py (with and
+ * without the dummy prefix), written as GGUF the way convert_hf_to_gguf.py writes them; round
+ * trips; BOS and special tokens around the text. */
+static void test_tokenizer_spm_reference(void **state) {
+  lamp_context *ctx = *state;
+  lamp_tokenizer *tok = load_spm(ctx, "data/spm_tiny.gguf");
+  /* sentencepiece parses no control tokens in the text: "<s>" is plain text to it */
+  check_cases_from(ctx, tok, "spm_tiny.gguf", "data/spm_tiny_ids.txt", 0, 2);
+  lamp_tokenizer *nop = load_spm(ctx, "data/spm_noprefix.gguf");
+  check_cases_from(ctx, nop, "spm_noprefix.gguf", "data/spm_noprefix_ids.txt", 0, 2);
+  /* BOS first on request; the dummy prefix still goes before the text */
+  int32_t a[64], b[64];
+  size_t na = encode_into(ctx, tok, "Hello world", LAMP_TOKENIZE_ADD_BOS, a);
+  size_t nb = encode_into(ctx, tok, "Hello world", 0, b);
+  assert_int_equal(na, nb + 1);
+  assert_int_equal(a[0], 1);
+  assert_memory_equal(a + 1, b, nb * sizeof(int32_t));
+  decode_is(ctx, tok, a, na, LAMP_DETOKENIZE_SKIP_SPECIAL, "Hello world");
+  decode_is(ctx, tok, a, na, 0, "<s>Hello world");
+  /* control tokens parsed: each text piece after one gets the prefix, as llama.cpp does, and
+   * decoding drops it again */
+  na = encode_into(ctx, tok, "Hello</s>world", LAMP_TOKENIZE_PARSE_SPECIAL, a);
+  nb = encode_into(ctx, tok, "Hello", 0, b);
+  b[nb] = 2;
+  nb += 1 + encode_into(ctx, tok, "world", 0, b + nb + 1);
+  assert_int_equal(na, nb);
+  assert_memory_equal(a, b, na * sizeof(int32_t));
+  decode_is(ctx, tok, a, na, 0, "Hello</s>world");
+  decode_is(ctx, tok, a, na, LAMP_DETOKENIZE_SKIP_SPECIAL, "Helloworld");
+  /* without the prefix, nothing is added or dropped */
+  na = encode_into(ctx, nop, " Hello", LAMP_TOKENIZE_ADD_BOS, a);
+  decode_is(ctx, nop, a, na, LAMP_DETOKENIZE_SKIP_SPECIAL, " Hello");
+  /* byte fallback: a character absent from the vocabulary is its UTF-8 bytes (<0xXX> is id
+   * 3 + byte), and bytes that are not UTF-8 round-trip exactly */
+  na = encode_into(ctx, nop, "\xE2\x98\x83", 0, a);
+  assert_int_equal(na, 3);
+  assert_int_equal(a[0], 3 + 0xE2);
+  assert_int_equal(a[1], 3 + 0x98);
+  assert_int_equal(a[2], 3 + 0x83);
+  const char raw[] = "\xc3 abc \xe6\x97 end\x80\xbf";
+  int32_t many[64];
+  size_t count, len;
+  char text[64];
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, raw, sizeof(raw) - 1, 0, many, 64, &count));
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_decode(ctx, tok, many, count, 0, text, sizeof(text), &len));
+  assert_int_equal(len, sizeof(raw) - 1);
+  assert_memory_equal(text, raw, len);
+  /* vocabulary strings are stored as written: "▁" for the space */
+  int32_t id;
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_find(ctx, tok, "\xE2\x96\x81", 3, &id));
+  const char *t;
+  lamp_token_type type;
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_token(ctx, tok, 3 + 'A', &t, &len, &type));
+  assert_int_equal(type, LAMP_TOKEN_BYTE);
+  assert_memory_equal(t, "<0x41>", 6);
+  lamp_tokenizer_release(tok);
+  lamp_tokenizer_release(nop);
+}
+
+/* A hand-checked SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens, a few pieces
+ * with scores and a user-defined token. */
+enum { SP_UNK, SP_BOS, SP_EOS, SP_BYTE0, SP_SPACE = SP_BYTE0 + 256, SP_A, SP_B, SP_SA, SP_AB,
+       SP_AA, SP_USER, N_SP };
+
+typedef enum spm_flaw {
+  SPM_OK, SPM_NO_PREFIX, SPM_NO_SCORES, SPM_INT_SCORES, SPM_FEW_SCORES, SPM_BAD_BYTE,
+  SPM_PREFIX_STRING, SPM_NO_BYTES, SPM_NAN_SCORE
+} spm_flaw;
+
+static void write_spm_gguf(ref_buf *file, spm_flaw flaw) {
+  static char byte_tok[256][8];
+  const char *tokens[N_SP];
+  float scores[N_SP];
+  int32_t types[N_SP];
+  tokens[SP_UNK] = "<unk>";
+  tokens[SP_BOS] = "<s>";
+  tokens[SP_EOS] = "</s>";
+  for (int b = 0; b < 256; b++) {
+    snprintf(byte_tok[b], sizeof(byte_tok[b]), "<0x%02X>", b);
+    tokens[SP_BYTE0 + b] = byte_tok[b];
+  }
+  if (flaw == SPM_BAD_BYTE) tokens[SP_BYTE0 + 7] = "<0xZ7>";
+  tokens[SP_SPACE] = "\xE2\x96\x81";
+  tokens[SP_A] = "a";
+  tokens[SP_B] = "b";
+  tokens[SP_SA] = "\xE2\x96\x81" "a";
+  tokens[SP_AB] = "ab";
+  tokens[SP_AA] = "aa";
+  tokens[SP_USER] = "<u>";
+  for (int i = 0; i < N_SP; i++) {
+    scores[i] = 0;
+    types[i] = i >= SP_BYTE0 && i < SP_SPACE ? (flaw == SPM_NO_BYTES ? 1 : 6) : 1;
+  }
+  types[SP_UNK] = 2;
+  types[SP_BOS] = types[SP_EOS] = 3;
+  types[SP_USER] = 4;
+  scores[SP_SPACE] = -1;
+  scores[SP_A] = -2;
+  scores[SP_B] = -3;
+  scores[SP_SA] = -4;
+  scores[SP_AB] = -0.5f; /* merged before "▁a" */
+  scores[SP_AA] = -6;
+  if (flaw == SPM_NAN_SCORE) scores[SP_AA] = 0.0f / 0.0f;
+  ref_gguf_writer w;
+  ref_gguf_init(&w, 3, 32);
+  ref_gguf_kv_str(&w, "tokenizer.ggml.model", "llama");
+  ref_gguf_kv_str(&w, "tokenizer.ggml.pre", "default");
+  ref_gguf_kv_str_array(&w, "tokenizer.ggml.tokens", tokens, N_SP);
+  if (flaw == SPM_INT_SCORES) {
+    ref_gguf_kv_i32_array(&w, "tokenizer.ggml.scores", types, N_SP);
+  } else if (flaw != SPM_NO_SCORES) {
+    size_t n = flaw == SPM_FEW_SCORES ? N_SP - 1 : N_SP;
+    ref_gguf_key(&w, "tokenizer.ggml.scores", REF_GGUF_ARRAY);
+    ref_buf_u32(&w.kv, REF_GGUF_FLOAT32);
+    ref_buf_u64(&w.kv, n);
+    for (size_t i = 0; i < n; i++) ref_buf_f32(&w.kv, scores[i]);
+  }
+  ref_gguf_kv_i32_array(&w, "tokenizer.ggml.token_type", types, N_SP);
+  ref_gguf_kv_u32(&w, "tokenizer.ggml.bos_token_id", SP_BOS);
+  ref_gguf_kv_u32(&w, "tokenizer.ggml.eos_token_id", SP_EOS);
+  ref_gguf_kv_u32(&w, "tokenizer.ggml.unknown_token_id", SP_UNK);
+  if (flaw == SPM_NO_PREFIX) ref_gguf_kv_bool(&w, "tokenizer.ggml.add_space_prefix", 0);
+  if (flaw == SPM_PREFIX_STRING) ref_gguf_kv_str(&w, "tokenizer.ggml.add_space_prefix", "no");
+  ref_gguf_finish(&w, file);
+}
+
+static lamp_status spm_toy(lamp_context *ctx, spm_flaw flaw, lamp_tokenizer **tok) {
+  ref_buf file = {0};
+  write_spm_gguf(&file, flaw);
+  lamp_gguf *g = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_gguf_open_memory(ctx, file.data, file.size, &g));
+  lamp_status st = lamp_tokenizer_from_gguf(ctx, g, tok);
+  lamp_gguf_release(g);
+  ref_buf_free(&file);
+  return st;
+}
+
+static void test_tokenizer_spm_toy(void **state) {
+  lamp_context *ctx = *state;
+  lamp_tokenizer *tok = NULL, *nop = NULL, *nob = NULL;
+  LAMP_OK_OR_FAIL(ctx, spm_toy(ctx, SPM_OK, &tok));
+  LAMP_OK_OR_FAIL(ctx, spm_toy(ctx, SPM_NO_PREFIX, &nop));
+  LAMP_OK_OR_FAIL(ctx, spm_toy(ctx, SPM_NO_BYTES, &nob));
+  const unsigned P = LAMP_TOKENIZE_PARSE_SPECIAL;
+  /* "▁ab": a+b (-0.5) beats ▁+a (-4); "▁ab" is no piece */
+  expect_ids(ctx, tok, "ab", 0, (const int32_t[]){SP_SPACE, SP_AB}, 2);
+  expect_ids(ctx, nop, "ab", 0, (const int32_t[]){SP_AB}, 1);
+  expect_ids(ctx, tok, "a", 0, (const int32_t[]){SP_SA}, 1);
+  /* equal scores: leftmost first */
+  expect_ids(ctx, nop, "aaa", 0, (const int32_t[]){SP_AA, SP_A}, 2);
+  /* spaces are "▁"; the prefix goes before the text only */
+  expect_ids(ctx, tok, "a a", 0, (const int32_t[]){SP_SA, SP_SA}, 2);
+  expect_ids(ctx, nop, " a", 0, (const int32_t[]){SP_SA}, 1);
+  expect_ids(ctx, tok, "", 0, (const int32_t[]){-1}, 0);
+  /* byte fallback, or unk where there are no byte tokens */
+  expect_ids(ctx, nop, "\xC3\xA9" "b", 0, (const int32_t[]){SP_BYTE0 + 0xC3, SP_BYTE0 + 0xA9, SP_B},
+             3);
+  expect_ids(ctx, nob, "\xC3\xA9", 0, (const int32_t[]){SP_SPACE, SP_UNK, SP_UNK}, 3);
+  /* user-defined tokens always cut out, control ones when parsed; each piece after one gets
+   * the prefix */
+  expect_ids(ctx, tok, "a<u>b", 0, (const int32_t[]){SP_SA, SP_USER, SP_SPACE, SP_B}, 4);
+  expect_ids(ctx, tok, "<s>a", P, (const int32_t[]){SP_BOS, SP_SA}, 2);
+  expect_ids(ctx, tok, "a", LAMP_TOKENIZE_ADD_BOS, (const int32_t[]){SP_BOS, SP_SA}, 2);
+  decode_is(ctx, tok, (const int32_t[]){SP_SA, SP_USER, SP_SPACE, SP_B}, 4, 0, "a<u>b");
+  decode_is(ctx, tok, (const int32_t[]){SP_BOS, SP_SA, SP_SA, SP_EOS}, 4,
+            LAMP_DETOKENIZE_SKIP_SPECIAL, "a a");
+  decode_is(ctx, nop, (const int32_t[]){SP_SA, SP_SA, SP_BYTE0 + 'Z'}, 3, 0, " a aZ");
+  /* the decode buffer contract holds for byte tokens and "▁" */
+  size_t len;
+  char text[4];
+  assert_int_equal(lamp_tokenizer_decode(ctx, tok, (const int32_t[]){SP_SA, SP_SA, SP_AB}, 3, 0,
+                                         text, 4, &len), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(len, 5);
+  lamp_tokenizer_release(tok);
+  lamp_tokenizer_release(nop);
+  lamp_tokenizer_release(nob);
+  /* malformed entries name the key (or the token) */
+  static const struct { spm_flaw flaw; const char *expect; } bad[] = {
+      {SPM_NO_SCORES, "\"tokenizer.ggml.scores\" is missing"},
+      {SPM_INT_SCORES, "\"tokenizer.ggml.scores\" is not an array of floats"},
+      {SPM_FEW_SCORES, "\"tokenizer.ggml.scores\" has 265 scores for 266 tokens"},
+      {SPM_NAN_SCORE, "score of token 264 is not a number"},
+      {SPM_BAD_BYTE, "byte token 10 (\"<0xZ7>\")"},
+      {SPM_PREFIX_STRING, "tokenizer.ggml.add_space_prefix"},
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    lamp_tokenizer *t = NULL;
+    expect_tok_error(ctx, LAMP_ERR_FORMAT, bad[k].expect, spm_toy(ctx, bad[k].flaw, &t));
+    assert_null(t);
+    assert_int_equal(spm_toy(NULL, bad[k].flaw, &t), LAMP_ERR_FORMAT); /* status only */
+    assert_null(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tokenizer_json_reference),
@@ -514,6 +758,8 @@ int main(void) {
       cmocka_unit_test(test_tokenizer_buffers_and_bytes),
       cmocka_unit_test(test_tokenizer_long_text),
       cmocka_unit_test(test_tokenizer_malformed),
+      cmocka_unit_test(test_tokenizer_spm_reference),
+      cmocka_unit_test(test_tokenizer_spm_toy),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

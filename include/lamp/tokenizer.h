@@ -47,6 +47,12 @@ typedef enum lamp_pretokenizer {
   LAMP_PRETOKENIZER_SMOLLM = 1, /* each \p{N} alone, then GPT-2's pattern (also StarCoder) */
 } lamp_pretokenizer;
 
+/* Tokenizer models, named as GGUF's tokenizer.ggml.model. */
+typedef enum lamp_tokenizer_model {
+  LAMP_TOKENIZER_GPT2 = 0,  /* byte-level BPE with merge ranks (GGUF "gpt2", tokenizer.json) */
+  LAMP_TOKENIZER_LLAMA = 1, /* SentencePiece BPE with scores and byte fallback (GGUF "llama") */
+} lamp_tokenizer_model;
+
 /* Special token ids; -1 where the tokenizer has none. */
 typedef struct lamp_tokenizer_special {
   int32_t bos, eos, pad, unk;
@@ -74,6 +80,9 @@ LAMP_API lamp_status lamp_tokenizer_from_json_file(lamp_context *ctx, const char
 LAMP_API void lamp_tokenizer_release(lamp_tokenizer *tok);
 
 LAMP_API size_t lamp_tokenizer_vocab_size(const lamp_tokenizer *tok);
+LAMP_API lamp_tokenizer_model lamp_tokenizer_get_model(const lamp_tokenizer *tok);
+/* The pre-tokenizer of a byte-level BPE tokenizer (LAMP_PRETOKENIZER_GPT2 for SentencePiece,
+ * which has none). */
 LAMP_API lamp_pretokenizer lamp_tokenizer_pretokenizer(const lamp_tokenizer *tok);
 LAMP_API lamp_tokenizer_special lamp_tokenizer_get_special(const lamp_tokenizer *tok);
 /* Sets the special ids (each -1 or a valid id, else LAMP_ERR_INVALID_ARGUMENT). */

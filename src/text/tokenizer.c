@@ -9,33 +9,9 @@
 #include "util/json.h"
 #include "lamp/tokenizer.h"
 #include "util/unicode.h"
+#include "text/tokenizer_internal.h"
 
 #define LAMP__TOK_MAX_VOCAB (1u << 24)
-
-typedef struct lamp__merge_slot {
-  int32_t left, right; /* -1: empty */
-  int32_t rank, result;
-} lamp__merge_slot;
-
-struct lamp_tokenizer {
-  size_t n_vocab;
-  char *text;          /* all token strings, back to back */
-  size_t *text_off;    /* [V] */
-  uint32_t *text_len;  /* [V] */
-  uint8_t *type;       /* [V] lamp_token_type */
-  int32_t *vocab_slots; /* open addressing: token string -> id, -1 empty */
-  size_t vocab_cap;    /* power of two */
-  lamp__merge_slot *merges;
-  size_t merge_cap;    /* power of two */
-  int32_t byte_token[256]; /* id of the single-byte token of each byte; -1 when the vocabulary
-                              lacks it (SmolLM2 lacks 21 bytes): such bytes are dropped, as the
-                              references do */
-  int32_t *specials;   /* ids matched verbatim in the text, longest first */
-  size_t n_specials;
-  lamp_pretokenizer pre;
-  int ignore_merges;   /* a word that is itself a token is not split (tokenizer.json option) */
-  lamp_tokenizer_special special;
-};
 
 /* ---- GPT-2 byte-level alphabet ---- */
 
@@ -65,7 +41,7 @@ static int lamp__cp_to_byte(uint32_t cp) {
 
 static uint64_t lamp__str_hash(const char *s, size_t n) { return lamp__hash64(LAMP__HASH_SEED, s, n); }
 
-static int32_t lamp__vocab_lookup(const lamp_tokenizer *t, const char *s, size_t n) {
+int32_t lamp__vocab_lookup(const lamp_tokenizer *t, const char *s, size_t n) {
   size_t mask = t->vocab_cap - 1;
   for (size_t i = (size_t)lamp__str_hash(s, n) & mask;; i = (i + 1) & mask) {
     int32_t id = t->vocab_slots[i];
@@ -138,6 +114,7 @@ static lamp_tokenizer *lamp__tok_new(size_t n_vocab, size_t text_bytes) {
   t->text_len = calloc(n_vocab, sizeof(uint32_t));
   t->type = calloc(n_vocab, 1);
   t->special = (lamp_tokenizer_special){-1, -1, -1, -1};
+  t->model = LAMP_TOKENIZER_GPT2;
   if (!t->text || !t->text_off || !t->text_len || !t->type) {
     lamp_tokenizer_release(t);
     return NULL;
@@ -154,6 +131,7 @@ void lamp_tokenizer_release(lamp_tokenizer *t) {
   free(t->vocab_slots);
   free(t->merges);
   free(t->specials);
+  free(t->scores);
   free(t);
 }
 
@@ -283,11 +261,20 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
   lamp_status st = lamp_gguf_get_string(NULL, g, "tokenizer.ggml.model", &s, &len);
   if (st != LAMP_OK)
     return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp__gguf_last_error(g));
-  if (len != 4 || memcmp(s, "gpt2", 4) != 0)
+  lamp_tokenizer_model model;
+  if (len == 4 && memcmp(s, "gpt2", 4) == 0)
+    model = LAMP_TOKENIZER_GPT2;
+  else if (len == 5 && memcmp(s, "llama", 5) == 0)
+    model = LAMP_TOKENIZER_LLAMA;
+  else
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF tokenizer: model \"%.*s\" is not "
-                      "supported (only \"gpt2\", byte-level BPE)", (int)(len > 64 ? 64 : len), s);
+                      "supported (only \"gpt2\", byte-level BPE, and \"llama\", SentencePiece "
+                      "BPE)", (int)(len > 64 ? 64 : len), s);
   lamp_pretokenizer pre = LAMP_PRETOKENIZER_GPT2;
-  st = lamp_gguf_get_string(NULL, g, "tokenizer.ggml.pre", &s, &len);
+  /* SentencePiece has no pre-tokenizer: tokenizer.ggml.pre ("default") is not read for it,
+   * as llama.cpp does not read it */
+  st = model == LAMP_TOKENIZER_LLAMA ? LAMP_ERR_NOT_FOUND
+                                     : lamp_gguf_get_string(NULL, g, "tokenizer.ggml.pre", &s, &len);
   if (st == LAMP_OK) {
     static const struct { const char *name; lamp_pretokenizer pre; } known[] = {
         {"gpt2", LAMP_PRETOKENIZER_GPT2}, {"gpt-2", LAMP_PRETOKENIZER_GPT2},
@@ -308,8 +295,14 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
                                  &k_tokens, &n_tokens));
   LAMP__TRY(lamp__gguf_array_key(ctx, g, "tokenizer.ggml.token_type", LAMP_GGUF_INT32, 0,
                                  &k_types, &n_types));
-  LAMP__TRY(lamp__gguf_array_key(ctx, g, "tokenizer.ggml.merges", LAMP_GGUF_STRING, 1,
-                                 &k_merges, &n_merges));
+  /* SentencePiece merges by score: merges are not read for it (llama.cpp ignores them too) */
+  if (model == LAMP_TOKENIZER_LLAMA) {
+    k_merges = (size_t)-1;
+    n_merges = 0;
+  } else {
+    LAMP__TRY(lamp__gguf_array_key(ctx, g, "tokenizer.ggml.merges", LAMP_GGUF_STRING, 1,
+                                   &k_merges, &n_merges));
+  }
   if (n_tokens == 0 || n_tokens > LAMP__TOK_MAX_VOCAB)
     return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %llu tokens (1 to %u)",
                       (unsigned long long)n_tokens, LAMP__TOK_MAX_VOCAB);
@@ -330,6 +323,7 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
   if (!t) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory for the tokenizer");
   *tp = t;
   t->pre = pre;
+  t->model = model;
   size_t off = 0, longest = 0;
   for (uint64_t i = 0; i < n_tokens; i++) {
     LAMP__TRY(lamp_gguf_array_string(ctx, g, k_tokens, i, &s, &len));
@@ -349,6 +343,7 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
     }
   }
   LAMP__TRY(lamp__tok_index(ctx, t, (size_t)n_merges));
+  if (model == LAMP_TOKENIZER_LLAMA) LAMP__TRY(lamp__spm_load_gguf(ctx, g, t));
   char *scratch = malloc(2 * longest + 1);
   if (!scratch) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory");
   st = LAMP_OK;
@@ -613,6 +608,9 @@ size_t lamp_tokenizer_vocab_size(const lamp_tokenizer *t) { return t ? t->n_voca
 lamp_pretokenizer lamp_tokenizer_pretokenizer(const lamp_tokenizer *t) {
   return t ? t->pre : LAMP_PRETOKENIZER_GPT2;
 }
+lamp_tokenizer_model lamp_tokenizer_get_model(const lamp_tokenizer *t) {
+  return t ? t->model : LAMP_TOKENIZER_GPT2;
+}
 
 lamp_tokenizer_special lamp_tokenizer_get_special(const lamp_tokenizer *t) {
   lamp_tokenizer_special none = {-1, -1, -1, -1};
@@ -656,12 +654,7 @@ lamp_status lamp_tokenizer_find(lamp_context *ctx, lamp_tokenizer *t, const char
 
 /* ---- encoding ---- */
 
-typedef struct lamp__ids {
-  int32_t *v;
-  size_t n, cap;
-} lamp__ids;
-
-static int lamp__ids_push(lamp__ids *ids, int32_t id) {
+int lamp__ids_push(lamp__ids *ids, int32_t id) {
   if (ids->n == ids->cap) {
     size_t cap = ids->cap ? 2 * ids->cap : 256;
     int32_t *v = realloc(ids->v, cap * sizeof(int32_t));
@@ -855,25 +848,38 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
   size_t n = length;
   lamp__ids out = {0};
   lamp__bpe_work w = {0};
-  uint32_t *cp = malloc((n + 1) * sizeof(uint32_t));
-  uint8_t *cl = malloc(n + 1);
-  size_t *at = malloc((n + 1) * sizeof(size_t));
-  w.sym = malloc((n + 1) * sizeof(int32_t));
-  w.next = malloc((n + 1) * sizeof(size_t));
-  w.prev = malloc((n + 1) * sizeof(size_t));
-  w.cap = 3 * (n + 1);
-  w.heap = malloc(w.cap * sizeof(*w.heap));
-  int ok = cp && cl && at && w.sym && w.next && w.prev && w.heap;
+  uint32_t *cp = NULL;
+  uint8_t *cl = NULL;
+  size_t *at = NULL;
+  int ok = 1;
+  if (t->model == LAMP_TOKENIZER_GPT2) { /* SentencePiece keeps scratch space of its own */
+    cp = malloc((n + 1) * sizeof(uint32_t));
+    cl = malloc(n + 1);
+    at = malloc((n + 1) * sizeof(size_t));
+    w.sym = malloc((n + 1) * sizeof(int32_t));
+    w.next = malloc((n + 1) * sizeof(size_t));
+    w.prev = malloc((n + 1) * sizeof(size_t));
+    w.cap = 3 * (n + 1);
+    w.heap = malloc(w.cap * sizeof(*w.heap));
+    ok = cp && cl && at && w.sym && w.next && w.prev && w.heap;
+  }
   if (ok && (flags & LAMP_TOKENIZE_ADD_BOS)) ok = lamp__ids_push(&out, t->special.bos);
   /* Cut the special tokens out, leftmost and longest first, and encode the text between. */
   size_t start = 0;
+  int piece_start = 1; /* at the start or after a special token (SentencePiece's "▁") */
   for (size_t pos = 0; ok && pos <= n; pos++) {
     int32_t sp = pos < n && t->n_specials ? lamp__special_at(t, s + pos, n - pos, flags) : -1;
     if (sp < 0 && pos < n) continue;
-    if (pos > start) ok = lamp__encode_plain(t, s + start, pos - start, cp, cl, at, &w, &out);
+    if (pos > start) {
+      ok = t->model == LAMP_TOKENIZER_LLAMA
+               ? lamp__spm_encode(t, s + start, pos - start, piece_start, &out)
+               : lamp__encode_plain(t, s + start, pos - start, cp, cl, at, &w, &out);
+      piece_start = 0;
+    }
     if (ok && sp >= 0) {
       ok = lamp__ids_push(&out, sp);
       pos += t->text_len[sp] - 1;
+      piece_start = 1;
     }
     start = pos + 1;
   }
@@ -943,15 +949,25 @@ lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *t, const in
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_decode: NULL");
   *length = 0;
   size_t total = 0;
+  int piece_start = 1; /* as in encoding */
   for (size_t i = 0; i < n_ids; i++) {
     int32_t id = ids[i];
     if (id < 0 || (size_t)id >= t->n_vocab)
       return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "id %d at position %zu is outside "
                         "the vocabulary of %zu", (int)id, i, t->n_vocab);
-    if ((flags & LAMP_DETOKENIZE_SKIP_SPECIAL) && t->type[id] == LAMP_TOKEN_CONTROL) continue;
+    uint8_t ty = t->type[id];
+    int special = ty == LAMP_TOKEN_CONTROL || ty == LAMP_TOKEN_USER_DEFINED ||
+                  ty == LAMP_TOKEN_UNKNOWN; /* the kinds encoding cuts out of the text */
+    if ((flags & LAMP_DETOKENIZE_SKIP_SPECIAL) && ty == LAMP_TOKEN_CONTROL) {
+      piece_start = 1;
+      continue;
+    }
     size_t room = total < capacity ? capacity - total : 0;
-    total += lamp__decode_token(t, id, text ? text + (total < capacity ? total : 0) : NULL,
-                                text ? room : 0);
+    char *at = text ? text + (total < capacity ? total : 0) : NULL;
+    total += t->model == LAMP_TOKENIZER_LLAMA
+                 ? lamp__spm_decode_token(t, id, piece_start, at, text ? room : 0)
+                 : lamp__decode_token(t, id, at, text ? room : 0);
+    piece_start = special;
   }
   *length = total;
   if (total > capacity && (text || capacity))
