@@ -15,11 +15,13 @@ below and writes, for each:
    per string: <UTF-8 bytes in hex> <TAB> <ids separated by spaces> [<TAB> lossy]. "lossy" marks
    strings that sentencepiece's decode does not give back exactly.
 
-The models ("tiny" and "noprefix"):
+The models ("tiny", "noprefix" and "nobytes"):
 - tiny: model_type=bpe, byte_fallback=True, add_dummy_prefix=True (the default), 700 pieces.
   GGUF without tokenizer.ggml.add_space_prefix, so the default (true) is what is tested.
 - noprefix: the same with add_dummy_prefix=False (Gemma's setting); the GGUF sets
   tokenizer.ggml.add_space_prefix false, as convert_hf_to_gguf.py does for Gemma.
+- nobytes: the same as tiny with byte_fallback=False: characters without a piece become <unk>,
+  a run of them one <unk>.
 Both use the normalizer of Llama 2's tokenizer.model: normalization_rule_name="identity" and
 remove_extra_whitespaces=False (sentencepiece's training defaults, nmt_nfkc with whitespace
 collapsing, are a normalizer that neither Llama 2 nor llama.cpp applies), and Llama 2's
@@ -115,20 +117,21 @@ STRINGS = [
     "mixed: 日本 text with 😀 and 123 numbers, ¿sí?",
 ]
 
-MODELS = [
-    ("tiny", True),
-    ("noprefix", False),
+MODELS = [  # name, add_dummy_prefix, byte_fallback
+    ("tiny", True, True),
+    ("noprefix", False, True),
+    ("nobytes", True, False),
 ]
 
 
-def train(add_dummy_prefix):
+def train(add_dummy_prefix, byte_fallback=True):
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(CORPUS.splitlines()),
         model_writer=model,
         model_type="bpe",
         vocab_size=700,
-        byte_fallback=True,
+        byte_fallback=byte_fallback,
         add_dummy_prefix=add_dummy_prefix,
         normalization_rule_name="identity",
         remove_extra_whitespaces=False,
@@ -179,8 +182,8 @@ def write_gguf(sp, path, add_dummy_prefix):
 
 
 def main():
-    for name, prefix in MODELS:
-        sp = train(prefix)
+    for name, prefix, byte_fallback in MODELS:
+        sp = train(prefix, byte_fallback)
         write_gguf(sp, os.path.join(DATA, f"spm_{name}.gguf"), prefix)
         lossy = fallback = 0
         with open(os.path.join(DATA, f"spm_{name}_ids.txt"), "w") as f:
@@ -192,8 +195,9 @@ def main():
                     lossy += 1
                 fallback += any(sp.is_byte(i) for i in ids)
                 f.write(line + "\n")
+        unk = sum(sp.unk_id() in sp.encode(s) for s in STRINGS)
         print(f"{name}: {sp.vocab_size()} pieces, {len(STRINGS)} strings, {fallback} with byte "
-              f"fallback, {lossy} lossy")
+              f"fallback, {unk} with unk, {lossy} lossy")
 
 
 if __name__ == "__main__":

@@ -556,8 +556,8 @@ static size_t encode_into(lamp_context *ctx, lamp_tokenizer *tok, const char *te
   return count;
 }
 
-/* Exact ids of sentencepiece 0.2.3 on two models trained by tests/gen_spm_ref.py (with and
- * without the dummy prefix), written as GGUF the way convert_hf_to_gguf.py writes them; round
+/* Exact ids of sentencepiece 0.2.3 on three models trained by tests/gen_spm_ref.py (with and
+ * without the dummy prefix, without byte fallback), written as GGUF the way convert_hf_to_gguf.py writes them; round
  * trips; BOS and special tokens around the text. */
 static void test_tokenizer_spm_reference(void **state) {
   lamp_context *ctx = *state;
@@ -566,6 +566,10 @@ static void test_tokenizer_spm_reference(void **state) {
   check_cases_from(ctx, tok, "spm_tiny.gguf", "data/spm_tiny_ids.txt", 0, 2);
   lamp_tokenizer *nop = load_spm(ctx, "data/spm_noprefix.gguf");
   check_cases_from(ctx, nop, "spm_noprefix.gguf", "data/spm_noprefix_ids.txt", 0, 2);
+  /* without byte fallback: unknown characters become <unk> (decoded as "<unk>": lossy) */
+  lamp_tokenizer *nob = load_spm(ctx, "data/spm_nobytes.gguf");
+  check_cases_from(ctx, nob, "spm_nobytes.gguf", "data/spm_nobytes_ids.txt", 0, 13);
+  lamp_tokenizer_release(nob);
   /* BOS first on request; the dummy prefix still goes before the text */
   int32_t a[64], b[64];
   size_t na = encode_into(ctx, tok, "Hello world", LAMP_TOKENIZE_ADD_BOS, a);
@@ -713,7 +717,10 @@ static void test_tokenizer_spm_toy(void **state) {
   /* byte fallback, or unk where there are no byte tokens */
   expect_ids(ctx, nop, "\xC3\xA9" "b", 0, (const int32_t[]){SP_BYTE0 + 0xC3, SP_BYTE0 + 0xA9, SP_B},
              3);
-  expect_ids(ctx, nob, "\xC3\xA9", 0, (const int32_t[]){SP_SPACE, SP_UNK, SP_UNK}, 3);
+  expect_ids(ctx, nob, "\xC3\xA9", 0, (const int32_t[]){SP_SPACE, SP_UNK}, 2);
+  /* a run of unknown characters is one unk, as sentencepiece gives it */
+  expect_ids(ctx, nob, "\xC3\xA9\xC3\xA9 b\xC3\xA9", 0,
+             (const int32_t[]){SP_SPACE, SP_UNK, SP_SPACE, SP_B, SP_UNK}, 5);
   /* user-defined tokens always cut out, control ones when parsed; each piece after one gets
    * the prefix */
   expect_ids(ctx, tok, "a<u>b", 0, (const int32_t[]){SP_SA, SP_USER, SP_SPACE, SP_B}, 4);

@@ -1,16 +1,37 @@
-/* lamp: byte-level BPE tokenizer (GPT-2 family, as used by SmolLM2 and other Llama-family
- * models), built from GGUF metadata (tokenizer.ggml.*) or from a Hugging Face tokenizer.json.
+/* lamp: the tokenizers of the models lamp runs, built from GGUF metadata (tokenizer.ggml.*) or
+ * from a Hugging Face tokenizer.json:
+ * - byte-level BPE (GGUF model "gpt2"; GPT-2 family, as used by SmolLM2), and
+ * - SentencePiece BPE (GGUF model "llama": Llama 2, Mistral, Gemma), from GGUF only.
  *
- * Encoding follows the reference tokenizers: special tokens are cut out of the text first
- * (leftmost, longest match), then each remaining piece is split by the pre-tokenizer (GPT-2's
- * pattern, preceded for "smollm"-style tokenizers by a split of every number character into its
- * own piece), mapped to GPT-2's byte-level alphabet and merged by BPE in merge-rank order.
- * Text is UTF-8; a byte that is not part of valid UTF-8 is kept as a piece character of its own
- * (neither letter, number nor space). A byte whose byte-level character has no token of its
- * own (a vocabulary without byte fallback or an unknown token, as SmolLM2's lacks 04 06 13 14 16
- * 1d c0 c1 f1 f2 f5-ff) is dropped, as Hugging Face `tokenizers` drops it (checked with
- * tokenizers 0.23.3: "a\x04b" encodes as "ab"); every other byte string encodes and decodes
- * back exactly.
+ * Both cut special tokens out of the text first (leftmost, longest match: USER_DEFINED tokens
+ * always, CONTROL and UNKNOWN ones with LAMP_TOKENIZE_PARSE_SPECIAL).
+ *
+ * Byte-level BPE, as the reference tokenizers: each remaining piece is split by the
+ * pre-tokenizer (GPT-2's pattern, preceded for "smollm"-style tokenizers by a split of every
+ * number character into its own piece), mapped to GPT-2's byte-level alphabet and merged by
+ * BPE in merge-rank order. Text is UTF-8; a byte that is not part of valid UTF-8 is kept as a
+ * piece character of its own (neither letter, number nor space). A byte whose byte-level
+ * character has no token of its own (a vocabulary without byte fallback or an unknown token, as
+ * SmolLM2's lacks 04 06 13 14 16 1d c0 c1 f1 f2 f5-ff) is dropped, as Hugging Face `tokenizers`
+ * drops it (checked with tokenizers 0.23.3: "a\x04b" encodes as "ab"); every other byte string
+ * encodes and decodes back exactly.
+ *
+ * SentencePiece BPE, as sentencepiece and llama.cpp's SPM tokenizer do (checked against
+ * sentencepiece 0.2.3): spaces become U+2581 "▁", and with tokenizer.ggml.add_space_prefix
+ * (default true; Gemma's files set it false) a "▁" goes before each text piece (the start of
+ * the text and after each special token, as llama.cpp puts it); the piece is split into UTF-8
+ * characters (a byte that is not UTF-8 is one of its own) and the adjacent pair whose
+ * concatenation is the best-scored normal or user-defined piece (tokenizer.ggml.scores) is
+ * merged until none is, leftmost first on ties. A symbol left without a piece becomes its bytes'
+ * <0xXX> tokens (byte fallback); where the vocabulary has no byte tokens, a run of such
+ * symbols is one unknown id, as sentencepiece gives it (dropped without an unknown id). No normalizer is applied (Llama 2's tokenizer.model
+ * has the identity normalizer; sentencepiece models trained with nmt_nfkc or with
+ * remove_extra_whitespaces differ on such text). Decoding turns "▁" back into spaces and byte
+ * tokens into their bytes, and drops the "▁" the prefix added at the start and after each
+ * special token. With byte tokens every byte string encodes and decodes back exactly, except
+ * that a "▁" written in the text comes back as a space (as from sentencepiece, which maps it to
+ * the space when encoding, too). tokenizer.ggml.add_bos_token is not
+ * read: the caller asks for the BOS with LAMP_TOKENIZE_ADD_BOS, as for byte-level BPE.
  *
  * Errors as everywhere in lamp: every function returns a lamp_status and records the message in
  * `ctx` for lamp_context_error; `ctx` may be NULL everywhere, and then only the status comes
@@ -58,8 +79,10 @@ typedef struct lamp_tokenizer_special {
   int32_t bos, eos, pad, unk;
 } lamp_tokenizer_special;
 
-/* Builds a tokenizer from tokenizer.ggml.model ("gpt2"), .tokens, .merges, .token_type
- * (optional: all normal), .pre (optional: "gpt2"), and the bos/eos/padding/unknown token ids.
+/* Builds a tokenizer from tokenizer.ggml.model, .tokens, .token_type (optional: all normal)
+ * and the bos/eos/padding/unknown token ids, and for model "gpt2" .merges and .pre (optional:
+ * "gpt2"), for model "llama" .scores (float32 or float64, one a token), .add_space_prefix
+ * (optional: true) and the BYTE tokens, each "<0xXX>" (.merges and .pre are not read).
  * A missing or malformed entry is LAMP_ERR_FORMAT naming the key (and the token or merge);
  * an unknown model or pre-tokenizer is LAMP_ERR_UNSUPPORTED naming it. */
 LAMP_API lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
@@ -114,8 +137,8 @@ LAMP_API lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *to
                                            const int32_t *ids, size_t n_ids, unsigned flags,
                                            char *text, size_t capacity, size_t *length);
 
-/* The vocabulary string of a token as stored (byte-level alphabet for normal tokens), and its
- * type. The pointer stays valid until lamp_tokenizer_release. */
+/* The vocabulary string of a token as stored (byte-level alphabet for normal tokens of
+ * byte-level BPE, "▁" for the space in SentencePiece pieces), and its type. The pointer stays valid until lamp_tokenizer_release. */
 LAMP_API lamp_status lamp_tokenizer_token(lamp_context *ctx, lamp_tokenizer *tok, int32_t id,
                                           const char **text, size_t *length, lamp_token_type *type);
 

@@ -188,18 +188,26 @@ int lamp__spm_encode(const lamp_tokenizer *t, const unsigned char *s, size_t n, 
       if (w.prev[p.left] != SIZE_MAX) lamp__spm_consider(t, &w, w.prev[p.left], p.left);
       if (after < w.n_sym) lamp__spm_consider(t, &w, p.left, after);
     }
-    /* a symbol without a piece becomes its bytes' tokens, or unk where a byte has none */
+    /* A symbol without a piece becomes its bytes' tokens; where a byte has none, the symbol
+     * is unknown, and a run of unknown symbols one unk (dropped without an unk id), as
+     * sentencepiece gives it. */
+    int unknown_run = 0;
     for (size_t i = 0; ok && i < w.n_sym; i = w.next[i]) {
-      int32_t id = lamp__spm_piece(t, buf + w.start[i], w.len[i]);
+      const unsigned char *p = buf + w.start[i];
+      int32_t id = lamp__spm_piece(t, p, w.len[i]);
+      size_t j = 0;
+      if (id < 0)
+        while (j < w.len[i] && t->byte_token[p[j]] >= 0) j++;
       if (id >= 0) {
         ok = lamp__ids_push(out, id);
+      } else if (j == w.len[i]) {
+        for (j = 0; ok && j < w.len[i]; j++) ok = lamp__ids_push(out, t->byte_token[p[j]]);
+      } else {
+        if (!unknown_run && t->special.unk >= 0) ok = lamp__ids_push(out, t->special.unk);
+        unknown_run = 1;
         continue;
       }
-      for (size_t j = 0; ok && j < w.len[i]; j++) {
-        int32_t b = t->byte_token[buf[w.start[i] + j]];
-        if (b < 0) b = t->special.unk;
-        if (b >= 0) ok = lamp__ids_push(out, b);
-      }
+      unknown_run = 0;
     }
   }
   free(buf);
