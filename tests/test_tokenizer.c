@@ -615,6 +615,34 @@ static void test_tokenizer_spm_reference(void **state) {
   LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_token(ctx, tok, 3 + 'A', &t, &len, &type));
   assert_int_equal(type, LAMP_TOKEN_BYTE);
   assert_memory_equal(t, "<0x41>", 6);
+  /* a long text (one piece of 300 kB, then a 100 000-letter word) encodes quickly and
+   * round-trips */
+  size_t n_cases, cap = 500000, n = 0;
+  ref_case *cases = read_cases_from("data/spm_tiny_ids.txt", &n_cases);
+  char *longtext = malloc(cap), *back = malloc(cap + 1);
+  assert_true(longtext && back);
+  while (n < 300000)
+    for (size_t k = 0; k < n_cases; k++)
+      if (!cases[k].lossy) {
+        memcpy(longtext + n, cases[k].text, cases[k].length);
+        n += cases[k].length;
+      }
+  memset(longtext + n, 'q', 100000);
+  n += 100000;
+  double t0 = now_seconds();
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, longtext, n, 0, NULL, 0, &count));
+  int32_t *longids = malloc(count * sizeof(int32_t));
+  assert_non_null(longids);
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_encode(ctx, tok, longtext, n, 0, longids, count, &count));
+  print_message("SentencePiece: encoded %zu bytes into %zu tokens twice in %.3f s\n", n, count,
+                now_seconds() - t0);
+  LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_decode(ctx, tok, longids, count, 0, back, cap + 1, &len));
+  assert_int_equal(len, n);
+  assert_memory_equal(back, longtext, n);
+  free(longids);
+  free(longtext);
+  free(back);
+  free_cases(cases, n_cases);
   lamp_tokenizer_release(tok);
   lamp_tokenizer_release(nop);
 }

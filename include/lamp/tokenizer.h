@@ -19,19 +19,20 @@
  * SentencePiece BPE, as sentencepiece and llama.cpp's SPM tokenizer do (checked against
  * sentencepiece 0.2.3): spaces become U+2581 "▁", and with tokenizer.ggml.add_space_prefix
  * (default true; Gemma's files set it false) a "▁" goes before each text piece (the start of
- * the text and after each special token, as llama.cpp puts it); the piece is split into UTF-8
- * characters (a byte that is not UTF-8 is one of its own) and the adjacent pair whose
- * concatenation is the best-scored normal or user-defined piece (tokenizer.ggml.scores) is
- * merged until none is, leftmost first on ties. A symbol left without a piece becomes its bytes'
- * <0xXX> tokens (byte fallback); where the vocabulary has no byte tokens, a run of such
- * symbols is one unknown id, as sentencepiece gives it (dropped without an unknown id). No normalizer is applied (Llama 2's tokenizer.model
- * has the identity normalizer; sentencepiece models trained with nmt_nfkc or with
- * remove_extra_whitespaces differ on such text). Decoding turns "▁" back into spaces and byte
- * tokens into their bytes, and drops the "▁" the prefix added at the start and after each
- * special token. With byte tokens every byte string encodes and decodes back exactly, except
- * that a "▁" written in the text comes back as a space (as from sentencepiece, which maps it to
- * the space when encoding, too). tokenizer.ggml.add_bos_token is not
- * read: the caller asks for the BOS with LAMP_TOKENIZE_ADD_BOS, as for byte-level BPE.
+ * the text and after each special token, where llama.cpp puts it). The piece is split into
+ * UTF-8 characters (a byte that is not UTF-8 is one of its own), and the adjacent pair whose
+ * concatenation is the best-scored normal piece (tokenizer.ggml.scores) is merged until none
+ * is, leftmost first on ties. A symbol left without a piece becomes its bytes' <0xXX> tokens
+ * (byte fallback); where the vocabulary has no byte tokens, a run of such symbols is one
+ * unknown id, as sentencepiece gives it (dropped without an unknown id). User-defined tokens
+ * are cut out of the text, not reached by merges. No normalizer is applied (Llama 2's
+ * tokenizer.model has the identity normalizer; a sentencepiece model trained with nmt_nfkc or
+ * remove_extra_whitespaces gives other ids where those change the text). Decoding turns "▁"
+ * back into spaces and byte tokens into their bytes, and drops the "▁" the prefix added at the
+ * start and after each special token. With byte tokens every byte string encodes and decodes
+ * back exactly, except that a "▁" written in the text comes back as a space (as from
+ * sentencepiece, which maps it to the space when encoding too). tokenizer.ggml.add_bos_token is
+ * not read: the caller asks for the BOS with LAMP_TOKENIZE_ADD_BOS, as for byte-level BPE.
  *
  * Errors as everywhere in lamp: every function returns a lamp_status and records the message in
  * `ctx` for lamp_context_error; `ctx` may be NULL everywhere, and then only the status comes

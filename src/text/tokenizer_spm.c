@@ -120,12 +120,13 @@ static lamp__spm_pair lamp__spm_pop(lamp__spm_work *w) {
   return top;
 }
 
-/* The id of a piece that BPE may produce (normal and user-defined pieces, as SentencePiece's
- * piece table holds them; control, unknown and byte tokens are not pieces), or -1. */
+/* The id of a piece that BPE may produce, or -1: normal pieces only. Control, unknown and
+ * byte tokens are no pieces to SentencePiece; user-defined ones are cut out of the text before
+ * (llama.cpp also merges into them; sentencepiece matches them in its normalized text), so that
+ * a user-defined id always marks a cut, after which decoding drops the prefix again. */
 static int32_t lamp__spm_piece(const lamp_tokenizer *t, const unsigned char *s, size_t n) {
   int32_t id = lamp__vocab_lookup(t, (const char *)s, n);
-  if (id < 0) return -1;
-  return t->type[id] == LAMP_TOKEN_NORMAL || t->type[id] == LAMP_TOKEN_USER_DEFINED ? id : -1;
+  return id >= 0 && t->type[id] == LAMP_TOKEN_NORMAL ? id : -1;
 }
 
 /* Queues the merge of adjacent symbols a and b when their concatenation is a piece. */
