@@ -15,6 +15,15 @@ below and writes, for each:
    per string: <UTF-8 bytes in hex> <TAB> <ids separated by spaces> [<TAB> lossy]. "lossy" marks
    strings that sentencepiece's decode does not give back exactly.
 
+3. For tiny and noprefix, tests/data/spm_<name>_tokenizer.json: the same model as Hugging Face
+   transformers' LlamaConverter (legacy mode) writes it: model BPE with the pieces as vocab,
+   merges from SentencePieceExtractor (every split of a piece into two pieces, ordered by the
+   piece's score), unk_token "<unk>", fuse_unk, byte_fallback; normalizer Sequence[Prepend("▁")
+   (with the dummy prefix only), Replace(" ", "▁")]; no pre-tokenizer; decoder Sequence[
+   Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0) (with the prefix only)]; <unk> <s>
+   </s> as special added tokens. And tests/data/spm_<name>_json_ids.txt: the ids Hugging Face
+   `tokenizers` gives each test string (added tokens matched in the text), lines as above.
+
 The models ("tiny", "noprefix" and "nobytes"):
 - tiny: model_type=bpe, byte_fallback=True, add_dummy_prefix=True (the default), 700 pieces.
   GGUF without tokenizer.ggml.add_space_prefix, so the default (true) is what is tested.
@@ -29,11 +38,13 @@ split_digits=True and allow_whitespace_only_pieces=True. character_coverage=0.99
 rarest corpus characters out of the vocabulary, so byte fallback is exercised by them as well as
 by characters absent from the corpus.
 
-Usage: python3 -m venv /tmp/spmref && /tmp/spmref/bin/pip install sentencepiece gguf 'numpy<2'
+Usage: python3 -m venv /tmp/spmref
+       /tmp/spmref/bin/pip install sentencepiece gguf 'numpy<2' tokenizers
        /tmp/spmref/bin/python tests/gen_spm_ref.py
-Made with sentencepiece 0.2.3, gguf 0.19.0, numpy 1.26.4.
+Made with sentencepiece 0.2.3, gguf 0.19.0, numpy 1.26.4, tokenizers 0.23.3.
 """
 import io
+import json
 import os
 
 import gguf
@@ -181,6 +192,55 @@ def write_gguf(sp, path, add_dummy_prefix):
     w.close()
 
 
+def hf_tokenizer_json(sp, add_dummy_prefix):
+    """transformers' LlamaConverter (legacy), written out without transformers."""
+    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.vocab_size())]
+    vocab = {p: i for i, (p, _) in enumerate(pieces)}
+    merges = []
+    for piece, score in pieces:
+        local = [(piece[:k], piece[k:], score) for k in range(1, len(piece))
+                 if piece[:k] in vocab and piece[k:] in vocab]
+        local.sort(key=lambda m: (vocab[m[0]], vocab[m[1]]))
+        merges.extend(local)
+    merges.sort(key=lambda m: m[2], reverse=True)
+    norm = [{"type": "Prepend", "prepend": "\u2581"}] if add_dummy_prefix else []
+    norm.append({"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"})
+    dec = [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+           {"type": "ByteFallback"}, {"type": "Fuse"}]
+    if add_dummy_prefix:
+        dec.append({"type": "Strip", "content": " ", "start": 1, "stop": 0})
+    added = [{"id": i, "content": sp.id_to_piece(i), "single_word": False, "lstrip": False,
+              "rstrip": False, "normalized": False, "special": True}
+             for i in (sp.unk_id(), sp.bos_id(), sp.eos_id())]
+    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+            "normalizer": {"type": "Sequence", "normalizers": norm}, "pre_tokenizer": None,
+            "post_processor": None, "decoder": {"type": "Sequence", "decoders": dec},
+            "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>",
+                      "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                      "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+                      "vocab": vocab, "merges": [[a, b] for a, b, _ in merges]}}
+
+
+def write_json_ref(sp, name, add_dummy_prefix):
+    from tokenizers import Tokenizer
+    text = json.dumps(hf_tokenizer_json(sp, add_dummy_prefix), ensure_ascii=False)
+    path = os.path.join(DATA, f"spm_{name}_tokenizer.json")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    tok = Tokenizer.from_str(text)
+    lossy = same = 0
+    with open(os.path.join(DATA, f"spm_{name}_json_ids.txt"), "w") as f:
+        for s in STRINGS:
+            ids = tok.encode(s, add_special_tokens=False).ids
+            same += ids == sp.encode(s)
+            line = s.encode("utf-8").hex() + "\t" + " ".join(map(str, ids))
+            if tok.decode(ids, skip_special_tokens=False) != s:
+                line += "\tlossy"
+                lossy += 1
+            f.write(line + "\n")
+    print(f"{name} tokenizer.json: {same} of {len(STRINGS)} strings as sentencepiece, {lossy} lossy")
+
+
 def main():
     for name, prefix, byte_fallback in MODELS:
         sp = train(prefix, byte_fallback)
@@ -196,6 +256,8 @@ def main():
                 fallback += any(sp.is_byte(i) for i in ids)
                 f.write(line + "\n")
         unk = sum(sp.unk_id() in sp.encode(s) for s in STRINGS)
+        if byte_fallback:
+            write_json_ref(sp, name, prefix)
         print(f"{name}: {sp.vocab_size()} pieces, {len(STRINGS)} strings, {fallback} with byte "
               f"fallback, {unk} with unk, {lossy} lossy")
 

@@ -487,6 +487,47 @@ static void test_tokenizer_malformed(void **state) {
     assert_null(tok);
     expect_tok_error(ctx, js[k].st, js[k].expect, st);
   }
+  /* byte_fallback: only Llama 2's pipeline */
+#define SPM_NORM "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", " \
+  "\"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, " \
+  "\"content\": \"\u2581\"}]}"
+#define SPM_DEC(strip) "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", " \
+  "\"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"}, {\"type\": \"ByteFallback\"}, " \
+  "{\"type\": \"Fuse\"}" strip "]}"
+#define SPM_STRIP ", {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}"
+#define SPM_MODEL(fuse) "\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"fuse_unk\": " \
+  fuse ", \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0, \"\u2581\": 1, \"a\": 2, " \
+  "\"\u2581a\": 3}, \"merges\": [\"\u2581 a\"]}"
+  static const struct { const char *json; lamp_status st; const char *expect; } spm[] = {
+      {"{\"normalizer\": null, \"pre_tokenizer\": null, \"decoder\": " SPM_DEC(SPM_STRIP) ", "
+       SPM_MODEL("true") "}", LAMP_ERR_UNSUPPORTED, "only Llama 2's normalizer"},
+      {"{\"normalizer\": " SPM_NORM ", \"pre_tokenizer\": {\"type\": \"Metaspace\"}, "
+       "\"decoder\": " SPM_DEC(SPM_STRIP) ", " SPM_MODEL("true") "}", LAMP_ERR_UNSUPPORTED,
+       "pre-tokenizer (such as Metaspace)"},
+      {"{\"normalizer\": " SPM_NORM ", \"pre_tokenizer\": null, \"decoder\": " SPM_DEC("") ", "
+       SPM_MODEL("true") "}", LAMP_ERR_UNSUPPORTED, "only Llama 2's decoder"},
+      {"{\"normalizer\": " SPM_NORM ", \"pre_tokenizer\": null, \"decoder\": " SPM_DEC(SPM_STRIP)
+       ", " SPM_MODEL("false") "}", LAMP_ERR_UNSUPPORTED, "without fuse_unk"},
+  };
+  for (size_t k = 0; k < sizeof(spm) / sizeof(spm[0]); k++) {
+    lamp_status st = lamp_tokenizer_from_json(ctx, spm[k].json, strlen(spm[k].json), &tok);
+    assert_null(tok);
+    expect_tok_error(ctx, spm[k].st, spm[k].expect, st);
+  }
+  {
+    /* and the same pipeline accepted: "▁a" by the one merge */
+    static const char ok[] = "{\"normalizer\": " SPM_NORM ", \"pre_tokenizer\": null, "
+                             "\"decoder\": " SPM_DEC(SPM_STRIP) ", " SPM_MODEL("true") "}";
+    LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_from_json(ctx, ok, strlen(ok), &tok));
+    expect_ids(ctx, tok, "a", 0, (const int32_t[]){3}, 1);
+    expect_ids(ctx, tok, "b", 0, (const int32_t[]){1, 0}, 2); /* no byte tokens: unk */
+    lamp_tokenizer_release(tok);
+    tok = NULL;
+  }
+#undef SPM_NORM
+#undef SPM_DEC
+#undef SPM_STRIP
+#undef SPM_MODEL
   /* deep nesting is refused, not recursed into */
   char deep[4001];
   memset(deep, '[', 4000);
@@ -647,6 +688,40 @@ static void test_tokenizer_spm_reference(void **state) {
   lamp_tokenizer_release(nop);
 }
 
+/* The same models as Hugging Face's converter writes Llama 2's tokenizer.json (byte_fallback,
+ * merges by rank): exact ids of Hugging Face tokenizers 0.23.3, which matches the added tokens
+ * in the text and puts the prefix after each of them, as lamp does for GGUF. */
+static void test_tokenizer_spm_json_reference(void **state) {
+  lamp_context *ctx = *state;
+  static const struct { const char *json, *ids; size_t lossy; int prefix; } ref[] = {
+      {"data/spm_tiny_tokenizer.json", "data/spm_tiny_json_ids.txt", 3, 1},
+      {"data/spm_noprefix_tokenizer.json", "data/spm_noprefix_json_ids.txt", 2, 0},
+  };
+  for (size_t k = 0; k < sizeof(ref) / sizeof(ref[0]); k++) {
+    char path[1024];
+    source_path(path, sizeof(path), ref[k].json);
+    lamp_tokenizer *tok = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_from_json_file(ctx, path, &tok));
+    assert_int_equal(lamp_tokenizer_get_model(tok), LAMP_TOKENIZER_LLAMA);
+    assert_int_equal(lamp_tokenizer_vocab_size(tok), 700);
+    lamp_tokenizer_special sp = lamp_tokenizer_get_special(tok);
+    assert_int_equal(sp.unk, 0); /* the model's unk_token; bos and eos come from config.json */
+    assert_int_equal(sp.bos, -1);
+    check_cases_from(ctx, tok, ref[k].json, ref[k].ids, LAMP_TOKENIZE_PARSE_SPECIAL,
+                     ref[k].lossy);
+    /* the GGUF of the same model gives the same ids where no special token is in the text */
+    lamp_tokenizer *gg = load_spm(ctx, ref[k].prefix ? "data/spm_tiny.gguf"
+                                                     : "data/spm_noprefix.gguf");
+    int32_t a[64], b[64];
+    const char *text = "Caf\xC3\xA9 \xE2\x98\x83 and   spaces";
+    size_t na = encode_into(ctx, tok, text, 0, a), nb = encode_into(ctx, gg, text, 0, b);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof(int32_t));
+    lamp_tokenizer_release(gg);
+    lamp_tokenizer_release(tok);
+  }
+}
+
 /* A hand-checked SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens, a few pieces
  * with scores and a user-defined token. */
 enum { SP_UNK, SP_BOS, SP_EOS, SP_BYTE0, SP_SPACE = SP_BYTE0 + 256, SP_A, SP_B, SP_SA, SP_AB,
@@ -794,6 +869,7 @@ int main(void) {
       cmocka_unit_test(test_tokenizer_long_text),
       cmocka_unit_test(test_tokenizer_malformed),
       cmocka_unit_test(test_tokenizer_spm_reference),
+      cmocka_unit_test(test_tokenizer_spm_json_reference),
       cmocka_unit_test(test_tokenizer_spm_toy),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

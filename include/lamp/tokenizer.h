@@ -1,7 +1,8 @@
 /* lamp: the tokenizers of the models lamp runs, built from GGUF metadata (tokenizer.ggml.*) or
  * from a Hugging Face tokenizer.json:
  * - byte-level BPE (GGUF model "gpt2"; GPT-2 family, as used by SmolLM2), and
- * - SentencePiece BPE (GGUF model "llama": Llama 2, Mistral, Gemma), from GGUF only.
+ * - SentencePiece BPE (GGUF model "llama": Llama 2, Mistral, Gemma; or the tokenizer.json that
+ *   Hugging Face's converter writes for Llama 2, which merges by rank instead of by score).
  *
  * Both cut special tokens out of the text first (leftmost, longest match: USER_DEFINED tokens
  * always, CONTROL and UNKNOWN ones with LAMP_TOKENIZE_PARSE_SPECIAL).
@@ -22,9 +23,10 @@
  * the text and after each special token, where llama.cpp puts it). The piece is split into
  * UTF-8 characters (a byte that is not UTF-8 is one of its own), and the adjacent pair whose
  * concatenation is the best-scored normal piece (tokenizer.ggml.scores) is merged until none
- * is, leftmost first on ties. A symbol left without a piece becomes its bytes' <0xXX> tokens
- * (byte fallback); where the vocabulary has no byte tokens, a run of such symbols is one
- * unknown id, as sentencepiece gives it (dropped without an unknown id). User-defined tokens
+ * is, leftmost first on ties (from tokenizer.json: the best-ranked merge, as Hugging Face's
+ * BPE does). A symbol left without a piece becomes its bytes' <0xXX> tokens (byte fallback);
+ * where the vocabulary has no byte tokens, a run of such symbols is one unknown id, as
+ * sentencepiece (and fuse_unk) gives it (dropped without an unknown id). User-defined tokens
  * are cut out of the text, not reached by merges. No normalizer is applied (Llama 2's
  * tokenizer.model has the identity normalizer; a sentencepiece model trained with nmt_nfkc or
  * remove_extra_whitespaces gives other ids where those change the text). Decoding turns "▁"
@@ -72,7 +74,8 @@ typedef enum lamp_pretokenizer {
 /* Tokenizer models, named as GGUF's tokenizer.ggml.model. */
 typedef enum lamp_tokenizer_model {
   LAMP_TOKENIZER_GPT2 = 0,  /* byte-level BPE with merge ranks (GGUF "gpt2", tokenizer.json) */
-  LAMP_TOKENIZER_LLAMA = 1, /* SentencePiece BPE with scores and byte fallback (GGUF "llama") */
+  LAMP_TOKENIZER_LLAMA = 1, /* SentencePiece BPE with byte fallback (GGUF "llama", or Llama
+                               2's tokenizer.json) */
 } lamp_tokenizer_model;
 
 /* Special token ids; -1 where the tokenizer has none. */
@@ -91,9 +94,17 @@ LAMP_API lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf
 
 /* Builds a tokenizer from the text of a Hugging Face tokenizer.json (`length` bytes): model
  * BPE with vocab and merges (either "a b" strings or [a, b] pairs), added_tokens (special ones
- * become CONTROL, the others USER_DEFINED), no normalizer, a ByteLevel pre-tokenizer alone
- * (GPT-2) or after Digits with individual_digits (SmolLM). Special ids are not part of
- * tokenizer.json: they start at -1 (see lamp_tokenizer_set_special). */
+ * become CONTROL, the others USER_DEFINED), and either
+ * - byte-level BPE: no normalizer, a ByteLevel pre-tokenizer alone (GPT-2) or after Digits with
+ *   individual_digits (SmolLM); or
+ * - SentencePiece BPE (byte_fallback true, fuse_unk true, as Llama 2's): normalizer
+ *   Sequence[Prepend("▁") (optional: add_space_prefix), Replace(" ", "▁")], no pre-tokenizer,
+ *   decoder Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0) (with the Prepend
+ *   only)]. Vocab entries "<0xXX>" are the byte tokens; merges go by rank as Hugging Face
+ *   `tokenizers` does (checked with 0.23.3), not by score; the unknown id is model.unk_token.
+ *   Metaspace pre-tokenizers (the non-legacy form) are LAMP_ERR_UNSUPPORTED.
+ * The other special ids are not part of tokenizer.json: they start at -1 (see
+ * lamp_tokenizer_set_special). */
 LAMP_API lamp_status lamp_tokenizer_from_json(lamp_context *ctx, const char *json, size_t length,
                                               lamp_tokenizer **out);
 

@@ -391,6 +391,62 @@ static int lamp__json_bytelevel_ok(const lamp__json *doc, size_t node) {
   return 1;
 }
 
+/* 1 when `node` is Replace(from, to) with a string pattern. */
+static int lamp__json_replace_is(const lamp__json *doc, size_t node, const char *from,
+                                 const char *to) {
+  return lamp__json_is(doc, lamp__json_get(doc, node, "type"), "Replace") &&
+         lamp__json_is(doc, lamp__json_get(doc, lamp__json_get(doc, node, "pattern"), "String"),
+                       from) &&
+         lamp__json_is(doc, lamp__json_get(doc, node, "content"), to);
+}
+
+/* A BPE model with byte_fallback: SentencePiece BPE as Hugging Face's converter writes Llama 2's
+ * (legacy) tokenizer: normalizer Sequence[Prepend("▁") (optional), Replace(" ", "▁")], no
+ * pre-tokenizer, decoder Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0) (with
+ * the Prepend only)], fuse_unk. Sets *prefix when the Prepend is there. */
+static lamp_status lamp__json_spm_pipeline(lamp_context *ctx, const lamp__json *doc, size_t model,
+                                           int *prefix) {
+  static const char space_mark[] = "\xE2\x96\x81";
+  size_t root = 0, norm = lamp__json_get(doc, root, "normalizer");
+  size_t list = lamp__json_get(doc, norm, "normalizers"), first = lamp__json_first(doc, list);
+  *prefix = lamp__json_is(doc, lamp__json_get(doc, first, "type"), "Prepend") &&
+            lamp__json_is(doc, lamp__json_get(doc, first, "prepend"), space_mark);
+  size_t repl = *prefix ? lamp__json_next(doc, first) : first;
+  if (!lamp__json_is(doc, lamp__json_get(doc, norm, "type"), "Sequence") ||
+      lamp__json_count(doc, list) != (size_t)(1 + *prefix) ||
+      !lamp__json_replace_is(doc, repl, " ", space_mark))
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "tokenizer.json: with byte_fallback, only Llama "
+                      "2's normalizer is supported: Sequence of Prepend(\"\xE2\x96\x81\") "
+                      "(optional) and Replace(\" \", \"\xE2\x96\x81\")");
+  if (lamp__json_kind_of(doc, lamp__json_get(doc, root, "pre_tokenizer")) != LAMP__JSON_NULL)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "tokenizer.json: with byte_fallback, a "
+                      "pre-tokenizer (such as Metaspace) is not supported");
+  size_t dec = lamp__json_get(doc, root, "decoder"), dl = lamp__json_get(doc, dec, "decoders");
+  size_t d0 = lamp__json_first(doc, dl), d1 = lamp__json_next(doc, d0);
+  size_t d2 = lamp__json_next(doc, d1), d3 = lamp__json_next(doc, d2);
+  int ok = lamp__json_is(doc, lamp__json_get(doc, dec, "type"), "Sequence") &&
+           lamp__json_count(doc, dl) == (size_t)(3 + *prefix) &&
+           lamp__json_replace_is(doc, d0, space_mark, " ") &&
+           lamp__json_is(doc, lamp__json_get(doc, d1, "type"), "ByteFallback") &&
+           lamp__json_is(doc, lamp__json_get(doc, d2, "type"), "Fuse");
+  if (ok && *prefix)
+    ok = lamp__json_is(doc, lamp__json_get(doc, d3, "type"), "Strip") &&
+         lamp__json_is(doc, lamp__json_get(doc, d3, "content"), " ") &&
+         lamp__json_number(doc, lamp__json_get(doc, d3, "start")) == 1 &&
+         lamp__json_number(doc, lamp__json_get(doc, d3, "stop")) == 0;
+  if (!ok)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "tokenizer.json: with byte_fallback, only Llama "
+                      "2's decoder is supported: Sequence of Replace(\"\xE2\x96\x81\", \" \"), "
+                      "ByteFallback, Fuse and, after a Prepend, Strip(\" \", 1, 0)");
+  if (!lamp__json_bool(doc, lamp__json_get(doc, model, "fuse_unk")))
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "tokenizer.json: byte_fallback without "
+                      "fuse_unk is not supported");
+  if (lamp__json_bool(doc, lamp__json_get(doc, model, "ignore_merges")))
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "tokenizer.json: byte_fallback with "
+                      "ignore_merges is not supported");
+  return LAMP_OK;
+}
+
 static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
                                        lamp_tokenizer **tp) {
 #define LAMP__JBAD(st, ...) lamp__fail(ctx, (st), __VA_ARGS__)
@@ -408,8 +464,8 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
     return LAMP__JBAD(LAMP_ERR_FORMAT, "tokenizer.json: \"model.vocab\" is not an object");
   if (lamp__json_kind_of(doc, merges) != LAMP__JSON_ARRAY)
     return LAMP__JBAD(LAMP_ERR_FORMAT, "tokenizer.json: \"model.merges\" is not an array");
-  if (lamp__json_bool(doc, lamp__json_get(doc, model, "byte_fallback")))
-    return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: byte_fallback is not supported");
+  int spm = lamp__json_bool(doc, lamp__json_get(doc, model, "byte_fallback")), prefix = 0;
+  if (spm) LAMP__TRY(lamp__json_spm_pipeline(ctx, doc, model, &prefix));
   static const char *const absent[] = {"continuing_subword_prefix", "end_of_word_suffix"};
   for (int k = 0; k < 2; k++) {
     size_t v = lamp__json_get(doc, model, absent[k]);
@@ -422,11 +478,12 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
   if (lamp__json_kind_of(doc, dropout) == LAMP__JSON_NUMBER && lamp__json_number(doc, dropout) > 0)
     return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: BPE dropout is not supported");
   size_t norm = lamp__json_get(doc, root, "normalizer");
-  if (lamp__json_kind_of(doc, norm) != LAMP__JSON_NULL)
-    return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: normalizers are not supported");
-  lamp_pretokenizer pre;
+  if (!spm && lamp__json_kind_of(doc, norm) != LAMP__JSON_NULL)
+    return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: normalizers are not supported "
+                      "(but Llama 2's with byte_fallback)");
+  lamp_pretokenizer pre = LAMP_PRETOKENIZER_GPT2;
   size_t pt = lamp__json_get(doc, root, "pre_tokenizer");
-  if (lamp__json_bytelevel_ok(doc, pt)) {
+  if (spm || lamp__json_bytelevel_ok(doc, pt)) {
     pre = LAMP_PRETOKENIZER_GPT2;
   } else {
     size_t list = lamp__json_get(doc, pt, "pretokenizers");
@@ -478,6 +535,10 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
   *tp = t;
   t->pre = pre;
   t->ignore_merges = lamp__json_bool(doc, lamp__json_get(doc, model, "ignore_merges"));
+  if (spm) {
+    t->model = LAMP_TOKENIZER_LLAMA;
+    t->add_space_prefix = prefix;
+  }
   size_t off = 0, longest = 0;
   /* Added tokens first, so a vocab entry with the same id does not overwrite their type. */
   for (size_t a = lamp__json_first(doc, added); a != LAMP__JSON_NONE; a = lamp__json_next(doc, a)) {
@@ -546,6 +607,14 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
       st = lamp__tok_add_merge(ctx, t, r, a, na, b, nb, scratch);
   }
   free(scratch);
+  if (st == LAMP_OK && spm) {
+    lamp__spm_mark_bytes(t);
+    st = lamp__spm_index_bytes(ctx, t);
+    /* the unknown token is the model's (the other special ids come from config.json) */
+    size_t ul = 0;
+    const char *u = lamp__json_string(doc, lamp__json_get(doc, model, "unk_token"), &ul);
+    if (st == LAMP_OK && u && ul) t->special.unk = lamp__vocab_lookup(t, u, ul);
+  }
   return st;
 #undef LAMP__JBAD
 }
@@ -666,15 +735,6 @@ int lamp__ids_push(lamp__ids *ids, int32_t id) {
   return 1;
 }
 
-/* Scratch space of one encode call, sized for the longest piece. */
-typedef struct lamp__bpe_work {
-  int32_t *sym;      /* symbol ids; -1 once merged into the left neighbour */
-  size_t *next;      /* next live symbol */
-  size_t *prev;      /* previous live symbol (SIZE_MAX at the start) */
-  struct lamp__bpe_cand { int32_t rank; size_t left, right; int32_t lid, rid, result; } *heap;
-  size_t n_heap, cap;
-} lamp__bpe_work;
-
 static int lamp__cand_less(const struct lamp__bpe_cand *a, const struct lamp__bpe_cand *b) {
   return a->rank != b->rank ? a->rank < b->rank : a->left < b->left;
 }
@@ -716,8 +776,7 @@ static void lamp__bpe_consider(const lamp_tokenizer *t, lamp__bpe_work *w, size_
   }
 }
 
-/* BPE on the bytes of one piece: merges the best-ranked adjacent pair (leftmost on ties) until
- * none applies, as the references do. */
+/* BPE on the bytes of one piece (their byte-level tokens), as the references do. */
 static int lamp__bpe_word(const lamp_tokenizer *t, lamp__bpe_work *w, const unsigned char *s,
                           size_t n, lamp__ids *out) {
   if (t->ignore_merges) {
@@ -730,14 +789,16 @@ static int lamp__bpe_word(const lamp_tokenizer *t, lamp__bpe_work *w, const unsi
     if (id >= 0) return lamp__ids_push(out, id);
   }
   size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (t->byte_token[s[i]] < 0) continue;
-    w->sym[k] = t->byte_token[s[i]];
+  for (size_t i = 0; i < n; i++)
+    if (t->byte_token[s[i]] >= 0) w->sym[k++] = t->byte_token[s[i]];
+  return lamp__bpe_merge(t, w, k, out);
+}
+
+int lamp__bpe_merge(const lamp_tokenizer *t, lamp__bpe_work *w, size_t n, lamp__ids *out) {
+  for (size_t k = 0; k < n; k++) {
     w->next[k] = k + 1;
     w->prev[k] = k ? k - 1 : SIZE_MAX;
-    k++;
   }
-  n = k;
   w->n_heap = 0;
   for (size_t i = 0; i + 1 < n; i++) lamp__bpe_consider(t, w, i, i + 1);
   while (w->n_heap) {

@@ -34,7 +34,8 @@ struct lamp_tokenizer {
   int ignore_merges;   /* a word that is itself a token is not split (tokenizer.json option) */
   lamp_tokenizer_special special;
   lamp_tokenizer_model model;
-  float *scores;       /* [V] SentencePiece piece scores; NULL for byte-level BPE */
+  float *scores;       /* [V] SentencePiece piece scores (GGUF); NULL for byte-level BPE and
+                          for SentencePiece from tokenizer.json, which merges by rank */
   int add_space_prefix; /* SentencePiece: "▁" before each text piece (start, after a special) */
 };
 
@@ -50,9 +51,30 @@ typedef struct lamp__ids {
 /* Appends an id; 0 when out of memory. */
 int lamp__ids_push(lamp__ids *ids, int32_t id);
 
+/* Scratch space of rank-driven BPE, sized for the longest word: n symbols need n of each and
+ * a heap of 3n. */
+typedef struct lamp__bpe_work {
+  int32_t *sym;      /* symbol ids; -1 once merged into the left neighbour */
+  size_t *next;      /* next live symbol */
+  size_t *prev;      /* previous live symbol (SIZE_MAX at the start) */
+  struct lamp__bpe_cand { int32_t rank; size_t left, right; int32_t lid, rid, result; } *heap;
+  size_t n_heap, cap;
+} lamp__bpe_work;
+
+/* BPE on the symbol ids w->sym[0..n): merges the best-ranked adjacent pair of the merge table
+ * (leftmost on ties) until none applies, and appends the ids. 0 when out of memory. */
+int lamp__bpe_merge(const lamp_tokenizer *t, lamp__bpe_work *w, size_t n, lamp__ids *out);
+
 /* SentencePiece: reads tokenizer.ggml.scores and .add_space_prefix and finds the byte tokens,
  * once the tokens, their types and the string index are in place. */
 lamp_status lamp__spm_load_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tokenizer *t);
+
+/* SentencePiece: finds the byte tokens (type BYTE, each "<0xXX>", else LAMP_ERR_FORMAT). */
+lamp_status lamp__spm_index_bytes(lamp_context *ctx, lamp_tokenizer *t);
+
+/* SentencePiece from tokenizer.json, which has no token types: makes the normal tokens spelled
+ * "<0xXX>" byte tokens, as Hugging Face's byte fallback finds them. */
+void lamp__spm_mark_bytes(lamp_tokenizer *t);
 
 /* SentencePiece: encodes s[0..n) (no special tokens inside); `piece_start` is set at the start
  * of the text and after a special token, where add_space_prefix puts its "▁". 0 when out of

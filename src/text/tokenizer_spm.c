@@ -57,6 +57,10 @@ lamp_status lamp__spm_load_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tokenizer 
   else if (st != LAMP_OK)
     return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp__gguf_last_error(g));
   t->add_space_prefix = prefix != 0;
+  return lamp__spm_index_bytes(ctx, t);
+}
+
+lamp_status lamp__spm_index_bytes(lamp_context *ctx, lamp_tokenizer *t) {
   for (int b = 0; b < 256; b++) t->byte_token[b] = -1;
   for (size_t i = 0; i < t->n_vocab; i++) {
     if (t->type[i] != LAMP_TOKEN_BYTE) continue;
@@ -68,6 +72,13 @@ lamp_status lamp__spm_load_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tokenizer 
     if (t->byte_token[b] < 0) t->byte_token[b] = (int32_t)i;
   }
   return LAMP_OK;
+}
+
+void lamp__spm_mark_bytes(lamp_tokenizer *t) {
+  for (size_t i = 0; i < t->n_vocab; i++)
+    if (t->type[i] == LAMP_TOKEN_NORMAL && lamp__spm_byte_of(t->text + t->text_off[i],
+                                                             t->text_len[i]) >= 0)
+      t->type[i] = LAMP_TOKEN_BYTE;
 }
 
 /* ---- encoding ---- */
@@ -136,6 +147,71 @@ static void lamp__spm_consider(const lamp_tokenizer *t, lamp__spm_work *w, size_
   if (id >= 0) lamp__spm_push(w, (lamp__spm_pair){t->scores[id], a, b, len});
 }
 
+/* Appends the ids of symbol p[0..len): its piece, else its bytes' tokens (byte fallback), else
+ * unk, where a run of unknown symbols (*unknown_run) is one unk (dropped without an unk id), as
+ * sentencepiece and Hugging Face's fuse_unk give it. 0 when out of memory. */
+static int lamp__spm_emit(const lamp_tokenizer *t, const unsigned char *p, size_t len,
+                          int *unknown_run, lamp__ids *out) {
+  int32_t id = lamp__spm_piece(t, p, len);
+  size_t j = 0;
+  if (id < 0)
+    while (j < len && t->byte_token[p[j]] >= 0) j++;
+  if (id < 0 && j < len) {
+    int first = !*unknown_run;
+    *unknown_run = 1;
+    return first && t->special.unk >= 0 ? lamp__ids_push(out, t->special.unk) : 1;
+  }
+  *unknown_run = 0;
+  if (id >= 0) return lamp__ids_push(out, id);
+  for (j = 0; j < len; j++)
+    if (!lamp__ids_push(out, t->byte_token[p[j]])) return 0;
+  return 1;
+}
+
+/* SentencePiece: merges the best-scored pair until none is a piece, then emits the symbols. */
+static int lamp__spm_merge_scored(const lamp_tokenizer *t, lamp__spm_work *w, lamp__ids *out) {
+  for (size_t i = 0; i + 1 < w->n_sym; i++) lamp__spm_consider(t, w, i, i + 1);
+  while (w->n_heap) {
+    lamp__spm_pair p = lamp__spm_pop(w);
+    /* stale when either side was merged since: lengths only grow */
+    if (w->len[p.left] == 0 || w->len[p.right] == 0 || w->len[p.left] + w->len[p.right] != p.len)
+      continue;
+    w->len[p.left] = p.len;
+    w->len[p.right] = 0;
+    size_t after = w->next[p.right];
+    w->next[p.left] = after;
+    if (after < w->n_sym) w->prev[after] = p.left;
+    if (w->prev[p.left] != SIZE_MAX) lamp__spm_consider(t, w, w->prev[p.left], p.left);
+    if (after < w->n_sym) lamp__spm_consider(t, w, p.left, after);
+  }
+  int ok = 1, unknown_run = 0;
+  for (size_t i = 0; ok && i < w->n_sym; i = w->next[i])
+    ok = lamp__spm_emit(t, w->buf + w->start[i], w->len[i], &unknown_run, out);
+  return ok;
+}
+
+/* Hugging Face's BPE with byte fallback (from tokenizer.json, which has merges, not scores):
+ * the characters' ids first, then merges by rank through the byte-level code's merge table. */
+static int lamp__spm_merge_ranked(const lamp_tokenizer *t, const lamp__spm_work *sw,
+                                  lamp__ids *out) {
+  lamp__ids syms = {0};
+  int ok = 1, unknown_run = 0;
+  for (size_t i = 0; ok && i < sw->n_sym; i++)
+    ok = lamp__spm_emit(t, sw->buf + sw->start[i], sw->len[i], &unknown_run, &syms);
+  lamp__bpe_work w = {0};
+  w.sym = syms.v;
+  w.next = malloc((syms.n + 1) * sizeof(size_t));
+  w.prev = malloc((syms.n + 1) * sizeof(size_t));
+  w.cap = 3 * (syms.n + 1);
+  w.heap = malloc(w.cap * sizeof(*w.heap));
+  if (ok) ok = w.next && w.prev && w.heap && lamp__bpe_merge(t, &w, syms.n, out);
+  free(syms.v);
+  free(w.next);
+  free(w.prev);
+  free(w.heap);
+  return ok;
+}
+
 int lamp__spm_encode(const lamp_tokenizer *t, const unsigned char *s, size_t n, int piece_start,
                      lamp__ids *out) {
   size_t prefix = t->add_space_prefix && piece_start ? 1 : 0, spaces = 0;
@@ -175,41 +251,7 @@ int lamp__spm_encode(const lamp_tokenizer *t, const unsigned char *s, size_t n, 
       w.next[w.n_sym] = w.n_sym + 1;
       pos += len;
     }
-    for (size_t i = 0; i + 1 < w.n_sym; i++) lamp__spm_consider(t, &w, i, i + 1);
-    while (w.n_heap) {
-      lamp__spm_pair p = lamp__spm_pop(&w);
-      /* stale when either side was merged since: lengths only grow */
-      if (w.len[p.left] == 0 || w.len[p.right] == 0 || w.len[p.left] + w.len[p.right] != p.len)
-        continue;
-      w.len[p.left] = p.len;
-      w.len[p.right] = 0;
-      size_t after = w.next[p.right];
-      w.next[p.left] = after;
-      if (after < w.n_sym) w.prev[after] = p.left;
-      if (w.prev[p.left] != SIZE_MAX) lamp__spm_consider(t, &w, w.prev[p.left], p.left);
-      if (after < w.n_sym) lamp__spm_consider(t, &w, p.left, after);
-    }
-    /* A symbol without a piece becomes its bytes' tokens; where a byte has none, the symbol
-     * is unknown, and a run of unknown symbols one unk (dropped without an unk id), as
-     * sentencepiece gives it. */
-    int unknown_run = 0;
-    for (size_t i = 0; ok && i < w.n_sym; i = w.next[i]) {
-      const unsigned char *p = buf + w.start[i];
-      int32_t id = lamp__spm_piece(t, p, w.len[i]);
-      size_t j = 0;
-      if (id < 0)
-        while (j < w.len[i] && t->byte_token[p[j]] >= 0) j++;
-      if (id >= 0) {
-        ok = lamp__ids_push(out, id);
-      } else if (j == w.len[i]) {
-        for (j = 0; ok && j < w.len[i]; j++) ok = lamp__ids_push(out, t->byte_token[p[j]]);
-      } else {
-        if (!unknown_run && t->special.unk >= 0) ok = lamp__ids_push(out, t->special.unk);
-        unknown_run = 1;
-        continue;
-      }
-      unknown_run = 0;
-    }
+    ok = t->scores ? lamp__spm_merge_scored(t, &w, out) : lamp__spm_merge_ranked(t, &w, out);
   }
   free(buf);
   free(w.start);
