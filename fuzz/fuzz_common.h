@@ -110,4 +110,32 @@ static inline void fuzz_split(const uint8_t *data, size_t size, const char *sep,
     }                                                                                       \
   } while (0)
 
+/* SentencePiece ("llama") tokenizers: 1 when every byte has a BYTE token <0xXX> and "▁" is a
+ * normal piece (else a space would fall back to the bytes of "▁"), so that a text without a
+ * "▁" of its own must round-trip exactly (tokenizer.h's promise). */
+static inline int fuzz_spm_has_every_byte(lamp_tokenizer *tok) {
+  int32_t id;
+  lamp_token_type type;
+  const char *text;
+  size_t tl;
+  for (int b = 0; b < 256; b++) {
+    char s[8];
+    snprintf(s, sizeof(s), "<0x%02X>", b);
+    if (lamp_tokenizer_find(NULL, tok, s, 6, &id) != LAMP_OK ||
+        lamp_tokenizer_token(NULL, tok, id, &text, &tl, &type) != LAMP_OK ||
+        type != LAMP_TOKEN_BYTE)
+      return 0;
+  }
+  return lamp_tokenizer_find(NULL, tok, "\xe2\x96\x81", 3, &id) == LAMP_OK &&
+         lamp_tokenizer_token(NULL, tok, id, &text, &tl, &type) == LAMP_OK &&
+         type == LAMP_TOKEN_NORMAL;
+}
+
+/* 1 when text[0..n) holds U+2581 "▁", which SentencePiece decodes as a space. */
+static inline int fuzz_has_space_mark(const char *text, size_t n) {
+  for (size_t i = 0; i + 3 <= n; i++)
+    if (!memcmp(text + i, "\xe2\x96\x81", 3)) return 1;
+  return 0;
+}
+
 #endif

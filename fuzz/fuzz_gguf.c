@@ -111,6 +111,9 @@ static void probe_tokenizer(lamp_context *ctx, lamp_gguf *g, const uint8_t *data
   size_t lens[2] = {sizeof(fixed) - 1, size < 256 ? size : 256};
   int full = has_every_byte(tok);
   for (int k = 0; k < 2; k++) {
+    /* SentencePiece decodes a "▁" of the text as a space */
+    int exact = full && !(lamp_tokenizer_get_model(tok) == LAMP_TOKENIZER_LLAMA &&
+                          fuzz_has_space_mark(texts[k], lens[k]));
     size_t count = 0;
     if (lamp_tokenizer_encode(ctx, tok, texts[k], lens[k], LAMP_TOKENIZE_PARSE_SPECIAL, NULL, 0,
                               &count) != LAMP_OK) {
@@ -130,7 +133,7 @@ static void probe_tokenizer(lamp_context *ctx, lamp_gguf *g, const uint8_t *data
     if (back) {
       st = lamp_tokenizer_decode(ctx, tok, ids, count, 0, back, length + 1, &length);
       FUZZ_CHECK(st == LAMP_OK);
-      if (full) FUZZ_CHECK(length == lens[k] && !memcmp(back, texts[k], length));
+      if (exact) FUZZ_CHECK(length == lens[k] && !memcmp(back, texts[k], length));
       free(back);
     }
     free(ids);
@@ -140,6 +143,11 @@ static void probe_tokenizer(lamp_context *ctx, lamp_gguf *g, const uint8_t *data
 
 /* 1 when every byte has a token of its own, so that every text must round-trip exactly. */
 static int has_every_byte(lamp_tokenizer *tok) {
+  int32_t id;
+  lamp_token_type type;
+  const char *text;
+  size_t tl;
+  if (lamp_tokenizer_get_model(tok) == LAMP_TOKENIZER_LLAMA) return fuzz_spm_has_every_byte(tok);
   /* GPT-2's byte-level alphabet: printable Latin-1 stand for themselves, the rest U+0100 on */
   int n = 0;
   for (int b = 0; b < 256; b++) {
@@ -155,11 +163,7 @@ static int has_every_byte(lamp_tokenizer *tok) {
       s[1] = (char)(0x80 | (cp & 0x3f));
       len = 2;
     }
-    int32_t id;
     if (lamp_tokenizer_find(NULL, tok, s, len, &id) != LAMP_OK) return 0;
-    lamp_token_type type;
-    const char *text;
-    size_t tl;
     if (lamp_tokenizer_token(NULL, tok, id, &text, &tl, &type) != LAMP_OK ||
         type != LAMP_TOKEN_NORMAL)
       return 0;

@@ -8,8 +8,10 @@
 static const char fixed_text[] =
     "Hello world! 12345 caf\xc3\xa9 <|im_start|>user\nhi<|im_end|>\n\xff\xfe\x80  \t x\r\n";
 
-/* 1 when every byte has a normal token of its own (GPT-2's byte-level alphabet). */
+/* 1 when every byte has a normal token of its own (GPT-2's byte-level alphabet; SentencePiece:
+ * a byte token). */
 static int has_every_byte(lamp_tokenizer *tok) {
+  if (lamp_tokenizer_get_model(tok) == LAMP_TOKENIZER_LLAMA) return fuzz_spm_has_every_byte(tok);
   int n = 0;
   for (int b = 0; b < 256; b++) {
     int self = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
@@ -106,7 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(vocab > 0);
   (void)lamp_tokenizer_pretokenizer(tok);
   lamp_tokenizer_special sp = lamp_tokenizer_get_special(tok);
-  FUZZ_CHECK(sp.bos == -1 && sp.eos == -1 && sp.pad == -1 && sp.unk == -1);
+  /* no special ids but, for SentencePiece (byte_fallback), the model's unk_token */
+  int spm = lamp_tokenizer_get_model(tok) == LAMP_TOKENIZER_LLAMA;
+  FUZZ_CHECK(sp.bos == -1 && sp.eos == -1 && sp.pad == -1 &&
+             (sp.unk == -1 || (spm && sp.unk >= 0 && (size_t)sp.unk < vocab)));
   /* every token's text, looked up again */
   for (size_t id = 0; id < vocab && id < 4096; id++) {
     const char *t;
@@ -133,9 +138,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lamp_tokenizer_special bad = {(int32_t)vocab, -1, -1, -1};
   FUZZ_CHECK(lamp_tokenizer_set_special(ctx, tok, &bad) == LAMP_ERR_INVALID_ARGUMENT);
   fuzz_message();
-  int full = has_every_byte(tok);
   const char *txt = text ? text : fixed_text;
   size_t len = text ? text_len : sizeof(fixed_text) - 1;
+  /* SentencePiece decodes a "▁" of the text as a space */
+  int full = has_every_byte(tok) && !(lamp_tokenizer_get_model(tok) == LAMP_TOKENIZER_LLAMA &&
+                                      fuzz_has_space_mark(txt, len));
   for (unsigned flags = 0; flags < 2; flags++) round_trip(ctx, tok, txt, len, flags, full);
   size_t count;
   FUZZ_CHECK(lamp_tokenizer_encode(ctx, tok, txt, len, LAMP_TOKENIZE_ADD_BOS, NULL, 0, &count) ==

@@ -140,11 +140,35 @@ def tokenizer_kvs(pre="smollm", with_types=True):
     return kv
 
 
+def spm_tokenizer_kvs(add_space_prefix=None):
+    """A SentencePiece ("llama") vocabulary: <unk> <s> </s>, the 256 byte tokens, "▁" and a few
+    scored pieces, a user-defined token."""
+    pieces = ["\u2581", "e", "l", "o", "H", "w", "r", "d", "t", "\u2581H", "el", "lo", "ll",
+              "\u2581w", "or", "ld", "\u2581wor", "Hel", "\u2581Hel", "\u2581t", "\u2581\u2581"]
+    toks = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)] + pieces + ["<u>"]
+    types = [2, 3, 3] + [6] * 256 + [1] * len(pieces) + [4]
+    scores = [0.0, 0.0, 0.0] + [0.0] * 256 + [-float(i) for i in range(len(pieces))] + [0.0]
+    kv = [("tokenizer.ggml.model", STR, "llama"),
+          ("tokenizer.ggml.pre", STR, "default"),
+          ("tokenizer.ggml.tokens", ARR, (STR, toks)),
+          ("tokenizer.ggml.scores", ARR, (F32, scores)),
+          ("tokenizer.ggml.token_type", ARR, (I32, types)),
+          ("tokenizer.ggml.bos_token_id", U32, 1),
+          ("tokenizer.ggml.eos_token_id", U32, 2),
+          ("tokenizer.ggml.unknown_token_id", U32, 0),
+          ("tokenizer.ggml.add_bos_token", BOOL, True)]
+    if add_space_prefix is not None:
+        kv.append(("tokenizer.ggml.add_space_prefix", BOOL, add_space_prefix))
+    return kv
+
+
 def gen_gguf():
     out("gguf", "tiny_llama_v3.gguf",
         gguf(llama_kvs() + [("general.alignment", U32, 32)] + tokenizer_kvs(), tiny_tensors()))
     out("gguf", "tokenizer_gpt2_v2.gguf",
         gguf(llama_kvs() + tokenizer_kvs("gpt2", with_types=False), [], version=2))
+    out("gguf", "tokenizer_spm.gguf", gguf(llama_kvs() + spm_tokenizer_kvs(), []))
+    out("gguf", "tokenizer_spm_noprefix.gguf", gguf(llama_kvs() + spm_tokenizer_kvs(False), []))
     every = [("k.u8", U8, 200), ("k.i8", I8, -5), ("k.u16", U16, 60000), ("k.i16", I16, -300),
              ("k.u32", U32, 4000000000), ("k.i32", I32, -7), ("k.f32", F32, 0.5),
              ("k.bool", BOOL, True), ("k.str", STR, "h\u00e9llo"), ("k.u64", U64, 2**63 + 1),
@@ -273,6 +297,26 @@ def gen_tokenizer_json():
     out("tokenizer_json", "small_vocab.json",
         tokenizer_json(small, [("Ġ", "a"), ("a", "b")], bytelevel, []).encode() +
         b"\0TXTab ab zz AB 12")
+
+    # SentencePiece BPE as Hugging Face writes Llama 2's (byte_fallback, "▁" normalizer)
+    sp_toks = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)]
+    sp_pieces = ["\u2581", "H", "e", "l", "o", "w", "r", "d", "\u2581H", "el", "ll", "lo",
+                 "\u2581w", "or", "\u2581Hel", "\u2581wor", "Hel"]
+    sp_merges = [("\u2581", "H"), ("e", "l"), ("l", "l"), ("l", "o"), ("\u2581", "w"), ("o", "r"),
+                 ("\u2581H", "el"), ("\u2581w", "or"), ("H", "el")]
+    sp = json.loads(tokenizer_json(sp_toks + sp_pieces, sp_merges, None, [
+        {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": True} for i, t in enumerate(sp_toks[:3])]))
+    sp["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "Prepend", "prepend": "\u2581"},
+        {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}
+    sp["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+        {"type": "ByteFallback"}, {"type": "Fuse"},
+        {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+    sp["model"].update({"unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True})
+    out("tokenizer_json", "spm_llama2.json", json.dumps(sp, ensure_ascii=False).encode() +
+        "\0TXTHello world <s>Hel\u2581lo caf\u00e9 \u2603".encode() + b"\xff")
 
 
 # ---- datasets --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /* SentencePiece BPE (GGUF tokenizer.ggml.model "llama": Llama 2, Mistral, Gemma): piece scores,
  * "▁" for spaces, merges of the best-scored adjacent pair through a priority queue, byte
- * fallback to <0xXX> tokens, and decoding back. The tables, the special-token split and the
- * entry points are tokenizer.c's. */
+ * fallback to <0xXX> tokens, and decoding back; from Llama 2's tokenizer.json (no scores) the
+ * merges go by rank through the byte-level code's merge table instead. The tables, the
+ * special-token split, the tokenizer.json reader and the entry points are tokenizer.c's. */
 #include <stdlib.h>
 #include <string.h>
 
