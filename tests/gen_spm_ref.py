@@ -11,8 +11,8 @@ below and writes, for each:
    pieces), .scores (f32), .token_type (control for <s> </s>, unknown for <unk>, byte for
    <0xXX>, unused for unused pieces, normal otherwise), bos/eos/unknown ids, add_bos_token true,
    add_eos_token false; no tensors.
-2. tests/data/spm_<name>_ids.txt: sentencepiece's own encode ids of each test string, one line
-   per string: <UTF-8 bytes in hex> <TAB> <ids separated by spaces> [<TAB> lossy]. "lossy" marks
+2. tests/data/spm_<name>_ids.txt: sentencepiece's own encode ids of each test string (the
+   list below, then 120 random ones drawn with a fixed seed), one line per string: <UTF-8 bytes in hex> <TAB> <ids separated by spaces> [<TAB> lossy]. "lossy" marks
    strings that sentencepiece's decode does not give back exactly.
 
 3. For tiny and noprefix, tests/data/spm_<name>_tokenizer.json: the same model as Hugging Face
@@ -127,6 +127,33 @@ STRINGS = [
     "\x01\x02 control \x7f bytes",
     "mixed: 日本 text with 😀 and 123 numbers, ¿sí?",
 ]
+
+
+
+def random_strings(n=120, seed=7):
+    """Deterministic mixes of corpus words, characters absent from it, space runs, newlines
+    and special-token texts, for the ids files' second part."""
+    import random
+    rng = random.Random(seed)
+    words = CORPUS.split() + ["\u2603", "\U0001d11e", "\U0001f999", "  ", "\t", "\n", "   ",
+                              "\x01", "<s>", "</s>", "<unk>", "\u65e5\u672c\u8a9e", "\u00e9"]
+    chars = sorted(set(CORPUS)) + list("\u2603\U0001d11e\U0001f999\u1e9e\u01c5\ua66e\u2697\u00a0\u3000\x7f")
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.6:
+            t = "".join(rng.choice(words) + rng.choice(["", " ", "  ", "\n", ""])
+                        for _ in range(rng.randint(1, 10)))
+        else:
+            t = "".join(rng.choice(chars) for _ in range(rng.randint(1, 24)))
+        if rng.random() < 0.2:
+            t = " " * rng.randint(1, 4) + t
+        if rng.random() < 0.2:
+            t = t + " " * rng.randint(1, 3)
+        out.append(t)
+    return out
+
+
+STRINGS += random_strings()
 
 MODELS = [  # name, add_dummy_prefix, byte_fallback
     ("tiny", True, True),
