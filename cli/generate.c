@@ -371,8 +371,9 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
     generated++;
     char piece[256];
     size_t n = 0;
-    if (lamp_tokenizer_decode(g->ctx, g->tok, &next, 1, 0, piece, sizeof(piece), &n) ==
-        LAMP_OK)
+    /* each token continues the prompt (SentencePiece keeps its leading space) */
+    if (lamp_tokenizer_decode(g->ctx, g->tok, &next, 1, LAMP_DETOKENIZE_CONTINUE, piece,
+                              sizeof(piece), &n) == LAMP_OK)
       fwrite(piece, 1, n, stdout);
     fflush(stdout);
   }

@@ -620,6 +620,19 @@ static void test_tokenizer_spm_reference(void **state) {
   assert_memory_equal(a + 1, b, nb * sizeof(int32_t));
   decode_is(ctx, tok, a, na, LAMP_DETOKENIZE_SKIP_SPECIAL, "Hello world");
   decode_is(ctx, tok, a, na, 0, "<s>Hello world");
+  /* streaming, one id at a time after the first (as lamp generate prints): the same text */
+  {
+    char text[256];
+    size_t total = 0, len;
+    for (size_t i = 1; i < na; i++) {
+      LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_decode(ctx, tok, a + i, 1,
+                                                 i > 1 ? LAMP_DETOKENIZE_CONTINUE : 0,
+                                                 text + total, sizeof(text) - total, &len));
+      total += len;
+    }
+    assert_int_equal(total, 11);
+    assert_memory_equal(text, "Hello world", 11);
+  }
   /* control tokens parsed: each text piece after one gets the prefix, as llama.cpp does, and
    * decoding drops it again */
   na = encode_into(ctx, tok, "Hello</s>world", LAMP_TOKENIZE_PARSE_SPECIAL, a);
@@ -829,6 +842,13 @@ static void test_tokenizer_spm_toy(void **state) {
   expect_ids(ctx, tok, "a<u>b", 0, (const int32_t[]){SP_SA, SP_USER, SP_SPACE, SP_B}, 4);
   expect_ids(ctx, tok, "<s>a", P, (const int32_t[]){SP_BOS, SP_SA}, 2);
   expect_ids(ctx, tok, "a", LAMP_TOKENIZE_ADD_BOS, (const int32_t[]){SP_BOS, SP_SA}, 2);
+  /* a continuation (a label word) gets no prefix: its own space is the "▁" */
+  const unsigned C = LAMP_TOKENIZE_CONTINUE;
+  expect_ids(ctx, tok, " a", C, (const int32_t[]){SP_SA}, 1);
+  expect_ids(ctx, tok, "a", C, (const int32_t[]){SP_A}, 1);
+  expect_ids(ctx, tok, "a<s>a", C | P, (const int32_t[]){SP_A, SP_BOS, SP_SA}, 3);
+  decode_is(ctx, tok, (const int32_t[]){SP_SA}, 1, LAMP_DETOKENIZE_CONTINUE, " a");
+  decode_is(ctx, tok, (const int32_t[]){SP_SA}, 1, 0, "a");
   decode_is(ctx, tok, (const int32_t[]){SP_SA, SP_USER, SP_SPACE, SP_B}, 4, 0, "a<u>b");
   decode_is(ctx, tok, (const int32_t[]){SP_BOS, SP_SA, SP_SA, SP_EOS}, 4,
             LAMP_DETOKENIZE_SKIP_SPECIAL, "a a");

@@ -129,6 +129,10 @@ LAMP_API lamp_status lamp_tokenizer_set_special(lamp_context *ctx, lamp_tokenize
                                           default); USER_DEFINED ones are always matched */
 #define LAMP_TOKENIZE_ADD_BOS 2u       /* put the BOS id first (LAMP_ERR_INVALID_ARGUMENT when
                                           there is none) */
+#define LAMP_TOKENIZE_CONTINUE 4u      /* the text continues earlier text (a label word after
+                                          the prompt): SentencePiece puts no add_space_prefix
+                                          "▁" before it, so that " yes" is "▁yes" as inside a
+                                          text; no effect on byte-level BPE */
 
 /* Encodes `length` bytes of `text`. Writes up to `capacity` ids to `ids` and sets *count to the
  * number of ids the text needs. Returns LAMP_ERR_INVALID_ARGUMENT when they do not fit, except
@@ -139,6 +143,9 @@ LAMP_API lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *to
 
 /* Decoding options (bit flags). */
 #define LAMP_DETOKENIZE_SKIP_SPECIAL 1u /* leave CONTROL tokens out */
+#define LAMP_DETOKENIZE_CONTINUE 2u     /* the ids continue earlier ones (streaming one token at
+                                           a time): SentencePiece keeps a leading "▁" as a
+                                           space; no effect on byte-level BPE */
 
 /* Decodes ids to bytes (the exact bytes encoded; a cut through a multi-byte character gives its
  * partial bytes). Writes up to `capacity` bytes and a NUL when there is room for it, and sets

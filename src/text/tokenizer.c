@@ -927,7 +927,8 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
   if (ok && (flags & LAMP_TOKENIZE_ADD_BOS)) ok = lamp__ids_push(&out, t->special.bos);
   /* Cut the special tokens out, leftmost and longest first, and encode the text between. */
   size_t start = 0;
-  int piece_start = 1; /* at the start or after a special token (SentencePiece's "▁") */
+  /* at the start or after a special token (SentencePiece's "▁") */
+  int piece_start = !(flags & LAMP_TOKENIZE_CONTINUE);
   for (size_t pos = 0; ok && pos <= n; pos++) {
     int32_t sp = pos < n && t->n_specials ? lamp__special_at(t, s + pos, n - pos, flags) : -1;
     if (sp < 0 && pos < n) continue;
@@ -1010,7 +1011,7 @@ lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *t, const in
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "lamp_tokenizer_decode: NULL");
   *length = 0;
   size_t total = 0;
-  int piece_start = 1; /* as in encoding */
+  int piece_start = !(flags & LAMP_DETOKENIZE_CONTINUE); /* as in encoding */
   for (size_t i = 0; i < n_ids; i++) {
     int32_t id = ids[i];
     if (id < 0 || (size_t)id >= t->n_vocab)

@@ -106,13 +106,16 @@ static lamp_status lamp__classifier_words(lamp_classifier *c, const char *words)
     memcpy(c->word_text[k], w[k], wl[k]);
     c->word_text[k][wl[k]] = '\0';
     size_t count = 0;
-    LAMP__TRY(lamp_tokenizer_encode(ctx, c->llm->tok, w[k], wl[k], 0, NULL, 0, &count));
+    /* the word follows the prompt: no SentencePiece prefix of its own */
+    LAMP__TRY(lamp_tokenizer_encode(ctx, c->llm->tok, w[k], wl[k], LAMP_TOKENIZE_CONTINUE, NULL,
+                                    0, &count));
     if (!count)
       return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "label word '%s' encodes to no tokens",
                         c->word_text[k]);
     if (!(c->words[k] = malloc(count * sizeof(int32_t))))
       return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
-    LAMP__TRY(lamp_tokenizer_encode(ctx, c->llm->tok, w[k], wl[k], 0, c->words[k], count, &count));
+    LAMP__TRY(lamp_tokenizer_encode(ctx, c->llm->tok, w[k], wl[k], LAMP_TOKENIZE_CONTINUE,
+                                    c->words[k], count, &count));
     c->word_len[k] = count;
     if (count > 1) c->single = 0;
     if (count > c->max_word) c->max_word = count;
