@@ -60,7 +60,9 @@ static void round_trip(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
   }
   size_t vocab = lamp_tokenizer_vocab_size(tok);
   for (size_t i = 0; i < count; i++) FUZZ_CHECK(ids[i] >= 0 && (size_t)ids[i] < vocab);
-  for (unsigned dflags = 0; dflags < 2; dflags++) {
+  /* a continuation decodes as one */
+  unsigned cont = (flags & LAMP_TOKENIZE_CONTINUE) ? LAMP_DETOKENIZE_CONTINUE : 0;
+  for (unsigned dflags = cont; dflags < cont + 2; dflags++) {
     size_t length = 0;
     st = lamp_tokenizer_decode(ctx, tok, ids, count, dflags, NULL, 0, &length);
     FUZZ_CHECK(st == LAMP_OK);
@@ -69,7 +71,7 @@ static void round_trip(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
     size_t got = 0;
     st = lamp_tokenizer_decode(ctx, tok, ids, count, dflags, back, length + 1, &got);
     FUZZ_CHECK(st == LAMP_OK && got == length && back[length] == '\0');
-    if (full && dflags == 0) {
+    if (full && dflags == cont) {
       size_t skip = (flags & LAMP_TOKENIZE_ADD_BOS) ? 1 : 0; /* the BOS id decodes too */
       size_t blen = 0;
       if (skip) {
@@ -144,13 +146,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int full = has_every_byte(tok) && !(lamp_tokenizer_get_model(tok) == LAMP_TOKENIZER_LLAMA &&
                                       fuzz_has_space_mark(txt, len));
   for (unsigned flags = 0; flags < 2; flags++) round_trip(ctx, tok, txt, len, flags, full);
+  round_trip(ctx, tok, txt, len, LAMP_TOKENIZE_CONTINUE | LAMP_TOKENIZE_PARSE_SPECIAL, full);
   size_t count;
   FUZZ_CHECK(lamp_tokenizer_encode(ctx, tok, txt, len, LAMP_TOKENIZE_ADD_BOS, NULL, 0, &count) ==
              LAMP_ERR_INVALID_ARGUMENT); /* no BOS id yet */
   fuzz_message();
   lamp_tokenizer_special good = {0, (int32_t)(vocab - 1), -1, -1};
   FUZZ_CHECK(lamp_tokenizer_set_special(ctx, tok, &good) == LAMP_OK);
-  round_trip(ctx, tok, txt, len, LAMP_TOKENIZE_PARSE_SPECIAL | LAMP_TOKENIZE_ADD_BOS, full);
+  /* SentencePiece: exact after a BOS that is a control token (id 0 here) */
+  lamp_token_type bos_type = LAMP_TOKEN_NORMAL;
+  const char *bt;
+  size_t btl;
+  FUZZ_CHECK(lamp_tokenizer_token(ctx, tok, 0, &bt, &btl, &bos_type) == LAMP_OK);
+  int bos_full = full && (lamp_tokenizer_get_model(tok) != LAMP_TOKENIZER_LLAMA ||
+                          bos_type == LAMP_TOKEN_CONTROL);
+  round_trip(ctx, tok, txt, len, LAMP_TOKENIZE_PARSE_SPECIAL | LAMP_TOKENIZE_ADD_BOS, bos_full);
   /* ids taken from the text's bytes, some outside the vocabulary */
   int32_t ids[16];
   size_t n = 0;
