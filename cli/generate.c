@@ -74,8 +74,8 @@ static void gen_usage(FILE *out) {
           "  --checkpoint FILE  put the prompt of a lamp train checkpoint first\n"
           "  --adapter PATH     put a PEFT prompt-tuning adapter's prompt first\n"
           "  --no-cache         rerun the forward over the whole sequence for every token\n"
-          "  --weights W        f32, stored (as the file stores them) or auto [auto]\n"
           "                     instead of keeping a key/value cache (for comparison)\n"
+          "  --weights W        f32, stored (as the file stores them) or auto [auto]\n"
           "\n"
           "Generation stops at the end-of-text token, after N tokens, or at the model's context\n"
           "length. The speed in tokens/s goes to stderr at the end.\n");
