@@ -299,6 +299,24 @@ static void test_predict_matches_reference(void **state) {
   free(out);
 }
 
+/* The last run's log without lamp generate's lines on stderr: the generated texts. */
+static char *log_text(fixture *f) {
+  char *log = ref_train_read_file(f->log, NULL);
+  assert_non_null(log);
+  char *w = log;
+  for (const char *r = log; *r;) {
+    size_t n = strcspn(r, "\n");
+    size_t len = n + (r[n] == '\n');
+    if (strncmp(r, "lamp generate: ", 15)) {
+      memmove(w, r, len);
+      w += len;
+    }
+    r += len;
+  }
+  *w = '\0';
+  return log;
+}
+
 /* The first line of the last run's log (eval's metrics, generate's text) into out. */
 static void first_line(fixture *f, char *out, size_t size) {
   char *log = ref_train_read_file(f->log, NULL);
@@ -403,6 +421,30 @@ static void test_generate_matches_reference(void **state) {
   run_expect(f, 0, "generate --model %s --max-tokens 4 --adapter %s/gen/adapter '%s'", f->model,
              f->dir, text);
   assert_true(log_has(f, "4 generated"));
+  /* texts on stdin after the prompt, a blank line between: each continues as it does alone,
+   * the later ones after the first's prompt positions (the cache truncated back to them) */
+  const char *texts[3] = {text, "ab cd", "x"};
+  char *alone = NULL, lines[400];
+  for (int i = 0; i < 3; i++) {
+    run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
+               "'%s'", f->model, f->dir, texts[i]);
+    char *one = log_text(f);
+    size_t size = (alone ? strlen(alone) : 0) + strlen(one) + 1;
+    char *both = malloc(size);
+    assert_non_null(both);
+    snprintf(both, size, "%s%s", alone ? alone : "", one);
+    free(alone), free(one);
+    alone = both;
+  }
+  snprintf(lines, sizeof(lines), "%s/lines.txt", f->dir);
+  assert_int_equal(ref_train_write_file(lines, "qq rr\n\nab cd\nx\n"), 0);
+  run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
+             "< %s", f->model, f->dir, lines);
+  assert_true(log_has(f, "model loaded in"));
+  assert_true(log_has(f, "; setup "));
+  char *together = log_text(f);
+  assert_string_equal(together, alone);
+  free(together), free(alone);
 }
 
 /* A task of the user's own: a CSV file the test writes, columns found by their header names,
