@@ -4,7 +4,9 @@
  * With --checkpoint or --adapter a trained prompt goes first, as in training. A key/value cache
  * (lamp/cache.h) holds the keys and values of every position so far, so each new token runs
  * the model on one row. --no-cache reruns the full forward over the whole sequence for every
- * token instead (step n costs a forward over n rows), the path the cache is checked against. */
+ * token instead (step n costs a forward over n rows), the path the cache is checked against.
+ * With no TEXT every line of stdin is one text; the cache keeps the prompt's positions from one
+ * text to the next (lamp_model_cache_truncate), so the prompt runs through the model once. */
 #include "generate.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lamp/lamp.h"
 #include "lamp/train.h"
@@ -33,7 +36,7 @@ typedef struct gen_opts {
   lamp_model_weights weights;
   const char *system;
   const char *checkpoint, *adapter; /* a trained prompt to put first */
-  char *text; /* the positional arguments joined by spaces */
+  char *text; /* the positional arguments joined by spaces; NULL: the lines of stdin */
 } gen_opts;
 
 typedef struct gen_state {
@@ -56,6 +59,7 @@ static double gen_now(void) {
 static void gen_usage(FILE *out) {
   fprintf(out,
           "usage: lamp generate [options] TEXT...\n"
+          "       lamp generate [options] < FILE (one text per line)\n"
           "\n"
           "Continues TEXT with the frozen model and prints the new tokens as they come.\n"
           "\n"
@@ -74,11 +78,13 @@ static void gen_usage(FILE *out) {
           "  --checkpoint FILE  put the prompt of a lamp train checkpoint first\n"
           "  --adapter PATH     put a PEFT prompt-tuning adapter's prompt first\n"
           "  --no-cache         rerun the forward over the whole sequence for every token\n"
-          "  --weights W        f32, stored (as the file stores them) or auto [auto]\n"
           "                     instead of keeping a key/value cache (for comparison)\n"
+          "  --weights W        f32, stored (as the file stores them) or auto [auto]\n"
           "\n"
           "Generation stops at the end-of-text token, after N tokens, or at the model's context\n"
-          "length. The speed in tokens/s goes to stderr at the end.\n");
+          "length. The speed in tokens/s goes to stderr at the end. With no TEXT each line of\n"
+          "stdin is a text (blank lines skipped), its continuation one line of output; a trained\n"
+          "prompt's keys and values are computed for the first and reused by the others.\n");
 }
 
 static int gen_error(const char *fmt, ...) {
@@ -173,8 +179,8 @@ static int gen_parse(int argc, char **argv, gen_opts *o) {
       text_len += n;
     }
   }
-  if (!o->text) {
-    fprintf(stderr, "lamp generate: no TEXT to continue\n");
+  if (!o->text && isatty(STDIN_FILENO)) {
+    fprintf(stderr, "lamp generate: no TEXT to continue (give it, or lines on stdin)\n");
     gen_usage(stderr);
     return 2;
   }
@@ -194,17 +200,17 @@ static int gen_parse(int argc, char **argv, gen_opts *o) {
 
 /* The text the model sees: TEXT, or with --chat a ChatML conversation ending where the
  * assistant's answer starts. */
-static char *gen_prompt(const gen_opts *o) {
+static char *gen_prompt(const gen_opts *o, const char *text) {
   const char *sys = o->system ? o->system : "";
-  size_t n = strlen(o->text) + strlen(sys) + 128;
+  size_t n = strlen(text) + strlen(sys) + 128;
   char *p = malloc(n);
   if (!p) return NULL;
-  if (!o->chat) snprintf(p, n, "%s", o->text);
+  if (!o->chat) snprintf(p, n, "%s", text);
   else if (o->system)
     snprintf(p, n, "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n"
-             "<|im_start|>assistant\n", sys, o->text);
+             "<|im_start|>assistant\n", sys, text);
   else
-    snprintf(p, n, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", o->text);
+    snprintf(p, n, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", text);
   return p;
 }
 
@@ -252,6 +258,7 @@ static int32_t gen_choose(const float *z, size_t V, const gen_opts *o, uint64_t 
 /* How the next token's logits are computed: a key/value cache, or the full forward over a
  * workspace for the whole sequence (--no-cache). */
 typedef struct gen_step {
+  size_t cap;             /* positions after the prompt it serves (0: not made yet) */
   lamp_model_cache *cache;
   lamp_tensor rows;       /* with the cache and a prompt: its (P, C) rows, filled once */
   lamp_model_workspace *ws;
@@ -261,6 +268,7 @@ typedef struct gen_step {
 static lamp_status gen_step_init(gen_state *g, const gen_opts *o, size_t cap, gen_step *s) {
   memset(s, 0, sizeof(*s));
   const size_t P = g->prompt_rows;
+  s->cap = cap;
   if (o->no_cache) {
     lamp_model_shape shape = {1, cap, P, 1, 0, 0};
     lamp_status st = lamp_model_workspace_create(g->model, &shape, &s->ws);
@@ -280,6 +288,25 @@ static void gen_step_release(gen_step *s) {
   lamp_model_cache_release(s->cache);
   lamp_tensor_release(&s->rows);
   lamp_model_workspace_release(s->ws);
+  memset(s, 0, sizeof(*s));
+}
+
+/* Makes s serve a text of `cap` positions after the prompt. One large enough is kept, its cache
+ * back to the prompt's positions (computed for an earlier text, not again); a smaller one is
+ * made anew, twice as large, so that a few longer texts do not each recompute the prompt. */
+static lamp_status gen_step_ready(gen_state *g, const gen_opts *o, size_t cap, gen_step *s) {
+  const size_t P = g->prompt_rows;
+  if (s->cap >= cap) {
+    /* shorter than P only when the first append failed: it then starts from the prompt again */
+    if (s->cache && lamp_model_cache_length(s->cache) > P)
+      return lamp_model_cache_truncate(s->cache, P);
+    return LAMP_OK;
+  }
+  size_t grown = s->cap ? 2 * s->cap : cap;
+  if (grown < cap) grown = cap;
+  if (g->n_ctx && grown > g->n_ctx - P) grown = cap > g->n_ctx - P ? cap : g->n_ctx - P;
+  gen_step_release(s);
+  return gen_step_init(g, o, grown, s);
 }
 
 /* Into *lt, the logits after seq[0 .. len-1]: the cache appends what it lacks (the prompt and
@@ -303,8 +330,11 @@ static lamp_status gen_step_logits(gen_state *g, gen_step *s, const int32_t *seq
   return lamp_model_logits(s->ws, lt);
 }
 
-static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
-  char *prompt = gen_prompt(o);
+/* Continues one text with the step state `step` (kept for the next text). `first`: the first
+ * text, whose setup time includes loading the model. */
+static int gen_run(gen_state *g, const gen_opts *o, const char *text, gen_step *step,
+                   double t_start, int first) {
+  char *prompt = gen_prompt(o, text);
   if (!prompt) return gen_error("out of memory");
   size_t n_prompt = 0;
   lamp_status st = lamp_tokenizer_encode(g->ctx, g->tok, prompt, strlen(prompt),
@@ -328,8 +358,6 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   int32_t *seq = malloc(cap * sizeof(int32_t));
   gen_cand *order = malloc(V * sizeof(gen_cand));
   float *z = malloc(V * sizeof(float));
-  gen_step step;
-  memset(&step, 0, sizeof(step));
   int rc = 0;
   if (!seq || !order || !z) {
     rc = gen_error("out of memory");
@@ -343,7 +371,7 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
                      seq[i], V);
       goto done;
     }
-  if (st == LAMP_OK) st = gen_step_init(g, o, cap, &step);
+  if (st == LAMP_OK) st = gen_step_ready(g, o, cap, step);
   if (st != LAMP_OK) {
     rc = gen_error("%s", lamp_context_error(g->ctx));
     goto done;
@@ -353,7 +381,7 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   double t_first = 0, t0 = gen_now();
   while (generated < max_new) {
     lamp_tensor lt;
-    if ((st = gen_step_logits(g, &step, seq, len, &lt)) != LAMP_OK ||
+    if ((st = gen_step_logits(g, step, seq, len, &lt)) != LAMP_OK ||
         (st = lamp_tensor_download(g->ctx, &lt, z, V * sizeof(float))) != LAMP_OK) {
       rc = gen_error("%s", lamp_context_error(g->ctx));
       break;
@@ -382,18 +410,34 @@ static int gen_run(gen_state *g, const gen_opts *o, double t_start) {
   double t1 = gen_now();
   if (rc == 0) {
     fprintf(stderr, "lamp generate: %zu prompt tokens, %zu generated in %.2f s (%.2f tokens/s; "
-            "first token after %.2f s; %s); model loaded in %.2f s; %s",
+            "first token after %.2f s; %s); %s %.2f s; %s",
             n_prompt, generated, t1 - t0, generated ? (double)generated / (t1 - t0) : 0.0,
-            t_first - t0, o->no_cache ? "no cache" : "KV cache", t0 - t_start,
-            lamp_context_device(g->ctx)->name);
+            t_first - t0, o->no_cache ? "no cache" : "KV cache",
+            first ? "model loaded in" : "setup", t0 - t_start, lamp_context_device(g->ctx)->name);
     if (o->temperature > 0)
       fprintf(stderr, "; temperature %g, top-k %ld, seed %llu", o->temperature, o->top_k,
               (unsigned long long)o->seed);
     fputc('\n', stderr);
   }
 done:
-  gen_step_release(&step);
   free(prompt), free(seq), free(order), free(z);
+  return rc;
+}
+
+/* Every line of stdin as a text, blank lines skipped, with one step state for them all. */
+static int gen_lines(gen_state *g, const gen_opts *o, gen_step *step, double t_start) {
+  char *line = NULL;
+  size_t size = 0, texts = 0;
+  ssize_t got;
+  int rc = 0;
+  while (!rc && (got = getline(&line, &size, stdin)) >= 0) {
+    while (got && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
+    if (!got) continue;
+    rc = gen_run(g, o, line, step, texts ? gen_now() : t_start, texts == 0);
+    texts++;
+  }
+  free(line);
+  if (!rc && !texts) rc = gen_error("no text on stdin");
   return rc;
 }
 
@@ -450,7 +494,10 @@ int lamp_cli_generate(int argc, char **argv) {
     }
     g.stop[1] = id;
   }
-  rc = gen_run(&g, &o, t_start);
+  gen_step step;
+  memset(&step, 0, sizeof(step));
+  rc = o.text ? gen_run(&g, &o, o.text, &step, t_start, 1) : gen_lines(&g, &o, &step, t_start);
+  gen_step_release(&step);
 done:
   lamp_prompt_release(g.prompt);
   lamp_llm_release(g.llm);

@@ -822,8 +822,10 @@ int lamp_cli_eval(int argc, char **argv) {
     snprintf(what, sizeof(what), "%s %s (%s)", s.task->name, o.split,
              o.no_prompt ? "no prompt" : o.checkpoint[0] ? o.checkpoint : o.adapter);
     tr_eval_print(what, &m);
-    printf("device %s, setup %.1f s, evaluation %.1f s (%.1f examples/s)\n",
-           lamp_context_device(s.ctx)->name, t1 - t0, t2 - t1, (double)m.examples / (t2 - t1));
+    printf("device %s, setup %.1f s, evaluation %.1f s (%.1f examples/s)%s\n",
+           lamp_context_device(s.ctx)->name, t1 - t0, t2 - t1, (double)m.examples / (t2 - t1),
+           !prompt ? "" : o.no_prompt_cache ? ", prompt rows in every batch"
+                                             : ", prompt keys and values cached");
     tr_eval_json(stdout, 0, o.split, &m);
   }
   lamp_examples_release(ex);

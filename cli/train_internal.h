@@ -31,6 +31,7 @@ typedef struct tr_opts {
   long batch, accumulate, eval_batch, steps, epochs, eval_every, eval_max, final_eval_max, ckpt_every;
   long log_every, max_tokens, stop_after, seed, warmup;
   int bos, recompute, resume, no_prompt, dry_run;
+  int no_prompt_cache;      /* eval/predict: the prompt rows through the model in every batch */
   char weights[16];         /* auto, f32, stored */
   char checkpoint[TR_STR];  /* eval/predict: the checkpoint to load ("" = none) */
   char adapter[TR_STR];     /* eval/predict: a PEFT adapter instead */

@@ -77,6 +77,7 @@ static const tr_flag tr_flags[] = {
     {"checkpoint", T_STR, F(checkpoint), INF, "FILE", "prompt checkpoint (a run's checkpoint.safetensors)"},
     {"adapter", T_STR, F(adapter), INF, "PATH", "a PEFT prompt-tuning adapter (folder or .safetensors)"},
     {"no-prompt", T_FLAG, F(no_prompt), INF, NULL, "the frozen model and verbaliser alone (baseline)"},
+    {"no-prompt-cache", T_FLAG, F(no_prompt_cache), INF, NULL, "run the prompt's rows through the model in every batch instead of computing their keys and values once (slower; the same scores to rounding)"},
     {"split", T_STR, F(split), TR_CMD_EVAL, "S", "dev or train [dev]"},
 };
 
@@ -296,6 +297,7 @@ int tr_opts_to_library(const tr_opts *o, const lamp_task *task, const lamp_llm *
   co->max_tokens = (size_t)o->max_tokens;
   co->bos = o->bos;
   co->eval_batch = (size_t)o->eval_batch;
+  co->no_prompt_cache = o->no_prompt_cache;
   if (!to) return 0;
   lamp_prompt_method m;
   if (lamp_prompt_method_from_name(o->method, &m) != LAMP_OK) {

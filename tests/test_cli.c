@@ -299,6 +299,35 @@ static void test_predict_matches_reference(void **state) {
   free(out);
 }
 
+/* The last run's log without lamp generate's lines on stderr: the generated texts. */
+static char *log_text(fixture *f) {
+  char *log = ref_train_read_file(f->log, NULL);
+  assert_non_null(log);
+  char *w = log;
+  for (const char *r = log; *r;) {
+    size_t n = strcspn(r, "\n");
+    size_t len = n + (r[n] == '\n');
+    if (strncmp(r, "lamp generate: ", 15)) {
+      memmove(w, r, len);
+      w += len;
+    }
+    r += len;
+  }
+  *w = '\0';
+  return log;
+}
+
+/* The first line of the last run's log (eval's metrics, generate's text) into out. */
+static void first_line(fixture *f, char *out, size_t size) {
+  char *log = ref_train_read_file(f->log, NULL);
+  assert_non_null(log);
+  size_t n = strcspn(log, "\n");
+  assert_true(n < size);
+  memcpy(out, log, n);
+  out[n] = '\0';
+  free(log);
+}
+
 static void test_eval_and_multi_token_words(void **state) {
   fixture *f = *state;
   /* eval of a checkpoint of its own (tests do not lean on each other), on both splits */
@@ -308,6 +337,15 @@ static void test_eval_and_multi_token_words(void **state) {
   run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s",
              f->dir, f->model, f->data);
   assert_true(log_has(f, "24 examples, accuracy"));
+  assert_true(log_has(f, "prompt keys and values cached"));
+  char first[2][512];
+  first_line(f, first[0], sizeof(first[0]));
+  /* the prompt rows in every batch: the same metrics */
+  run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
+             "--no-prompt-cache", f->dir, f->model, f->data);
+  assert_true(log_has(f, "prompt rows in every batch"));
+  first_line(f, first[1], sizeof(first[1]));
+  assert_string_equal(first[0], first[1]);
   run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
              "--split train --limit 10", f->dir, f->model, f->data);
   assert_true(log_has(f, "10 examples, accuracy"));
@@ -317,18 +355,16 @@ static void test_eval_and_multi_token_words(void **state) {
              "--eval-every 0 --final-eval-max 6 --out %s/multi", f->model, f->data, f->dir);
   assert_true(log_has(f, "(multi-token)"));
   assert_true(log_has(f, "final dev: 6 examples"));
-}
-
-/* The first line lamp generate printed (its text) into out, from the log of a run whose stderr
- * went elsewhere. */
-static void generated_text(fixture *f, char *out, size_t size) {
-  char *log = ref_train_read_file(f->log, NULL);
-  assert_non_null(log);
-  size_t n = strcspn(log, "\n");
-  assert_true(n < size);
-  memcpy(out, log, n);
-  out[n] = '\0';
-  free(log);
+  /* predict with the words' tokens scored after the cached prompt, and without the cache */
+  char *out[2];
+  for (int i = 0; i < 2; i++) {
+    run_expect(f, 0, "predict --checkpoint %s/multi/checkpoint.safetensors --model %s %s "
+               "'xyz up' 'qq rr down' 'ab cd'", f->dir, f->model, i ? "--no-prompt-cache" : "");
+    out[i] = ref_train_read_file(f->log, NULL);
+    assert_non_null(out[i]);
+  }
+  assert_string_equal(out[0], out[1]);
+  free(out[0]), free(out[1]);
 }
 
 /* lamp generate, greedy, against the double-precision reference's argmax token by token, with
@@ -365,7 +401,7 @@ static void test_generate_matches_reference(void **state) {
   run_expect(f, 0, "generate --model %s --max-tokens 4 --no-cache '%s' 2>/dev/null", f->model,
              text);
   char text_cache[256], text_full[256];
-  generated_text(f, text_full, sizeof(text_full));
+  first_line(f, text_full, sizeof(text_full));
   assert_string_equal(text_full, expect);
   /* with a trained prompt first (a short run of its own) */
   run_expect(f, 0, "train --model %s --data-dir %s %s %s --steps 3 --eval-every 0 "
@@ -377,14 +413,38 @@ static void test_generate_matches_reference(void **state) {
   assert_true(log_has(f, "KV cache"));
   run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
              "'%s' 2>/dev/null", f->model, f->dir, text);
-  generated_text(f, text_cache, sizeof(text_cache));
+  first_line(f, text_cache, sizeof(text_cache));
   run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
              "--no-cache '%s' 2>/dev/null", f->model, f->dir, text);
-  generated_text(f, text_full, sizeof(text_full));
+  first_line(f, text_full, sizeof(text_full));
   assert_string_equal(text_cache, text_full);
   run_expect(f, 0, "generate --model %s --max-tokens 4 --adapter %s/gen/adapter '%s'", f->model,
              f->dir, text);
   assert_true(log_has(f, "4 generated"));
+  /* texts on stdin after the prompt, a blank line between: each continues as it does alone,
+   * the later ones after the first's prompt positions (the cache truncated back to them) */
+  const char *texts[3] = {text, "ab cd", "x"};
+  char *alone = NULL, lines[400];
+  for (int i = 0; i < 3; i++) {
+    run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
+               "'%s'", f->model, f->dir, texts[i]);
+    char *one = log_text(f);
+    size_t size = (alone ? strlen(alone) : 0) + strlen(one) + 1;
+    char *both = malloc(size);
+    assert_non_null(both);
+    snprintf(both, size, "%s%s", alone ? alone : "", one);
+    free(alone), free(one);
+    alone = both;
+  }
+  snprintf(lines, sizeof(lines), "%s/lines.txt", f->dir);
+  assert_int_equal(ref_train_write_file(lines, "qq rr\n\nab cd\nx\n"), 0);
+  run_expect(f, 0, "generate --model %s --max-tokens 4 --checkpoint %s/gen/checkpoint.safetensors "
+             "< %s", f->model, f->dir, lines);
+  assert_true(log_has(f, "model loaded in"));
+  assert_true(log_has(f, "; setup "));
+  char *together = log_text(f);
+  assert_string_equal(together, alone);
+  free(together), free(alone);
 }
 
 /* A task of the user's own: a CSV file the test writes, columns found by their header names,

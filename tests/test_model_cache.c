@@ -2,13 +2,16 @@
  * plain-C reference; on tests/data/tiny.gguf, the cache's logits against the full forward's at
  * every position, with and without a soft prompt and with appends of one and of many rows
  * (chunked past 64), and after a prompt of more than 64 rows; greedy decoding identical both ways; truncate and reuse against a fresh
- * cache; bad input. */
+ * cache; bad input. The prompt's cache as the prefix of batch forwards (lamp_model_forward_prefixed)
+ * against the plain forward on the tiny model and the architecture fixtures, both weight
+ * modes; its errors and the refused backward. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fixture.h"
 #include "lamp/cache.h"
+#include "lamp/gguf.h"
 #include "lamp/train.h"
 #include "model/llama_ops.h"
 #include "ref.h"
@@ -358,6 +361,207 @@ static void test_cache_errors(void **state) {
   lamp_model_cache_release(NULL);
 }
 
+/* ---- the prompt's keys and values as the prefix of a batch forward ---------------------- */
+
+enum { PP = 5, PB = 3, PT = 9, PK = 3 }; /* P + T within Mistral's 16-position window */
+
+/* A model of a GGUF file or a Hugging Face folder in weights mode w. */
+static lamp_model *load_model(lamp_context *ctx, const char *path, int gguf, lamp_model_weights w) {
+  const lamp_model_options opt = {w, NULL};
+  lamp_model *m = NULL;
+  if (gguf) {
+    lamp_gguf *g = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_gguf_open(ctx, path, &g));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_create_gguf_with(ctx, g, &opt, &m));
+    lamp_gguf_release(g);
+  } else {
+    LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors_with(ctx, path, &opt, &m));
+  }
+  assert_int_equal(lamp_model_get_weights(m), w);
+  return m;
+}
+
+/* A cache holding `rows` rows of the prompt (PP, C) on the device. */
+static lamp_model_cache *prefix_cache(lamp_context *ctx, lamp_model *m, const lamp_tensor *prompt,
+                                      size_t rows) {
+  lamp_model_cache *k = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_create(m, PP + 1, &k));
+  lamp_tensor part = *prompt;
+  part.ne[1] = rows;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_append(k, &part, NULL, 0, NULL));
+  return k;
+}
+
+/* A batch of `batch` sequences of lengths `len` (T the longest) and its outputs: each
+ * sequence's last token and, when it has more than one, its first; targets cycle through the
+ * labels (valid vocabulary ids too). Returns M. */
+static size_t prefix_batch(lamp_context *ctx, lamp_model_workspace *ws, size_t V, size_t batch,
+                           const size_t *len, uint64_t seed) {
+  int32_t ids[PB * PT], targets[2 * PB];
+  size_t T = 0, seq[2 * PB], pos[2 * PB], M = 0;
+  for (size_t b = 0; b < batch; b++) T = len[b] > T ? len[b] : T;
+  for (size_t b = 0; b < batch; b++) {
+    tokens(ids + b * T, T, V, seed + b);
+    seq[M] = b, pos[M] = len[b] - 1, targets[M] = (int32_t)(M % PK), M++;
+    if (len[b] > 1) seq[M] = b, pos[M] = 0, targets[M] = (int32_t)(M % PK), M++;
+  }
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, batch, T, ids, len));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, M, seq, pos, targets));
+  return M;
+}
+
+/* The logits (M, width) and losses (M) of the last forward, appended to out. */
+static void prefix_results(lamp_context *ctx, lamp_model_workspace *ws, size_t M, size_t width,
+                           float *out) {
+  lamp_tensor lt, ls;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_logits(ws, &lt));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_losses(ws, &ls));
+  assert_int_equal(lamp_tensor_numel(&lt), M * width);
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, out, M * width * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &ls, out + M * width, M * sizeof(float)));
+}
+
+/* The prefixed forward against the plain one on model m, both heads, batches with and without
+ * padding, every block's activations kept and recomputed (the backward's layout): the logits
+ * and losses agree within TOL of their scale. The prefixed forward runs first on each batch,
+ * the first time on a fresh workspace, so it cannot lean on the plain forward's rows. */
+static void check_prefixed(lamp_context *ctx, lamp_model *m, const char *what) {
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_get_config(m, &c));
+  const size_t C = c.n_embd, V = c.n_vocab;
+  float *prompt = malloc(PP * C * sizeof(float));
+  float *want = malloc(2 * PB * (V + 1) * sizeof(float)), *got = malloc(2 * PB * (V + 1) * sizeof(float));
+  assert_true(prompt && want && got);
+  ref_fill_uniform(prompt, PP * C, 41, -1, 1);
+  lamp_tensor pt = dev(ctx, prompt, C, PP);
+  lamp_model_cache *k = prefix_cache(ctx, m, &pt, PP);
+  const int32_t labels[PK] = {1, 2, 3};
+  const size_t cases[][PB + 1] = {
+      {3, PT, 4, 1},     /* padding, a one-token sequence */
+      {1, PT},           /* one sequence, no padding */
+      {2, 6, 6},         /* shorter than the workspace's tokens */
+      {3, 2, 7, 5},
+  };
+  const size_t n_cases = fixture_simulator() ? 1 : sizeof(cases) / sizeof(cases[0]);
+  double worst[2][2] = {{0, 0}, {0, 0}}; /* [head][logits, losses] */
+  for (int rec = 0; rec < (fixture_simulator() ? 1 : 2); rec++) {
+    lamp_model_shape s = {PB, PT, PP, 2 * PB, PK, rec};
+    lamp_model_workspace *ws = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(m, &s, &ws));
+    LAMP_OK_OR_FAIL(ctx, lamp_model_set_labels(ws, PK, labels));
+    lamp_tensor pin;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_prompt(ws, &pin));
+    for (size_t i = 0; i < n_cases; i++) {
+      const size_t B = cases[i][0], *len = cases[i] + 1;
+      size_t M = prefix_batch(ctx, ws, V, B, len, 50 + i);
+      for (int head = 0; head < 2; head++) {
+        const size_t width = head ? PK : V;
+        LAMP_OK_OR_FAIL(ctx, lamp_model_forward_prefixed(ws, k, (lamp_model_head)head));
+        prefix_results(ctx, ws, M, width, got);
+        /* the workspace's prompt input, filled only now: the prefixed forward never reads it */
+        LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &pin, prompt, PP * C * sizeof(float)));
+        LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, (lamp_model_head)head));
+        prefix_results(ctx, ws, M, width, want);
+        double e[2] = {ref_max_rel_error(got, want, M * width),
+                       ref_max_rel_error(got + M * width, want + M * width, M)};
+        for (int j = 0; j < 2; j++) {
+          if (!(e[j] < TOL))
+            fail_msg("%s, case %zu, %s head, recompute %d: %s differ by %g of their scale", what,
+                     i, head ? "label" : "vocabulary", rec, j ? "losses" : "logits", e[j]);
+          if (e[j] > worst[head][j]) worst[head][j] = e[j];
+        }
+      }
+    }
+    lamp_model_workspace_release(ws);
+  }
+  print_message("%s: prefixed forward within %.2e (vocabulary logits), %.2e (losses); label "
+                "logits %.2e, losses %.2e\n", what, worst[0][0], worst[0][1], worst[1][0],
+                worst[1][1]);
+  lamp_model_cache_release(k);
+  lamp_tensor_release(&pt);
+  free(prompt), free(want), free(got);
+}
+
+static void test_prefixed_tiny(void **state) {
+  env *e = *state;
+  check_prefixed(e->ctx, e->model, "tiny (f32)");
+  if (fixture_simulator()) return; /* the file's F32 matrices stay f32 when stored */
+  lamp_model *m = load_model(e->ctx, LAMP_TEST_DATA "/tiny.gguf", 1, LAMP_MODEL_WEIGHTS_STORED);
+  check_prefixed(e->ctx, m, "tiny (stored)");
+  lamp_model_release(m);
+}
+
+/* Qwen2 (Q/K/V biases), Mistral and Phi-3 (fused matrices) from tests/data/arch, F16 on file:
+ * f32 weights and weights as stored (under the simulator Qwen2 as stored only). */
+static void test_prefixed_arch(void **state) {
+  env *e = *state;
+  const char *names[] = {"qwen2", "mistral", "phi3"};
+  const int sim = fixture_simulator();
+  for (size_t i = 0; i < (sim ? 1u : 3u); i++)
+    for (int stored = sim; stored < 2; stored++) {
+      char dir[1024], what[64];
+      snprintf(dir, sizeof(dir), "%s/arch/%s", LAMP_TEST_DATA, names[i]);
+      snprintf(what, sizeof(what), "%s (%s)", names[i], stored ? "stored" : "f32");
+      lamp_model *m = load_model(e->ctx, dir, 0,
+                                 stored ? LAMP_MODEL_WEIGHTS_STORED : LAMP_MODEL_WEIGHTS_F32);
+      check_prefixed(e->ctx, m, what);
+      lamp_model_release(m);
+    }
+}
+
+/* A cache that is not the workspace's prompt, a workspace without one, and the backward. */
+static void test_prefixed_errors(void **state) {
+  env *e = *state;
+  lamp_context *ctx = e->ctx;
+  const size_t C = e->cfg.n_embd, V = e->cfg.n_vocab, len[1] = {4};
+  float *prompt = malloc((PP + 1) * C * sizeof(float));
+  assert_non_null(prompt);
+  ref_fill_uniform(prompt, (PP + 1) * C, 43, -1, 1);
+  lamp_tensor pt = dev(ctx, prompt, C, PP + 1);
+  lamp_model_cache *k = prefix_cache(ctx, e->model, &pt, PP);
+  lamp_model_cache *shorter = prefix_cache(ctx, e->model, &pt, PP - 1);
+  lamp_model_cache *longer = prefix_cache(ctx, e->model, &pt, PP + 1);
+  lamp_model *other = load_model(ctx, LAMP_TEST_DATA "/tiny.gguf", 1, LAMP_MODEL_WEIGHTS_F32);
+  lamp_model_cache *foreign = prefix_cache(ctx, other, &pt, PP);
+  lamp_model_shape s = {PB, PT, PP, 2 * PB, PK, 0}, bare = {PB, PT, 0, 2 * PB, PK, 0};
+  lamp_model_workspace *ws = NULL, *wb = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(e->model, &s, &ws));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(e->model, &bare, &wb));
+  prefix_batch(ctx, ws, V, 1, len, 60);
+  prefix_batch(ctx, wb, V, 1, len, 60);
+  const lamp_model_head vh = LAMP_MODEL_HEAD_VOCAB;
+  assert_int_equal(lamp_model_forward_prefixed(ws, shorter, vh), LAMP_ERR_SHAPE);
+  assert_non_null(strstr(lamp_context_error(ctx), "holds 4 positions, the workspace's prompt is 5"));
+  assert_int_equal(lamp_model_forward_prefixed(ws, longer, vh), LAMP_ERR_SHAPE);
+  assert_non_null(strstr(lamp_context_error(ctx), "holds 6 positions"));
+  assert_int_equal(lamp_model_forward_prefixed(ws, foreign, vh), LAMP_ERR_INVALID_ARGUMENT);
+  assert_non_null(strstr(lamp_context_error(ctx), "another model"));
+  assert_int_equal(lamp_model_forward_prefixed(wb, k, vh), LAMP_ERR_INVALID_ARGUMENT);
+  assert_non_null(strstr(lamp_context_error(ctx), "no prompt rows"));
+  assert_int_equal(lamp_model_forward_prefixed(ws, NULL, vh), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_model_forward_prefixed(NULL, k, vh), LAMP_ERR_INVALID_ARGUMENT);
+  assert_int_equal(lamp_model_forward_prefixed(ws, k, (lamp_model_head)7),
+                   LAMP_ERR_INVALID_ARGUMENT);
+  /* refused forwards leave no logits behind */
+  lamp_tensor lt;
+  assert_int_equal(lamp_model_logits(ws, &lt), LAMP_ERR_INVALID_ARGUMENT);
+  /* no gradient through the cache; a plain forward after it has one again */
+  LAMP_OK_OR_FAIL(ctx, lamp_model_forward_prefixed(ws, k, vh));
+  assert_int_equal(lamp_model_backward(ws), LAMP_ERR_UNSUPPORTED);
+  assert_non_null(strstr(lamp_context_error(ctx), "no gradient path"));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, vh));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_backward(ws));
+  lamp_model_workspace_release(ws);
+  lamp_model_workspace_release(wb);
+  lamp_model_cache_release(k);
+  lamp_model_cache_release(shorter);
+  lamp_model_cache_release(longer);
+  lamp_model_cache_release(foreign);
+  lamp_model_release(other);
+  lamp_tensor_release(&pt);
+  free(prompt);
+}
+
 int main(void) {
   const struct CMUnitTest kernel[] = {
       cmocka_unit_test(test_attention_cached),
@@ -369,6 +573,9 @@ int main(void) {
       cmocka_unit_test(test_cache_greedy),
       cmocka_unit_test(test_cache_truncate_reuse),
       cmocka_unit_test(test_cache_errors),
+      cmocka_unit_test(test_prefixed_tiny),
+      cmocka_unit_test(test_prefixed_arch),
+      cmocka_unit_test(test_prefixed_errors),
   };
   int fails = cmocka_run_group_tests_name("cached attention", kernel, fixture_setup,
                                           fixture_teardown);

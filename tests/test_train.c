@@ -1,7 +1,8 @@
 /* The engine through its public API (lamp/train.h) on the tiny random model of
  * tests/data/tiny.gguf: fit and hand-driven steps agree bit for bit, a resumed trainer reaches
  * the same parameters as one never stopped, cancellation checkpoints, a PEFT adapter scores as
- * the prompt it came from, a custom CSV task trains and evaluates, metrics match hand counts,
+ * the prompt it came from, scoring after a cached prompt matches scoring without the cache, a
+ * custom CSV task trains and evaluates, metrics match hand counts,
  * and bad input gets a message naming its cause. Each test makes what it needs. */
 #include <math.h>
 #include <pthread.h>
@@ -298,6 +299,77 @@ static void test_peft_adapter_scores_as_its_prompt(void **state) {
   lamp_examples_release(train);
   lamp_examples_release(dev);
   lamp_classifier_release(c);
+}
+
+/* Scoring after the prompt's keys and values computed once (the default) gives the scores,
+ * predictions and metrics of scoring with the prompt rows in every batch: one-token words (the
+ * label head) and words of three tokens (the vocabulary head), batches of 5 with a last one of
+ * 1. */
+static void test_prompt_cache_scores_as_without(void **state) {
+  env *e = *state;
+  const lamp_task *sst2 = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_task_find(e->ctx, "sst2", &sst2));
+  const char *words[2] = {" a| b", " no| yes"};
+  for (int w = 0; w < 2; w++) {
+    lamp_classifier *c[2] = {NULL, NULL};
+    lamp_examples *dev[2] = {NULL, NULL}, *train = NULL;
+    for (int i = 0; i < 2; i++) {
+      lamp_classifier_options co;
+      lamp_classifier_options_init(&co, sst2);
+      co.template_text = "{sentence} =";
+      co.words = words[w];
+      co.max_tokens = 40;
+      co.eval_batch = 5;
+      co.no_prompt_cache = i;
+      LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_create(e->llm, &co, &c[i]));
+      LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_get_options(c[i], &co));
+      assert_int_equal(co.no_prompt_cache, i);
+      LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c[i], e->dev, 0, &dev[i]));
+    }
+    size_t tokens = 0;
+    assert_non_null(lamp_classifier_word(c[0], 0, &tokens));
+    assert_int_equal(tokens, w ? 3 : 1);
+    LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c[0], e->train, 0, &train));
+    lamp_trainer_options to;
+    small_options(e, &to, 4);
+    lamp_trainer *t = NULL;
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c[0], &to, train, &t));
+    lamp_fit_options fit;
+    lamp_fit_options_init(&fit);
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_fit(t, &fit));
+    const size_t n = lamp_examples_count(dev[0]), K = lamp_classifier_label_count(c[0]);
+    double *sc[2];
+    int32_t *pred[2];
+    lamp_metrics m[2];
+    for (int i = 0; i < 2; i++) {
+      sc[i] = malloc(n * K * sizeof(double));
+      pred[i] = malloc(n * sizeof(int32_t));
+      assert_true(sc[i] && pred[i]);
+      LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_evaluate(c[i], lamp_trainer_prompt(t), dev[i], 0,
+                                                       sc[i], pred[i], &m[i]));
+    }
+    double worst = 0;
+    for (size_t j = 0; j < n * K; j++) {
+      double d = fabs(sc[0][j] - sc[1][j]) / (1 + fabs(sc[1][j]));
+      if (!(d < 1e-5)) fail_msg("words '%s', score %zu: %.7f cached, %.7f not", words[w], j,
+                                sc[0][j], sc[1][j]);
+      if (d > worst) worst = d;
+    }
+    for (size_t j = 0; j < n; j++) assert_int_equal(pred[0][j], pred[1][j]);
+    assert_int_equal(m[0].examples, n);
+    assert_true(m[0].accuracy == m[1].accuracy && m[0].score == m[1].score);
+    assert_true(fabs(m[0].loss - m[1].loss) < 1e-5);
+    print_message("words '%s': scores within %.2e with and without the prompt cache, accuracy "
+                  "%.4f both\n", words[w], worst, m[0].accuracy);
+    for (int i = 0; i < 2; i++) {
+      free(sc[i]), free(pred[i]);
+      lamp_examples_release(dev[i]);
+    }
+    lamp_trainer_release(t);
+    lamp_examples_release(train);
+    lamp_classifier_release(c[0]);
+    lamp_classifier_release(c[1]);
+  }
 }
 
 /* A user's CSV file: quoted fields with commas, the label and text columns found by name,
@@ -778,6 +850,7 @@ int main(void) {
       cmocka_unit_test(test_step_time_of_steps_seen_done_together),
       cmocka_unit_test(test_resume_is_exact_and_cancel_checkpoints),
       cmocka_unit_test(test_peft_adapter_scores_as_its_prompt),
+      cmocka_unit_test(test_prompt_cache_scores_as_without),
       cmocka_unit_test(test_custom_csv_task_trains_and_evaluates),
       cmocka_unit_test(test_added_text_matches_the_file_path),
       cmocka_unit_test(test_accumulation_and_ranks_equal_one_batch),

@@ -8,7 +8,7 @@
  * lamp_prompt_forward writes) and token ids, positions counting from 0 at the first row, as in
  * lamp_model_forward with a prompt. lamp_model_cache_truncate goes back to the first n
  * positions, so a prompt's keys and values are computed once and reused by every text
- * generated after it.
+ * generated after it; lamp_model_forward_prefixed reuses them for whole scoring batches.
  *
  * Typical use:
  *   lamp_model_cache_create(model, 512, &cache);
@@ -60,6 +60,21 @@ LAMP_API lamp_status lamp_model_cache_append(lamp_model_cache *cache, const lamp
 
 /* Keeps the first `length` positions (at most the current length) and forgets the others. */
 LAMP_API lamp_status lamp_model_cache_truncate(lamp_model_cache *cache, size_t length);
+
+/* lamp_model_forward with the prompt's keys and values taken from `prefix` instead of computed:
+ * only the token rows run through the blocks (P + B T rows become B T), which is what
+ * classifying many batches after one trained prompt costs. `prefix` must hold exactly the P
+ * prompt positions of the workspace's shape, appended from the prompt's rows
+ * (lamp_model_cache_append(prefix, &prompt_rows, NULL, 0, NULL)), on the workspace's model;
+ * the workspace's own prompt rows (lamp_model_prompt) are not read. Logits and losses agree
+ * with lamp_model_forward's to rounding (the cache computes the prompt rows in other
+ * products). A workspace without prompt rows or a cache of another model is
+ * LAMP_ERR_INVALID_ARGUMENT, a cache of another length LAMP_ERR_SHAPE, each naming the
+ * mismatch. lamp_model_backward after it is LAMP_ERR_UNSUPPORTED: the cache keeps no gradient
+ * path to the prompt. The cache is only read, and may serve any number of workspaces. */
+LAMP_API lamp_status lamp_model_forward_prefixed(lamp_model_workspace *ws,
+                                                 const lamp_model_cache *prefix,
+                                                 lamp_model_head head);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,9 @@
  * then its tokens, then padding (right-padded to the longest, T). Positions count from 0 at
  * the first prompt row; padding rows take part in nothing. The prompt is causal and comes
  * first, so its hidden states are the same in every sequence: a workspace computes them once
- * per batch (P + B T rows, not B (P + T)) and their gradient gathers every sequence's. Outputs
+ * per batch (P + B T rows, not B (P + T)) and their gradient gathers every sequence's; when the
+ * prompt is fixed (scoring), lamp_model_forward_prefixed (lamp/cache.h) takes its keys and
+ * values from a cache computed once and runs the B T token rows alone. Outputs
  * are requested at chosen (sequence, token index) pairs, token index counted from the first
  * token (not the prompt).
  *

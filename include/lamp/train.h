@@ -99,6 +99,12 @@ typedef struct lamp_classifier_options {
   size_t max_tokens;         /* longest input in tokens; longer texts keep their end [256] */
   int bos;                   /* nonzero: the BOS token first */
   size_t eval_batch;         /* examples per scoring batch [16] */
+  int no_prompt_cache;       /* nonzero: every scoring batch runs the prompt rows through the
+                                model again; zero: lamp_classifier_evaluate computes the
+                                prompt's keys and values once per call and every batch takes
+                                them from a cache (lamp_model_forward_prefixed), the same
+                                scores to rounding. Not a run option (checkpoints leave it
+                                out) [0] */
 } lamp_classifier_options;
 
 LAMP_API void lamp_classifier_options_init(lamp_classifier_options *options,
@@ -139,7 +145,8 @@ LAMP_API void lamp_examples_release(lamp_examples *examples);
 /* Scores the first `limit` examples (0 = all) with `prompt` prepended (NULL: the bare model):
  * class scores (n x K, logits or word log-probabilities, may be NULL), predicted classes (n,
  * may be NULL), and with `metrics` (needs every label known) the task's metrics. Batches hold
- * neighbouring lengths; results are in the examples' order. */
+ * neighbouring lengths; results are in the examples' order. The prompt's keys and values are
+ * computed once per call unless the options set no_prompt_cache. */
 LAMP_API lamp_status lamp_classifier_evaluate(lamp_classifier *cls, lamp_prompt *prompt,
                                               const lamp_examples *examples, size_t limit,
                                               double *scores, int32_t *pred,
@@ -265,8 +272,10 @@ typedef struct lamp_step_result {
  * finite is LAMP_ERR_NUMERIC (the parameters are then not worth saving). */
 LAMP_API lamp_status lamp_trainer_collect(lamp_trainer *trainer, lamp_step_result *result);
 
-/* lamp_classifier_evaluate with the trainer's prompt. Pending steps are collected first and
- * their results dropped; call collect before when they matter. */
+/* lamp_classifier_evaluate with the trainer's prompt, always running its rows through the model
+ * in every batch (no_prompt_cache set), so that training runs' evaluations keep the numbers
+ * they had before the cache. Pending steps are collected first and their results dropped; call
+ * collect before when they matter. */
 LAMP_API lamp_status lamp_trainer_evaluate(lamp_trainer *trainer, const lamp_examples *examples,
                                            size_t limit, lamp_metrics *metrics);
 

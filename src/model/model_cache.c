@@ -268,3 +268,29 @@ lamp_status lamp_model_cache_append(lamp_model_cache *cache, const lamp_tensor *
   if (logits) *logits = lamp__model_mat(k->logits, c->n_vocab, 1);
   return LAMP_OK;
 }
+
+lamp_status lamp__cache_prefix_check(const lamp_model_cache *k, const lamp_model_workspace *ws) {
+  const size_t P = ws->shape.prompt;
+  if (!P)
+    return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "prefixed forward: the workspace has "
+                      "no prompt rows for the cache to stand for");
+  if (k->model != ws->model)
+    return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "prefixed forward: the cache belongs "
+                      "to another model than the workspace");
+  if (k->length != P)
+    return lamp__fail(ws->ctx, LAMP_ERR_SHAPE, "prefixed forward: the cache holds %zu "
+                      "positions, the workspace's prompt is %zu rows", k->length, P);
+  return LAMP_OK;
+}
+
+lamp_status lamp__cache_prefix_copy(const lamp_model_cache *k, size_t l, const lamp_tensor *qkv,
+                                    size_t rows) {
+  lamp_context *ctx = k->ctx;
+  /* the reverse of lamp__cache_block's copy: cache rows into the key and value columns */
+  const size_t src_origin[3] = {k->kv[l].offset, 0, 0};
+  const size_t dst_origin[3] = {qkv->offset + k->HD * 4, 0, 0}, region[3] = {k->KVW * 4, rows, 1};
+  LAMP__CL(ctx, clEnqueueCopyBufferRect(ctx->queue, k->kv[l].buffer, qkv->buffer, src_origin,
+                                        dst_origin, region, k->KVW * 4, 0, k->W * 4, 0, 0, NULL,
+                                        NULL));
+  return LAMP_OK;
+}

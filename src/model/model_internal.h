@@ -3,6 +3,7 @@
 #define LAMP_MODEL_INTERNAL_H
 
 #include "runtime/internal.h"
+#include "lamp/cache.h"
 #include "lamp/gguf.h"
 #include "lamp/model.h"
 
@@ -161,6 +162,7 @@ struct lamp_model_workspace {
   int has_targets;
   size_t n_labels;
   int forward_done;
+  int prefixed;             /* the last forward took the prompt's keys and values from a cache */
   lamp_model_head last_head;
 
   cl_mem ids, lengths_dev, valid, out_rows, targets_dev, label_ids; /* cl_int arrays */
@@ -207,6 +209,16 @@ lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *
 /* Blocking write of host floats into a region at a float offset. */
 lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_offset,
                               const float *data, size_t floats);
+
+/* ---- model_cache.c: a cache as the prompt prefix of a workspace's forward ---- */
+
+/* Checks that `k` can stand for the prompt of `ws` (lamp_model_forward_prefixed). */
+lamp_status lamp__cache_prefix_check(const lamp_model_cache *k, const lamp_model_workspace *ws);
+
+/* Copies block l's keys and values of the cache's first `rows` positions into columns
+ * HD .. W - 1 of rows 0 .. rows - 1 of qkv (>= rows, W), the fused QKV rows after RoPE. */
+lamp_status lamp__cache_prefix_copy(const lamp_model_cache *k, size_t l, const lamp_tensor *qkv,
+                                    size_t rows);
 
 /* ---- architectures (model_arch.c) ---- */
 

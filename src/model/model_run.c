@@ -531,7 +531,29 @@ typedef struct lamp__run {
   lamp_context *ctx;
   const lamp_model_config *c;
   size_t N, NG, S, W, HD; /* NG: the rows GEMMs see (lamp__gemm_rows) */
+  /* A prefixed forward (lamp_model_forward_prefixed) computes the token rows only, r0 = P on,
+   * and takes the prompt rows' keys and values from `prefix`; otherwise r0 = 0. */
+  size_t r0, NA; /* NA: the rows the workspace holds for GEMMs */
+  const lamp_model_cache *prefix;
 } lamp__run;
+
+/* Rows r0 .. N - 1 of a region `cols` wide; with `gemm` as many as a product sees, rounded up
+ * like NG within the workspace's rows. With r0 = 0 these are the run's N or NG rows. */
+static lamp_tensor lamp__run_mat(const lamp__run *r, lamp__region reg, size_t cols, int gemm) {
+  size_t n = r->N - r->r0;
+  if (gemm) {
+    n = lamp__gemm_rows(n);
+    if (n > r->NA - r->r0) n = r->NA - r->r0;
+  }
+  reg.offset += r->r0 * cols * 4;
+  return lamp__model_mat(reg, cols, n);
+}
+
+/* Entries r0 .. N - 1 of a per-row vector (rstd). */
+static lamp_tensor lamp__run_vec(const lamp__run *r, lamp__region reg) {
+  reg.offset += r->r0 * 4;
+  return lamp__model_mat(reg, r->N - r->r0, 1);
+}
 
 static lamp__slot *lamp__slot_of(lamp__run *r, size_t l) {
   return &r->ws->slots[r->ws->shape.recompute ? 0 : l];
@@ -545,23 +567,26 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   const lamp_model_config *c = r->c;
   const lamp__layer *y = &ws->model->layers[l];
   lamp__slot *sl = lamp__slot_of(r, l);
-  const size_t C = c->n_embd, F = c->n_ff, N = r->N, NG = r->NG;
-  lamp_tensor h = lamp__model_mat(ws->h, C, N), tmp = lamp__model_mat(ws->tmp, C, N);
+  const size_t C = c->n_embd, F = c->n_ff, N = r->N;
+  lamp_tensor h = lamp__run_mat(r, ws->h, C, 0), tmp = lamp__run_mat(r, ws->tmp, C, 0);
+  /* RoPE and attention see every row: the prompt rows hold the cache's keys and values */
   lamp_tensor qkv = lamp__model_mat(sl->qkv, r->W, N), o = lamp__model_mat(sl->o, r->HD, N);
-  lamp_tensor hg = lamp__model_mat(ws->h, C, NG), tmpg = lamp__model_mat(ws->tmp, C, NG);
-  lamp_tensor qkvg = lamp__model_mat(sl->qkv, r->W, NG), og = lamp__model_mat(sl->o, r->HD, NG);
+  lamp_tensor qkvr = lamp__run_mat(r, sl->qkv, r->W, 0);
+  lamp_tensor hg = lamp__run_mat(r, ws->h, C, 1), tmpg = lamp__run_mat(r, ws->tmp, C, 1);
+  lamp_tensor qkvg = lamp__run_mat(r, sl->qkv, r->W, 1), og = lamp__run_mat(r, sl->o, r->HD, 1);
   lamp_tensor lse = lamp__model_mat(sl->lse, c->n_heads, N);
-  lamp_tensor gug = lamp__model_mat(sl->gu, 2 * F, NG), w;
-  lamp_tensor xin = lamp__model_mat(ws->xs[l], C, N), xmid = lamp__model_mat(sl->xmid, C, N);
-  lamp_tensor rstd2 = lamp__model_mat(sl->rstd2, N, 1), fn = lamp__model_mat(y->ffn_norm, C, 1);
+  lamp_tensor gug = lamp__run_mat(r, sl->gu, 2 * F, 1), w;
+  lamp_tensor xin = lamp__run_mat(r, ws->xs[l], C, 0), xmid = lamp__run_mat(r, sl->xmid, C, 0);
+  lamp_tensor rstd2 = lamp__run_vec(r, sl->rstd2), fn = lamp__model_mat(y->ffn_norm, C, 1);
   lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r->S);
   lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
   LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
   LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &qkvg));
-  LAMP__TRY(lamp__model_qkv_bias(ws->model, l, &qkv));
+  LAMP__TRY(lamp__model_qkv_bias(ws->model, l, &qkvr));
   const size_t P = ws->shape.prompt, T = ws->tokens;
   LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));
+  if (r->prefix) LAMP__TRY(lamp__cache_prefix_copy(r->prefix, l, &qkv, P));
   LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, P, T,
                                           c->n_heads, c->n_kv_heads, c->head_dim));
   LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
@@ -579,6 +604,9 @@ static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
   r->S = ws->shape.prompt + ws->tokens;
   r->N = ws->shape.prompt + ws->batch * ws->tokens;
   r->NG = lamp__gemm_rows(r->N);
+  r->r0 = 0;
+  r->NA = lamp__gemm_rows(ws->shape.prompt + ws->shape.batch * ws->shape.tokens);
+  r->prefix = NULL;
   r->HD = r->c->n_heads * r->c->head_dim;
   r->W = r->HD + 2 * r->c->n_kv_heads * r->c->head_dim;
   if (!ws->batch || !ws->n_out)
@@ -587,10 +615,15 @@ static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
   return LAMP_OK;
 }
 
-lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
-  if (!ws) return LAMP_ERR_INVALID_ARGUMENT;
+/* lamp_model_forward, or with `prefix` lamp_model_forward_prefixed (checked by the caller). */
+static lamp_status lamp__forward(lamp_model_workspace *ws, lamp_model_head head,
+                                 const lamp_model_cache *prefix) {
   lamp__run r;
   LAMP__TRY(lamp__run_init(&r, ws));
+  if (prefix) {
+    r.r0 = ws->shape.prompt;
+    r.prefix = prefix;
+  }
   lamp_context *ctx = ws->ctx;
   const lamp_model_config *c = r.c;
   if (head != LAMP_MODEL_HEAD_VOCAB && head != LAMP_MODEL_HEAD_LABELS)
@@ -606,41 +639,43 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
                           ws->n_labels);
   }
   ws->forward_done = 0;
-  const size_t C = c->n_embd, F = c->n_ff, N = r.N, NG = r.NG, M = ws->n_out, L = c->n_layers;
-  const size_t P = ws->shape.prompt;
-  lamp_tensor x0 = lamp__model_mat(ws->xs[0], C, N);
+  const size_t C = c->n_embd, F = c->n_ff, N = r.N, M = ws->n_out, L = c->n_layers;
+  const size_t P = prefix ? 0 : ws->shape.prompt; /* the prompt rows embedded */
+  lamp_tensor x0 = lamp__run_mat(&r, ws->xs[0], C, 0);
   lamp_tensor prompt = lamp__model_mat(ws->prompt, C, P ? P : 1);
   LAMP__TRY(lamp__model_embed(ws->model, &x0, P ? &prompt : NULL, ws->ids, ws->lengths_dev,
                               ws->batch, ws->tokens, P));
-  lamp_tensor h = lamp__model_mat(ws->h, C, N), tmp = lamp__model_mat(ws->tmp, C, N);
-  lamp_tensor a = lamp__model_mat(ws->a, F, N), ag = lamp__model_mat(ws->a, F, NG);
-  lamp_tensor tmpg = lamp__model_mat(ws->tmp, C, NG);
-  lamp_tensor rstd1 = lamp__model_mat(lamp__slot_of(&r, 0)->rstd1, N, 1);
+  lamp_tensor h = lamp__run_mat(&r, ws->h, C, 0), tmp = lamp__run_mat(&r, ws->tmp, C, 0);
+  lamp_tensor a = lamp__run_mat(&r, ws->a, F, 0), ag = lamp__run_mat(&r, ws->a, F, 1);
+  lamp_tensor tmpg = lamp__run_mat(&r, ws->tmp, C, 1);
+  lamp_tensor rstd1 = lamp__run_vec(&r, lamp__slot_of(&r, 0)->rstd1);
   lamp_tensor an0 = lamp__model_mat(ws->model->layers[0].attn_norm, C, 1);
   LAMP__TRY(lamp__llama_rmsnorm_forward(ctx, &h, &rstd1, &x0, &an0, c->norm_eps));
   for (size_t l = 0; l < L; l++) {
     const lamp__layer *y = &ws->model->layers[l];
     lamp__slot *sl = lamp__slot_of(&r, l);
     LAMP__TRY(lamp__block_front(&r, l));
-    lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
+    lamp_tensor gu = lamp__run_mat(&r, sl->gu, 2 * F, 0), xmid = lamp__run_mat(&r, sl->xmid, C, 0);
     lamp_tensor wdown;
     LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
     LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &wdown));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &wdown, 0.0f, &tmpg));
     if (l + 1 < L) {
-      lamp_tensor xn = lamp__model_mat(ws->xs[l + 1], C, N);
-      lamp_tensor r1 = lamp__model_mat(lamp__slot_of(&r, l + 1)->rstd1, N, 1);
+      lamp_tensor xn = lamp__run_mat(&r, ws->xs[l + 1], C, 0);
+      lamp_tensor r1 = lamp__run_vec(&r, lamp__slot_of(&r, l + 1)->rstd1);
       lamp_tensor an = lamp__model_mat(ws->model->layers[l + 1].attn_norm, C, 1);
       LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &xn, &h, &r1, &xmid, &tmp, &an,
                                                 c->norm_eps));
     } else {
-      /* Only the chosen rows go on: the last residual add and the final norm run on M rows. */
+      /* Only the chosen rows go on: the last residual add and the final norm run on M rows.
+       * The chosen rows count from the first prompt row. */
       lamp_tensor xsel = lamp__model_mat(ws->xsel, C, M), tsel = lamp__model_mat(ws->tsel, C, M);
       lamp_tensor xl = lamp__model_mat(ws->xl, C, M), hf = lamp__model_mat(ws->hf, C, M);
       lamp_tensor rf = lamp__model_mat(ws->rstdf, M, 1);
       lamp_tensor on = lamp__model_mat(ws->model->out_norm, C, 1);
-      LAMP__TRY(lamp__llama_gather(ctx, &xsel, &xmid, ws->out_rows));
-      LAMP__TRY(lamp__llama_gather(ctx, &tsel, &tmp, ws->out_rows));
+      lamp_tensor xall = lamp__model_mat(sl->xmid, C, N), tall = lamp__model_mat(ws->tmp, C, N);
+      LAMP__TRY(lamp__llama_gather(ctx, &xsel, &xall, ws->out_rows));
+      LAMP__TRY(lamp__llama_gather(ctx, &tsel, &tall, ws->out_rows));
       LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &xl, &hf, &rf, &xsel, &tsel, &on,
                                                 c->norm_eps));
     }
@@ -659,7 +694,22 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
   }
   ws->last_head = head;
   ws->forward_done = 1;
+  ws->prefixed = prefix != NULL;
   return LAMP_OK;
+}
+
+lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
+  if (!ws) return LAMP_ERR_INVALID_ARGUMENT;
+  return lamp__forward(ws, head, NULL);
+}
+
+lamp_status lamp_model_forward_prefixed(lamp_model_workspace *ws, const lamp_model_cache *prefix,
+                                        lamp_model_head head) {
+  if (!ws || !prefix)
+    return lamp__fail(ws ? ws->ctx : NULL, LAMP_ERR_INVALID_ARGUMENT,
+                      "lamp_model_forward_prefixed: NULL argument");
+  LAMP__TRY(lamp__cache_prefix_check(prefix, ws));
+  return lamp__forward(ws, head, prefix);
 }
 
 lamp_status lamp_model_backward(lamp_model_workspace *ws) {
@@ -671,6 +721,10 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
   if (!ws->forward_done || !ws->has_targets || !ws->shape.prompt)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model backward needs a prompt and a "
                       "forward with targets on the current batch");
+  if (ws->prefixed)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model backward: the last forward took the "
+                      "prompt's keys and values from a cache, which keeps no gradient path to "
+                      "the prompt; run lamp_model_forward");
   const size_t C = c->n_embd, F = c->n_ff, N = r.N, NG = r.NG, M = ws->n_out, L = c->n_layers;
   const size_t P = ws->shape.prompt, H = c->n_heads;
   const lamp_model_head head = ws->last_head;

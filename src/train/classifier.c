@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lamp/cache.h"
 #include "train/train_internal.h"
 
 /* ---- a task's strings, copied --------------------------------------------------------------- */
@@ -157,6 +158,7 @@ lamp_status lamp_classifier_create(lamp_llm *llm, const lamp_classifier_options 
   c->max_tokens = o->max_tokens;
   c->eval_batch = o->eval_batch;
   c->bos = o->bos;
+  c->no_prompt_cache = o->no_prompt_cache;
   lamp_status st = lamp__task_copy_make(ctx, o->task, &c->task);
   const char *tmpl = o->template_text ? o->template_text : o->task->template_text;
   if (st == LAMP_OK && !tmpl)
@@ -210,6 +212,7 @@ lamp_status lamp_classifier_get_options(const lamp_classifier *c, lamp_classifie
   o->max_tokens = c->max_tokens;
   o->bos = c->bos;
   o->eval_batch = c->eval_batch;
+  o->no_prompt_cache = c->no_prompt_cache;
   return LAMP_OK;
 }
 
@@ -495,10 +498,24 @@ static int lamp__by_len_cmp(const void *a, const void *b) {
   return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* A cache holding the keys and values of the prompt rows in the workspace (filled by
+ * lamp__classifier_prompt_in): the prefix of every batch of one evaluation. */
+static lamp_status lamp__classifier_prefix(lamp_classifier *c, lamp_model_cache **out) {
+  lamp_tensor pin;
+  LAMP__TRY(lamp_model_prompt(c->ws, &pin));
+  LAMP__TRY(lamp_model_cache_create(c->llm->model, c->ws_prompt, out));
+  lamp_status st = lamp_model_cache_append(*out, &pin, NULL, 0, NULL);
+  if (st != LAMP_OK) {
+    lamp_model_cache_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
 lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
                                       const lamp_examples *ex, size_t limit, double *scores,
                                       int32_t *pred, lamp_metrics *metrics,
-                                      const lamp_reducer *red) {
+                                      const lamp_reducer *red, int prompt_cache) {
   if (!c || !ex) return LAMP_ERR_INVALID_ARGUMENT;
   size_t n = limit && limit < ex->n ? limit : ex->n, K = c->n_labels, E = c->eval_batch;
   if (metrics)
@@ -525,6 +542,9 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
     qsort(order, n, sizeof(*order), lamp__by_len_cmp);
     st = lamp__classifier_prompt_in(c, prompt);
   }
+  lamp_model_cache *prefix = NULL;
+  if (st == LAMP_OK && prompt && prompt_cache) st = lamp__classifier_prefix(c, &prefix);
+  const lamp_model_head head = lamp__classifier_head(c);
   /* with ranks, batch b is rank b mod R's: the same batches as one process, shared out */
   size_t ranks = red ? red->size : 1, rank = red ? red->rank : 0;
   for (size_t b0 = 0; b0 < n && st == LAMP_OK; b0 += E) {
@@ -533,7 +553,9 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
     for (size_t b = 0; b < count; b++) idx[b] = order[b0 + b].index;
     lamp_tensor t;
     st = lamp__classifier_batch(c, ex, idx, count, 1, 1, &M);
-    if (st == LAMP_OK) st = lamp_model_forward(c->ws, lamp__classifier_head(c));
+    if (st == LAMP_OK)
+      st = prefix ? lamp_model_forward_prefixed(c->ws, prefix, head)
+                  : lamp_model_forward(c->ws, head);
     if (st == LAMP_OK && c->single) {
       st = lamp_model_logits(c->ws, &t);
       if (st == LAMP_OK) st = lamp_tensor_download(c->ctx, &t, c->host_out, M * K * sizeof(float));
@@ -576,6 +598,7 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
     st = lamp_metrics_compute(K, gold, best_k, n, c->task.task.metric, metrics);
     metrics->loss = n ? loss_sum / (double)n : 0;
   }
+  lamp_model_cache_release(prefix);
   free(sc_all);
   free(gold);
   free(best_k);
@@ -587,5 +610,7 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
 lamp_status lamp_classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
                                      const lamp_examples *ex, size_t limit, double *scores,
                                      int32_t *pred, lamp_metrics *metrics) {
-  return lamp__classifier_evaluate(c, prompt, ex, limit, scores, pred, metrics, NULL);
+  if (!c) return LAMP_ERR_INVALID_ARGUMENT;
+  return lamp__classifier_evaluate(c, prompt, ex, limit, scores, pred, metrics, NULL,
+                                   !c->no_prompt_cache);
 }

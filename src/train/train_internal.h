@@ -46,7 +46,7 @@ struct lamp_classifier {
   lamp__task_copy task;
   char *template_text, *words_text;
   size_t max_tokens, eval_batch;
-  int bos;
+  int bos, no_prompt_cache;
   size_t n_labels;                             /* K */
   int32_t *words[LAMP_DATA_MAX_LABELS];        /* label word ids */
   size_t word_len[LAMP_DATA_MAX_LABELS];
@@ -74,11 +74,12 @@ lamp_status lamp__classifier_batch(lamp_classifier *c, const lamp_examples *ex,
                                    int with_targets, size_t *n_out);
 lamp_status lamp__classifier_prompt_in(lamp_classifier *c, lamp_prompt *prompt);
 /* lamp_classifier_evaluate, with the batches shared out over the ranks of `red` (NULL: none)
- * and their scores gathered, so every rank gets every result. */
+ * and their scores gathered, so every rank gets every result; `prompt_cache` nonzero takes the
+ * prompt's keys and values from a cache built once (lamp_model_forward_prefixed). */
 lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
                                       const lamp_examples *ex, size_t limit, double *scores,
                                       int32_t *pred, lamp_metrics *metrics,
-                                      const lamp_reducer *red);
+                                      const lamp_reducer *red, int prompt_cache);
 lamp_model_head lamp__classifier_head(const lamp_classifier *c);
 
 /* "a|b|c" keys for a checkpoint's metadata. */

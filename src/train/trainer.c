@@ -360,8 +360,10 @@ lamp_status lamp_trainer_evaluate(lamp_trainer *t, const lamp_examples *ex, size
                                   lamp_metrics *metrics) {
   if (!t) return LAMP_ERR_INVALID_ARGUMENT;
   while (t->pending) LAMP__TRY(lamp_trainer_collect(t, NULL));
+  /* the prompt rows in every batch, as before the prompt cache: the results grid's
+   * fingerprint (scripts/results.sh) and finished cells hold these evaluations' numbers */
   return lamp__classifier_evaluate(t->cls, t->prompt, ex, limit, NULL, NULL, metrics,
-                                   t->opts.reducer);
+                                   t->opts.reducer, 0);
 }
 
 /* ---- the whole run -------------------------------------------------------------------------- */
