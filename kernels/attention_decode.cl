@@ -15,7 +15,7 @@
  * weights, not here. No local memory and no barriers. */
 
 #define ATD_VEC 8
-#define ATD_CHUNKS (128 / ATD_VEC) /* head width at most 128 (LAMP__ATTENTION_MAX_DIM) */
+#define ATD_CHUNKS (128 / ATD_VEC) /* head width at most 128 (LAMP__DECODE_MAX_DIM) */
 
 static float atd_sum(float8 x) {
   const float4 y = x.lo + x.hi;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "lamp/cache.h"
 #include "lamp/gguf.h"
 #include "lamp/model.h"
 
@@ -114,9 +115,11 @@ static void check_logits(lamp_context *ctx, lamp_model *model, const ref_arch *r
   print_message("%s: logits within %.2e of the row scale\n", what, worst);
 }
 
-/* The loss and its prompt gradient, the prompt prepended to the reference's tokens. */
-static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, const char *what) {
-  lamp_model_shape s = {1, r->t, r->p, r->m, 0, 0};
+/* The loss and its prompt gradient, the prompt prepended to the reference's tokens; blocks
+ * recomputed in the backward with `recompute`. */
+static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, const char *what,
+                       int recompute) {
+  lamp_model_shape s = {1, r->t, r->p, r->m, 0, recompute};
   lamp_model_workspace *ws = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &s, &ws));
   size_t len = r->t, seq[MAX_M] = {0};
@@ -173,7 +176,20 @@ static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, 
   assert_int_equal(c.n_vocab, r->v);
   snprintf(what, sizeof(what), "%s (Hugging Face, %s)", name, mode);
   check_logits(ctx, hf, r, what);
-  check_grad(ctx, hf, r, what);
+  check_grad(ctx, hf, r, what, 0);
+  snprintf(what, sizeof(what), "%s (Hugging Face, %s, recomputing)", name, mode);
+  check_grad(ctx, hf, r, what, 1);
+  /* the plan predicts the weights and a workspace (Gemma's sandwich norms keep more) */
+  for (int recompute = 0; recompute < 2; recompute++) {
+    lamp_model_shape s = {2, r->t, r->p, r->m, 0, recompute};
+    lamp_model_plan plan;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_plan_safetensors(ctx, dir, &s, weights, &plan));
+    assert_int_equal(plan.weights_total, lamp_model_weight_bytes(hf));
+    lamp_model_workspace *ws = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(hf, &s, &ws));
+    assert_int_equal(plan.workspace + plan.activations, lamp_model_workspace_bytes(ws));
+    lamp_model_workspace_release(ws);
+  }
   lamp_model_release(hf);
 
   lamp_gguf *g = NULL;
@@ -189,7 +205,7 @@ static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, 
   assert_int_equal(c.sliding_window, gguf_window);
   snprintf(what, sizeof(what), "%s (GGUF, %s)", name, mode);
   check_logits(ctx, gm, r, what);
-  check_grad(ctx, gm, r, what);
+  check_grad(ctx, gm, r, what, 0);
   lamp_model_release(gm);
 }
 
@@ -216,6 +232,35 @@ static void test_mistral(void **state) {
 static void test_phi3(void **state) {
   if (fixture_simulator()) skip();
   check_arch(state, "phi3", LAMP_MODEL_ARCH_PHI3, 0, 2047, 2047);
+}
+
+/* Gemma 2: sandwich norms of 1 + w (HF's files hold w, GGUF's 1 + w), GeGLU, embeddings
+ * (the prompt's too) times sqrt(C), its query scale, soft-capped scores and logits; its
+ * kernels run under a simulator. */
+static void test_gemma2(void **state) {
+  lamp_context *ctx = *state;
+  char path[1100];
+  arch_dir(path, sizeof(path), "gemma2/config.json");
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  static char json[4096];
+  size_t n = fread(json, 1, sizeof(json), f);
+  fclose(f);
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, json, n, &c));
+  assert_true(c.query_scale == 0.25f && c.attn_softcap == 1.5f && c.final_softcap == 3.0f);
+  assert_true(c.tied_embeddings && c.head_dim == 16);
+  check_arch(state, "gemma2", LAMP_MODEL_ARCH_GEMMA2, 0, 32, 32);
+  /* the generation cache runs the Llama block only, and says so */
+  char dir[1024];
+  arch_dir(dir, sizeof(dir), "gemma2");
+  lamp_model *m = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors(ctx, dir, &m));
+  lamp_model_cache *cache = NULL;
+  assert_int_equal(lamp_model_cache_create(m, 16, &cache), LAMP_ERR_UNSUPPORTED);
+  assert_null(cache);
+  assert_non_null(strstr(lamp_context_error(ctx), "gemma2"));
+  lamp_model_release(m);
 }
 
 /* A workspace with more positions than the attention window is refused: lamp's full causal
@@ -261,9 +306,12 @@ static lamp_status no_lookup(void *user, const char *name, size_t rows, size_t c
 /* Architectures and features lamp does not run are named in the error, with what it knows. */
 static void test_unsupported(void **state) {
   lamp_context *ctx = *state;
-  const char *known[] = {"\"gemma2\"", "\"llama\"", "\"mistral\"", "\"qwen2\"", "\"phi3\"",
-                         "general.architecture", "model_type", NULL};
-  expect_hf_error(ctx, "{\"model_type\": \"gemma2\", " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, known);
+  const char *known[] = {"\"gemma\"", "\"llama\"", "\"mistral\"", "\"qwen2\"", "\"phi3\"",
+                         "\"gemma2\"", "general.architecture", "model_type", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma\", " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, known);
+  const char *gelu[] = {"hidden_activation", "gelu_pytorch_tanh", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma2\", \"hidden_activation\": \"silu\", " HF_DIMS
+                  "}", LAMP_ERR_UNSUPPORTED, gelu);
   const char *longrope[] = {"rope_scaling", "longrope", NULL};
   expect_hf_error(ctx, "{\"model_type\": \"phi3\", \"rope_scaling\": {\"type\": \"longrope\", "
                   "\"long_factor\": [1], \"short_factor\": [1]}, " HF_DIMS "}",
@@ -304,8 +352,8 @@ static void test_unsupported(void **state) {
   lamp_model *m = NULL;
   assert_int_equal(lamp_model_create_gguf(ctx, g, &m), LAMP_ERR_UNSUPPORTED);
   assert_null(m);
-  const char *gguf_words[] = {"\"qwen9\"", "\"llama\"", "\"qwen2\"", "\"phi3\"", "model_type",
-                              NULL};
+  const char *gguf_words[] = {"\"qwen9\"", "\"llama\"", "\"qwen2\"", "\"phi3\"", "\"gemma2\"",
+                              "model_type", NULL};
   for (const char *const *w = gguf_words; *w; w++)
     if (!strstr(lamp_context_error(ctx), *w))
       fail_msg("\"%s\" lacks \"%s\"", lamp_context_error(ctx), *w);
@@ -377,7 +425,8 @@ static void test_real_configs(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_qwen2),  cmocka_unit_test(test_mistral),
-      cmocka_unit_test(test_phi3),   cmocka_unit_test(test_window),
+      cmocka_unit_test(test_phi3),   cmocka_unit_test(test_gemma2),
+      cmocka_unit_test(test_window),
       cmocka_unit_test(test_unsupported), cmocka_unit_test(test_real_configs),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

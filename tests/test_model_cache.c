@@ -84,7 +84,7 @@ static void test_attention_cached(void **state) {
   check_cached(ctx, (cached_case){1, 37, 3, 1, 64, 128});  /* a decode step */
   check_cached(ctx, (cached_case){3, 9, 2, 1, 6, 0});      /* a width not a multiple of 8 */
   if (fixture_simulator()) return;
-  check_cached(ctx, (cached_case){4, 100, 2, 2, LAMP__ATTENTION_MAX_DIM, 0});
+  check_cached(ctx, (cached_case){4, 100, 2, 2, LAMP__DECODE_MAX_DIM, 0});
   check_cached(ctx, (cached_case){64, 200, 9, 3, 64, 384}); /* SmolLM2-135M's heads */
 }
 

@@ -12,8 +12,10 @@
 
 #include "lamp/lamp.h"
 
-/* Largest head width the attention kernels hold in private memory. */
-#define LAMP__ATTENTION_MAX_DIM 128
+/* Largest head width the attention kernels hold in private memory: the batch attention's
+ * (Gemma's 256) and the generation cache's. */
+#define LAMP__ATTENTION_MAX_DIM 256
+#define LAMP__DECODE_MAX_DIM 128
 
 /* x (N, C): prompt rows, then table rows of ids (B, T), zeros past lengths (B). `prompt`
  * (P, C) may be NULL when P == 0. Overwrites x. */
@@ -81,21 +83,23 @@ lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, cons
                                          size_t kv_heads, size_t dim);
 
 /* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real positions per
- * sequence, the prefix included (valid[b] >= P).
- * Overwrites o and lse. */
+ * sequence, the prefix included (valid[b] >= P), scores q.k scale, then with softcap > 0
+ * softcap tanh(s / softcap) (Gemma 2; 0: none). Overwrites o and lse. */
 lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
                                           const lamp_tensor *qkv, cl_mem valid, size_t batch,
                                           size_t prefix, size_t tokens, size_t heads,
-                                          size_t kv_heads, size_t dim);
+                                          size_t kv_heads, size_t dim, float scale,
+                                          float softcap);
 
-/* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse; delta (N, H) is scratch.
- * Overwrites dqkv (padding rows get zeros). */
+/* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse and its scale and soft
+ * cap; delta (N, H) is scratch. Overwrites dqkv (padding rows get zeros). */
 lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                                            lamp_tensor *delta, const lamp_tensor *qkv,
                                            const lamp_tensor *o, const lamp_tensor *dout,
                                            const lamp_tensor *lse, cl_mem valid, size_t batch,
                                            size_t prefix, size_t tokens, size_t heads,
-                                           size_t kv_heads, size_t dim);
+                                           size_t kv_heads, size_t dim, float scale,
+                                           float softcap);
 
 /* a (N, F) = silu(gate) * up from gu (N, 2F). Overwrites a. */
 lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a, const lamp_tensor *gu);
@@ -103,6 +107,20 @@ lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a, const 
 /* dgu (N, 2F) from da (N, F) and the forward's gu. Overwrites dgu. */
 lamp_status lamp__llama_swiglu_backward(lamp_context *ctx, lamp_tensor *dgu,
                                         const lamp_tensor *da, const lamp_tensor *gu);
+
+/* The same for GeGLU (Gemma): a = gelu_tanh(gate) * up, with the tanh approximation of GELU
+ * (transformers' gelu_pytorch_tanh). */
+lamp_status lamp__llama_geglu_forward(lamp_context *ctx, lamp_tensor *a, const lamp_tensor *gu);
+lamp_status lamp__llama_geglu_backward(lamp_context *ctx, lamp_tensor *dgu,
+                                       const lamp_tensor *da, const lamp_tensor *gu);
+
+/* x (M, W) = cap tanh(x / cap) in place: Gemma 2's soft-capped logits (cap > 0). */
+lamp_status lamp__llama_softcap_forward(lamp_context *ctx, lamp_tensor *x, float cap);
+
+/* dx (M, W) *= 1 - (y / cap)^2, y the capped values the forward left: the gradient through the
+ * cap, in place. */
+lamp_status lamp__llama_softcap_backward(lamp_context *ctx, lamp_tensor *dx,
+                                         const lamp_tensor *y, float cap);
 
 /* loss (M) and lse (M) of logits (M, W) against target (M) column ids; a negative target gives
  * loss 0. Overwrites loss and lse. */

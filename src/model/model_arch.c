@@ -9,13 +9,15 @@ typedef struct lamp__arch_info {
   const char *gguf;      /* general.architecture, NULL when llama.cpp has none of its own */
   int gguf_permuted;     /* llama.cpp reorders Q/K rows for its interleaved RoPE */
   int fused;             /* one QKV matrix and one gate/up matrix */
+  int gemma;             /* Gemma's block (lamp__arch_gemma) */
 } lamp__arch_info;
 
 static const lamp__arch_info lamp__archs[] = {
-    [LAMP_MODEL_ARCH_LLAMA] = {"llama", "llama", 1, 0},
-    [LAMP_MODEL_ARCH_MISTRAL] = {"mistral", NULL, 1, 0},
-    [LAMP_MODEL_ARCH_QWEN2] = {"qwen2", "qwen2", 0, 0},
-    [LAMP_MODEL_ARCH_PHI3] = {"phi3", "phi3", 0, 1},
+    [LAMP_MODEL_ARCH_LLAMA] = {"llama", "llama", 1, 0, 0},
+    [LAMP_MODEL_ARCH_MISTRAL] = {"mistral", NULL, 1, 0, 0},
+    [LAMP_MODEL_ARCH_QWEN2] = {"qwen2", "qwen2", 0, 0, 0},
+    [LAMP_MODEL_ARCH_PHI3] = {"phi3", "phi3", 0, 1, 0},
+    [LAMP_MODEL_ARCH_GEMMA2] = {"gemma2", "gemma2", 0, 0, 1},
 };
 
 #define LAMP__N_ARCHS (sizeof(lamp__archs) / sizeof(lamp__archs[0]))
@@ -33,8 +35,9 @@ int lamp__arch_find(const char *name, size_t length, int gguf) {
 }
 
 const char *lamp__arch_known(void) {
-  return "Hugging Face model_type \"llama\", \"mistral\", \"qwen2\" or \"phi3\"; GGUF "
-         "general.architecture \"llama\" (Llama and Mistral), \"qwen2\" or \"phi3\"";
+  return "Hugging Face model_type \"llama\", \"mistral\", \"qwen2\", \"phi3\" or "
+         "\"gemma2\"; GGUF general.architecture \"llama\" (Llama and Mistral), \"qwen2\", "
+         "\"phi3\" or \"gemma2\"";
 }
 
 int lamp__arch_gguf_permuted(int arch) {
@@ -43,4 +46,8 @@ int lamp__arch_gguf_permuted(int arch) {
 
 int lamp__arch_fused(int arch) {
   return arch >= 0 && (size_t)arch < LAMP__N_ARCHS && lamp__archs[arch].fused;
+}
+
+int lamp__arch_gemma(int arch) {
+  return arch >= 0 && (size_t)arch < LAMP__N_ARCHS && lamp__archs[arch].gemma;
 }

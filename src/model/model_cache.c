@@ -86,6 +86,16 @@ lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model cache: %zu positions; want 1 .. %u",
                       max_positions, 0x7fffffffu);
   const lamp_model_config *c = &model->cfg;
+  /* the cached step runs the plain Llama block only */
+  if (lamp__arch_gemma(c->arch) || c->attn_softcap > 0.0f || c->final_softcap > 0.0f ||
+      c->query_scale > 0.0f)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model cache: generation with a key/value cache "
+                      "is not implemented for %s (sandwich norms, GeGLU, scaled embeddings, "
+                      "soft caps or its own score scale); lamp_model_forward runs it",
+                      lamp_model_arch_name(c->arch));
+  if (c->head_dim > LAMP__DECODE_MAX_DIM)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model cache: head width %zu exceeds the "
+                      "generation kernel's %d", c->head_dim, LAMP__DECODE_MAX_DIM);
   lamp_model_cache *k = calloc(1, sizeof(*k));
   if (!k) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model cache");
   k->model = model;

@@ -33,6 +33,7 @@ typedef struct lamp__matrix {
 
 typedef struct lamp__layer {
   lamp__region attn_norm; /* (C) */
+  lamp__region post_attn_norm, post_ffn_norm; /* (C) each, Gemma's sandwich norms */
   lamp__matrix wqkv;      /* (W, C): Q rows (H D), then K rows (Hkv D), then V rows (Hkv D) */
   lamp__matrix wo;        /* (C, H D) */
   lamp__region ffn_norm;  /* (C) */
@@ -143,6 +144,9 @@ typedef struct lamp__slot {
   lamp__region gu;    /* (N, 2F) gate and up projections */
   lamp__region rstd1; /* (N) */
   lamp__region rstd2; /* (N) */
+  /* Gemma's sandwich norms (empty otherwise): their inputs, the attention's output projection
+   * and the MLP's down projection (N, C), and their rstd (N) */
+  lamp__region pa, pf, rstd3, rstd4;
 } lamp__slot;
 
 struct lamp_model_workspace {
@@ -222,5 +226,12 @@ int lamp__arch_gguf_permuted(int arch);
 
 /* Nonzero when the architecture fuses Q, K, V into one matrix and gate, up into another. */
 int lamp__arch_fused(int arch);
+
+/* Nonzero for Gemma's block (lamp_model_arch): embeddings times sqrt(C), norms of 1 + w,
+ * sandwich norms, GeGLU. */
+int lamp__arch_gemma(int arch);
+
+/* The attention score scale: the config's query_scale, else 1 / sqrt(head_dim). */
+float lamp__model_query_scale(const lamp_model_config *c);
 
 #endif

@@ -136,6 +136,7 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
   const size_t NG = lamp__gemm_rows(N);
   const size_t VK = c->n_vocab > s.labels ? c->n_vocab : s.labels;
   const size_t n_slots = s.recompute ? 1 : L;
+  const size_t sandwich = lamp__arch_gemma(c->arch) ? 1 : 0; /* Gemma's extra norms */
   memset(p, 0, sizeof(*p));
   p->limit = limit ? limit : SIZE_MAX;
   lamp__pack_group(p, "the model workspace's scratch");
@@ -166,6 +167,10 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
       lamp__pack_place(p, &sl->gu, NG * 2 * F);
       lamp__pack_place(p, &sl->rstd1, N);
       lamp__pack_place(p, &sl->rstd2, N);
+      lamp__pack_place(p, &sl->pa, sandwich * NG * C);
+      lamp__pack_place(p, &sl->pf, sandwich * NG * C);
+      lamp__pack_place(p, &sl->rstd3, sandwich * N);
+      lamp__pack_place(p, &sl->rstd4, sandwich * N);
     }
   }
   if (p->out_of_memory) return 0;
@@ -525,12 +530,18 @@ lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses) {
   return LAMP_OK;
 }
 
+/* Gemma's factor on the rows entering the first block, the prompt's included. */
+static float lamp__embed_scale(const lamp_model_config *c) {
+  return (float)sqrt((double)c->n_embd);
+}
+
 /* Everything of one run that the block functions share. */
 typedef struct lamp__run {
   lamp_model_workspace *ws;
   lamp_context *ctx;
   const lamp_model_config *c;
   size_t N, NG, S, W, HD; /* NG: the rows GEMMs see (lamp__gemm_rows) */
+  int sandwich;           /* Gemma's block (lamp__arch_gemma) */
 } lamp__run;
 
 static lamp__slot *lamp__slot_of(lamp__run *r, size_t l) {
@@ -538,8 +549,9 @@ static lamp__slot *lamp__slot_of(lamp__run *r, size_t l) {
 }
 
 /* Block l from its normalised input h (rstd1 already saved) up to the gate/up projection:
- * qkv, RoPE, attention, output projection, residual add fused with the second norm, gate/up.
- * Leaves the second norm's output in h and the output projection in tmp. */
+ * qkv, RoPE, attention, output projection (Gemma: into pa, then its post-attention norm),
+ * residual add fused with the second norm, gate/up. Leaves the second norm's output in h and
+ * the attention branch (after the output projection, or its norm) in tmp. */
 static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_model_workspace *ws = r->ws;
   const lamp_model_config *c = r->c;
@@ -563,13 +575,41 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));
   LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, P, T,
-                                          c->n_heads, c->n_kv_heads, c->head_dim));
+                                          c->n_heads, c->n_kv_heads, c->head_dim,
+                                          lamp__model_query_scale(c), c->attn_softcap));
   LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
-  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &w, 0.0f, &tmpg));
+  if (r->sandwich) {
+    lamp_tensor pag = lamp__model_mat(sl->pa, C, NG), pa = lamp__model_mat(sl->pa, C, N);
+    lamp_tensor r3 = lamp__model_mat(sl->rstd3, N, 1);
+    lamp_tensor pn = lamp__model_mat(y->post_attn_norm, C, 1);
+    LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &w, 0.0f, &pag));
+    LAMP__TRY(lamp__llama_rmsnorm_forward(r->ctx, &tmp, &r3, &pa, &pn, c->norm_eps));
+  } else {
+    LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &w, 0.0f, &tmpg));
+  }
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(r->ctx, &xmid, &h, &rstd2, &xin, &tmp, &fn,
                                             c->norm_eps));
   LAMP__TRY(lamp__model_weight(ws->model, &y->wgu, &w));
   return lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &gug);
+}
+
+/* Gemma's MLP after the gate/up projection: GeGLU into a, the down projection into pf and its
+ * post-feedforward norm into tmp (rstd4 saved). */
+static lamp_status lamp__block_down(lamp__run *r, size_t l) {
+  lamp_model_workspace *ws = r->ws;
+  const lamp_model_config *c = r->c;
+  const lamp__layer *y = &ws->model->layers[l];
+  lamp__slot *sl = lamp__slot_of(r, l);
+  const size_t C = c->n_embd, F = c->n_ff, N = r->N, NG = r->NG;
+  lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), a = lamp__model_mat(ws->a, F, N);
+  lamp_tensor ag = lamp__model_mat(ws->a, F, NG), tmp = lamp__model_mat(ws->tmp, C, N);
+  lamp_tensor pfg = lamp__model_mat(sl->pf, C, NG), pf = lamp__model_mat(sl->pf, C, N);
+  lamp_tensor r4 = lamp__model_mat(sl->rstd4, N, 1);
+  lamp_tensor pn = lamp__model_mat(y->post_ffn_norm, C, 1), w;
+  LAMP__TRY(lamp__llama_geglu_forward(r->ctx, &a, &gu));
+  LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &w));
+  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &w, 0.0f, &pfg));
+  return lamp__llama_rmsnorm_forward(r->ctx, &tmp, &r4, &pf, &pn, c->norm_eps);
 }
 
 static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
@@ -581,6 +621,7 @@ static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
   r->NG = lamp__gemm_rows(r->N);
   r->HD = r->c->n_heads * r->c->head_dim;
   r->W = r->HD + 2 * r->c->n_kv_heads * r->c->head_dim;
+  r->sandwich = lamp__arch_gemma(r->c->arch);
   if (!ws->batch || !ws->n_out)
     return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "model: set the batch and its output "
                       "positions before running");
@@ -612,6 +653,7 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
   lamp_tensor prompt = lamp__model_mat(ws->prompt, C, P ? P : 1);
   LAMP__TRY(lamp__model_embed(ws->model, &x0, P ? &prompt : NULL, ws->ids, ws->lengths_dev,
                               ws->batch, ws->tokens, P));
+  if (r.sandwich) LAMP__TRY(lamp_tensor_scale(ctx, &x0, lamp__embed_scale(c)));
   lamp_tensor h = lamp__model_mat(ws->h, C, N), tmp = lamp__model_mat(ws->tmp, C, N);
   lamp_tensor a = lamp__model_mat(ws->a, F, N), ag = lamp__model_mat(ws->a, F, NG);
   lamp_tensor tmpg = lamp__model_mat(ws->tmp, C, NG);
@@ -623,10 +665,14 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
     lamp__slot *sl = lamp__slot_of(&r, l);
     LAMP__TRY(lamp__block_front(&r, l));
     lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
-    lamp_tensor wdown;
-    LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
-    LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &wdown));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &wdown, 0.0f, &tmpg));
+    if (r.sandwich) {
+      LAMP__TRY(lamp__block_down(&r, l));
+    } else {
+      lamp_tensor wdown;
+      LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
+      LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &wdown));
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &wdown, 0.0f, &tmpg));
+    }
     if (l + 1 < L) {
       lamp_tensor xn = lamp__model_mat(ws->xs[l + 1], C, N);
       lamp_tensor r1 = lamp__model_mat(lamp__slot_of(&r, l + 1)->rstd1, N, 1);
@@ -653,6 +699,8 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
   } else {
     LAMP__TRY(lamp__model_head_forward(ws->model, &hf, &logits, lamp_gemm));
   }
+  if (c->final_softcap > 0.0f)
+    LAMP__TRY(lamp__llama_softcap_forward(ctx, &logits, c->final_softcap));
   if (ws->has_targets) {
     lamp_tensor loss = lamp__model_mat(ws->loss, M, 1), lse = lamp__model_mat(ws->lse_ce, M, 1);
     LAMP__TRY(lamp__llama_cross_entropy_forward(ctx, &loss, &lse, &logits, ws->targets_dev));
@@ -682,6 +730,8 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
   lamp_tensor lse = lamp__model_mat(ws->lse_ce, M, 1);
   LAMP__TRY(lamp__llama_cross_entropy_backward(ctx, &dlogits, &logits, &lse, ws->targets_dev,
                                                scale));
+  if (c->final_softcap > 0.0f)
+    LAMP__TRY(lamp__llama_softcap_backward(ctx, &dlogits, &logits, c->final_softcap));
   lamp_tensor dhf = lamp__model_mat(ws->dhf, C, M), dxl = lamp__model_mat(ws->dxl, C, M);
   lamp_tensor xl = lamp__model_mat(ws->xl, C, M), rf = lamp__model_mat(ws->rstdf, M, 1);
   lamp_tensor on = lamp__model_mat(ws->model->out_norm, C, 1);
@@ -715,24 +765,42 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
     if (ws->shape.recompute) {
       LAMP__TRY(lamp__llama_rmsnorm_forward(ctx, &h, &rstd1, &xin, &an, c->norm_eps));
       LAMP__TRY(lamp__block_front(&r, l));
+      if (r.sandwich) LAMP__TRY(lamp__block_down(&r, l));
     }
     lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
     lamp_tensor qkv = lamp__model_mat(sl->qkv, r.W, N), o = lamp__model_mat(sl->o, r.HD, N);
     lamp_tensor alse = lamp__model_mat(sl->lse, H, N);
     lamp_tensor w;
-    /* MLP: x_{l+1} = xmid + Wdown swiglu(Wgu norm(xmid)) */
+    /* MLP: x_{l+1} = xmid + Wdown swiglu(Wgu norm(xmid)); Gemma: xmid + post_norm(Wdown
+     * geglu(Wgu norm(xmid))), the post norm's gradient in dh until Wgu's product overwrites it */
     LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &w));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &dag));
-    LAMP__TRY(lamp__llama_swiglu_backward(ctx, &dgu, &da, &gu));
+    if (r.sandwich) {
+      lamp_tensor pf = lamp__model_mat(sl->pf, C, N), r4 = lamp__model_mat(sl->rstd4, N, 1);
+      lamp_tensor pn = lamp__model_mat(y->post_ffn_norm, C, 1);
+      LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dh, &dr, &pf, &r4, &pn, 0));
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dhg, &w, 0.0f, &dag));
+      LAMP__TRY(lamp__llama_geglu_backward(ctx, &dgu, &da, &gu));
+    } else {
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &dag));
+      LAMP__TRY(lamp__llama_swiglu_backward(ctx, &dgu, &da, &gu));
+    }
     LAMP__TRY(lamp__model_weight(ws->model, &y->wgu, &w));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dgug, &w, 0.0f, &dhg));
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xmid, &rstd2, &fn, 1));
     /* attention: xmid = x_l + Wo attn(rope(Wqkv norm(x_l))) */
     LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &doutg));
+    if (r.sandwich) {
+      lamp_tensor pa = lamp__model_mat(sl->pa, C, N), r3 = lamp__model_mat(sl->rstd3, N, 1);
+      lamp_tensor pn = lamp__model_mat(y->post_attn_norm, C, 1);
+      LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dh, &dr, &pa, &r3, &pn, 0));
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dhg, &w, 0.0f, &doutg));
+    } else {
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &doutg));
+    }
     LAMP__TRY(lamp__llama_attention_backward(ctx, &dqkv, &delta, &qkv, &o, &dout, &alse,
                                              ws->valid, ws->batch, P, ws->tokens, H,
-                                             c->n_kv_heads, c->head_dim));
+                                             c->n_kv_heads, c->head_dim,
+                                             lamp__model_query_scale(c), c->attn_softcap));
     LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, P, ws->tokens, &cs,
                                &sn, 1));
     LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
@@ -740,5 +808,6 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xin, &rstd1, &an, 1));
   }
   lamp_tensor dprompt = lamp__model_mat(ws->dprompt, C, P);
-  return lamp__llama_embedding_backward(ctx, &dprompt, &dr, ws->batch, ws->tokens, P);
+  LAMP__TRY(lamp__llama_embedding_backward(ctx, &dprompt, &dr, ws->batch, ws->tokens, P));
+  return r.sandwich ? lamp_tensor_scale(ctx, &dprompt, lamp__embed_scale(c)) : LAMP_OK;
 }

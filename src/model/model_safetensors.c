@@ -73,6 +73,10 @@ static lamp_status lamp__hf_window(lamp_context *ctx, const lamp__json *doc, int
     if (!used) return LAMP_OK;
   }
   lamp_status st = lamp__hf_size(ctx, doc, "sliding_window", window);
+  /* Gemma2Config's default when the key is absent (null: none) */
+  if (st == LAMP_ERR_NOT_FOUND && lamp__arch_gemma(arch) &&
+      lamp__json_get(doc, 0, "sliding_window") == LAMP__JSON_NONE)
+    *window = 4096;
   return st == LAMP_ERR_NOT_FOUND ? LAMP_OK : st;
 }
 
@@ -90,10 +94,23 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: model_type \"%.*s\" is not "
                       "supported; lamp knows %s", type ? (int)(type_len > 64 ? 64 : type_len) : 9,
                       type ? type : "not text", lamp__arch_known());
-  node = lamp__json_get(doc, 0, "hidden_act");
-  if (node != LAMP__JSON_NONE && !lamp__json_is(doc, node, "silu"))
-    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"hidden_act\" must be \"silu\" "
-                      "(SwiGLU)");
+  const int gemma = lamp__arch_gemma(arch);
+  if (gemma) {
+    /* Gemma 2's configs name the activation hidden_activation, some also hidden_act */
+    const char *keys[] = {"hidden_activation", "hidden_act"};
+    for (size_t i = 0; i < 2; i++) {
+      node = lamp__json_get(doc, 0, keys[i]);
+      if (node != LAMP__JSON_NONE && lamp__json_kind_of(doc, node) != LAMP__JSON_NULL &&
+          !lamp__json_is(doc, node, "gelu_pytorch_tanh"))
+        return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"%s\" must be "
+                          "\"gelu_pytorch_tanh\" (GeGLU with tanh GELU)", keys[i]);
+    }
+  } else {
+    node = lamp__json_get(doc, 0, "hidden_act");
+    if (node != LAMP__JSON_NONE && !lamp__json_is(doc, node, "silu"))
+      return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"hidden_act\" must be "
+                        "\"silu\" (SwiGLU)");
+  }
   node = lamp__json_get(doc, 0, "rope_scaling");
   if (node != LAMP__JSON_NONE && lamp__json_kind_of(doc, node) != LAMP__JSON_NULL) {
     /* e.g. Phi-3's 128k-context "longrope", Llama 3.1's "llama3" */
@@ -132,7 +149,7 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   if (st == LAMP_ERR_NOT_FOUND) c->n_kv_heads = c->n_heads;
   else if (st != LAMP_OK) return st;
   st = lamp__hf_size(ctx, doc, "head_dim", &c->head_dim);
-  if (st == LAMP_ERR_NOT_FOUND) c->head_dim = 0;
+  if (st == LAMP_ERR_NOT_FOUND) c->head_dim = gemma ? 256 : 0; /* Gemma2Config's default */
   else if (st != LAMP_OK) return st;
   st = lamp__hf_size(ctx, doc, "max_position_embeddings", &c->n_ctx);
   if (st == LAMP_ERR_NOT_FOUND) c->n_ctx = 0;
@@ -142,9 +159,26 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   LAMP__TRY(lamp__hf_real(ctx, doc, "rms_norm_eps", arch == LAMP_MODEL_ARCH_PHI3 ? 1e-5 : 1e-6,
                           &eps));
   LAMP__TRY(lamp__hf_real(ctx, doc, "rope_theta", 10000.0, &theta));
-  LAMP__TRY(lamp__hf_flag(ctx, doc, "tie_word_embeddings", 0, &c->tied_embeddings));
+  /* Gemma's configs leave out tie_word_embeddings: transformers' default, true, holds */
+  LAMP__TRY(lamp__hf_flag(ctx, doc, "tie_word_embeddings", gemma, &c->tied_embeddings));
   c->norm_eps = (float)eps;
   c->rope_base = (float)theta;
+  if (gemma) {
+    /* Gemma2Config's defaults: 256, 50 and 30; null switches a cap off */
+    double scalar;
+    LAMP__TRY(lamp__hf_real(ctx, doc, "query_pre_attn_scalar", 256.0, &scalar));
+    c->query_scale = (float)(1.0 / sqrt(scalar));
+    const char *caps[] = {"attn_logit_softcapping", "final_logit_softcapping"};
+    const double defaults[] = {50.0, 30.0};
+    float *dst[] = {&c->attn_softcap, &c->final_softcap};
+    for (size_t i = 0; i < 2; i++) {
+      double v = 0;
+      node = lamp__json_get(doc, 0, caps[i]);
+      if (node == LAMP__JSON_NONE) v = defaults[i];
+      else LAMP__TRY(lamp__hf_real(ctx, doc, caps[i], 0.0, &v));
+      *dst[i] = (float)v;
+    }
+  }
   return LAMP_OK;
 }
 
