@@ -263,6 +263,25 @@ static void test_gemma2(void **state) {
   lamp_model_release(m);
 }
 
+/* Gemma 3: Gemma 2's block without soft-capping, plus Q/K head norms (1 + w) and a RoPE base
+ * of 10000 on local layers (layer 0) and 1e6 on global ones (layer 1); the prompt enters
+ * unscaled. */
+static void test_gemma3(void **state) {
+  lamp_context *ctx = *state;
+  char path[1100];
+  arch_dir(path, sizeof(path), "gemma3/config.json");
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  static char json[4096];
+  size_t n = fread(json, 1, sizeof(json), f);
+  fclose(f);
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, json, n, &c));
+  assert_true(c.query_scale == 0.25f && c.attn_softcap == 0.0f && c.final_softcap == 0.0f);
+  assert_true(c.rope_base == 1e6f && c.rope_base_local == 1e4f && c.window_pattern == 2);
+  check_arch(state, "gemma3", LAMP_MODEL_ARCH_GEMMA3, 0, 32, 32);
+}
+
 /* A workspace with more positions than the attention window is refused: lamp's full causal
  * attention would differ from the model's past it. */
 static void test_window(void **state) {
@@ -307,8 +326,15 @@ static lamp_status no_lookup(void *user, const char *name, size_t rows, size_t c
 static void test_unsupported(void **state) {
   lamp_context *ctx = *state;
   const char *known[] = {"\"gemma\"", "\"llama\"", "\"mistral\"", "\"qwen2\"", "\"phi3\"",
-                         "\"gemma2\"", "general.architecture", "model_type", NULL};
+                         "\"gemma2\"", "\"gemma3_text\"", "\"gemma3\"", "general.architecture",
+                         "model_type", NULL};
   expect_hf_error(ctx, "{\"model_type\": \"gemma\", " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, known);
+  const char *multimodal[] = {"\"gemma3\"", "text_config", "\"gemma3_text\"", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma3\", \"text_config\": {}}", LAMP_ERR_UNSUPPORTED,
+                  multimodal);
+  const char *linear[] = {"rope_scaling", "linear", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma3_text\", \"rope_scaling\": {\"factor\": 8.0, "
+                  "\"rope_type\": \"linear\"}, " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, linear);
   const char *gelu[] = {"hidden_activation", "gelu_pytorch_tanh", NULL};
   expect_hf_error(ctx, "{\"model_type\": \"gemma2\", \"hidden_activation\": \"silu\", " HF_DIMS
                   "}", LAMP_ERR_UNSUPPORTED, gelu);
@@ -426,6 +452,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_qwen2),  cmocka_unit_test(test_mistral),
       cmocka_unit_test(test_phi3),   cmocka_unit_test(test_gemma2),
+      cmocka_unit_test(test_gemma3),
       cmocka_unit_test(test_window),
       cmocka_unit_test(test_unsupported), cmocka_unit_test(test_real_configs),
   };

@@ -379,6 +379,71 @@ static void test_swiglu(void **state) {
   free(gu), free(da), free(gd), free(dad), free(want), free(grad);
 }
 
+/* ---- Q/K head norms ----------------------------------------------------------------------- */
+
+typedef struct heads_case {
+  size_t rows, stride, q_heads, heads, dim;
+  const double *wq, *wk, *dy;
+  double eps;
+} heads_case;
+
+/* y = x with each of the first `heads` heads of every row normalised (wq below q_heads). */
+static void heads_ref(const heads_case *c, double *y, const double *x) {
+  memcpy(y, x, c->rows * c->stride * sizeof(double));
+  for (size_t r = 0; r < c->rows; r++)
+    for (size_t h = 0; h < c->heads; h++) {
+      const size_t at = r * c->stride + h * c->dim;
+      ref_llama_rmsnorm(y + at, x + at, h < c->q_heads ? c->wq : c->wk, 1, c->dim, c->eps);
+    }
+}
+
+static double heads_loss(void *user, const double *x) {
+  heads_case *c = user;
+  const size_t n = c->rows * c->stride;
+  double *y = malloc(n * sizeof(double)), s = 0;
+  heads_ref(c, y, x);
+  for (size_t i = 0; i < n; i++) s += y[i] * c->dy[i];
+  free(y);
+  return s;
+}
+
+/* Gemma 3's norms over 3 query and 2 key heads of width 20 in rows that also hold 2 value
+ * heads, which stay as they are (their gradient too). */
+static void test_rmsnorm_heads(void **state) {
+  lamp_context *ctx = *state;
+  const size_t R = 4, QH = 3, HS = 5, D = 20, W = (HS + 2) * D, n = R * W;
+  const float eps = 1e-6f;
+  float *x = rnd(n, 51, -2, 2), *dy = rnd(n, 52, -1, 1);
+  float *wq = rnd(D, 53, 0.5f, 1.5f), *wk = rnd(D, 54, 0.5f, 1.5f);
+  lamp_tensor tx = up(ctx, x, W, R), tdy = up(ctx, dy, W, R), twq = up(ctx, wq, D, 1);
+  lamp_tensor twk = up(ctx, wk, D, 1), tsv = up(ctx, NULL, HS * D, R), tr = up(ctx, NULL, HS, R);
+  double *xd = widen(x, n), *dyd = widen(dy, n), *wqd = widen(wq, D), *wkd = widen(wk, D);
+  double *want = malloc(n * sizeof(double)), *grad = malloc(n * sizeof(double));
+  heads_case hc = {R, W, QH, HS, D, wqd, wkd, dyd, eps};
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_heads_forward(ctx, &tx, &tsv, &tr, &twq, &twk, QH, HS,
+                                                         D, eps));
+  heads_ref(&hc, want, xd);
+  float *got = down(ctx, &tx);
+  expect_close("head norms forward", got, want, n);
+  free(got);
+  got = down(ctx, &tsv);
+  for (size_t r = 0; r < R; r++)
+    for (size_t i = 0; i < HS * D; i++) assert_true(got[r * HS * D + i] == x[r * W + i]);
+  free(got);
+  ref_llama_fd(heads_loss, &hc, xd, n, 1e-5, grad);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_heads_backward(ctx, &tdy, &tsv, &tr, &twq, &twk, QH,
+                                                          HS, D));
+  got = down(ctx, &tdy);
+  expect_close("head norms backward", got, grad, n);
+  free(got);
+  assert_int_equal(lamp__llama_rmsnorm_heads_forward(ctx, &tx, &tsv, &tr, &twq, &twk, QH, 8, D,
+                                                     eps), LAMP_ERR_SHAPE);
+  lamp_tensor_release(&tx), lamp_tensor_release(&tdy), lamp_tensor_release(&twq);
+  lamp_tensor_release(&twk), lamp_tensor_release(&tsv), lamp_tensor_release(&tr);
+  free(x), free(dy), free(wq), free(wk), free(xd), free(dyd), free(wqd), free(wkd);
+  free(want), free(grad);
+}
+
 /* ---- GeGLU ------------------------------------------------------------------------------ */
 
 static double geglu_loss(void *user, const double *gu) {
@@ -596,7 +661,8 @@ int main(void) {
       cmocka_unit_test(test_attention),      cmocka_unit_test(test_attention_other_profile),
       cmocka_unit_test(test_attention_errors),
       cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_geglu),
-      cmocka_unit_test(test_softcap),         cmocka_unit_test(test_bias_add),
+      cmocka_unit_test(test_softcap),        cmocka_unit_test(test_rmsnorm_heads),
+      cmocka_unit_test(test_bias_add),
       cmocka_unit_test(test_cross_entropy),
       cmocka_unit_test(test_embedding),
   };

@@ -79,6 +79,11 @@ typedef struct lamp_model_config {
                             before the softmax (Gemma 2's attn_logit_softcapping); 0: none */
   float final_softcap;   /* > 0: the same on the output head's logits, both heads (Gemma 2's
                             final_logit_softcapping); 0: none */
+  size_t window_pattern; /* > 0: layer l is local (attends within sliding_window) unless
+                            (l + 1) is a multiple of it, global otherwise (Gemma 2: 2, Gemma 3:
+                            sliding_window_pattern, 6); 0: every layer alike */
+  float rope_base_local; /* > 0: the RoPE base of local layers (Gemma 3's rope_local_base_freq,
+                            10000), rope_base that of global ones; 0: rope_base everywhere */
 } lamp_model_config;
 
 /* The architectures lamp runs. All are the block above; they differ in naming and details. */
@@ -113,10 +118,17 @@ typedef enum lamp_model_arch {
    * hold w and lamp adds 1 at load. No Q/K reordering in GGUF. Local (even) layers attend within
    * sliding_window, global ones everywhere: lamp's workspace refuses shapes past the window. */
   LAMP_MODEL_ARCH_GEMMA2 = 4,
+  /* Gemma 3's text model (HF model_type "gemma3_text", Gemma3ForCausalLM; GGUF "gemma3"): the
+   * Gemma 2 block without soft-capping, with RMSNorms (1 + w) over each query and key head
+   * before RoPE ("blk.<i>.attn_{q,k}_norm.weight", HF "model.layers.<i>.self_attn.{q,k}_norm
+   * .weight", (D) each) and rope_base_local on local layers. Its embedding module scales the
+   * token rows by sqrt(C) but not inputs_embeds, so the prompt enters unscaled. The multimodal
+   * "gemma3" config (its text_config) and rope_scaling (4B and larger) are refused. */
+  LAMP_MODEL_ARCH_GEMMA3 = 5,
 } lamp_model_arch;
 
-/* The architecture's name ("llama", "mistral", "qwen2", "phi3", "gemma2"), or NULL for an
- * unknown one. */
+/* The architecture's name ("llama", "mistral", "qwen2", "phi3", "gemma2", "gemma3"), or NULL
+ * for an unknown one. */
 LAMP_API const char *lamp_model_arch_name(int arch);
 
 /* How the lookup function is asked for tensors (the Llama names; lamp_model_arch lists what
@@ -154,18 +166,20 @@ LAMP_API lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_confi
 typedef struct lamp_gguf lamp_gguf;
 
 /* The configuration of the Llama-family model in an open GGUF file, from "<arch>.*" metadata
- * where <arch> is general.architecture ("llama", "qwen2", "phi3" or "gemma2"; another is
- * LAMP_ERR_UNSUPPORTED naming it and the known ones): block_count, embedding_length,
- * attention.head_count, feed_forward_length and context_length required;
+ * where <arch> is general.architecture ("llama", "qwen2", "phi3", "gemma2" or "gemma3";
+ * another is LAMP_ERR_UNSUPPORTED naming it and the known ones): block_count,
+ * embedding_length, attention.head_count, feed_forward_length and context_length required;
  * attention.head_count_kv (default: the heads), attention.key_length (width / heads),
  * rope.freq_base (10000), attention.layer_norm_rms_epsilon (1e-5) and attention.sliding_window
  * (none) optional; the vocabulary from <arch>.vocab_size or the tokenizer's token list; tied when
- * the file has no output.weight; qkv_bias for "qwen2". Gemma 2: attn_logit_softcapping and
- * final_logit_softcapping (none when absent); llama.cpp stores no query_pre_attn_scalar, and
- * lamp scales scores as llama.cpp does, by 1 / sqrt(key_length), or 1 / sqrt(width / heads)
- * for the 46-layer Gemma 2 27B. A missing key is LAMP_ERR_FORMAT naming
- * it; partial rotary embeddings and LongRoPE factors (rope_factors_long.weight) are
- * LAMP_ERR_UNSUPPORTED. */
+ * the file has no output.weight; qkv_bias for "qwen2". Gemma: window_pattern 2,
+ * attn_logit_softcapping and final_logit_softcapping (none when absent); llama.cpp stores no
+ * query_pre_attn_scalar, and lamp scales scores as llama.cpp does, by 1 / sqrt(key_length),
+ * or 1 / sqrt(width / heads) for the 27B models (Gemma 2's 46 layers, Gemma 3's 62). Gemma 3:
+ * window_pattern from attention.sliding_window_pattern (a number; default 6, llama.cpp's),
+ * rope_base_local from rope.freq_base_swa (10000), rope.freq_base defaulting to 1e6. A missing
+ * key is LAMP_ERR_FORMAT naming it; partial rotary embeddings and LongRoPE factors
+ * (rope_factors_long.weight) are LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
                                                  lamp_model_config *config);
 
@@ -174,19 +188,21 @@ LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *g
 LAMP_API lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out);
 
 /* The configuration of a Hugging Face config.json (`length` bytes of its text): model_type
- * "llama", "mistral", "qwen2", "phi3" or "gemma2" (another is LAMP_ERR_UNSUPPORTED naming it
- * and the
- * known ones); num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and
- * vocab_size required; num_key_value_heads (default: the heads), head_dim (width / heads),
- * rms_norm_eps (1e-6; Phi-3 1e-5), rope_theta (10000) and tie_word_embeddings (false) optional,
- * as in transformers' configs; sliding_window for Mistral and Phi-3, and for Qwen2 only with
- * use_sliding_window true; qkv_bias for Qwen2. Gemma 2 with Gemma2Config's defaults:
- * query_pre_attn_scalar (256), attn_logit_softcapping (50) and final_logit_softcapping (30),
- * null for none, sliding_window (4096), head_dim (256), tie_word_embeddings (true), and
- * hidden_activation / hidden_act "gelu_pytorch_tanh". A missing or mistyped key is LAMP_ERR_FORMAT
- * naming it; rope_scaling (e.g. Phi-3's "longrope"), partial_rotary_factor other than 1,
- * Llama's attention_bias or mlp_bias, or another activation than "silu" (Gemma's above) are
- * LAMP_ERR_UNSUPPORTED. */
+ * "llama", "mistral", "qwen2", "phi3", "gemma2" or "gemma3_text" (another is
+ * LAMP_ERR_UNSUPPORTED naming it and the known ones); num_hidden_layers, hidden_size,
+ * num_attention_heads, intermediate_size and vocab_size required; num_key_value_heads
+ * (default: the heads), head_dim (width / heads), rms_norm_eps (1e-6; Phi-3 1e-5),
+ * rope_theta (10000) and tie_word_embeddings (false) optional, as in transformers' configs;
+ * sliding_window for Mistral and Phi-3, and for Qwen2 only with use_sliding_window true;
+ * qkv_bias for Qwen2. Gemma 2 with Gemma2Config's defaults: query_pre_attn_scalar (256),
+ * attn_logit_softcapping (50) and final_logit_softcapping (30), null for none, sliding_window
+ * (4096), head_dim (256), tie_word_embeddings (true), hidden_activation / hidden_act
+ * "gelu_pytorch_tanh", window_pattern 2. Gemma 3 ("gemma3_text") likewise with
+ * Gemma3TextConfig's defaults: no soft caps, rope_theta 1e6, rope_local_base_freq (10000) as
+ * rope_base_local, sliding_window_pattern (6) as window_pattern; the multimodal "gemma3" is
+ * refused. A missing or mistyped key is LAMP_ERR_FORMAT naming it; rope_scaling (e.g. Phi-3's
+ * "longrope", Gemma 3's "linear"), partial_rotary_factor other than 1, Llama's attention_bias
+ * or mlp_bias, or another activation than "silu" (Gemma's above) are LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
                                                lamp_model_config *config);
 

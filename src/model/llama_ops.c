@@ -250,6 +250,72 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
   return lamp__llama_run(ctx, "rmsnorm", name, a, 12, 1, &global, &local);
 }
 
+/* The shared part of both head-norm launches: checks, and the arguments after x's. */
+static lamp_status lamp__heads_args(lamp_context *ctx, const lamp_tensor *x,
+                                    const lamp_tensor *saved, const lamp_tensor *rstd,
+                                    const lamp_tensor *wq, const lamp_tensor *wk, size_t q_heads,
+                                    size_t heads, size_t dim, size_t *rows, cl_uint u[5]) {
+  if (!x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "head norm: NULL input");
+  size_t stride = x->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, x, "head norm rows", stride, 0));
+  if (!dim || q_heads > heads || heads * dim > stride)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "head norm: %zu heads (%zu of them queries) of %zu "
+                      "exceed rows of %zu", heads, q_heads, dim, stride);
+  *rows = lamp__rows(x);
+  LAMP__TRY(lamp__llama_mat(ctx, saved, "head norm inputs", heads * dim, *rows));
+  LAMP__TRY(lamp__llama_mat(ctx, rstd, "head norm rstd", heads, *rows));
+  LAMP__TRY(lamp__llama_mat(ctx, wq, "query norm weight", dim, 1));
+  LAMP__TRY(lamp__llama_mat(ctx, wk, "key norm weight", dim, 1));
+  LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &u[0]));
+  LAMP__TRY(lamp__llama_u32(ctx, q_heads, "query heads", &u[1]));
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &u[2]));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &u[3]));
+  return lamp__llama_u32(ctx, *rows * heads, "rows", &u[4]);
+}
+
+lamp_status lamp__llama_rmsnorm_heads_forward(lamp_context *ctx, lamp_tensor *x,
+                                              lamp_tensor *saved, lamp_tensor *rstd,
+                                              const lamp_tensor *wq, const lamp_tensor *wk,
+                                              size_t q_heads, size_t heads, size_t dim,
+                                              float eps) {
+  size_t rows = 0;
+  cl_uint u[5];
+  LAMP__TRY(lamp__heads_args(ctx, x, saved, rstd, wq, wk, q_heads, heads, dim, &rows, u));
+  cl_uint un = (cl_uint)rows; /* rows * heads fits, checked above */
+  cl_ulong x_off = x->offset / 4, s_off = saved->offset / 4, r_off = rstd->offset / 4,
+           q_off = wq->offset / 4, k_off = wk->offset / 4;
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(u[0]),
+                    LAMP__KA(saved->buffer), LAMP__KA(s_off), LAMP__KA(rstd->buffer),
+                    LAMP__KA(r_off), LAMP__KA(wq->buffer), LAMP__KA(q_off),
+                    LAMP__KA(wk->buffer), LAMP__KA(k_off), LAMP__KA(u[1]), LAMP__KA(u[2]),
+                    LAMP__KA(u[3]), LAMP__KA(un), LAMP__KA(eps)};
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_heads_forward", &local));
+  size_t global = rows * heads * local;
+  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_heads_forward", a, 16, 1, &global, &local);
+}
+
+lamp_status lamp__llama_rmsnorm_heads_backward(lamp_context *ctx, lamp_tensor *dx,
+                                               const lamp_tensor *saved, const lamp_tensor *rstd,
+                                               const lamp_tensor *wq, const lamp_tensor *wk,
+                                               size_t q_heads, size_t heads, size_t dim) {
+  size_t rows = 0;
+  cl_uint u[5];
+  LAMP__TRY(lamp__heads_args(ctx, dx, saved, rstd, wq, wk, q_heads, heads, dim, &rows, u));
+  cl_uint un = (cl_uint)rows;
+  cl_ulong x_off = dx->offset / 4, s_off = saved->offset / 4, r_off = rstd->offset / 4,
+           q_off = wq->offset / 4, k_off = wk->offset / 4;
+  lamp__karg a[] = {LAMP__KA(dx->buffer), LAMP__KA(x_off), LAMP__KA(u[0]),
+                    LAMP__KA(saved->buffer), LAMP__KA(s_off), LAMP__KA(rstd->buffer),
+                    LAMP__KA(r_off), LAMP__KA(wq->buffer), LAMP__KA(q_off),
+                    LAMP__KA(wk->buffer), LAMP__KA(k_off), LAMP__KA(u[1]), LAMP__KA(u[2]),
+                    LAMP__KA(u[3]), LAMP__KA(un)};
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_heads_backward", &local));
+  size_t global = rows * heads * local;
+  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_heads_backward", a, 15, 1, &global, &local);
+}
+
 /* The checks both RoPE launches make: heads of width dim within x's rows, tables of at least
  * `positions` rows (plus x's row count with `plus_rows`) starting their buffers. Returns x's
  * row count, its offset in floats and stride, heads, width and rows as kernel arguments. */

@@ -57,6 +57,22 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
                                          const lamp_tensor *rstd, const lamp_tensor *w,
                                          int accumulate);
 
+/* Gemma 3's Q/K head norms, in place on the first `heads` heads (width dim) of each row of
+ * x (N, >= heads dim): heads below q_heads normalised with weight wq (dim), the rest with wk,
+ * y = x r w per head; the inputs are kept in saved (N, heads dim), r in rstd (N, heads). */
+lamp_status lamp__llama_rmsnorm_heads_forward(lamp_context *ctx, lamp_tensor *x,
+                                              lamp_tensor *saved, lamp_tensor *rstd,
+                                              const lamp_tensor *wq, const lamp_tensor *wk,
+                                              size_t q_heads, size_t heads, size_t dim,
+                                              float eps);
+
+/* Its backward, in place: the heads of dx (N, >= heads dim) hold the outputs' gradient and get
+ * the inputs'. */
+lamp_status lamp__llama_rmsnorm_heads_backward(lamp_context *ctx, lamp_tensor *dx,
+                                               const lamp_tensor *saved, const lamp_tensor *rstd,
+                                               const lamp_tensor *wq, const lamp_tensor *wk,
+                                               size_t q_heads, size_t heads, size_t dim);
+
 /* Columns col .. col + w - 1 of every row of x (N, W) += b (w): the frozen Q/K/V biases (the
  * backward is the identity). */
 lamp_status lamp__llama_bias_add(lamp_context *ctx, lamp_tensor *x, size_t col,

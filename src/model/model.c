@@ -43,7 +43,15 @@ lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what,
   return lamp__buffer_create(ctx, CL_MEM_READ_WRITE, bytes, NULL, what, out);
 }
 
-lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c,
+int lamp__model_layer_local(const lamp_model_config *c, size_t l) {
+  return c->window_pattern && (l + 1) % c->window_pattern != 0;
+}
+
+int lamp__model_rope_split(const lamp_model_config *c) {
+  return c->rope_base_local > 0.0f && c->rope_base_local != c->rope_base;
+}
+
+lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c, double base,
                                     size_t positions, lamp__region cos_t, lamp__region sin_t) {
   size_t half = c->head_dim / 2;
   float *cs = malloc(positions * half * sizeof(float)), *sn = malloc(positions * half * sizeof(float));
@@ -54,7 +62,7 @@ lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *
   }
   for (size_t t = 0; t < positions; t++)
     for (size_t i = 0; i < half; i++) {
-      double freq = pow((double)c->rope_base, -2.0 * (double)i / (double)c->head_dim);
+      double freq = pow(base, -2.0 * (double)i / (double)c->head_dim);
       cs[t * half + i] = (float)cos((double)t * freq);
       sn[t * half + i] = (float)sin((double)t * freq);
     }
@@ -103,6 +111,10 @@ static lamp_status lamp__model_check_config(lamp_context *ctx, lamp_model_config
       !isfinite(c->norm_eps))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: RoPE base %g must be > 1 "
                       "and norm epsilon %g > 0", (double)c->rope_base, (double)c->norm_eps);
+  const float local = c->rope_base_local;
+  if (local != 0.0f && (!(local > 1.0f) || !isfinite(local)))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: local RoPE base %g must be "
+                      "> 1 (0: none)", (double)c->rope_base_local);
   if (!lamp_model_arch_name(c->arch))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: unknown architecture %d",
                       c->arch);
@@ -181,7 +193,7 @@ static lamp_status lamp__build_init(lamp__build *b) {
   const size_t C = c->n_embd, D = c->head_dim, HD = c->n_heads * D, KD = c->n_kv_heads * D;
   const size_t F = c->n_ff, V = c->n_vocab;
   b->layers = calloc(c->n_layers, sizeof(*b->layers));
-  b->e = calloc(3 + 14 * c->n_layers, sizeof(*b->e));
+  b->e = calloc(3 + 16 * c->n_layers, sizeof(*b->e));
   if (!b->layers || !b->e) return lamp__fail(b->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory "
                                              "for a model");
   lamp__add(b, "token_embd.weight", "model.embed_tokens.weight", -1, V, C, &b->embd, NULL, 0, 0);
@@ -206,6 +218,12 @@ static lamp_status lamp__build_init(lamp__build *b) {
       lamp__add(b, "attn_k", "self_attn.k_proj", li, KD, C, &y->wqkv, NULL, HD,
                 permuted ? c->n_kv_heads : 0);
       lamp__add(b, "attn_v", "self_attn.v_proj", li, KD, C, &y->wqkv, NULL, HD + KD, 0);
+    }
+    if (lamp__arch_qk_norm(c->arch)) {
+      lamp__add(b, "attn_q_norm", "self_attn.q_norm", li, 1, D, NULL, &y->q_norm, 0, 0);
+      b->e[b->n - 1].plus_one = 1;
+      lamp__add(b, "attn_k_norm", "self_attn.k_norm", li, 1, D, NULL, &y->k_norm, 0, 0);
+      b->e[b->n - 1].plus_one = 1;
     }
     /* biases load as f32 vectors, like the norms */
     if (c->qkv_bias) {

@@ -73,7 +73,8 @@ static lamp_status lamp__cache_alloc(lamp_model_cache *k) {
   }
   LAMP__TRY(lamp__buffer_create(k->ctx, CL_MEM_READ_WRITE, R * sizeof(cl_int), NULL,
                                 "the model cache's token ids", &k->ids));
-  return lamp__model_rope_tables(k->ctx, &k->model->cfg, k->max_positions, k->cos_t, k->sin_t);
+  return lamp__model_rope_tables(k->ctx, &k->model->cfg, (double)k->model->cfg.rope_base,
+                                 k->max_positions, k->cos_t, k->sin_t);
 }
 
 lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
@@ -88,7 +89,7 @@ lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
   const lamp_model_config *c = &model->cfg;
   /* the cached step runs the plain Llama block only */
   if (lamp__arch_gemma(c->arch) || c->attn_softcap > 0.0f || c->final_softcap > 0.0f ||
-      c->query_scale > 0.0f)
+      c->query_scale > 0.0f || lamp__model_rope_split(c))
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model cache: generation with a key/value cache "
                       "is not implemented for %s (sandwich norms, GeGLU, scaled embeddings, "
                       "soft caps or its own score scale); lamp_model_forward runs it",

@@ -120,6 +120,12 @@ static void lamp__pack_place(lamp__pack *p, lamp__region *r, size_t floats) {
   p->buffer_of[p->n++] = p->n_buffers - 1;
 }
 
+/* RoPE tables a workspace keeps: cos and sin, and another pair for local layers of a base of
+ * their own (Gemma 3). */
+static uint64_t lamp__rope_table_count(const lamp_model_config *c) {
+  return lamp__model_rope_split(c) ? 4 : 2;
+}
+
 /* Plans a workspace of shape s in ws (its xs and slots arrays allocated) into p: first the
  * inputs, scratch and the final rows, then each block's inputs and what it keeps; the RoPE
  * tables get buffers of their own. Returns the total bytes, with the tables and the integer
@@ -137,6 +143,7 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
   const size_t VK = c->n_vocab > s.labels ? c->n_vocab : s.labels;
   const size_t n_slots = s.recompute ? 1 : L;
   const size_t sandwich = lamp__arch_gemma(c->arch) ? 1 : 0; /* Gemma's extra norms */
+  const size_t QK = lamp__arch_qk_norm(c->arch) ? c->n_heads + c->n_kv_heads : 0;
   memset(p, 0, sizeof(*p));
   p->limit = limit ? limit : SIZE_MAX;
   lamp__pack_group(p, "the model workspace's scratch");
@@ -171,6 +178,8 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
       lamp__pack_place(p, &sl->pf, sandwich * NG * C);
       lamp__pack_place(p, &sl->rstd3, sandwich * N);
       lamp__pack_place(p, &sl->rstd4, sandwich * N);
+      lamp__pack_place(p, &sl->qk, N * QK * D);
+      lamp__pack_place(p, &sl->rstd_qk, N * QK);
     }
   }
   if (p->out_of_memory) return 0;
@@ -183,7 +192,7 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
   const size_t rope_bytes = S * (D / 2) * 4;
   *rope_bytes_out = rope_bytes;
   /* Planned sizes stay far below SIZE_MAX: batch and tokens are at most 65536 each. */
-  return total + 2 * (uint64_t)rope_bytes +
+  return total + lamp__rope_table_count(c) * rope_bytes +
          (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + (s.labels ? s.labels : 1)) * 4;
 }
 
@@ -205,13 +214,13 @@ void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *sh
       lamp__pack p;
       uint64_t total = lamp__workspace_layout(&ws, c, &s, limit, &p, &scratch, &rope);
       /* the integer inputs count as activations: they are per batch like them */
-      *(r ? kept_recompute : kept_full) = total - scratch - 2 * (uint64_t)rope;
+      *(r ? kept_recompute : kept_full) = total - scratch - lamp__rope_table_count(c) * rope;
       for (size_t b = 0; b < p.n_buffers; b++)
         if (p.bytes[b] > *largest) *largest = p.bytes[b];
       if (rope > *largest) *largest = rope;
       lamp__pack_release(&p);
     }
-    *workspace = scratch + 2 * (uint64_t)rope;
+    *workspace = scratch + lamp__rope_table_count(c) * rope;
   }
   free(ws.xs);
   free(ws.slots);
@@ -277,7 +286,7 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
                     s.recompute ? "" : ", or recompute blocks in the backward");
     goto done;
   }
-  ws->buffers = calloc(pack.n_buffers + 2, sizeof(cl_mem));
+  ws->buffers = calloc(pack.n_buffers + 4, sizeof(cl_mem));
   if (!ws->buffers) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
     goto done;
@@ -314,19 +323,18 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   }
   for (size_t i = 0; i < pack.n; i++) pack.where[i]->buffer = ws->buffers[pack.buffer_of[i]];
   /* the RoPE tables in buffers of their own: the kernel reads them from offset 0 */
-  cl_mem cb = NULL, sb = NULL;
-  if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &cb)))
-    goto done;
-  ws->buffers[ws->n_buffers++] = cb;
-  if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &sb)))
-    goto done;
-  ws->buffers[ws->n_buffers++] = sb;
-  ws->bytes += 2 * rope_bytes;
-  ws->cos_t.buffer = cb;
-  ws->cos_t.offset = 0;
-  ws->sin_t.buffer = sb;
-  ws->sin_t.offset = 0;
-  st = lamp__model_rope_tables(ctx, c, S, ws->cos_t, ws->sin_t);
+  lamp__region *tables[] = {&ws->cos_t, &ws->sin_t, &ws->cos_l, &ws->sin_l};
+  for (size_t i = 0; i < lamp__rope_table_count(c); i++) {
+    cl_mem tb = NULL;
+    if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &tb)))
+      goto done;
+    ws->buffers[ws->n_buffers++] = tb;
+    ws->bytes += rope_bytes;
+    *tables[i] = (lamp__region){tb, 0};
+  }
+  st = lamp__model_rope_tables(ctx, c, (double)c->rope_base, S, ws->cos_t, ws->sin_t);
+  if (st == LAMP_OK && lamp__model_rope_split(c))
+    st = lamp__model_rope_tables(ctx, c, (double)c->rope_base_local, S, ws->cos_l, ws->sin_l);
 done:
   lamp__pack_release(&pack);
   if (st != LAMP_OK) {
@@ -530,7 +538,7 @@ lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses) {
   return LAMP_OK;
 }
 
-/* Gemma's factor on the rows entering the first block, the prompt's included. */
+/* Gemma's factor on the embedding rows (and Gemma 2's on the prompt's). */
 static float lamp__embed_scale(const lamp_model_config *c) {
   return (float)sqrt((double)c->n_embd);
 }
@@ -546,6 +554,14 @@ typedef struct lamp__run {
 
 static lamp__slot *lamp__slot_of(lamp__run *r, size_t l) {
   return &r->ws->slots[r->ws->shape.recompute ? 0 : l];
+}
+
+/* The RoPE tables of layer l: the local layers' own when their base differs. */
+static void lamp__rope_of(const lamp__run *r, size_t l, lamp_tensor *cs, lamp_tensor *sn) {
+  const lamp_model_config *c = r->c;
+  int local = lamp__model_rope_split(c) && lamp__model_layer_local(c, l);
+  *cs = lamp__model_mat(local ? r->ws->cos_l : r->ws->cos_t, c->head_dim / 2, r->S);
+  *sn = lamp__model_mat(local ? r->ws->sin_l : r->ws->sin_t, c->head_dim / 2, r->S);
 }
 
 /* Block l from its normalised input h (rstd1 already saved) up to the gate/up projection:
@@ -566,11 +582,20 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_tensor gug = lamp__model_mat(sl->gu, 2 * F, NG), w;
   lamp_tensor xin = lamp__model_mat(ws->xs[l], C, N), xmid = lamp__model_mat(sl->xmid, C, N);
   lamp_tensor rstd2 = lamp__model_mat(sl->rstd2, N, 1), fn = lamp__model_mat(y->ffn_norm, C, 1);
-  lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r->S);
-  lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
+  lamp_tensor cs, sn;
+  lamp__rope_of(r, l, &cs, &sn);
   LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
   LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &qkvg));
   LAMP__TRY(lamp__model_qkv_bias(ws->model, l, &qkv));
+  if (lamp__arch_qk_norm(c->arch)) {
+    const size_t QK = c->n_heads + c->n_kv_heads;
+    lamp_tensor qk = lamp__model_mat(sl->qk, QK * c->head_dim, N);
+    lamp_tensor rq = lamp__model_mat(sl->rstd_qk, QK, N);
+    lamp_tensor wq = lamp__model_mat(y->q_norm, c->head_dim, 1);
+    lamp_tensor wk = lamp__model_mat(y->k_norm, c->head_dim, 1);
+    LAMP__TRY(lamp__llama_rmsnorm_heads_forward(r->ctx, &qkv, &qk, &rq, &wq, &wk, c->n_heads, QK,
+                                                c->head_dim, c->norm_eps));
+  }
   const size_t P = ws->shape.prompt, T = ws->tokens;
   LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));
@@ -653,7 +678,14 @@ lamp_status lamp_model_forward(lamp_model_workspace *ws, lamp_model_head head) {
   lamp_tensor prompt = lamp__model_mat(ws->prompt, C, P ? P : 1);
   LAMP__TRY(lamp__model_embed(ws->model, &x0, P ? &prompt : NULL, ws->ids, ws->lengths_dev,
                               ws->batch, ws->tokens, P));
-  if (r.sandwich) LAMP__TRY(lamp_tensor_scale(ctx, &x0, lamp__embed_scale(c)));
+  if (r.sandwich) {
+    /* Gemma 3's embedding module scales the token rows only, Gemma 2's model every row */
+    lamp__region tok = ws->xs[0];
+    size_t first = lamp__arch_prompt_scaled(c->arch) ? 0 : P;
+    tok.offset += first * C * sizeof(float);
+    lamp_tensor xt = lamp__model_mat(tok, C, N - first);
+    LAMP__TRY(lamp_tensor_scale(ctx, &xt, lamp__embed_scale(c)));
+  }
   lamp_tensor h = lamp__model_mat(ws->h, C, N), tmp = lamp__model_mat(ws->tmp, C, N);
   lamp_tensor a = lamp__model_mat(ws->a, F, N), ag = lamp__model_mat(ws->a, F, NG);
   lamp_tensor tmpg = lamp__model_mat(ws->tmp, C, NG);
@@ -754,8 +786,6 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
   lamp_tensor doutg = lamp__model_mat(ws->dout, r.HD, NG);
   lamp_tensor dqkvg = lamp__model_mat(ws->dqkv, r.W, NG);
   lamp_tensor delta = lamp__model_mat(ws->delta, H, N);
-  lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r.S);
-  lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r.S);
   for (size_t l = L; l-- > 0;) {
     const lamp__layer *y = &ws->model->layers[l];
     lamp__slot *sl = lamp__slot_of(&r, l);
@@ -801,13 +831,25 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
                                              ws->valid, ws->batch, P, ws->tokens, H,
                                              c->n_kv_heads, c->head_dim,
                                              lamp__model_query_scale(c), c->attn_softcap));
+    lamp_tensor cs, sn;
+    lamp__rope_of(&r, l, &cs, &sn);
     LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, P, ws->tokens, &cs,
                                &sn, 1));
+    if (lamp__arch_qk_norm(c->arch)) {
+      const size_t QK = H + c->n_kv_heads;
+      lamp_tensor qk = lamp__model_mat(sl->qk, QK * c->head_dim, N);
+      lamp_tensor rq = lamp__model_mat(sl->rstd_qk, QK, N);
+      lamp_tensor wq = lamp__model_mat(y->q_norm, c->head_dim, 1);
+      lamp_tensor wk = lamp__model_mat(y->k_norm, c->head_dim, 1);
+      LAMP__TRY(lamp__llama_rmsnorm_heads_backward(ctx, &dqkv, &qk, &rq, &wq, &wk, H, QK,
+                                                   c->head_dim));
+    }
     LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dqkvg, &w, 0.0f, &dhg));
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xin, &rstd1, &an, 1));
   }
   lamp_tensor dprompt = lamp__model_mat(ws->dprompt, C, P);
   LAMP__TRY(lamp__llama_embedding_backward(ctx, &dprompt, &dr, ws->batch, ws->tokens, P));
-  return r.sandwich ? lamp_tensor_scale(ctx, &dprompt, lamp__embed_scale(c)) : LAMP_OK;
+  if (!lamp__arch_prompt_scaled(c->arch)) return LAMP_OK;
+  return lamp_tensor_scale(ctx, &dprompt, lamp__embed_scale(c));
 }
