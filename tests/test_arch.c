@@ -156,6 +156,67 @@ static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, 
                 loss_err, worst);
 }
 
+static double row_error(const float *got, const double *want, size_t v) {
+  double scale = 0, worst = 0;
+  for (size_t j = 0; j < v; j++) scale = fmax(scale, fabs(want[j]));
+  for (size_t j = 0; j < v; j++) worst = fmax(worst, fabs(got[j] - want[j]) / scale);
+  return worst;
+}
+
+/* Generation with the key/value cache: the tokens appended as a chunk, then one at a time, each
+ * append's logits against the reference's; then after a prompt, against lamp's own forward
+ * with that prompt (which check_grad ties to the reference). */
+static void check_cache(lamp_context *ctx, lamp_model *model, const ref_arch *r,
+                        const char *what) {
+  lamp_model_cache *cache = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_create(model, r->p + r->t, &cache));
+  static float z[MAX_V];
+  double worst = 0;
+  const size_t first = 4;
+  for (size_t t = first - 1; t < r->t; t++) {
+    const int32_t *ids = t == first - 1 ? r->tokens : r->tokens + t;
+    lamp_tensor lt;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_cache_append(cache, NULL, ids, t == first - 1 ? first : 1,
+                                                 &lt));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, z, r->v * sizeof(float)));
+    double e = row_error(z, r->logits + t * r->v, r->v);
+    if (e > LOGIT_TOL) fail_msg("%s: cached logits of token %zu off by %.3e", what, t, e);
+    worst = fmax(worst, e);
+  }
+  /* the prompt's rows, then every token at once */
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_truncate(cache, 0));
+  float host[MAX_P * MAX_C];
+  for (size_t i = 0; i < r->p * r->c; i++) host[i] = (float)r->prompt[i];
+  lamp_tensor prompt, lt;
+  size_t ne[2] = {r->c, r->p};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &prompt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &prompt, host, r->p * r->c * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_append(cache, &prompt, r->tokens, r->t, &lt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, z, r->v * sizeof(float)));
+  lamp_model_cache_release(cache);
+  lamp_model_shape s = {1, r->t, r->p, 1, 0, 0};
+  lamp_model_workspace *ws = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &s, &ws));
+  size_t len = r->t, seq = 0, pos = r->t - 1;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, 1, r->t, r->tokens, &len));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, 1, &seq, &pos, NULL));
+  lamp_tensor pt;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_prompt(ws, &pt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &pt, host, r->p * r->c * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
+  static float full[MAX_V];
+  double want[MAX_V];
+  LAMP_OK_OR_FAIL(ctx, lamp_model_logits(ws, &lt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, full, r->v * sizeof(float)));
+  lamp_model_workspace_release(ws);
+  lamp_tensor_release(&prompt);
+  for (size_t j = 0; j < r->v; j++) want[j] = full[j];
+  double e = row_error(z, want, r->v);
+  if (e > LOGIT_TOL) fail_msg("%s: cached logits after the prompt off by %.3e", what, e);
+  print_message("%s: cached logits within %.2e of the reference, %.2e of the forward after a "
+                "prompt\n", what, worst, e);
+}
+
 /* Both loads of one fixture with one weights mode. */
 static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, int arch,
                         int qkv_bias, size_t window, size_t gguf_window,
@@ -177,6 +238,7 @@ static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, 
   snprintf(what, sizeof(what), "%s (Hugging Face, %s)", name, mode);
   check_logits(ctx, hf, r, what);
   check_grad(ctx, hf, r, what, 0);
+  check_cache(ctx, hf, r, what);
   snprintf(what, sizeof(what), "%s (Hugging Face, %s, recomputing)", name, mode);
   check_grad(ctx, hf, r, what, 1);
   /* the plan predicts the weights and a workspace (Gemma's sandwich norms keep more) */
@@ -251,16 +313,6 @@ static void test_gemma2(void **state) {
   assert_true(c.query_scale == 0.25f && c.attn_softcap == 1.5f && c.final_softcap == 3.0f);
   assert_true(c.tied_embeddings && c.head_dim == 16);
   check_arch(state, "gemma2", LAMP_MODEL_ARCH_GEMMA2, 0, 32, 32);
-  /* the generation cache runs the Llama block only, and says so */
-  char dir[1024];
-  arch_dir(dir, sizeof(dir), "gemma2");
-  lamp_model *m = NULL;
-  LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors(ctx, dir, &m));
-  lamp_model_cache *cache = NULL;
-  assert_int_equal(lamp_model_cache_create(m, 16, &cache), LAMP_ERR_UNSUPPORTED);
-  assert_null(cache);
-  assert_non_null(strstr(lamp_context_error(ctx), "gemma2"));
-  lamp_model_release(m);
 }
 
 /* Gemma 3: Gemma 2's block without soft-capping, plus Q/K head norms (1 + w) and a RoPE base
@@ -298,6 +350,12 @@ static void test_window(void **state) {
   assert_int_equal(lamp_model_workspace_create(m, &over, &ws), LAMP_ERR_UNSUPPORTED);
   assert_null(ws);
   assert_non_null(strstr(lamp_context_error(ctx), "16-position attention window"));
+  lamp_model_cache *cache = NULL;
+  assert_int_equal(lamp_model_cache_create(m, 17, &cache), LAMP_ERR_UNSUPPORTED);
+  assert_null(cache);
+  assert_non_null(strstr(lamp_context_error(ctx), "16-position attention window"));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_create(m, 16, &cache));
+  lamp_model_cache_release(cache);
   lamp_model_release(m);
 }
 

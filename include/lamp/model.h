@@ -7,8 +7,9 @@
  * x += Wdown swiglu(Wgate/up rmsnorm(x)); final rmsnorm; output head (tied to the embedding or
  * separate). Attention is causal, grouped-query (query head h reads KV head h / (H / Hkv)), heads
  * at most 256 wide. Llama, Mistral, Qwen2 and Phi-3 are this block; Gemma 2 adds norms after
- * each sub-layer, GeGLU, scaled embeddings and soft-capped scores and logits (lamp_model_arch
- * says how they differ). The generation cache (lamp/cache.h) runs the Llama block only.
+ * each sub-layer, GeGLU, scaled embeddings and soft-capped scores and logits, Gemma 3 norms
+ * over each Q and K head and a RoPE base per layer kind (lamp_model_arch says how they
+ * differ).
  *
  * Rotary embeddings use the rotate-half pairing of Hugging Face's Llama (element i of a head
  * pairs with element i + D/2, frequency base^(-2i/D)), and the model keeps Q and K weights in
@@ -56,7 +57,7 @@ typedef struct lamp_model_config {
   size_t n_embd;     /* C */
   size_t n_heads;    /* H */
   size_t n_kv_heads; /* Hkv, dividing H */
-  size_t head_dim;   /* D, even, at most 256 (the generation cache: 128); 0 means C / H */
+  size_t head_dim;   /* D, even, at most 256; 0 means C / H */
   size_t n_ff;       /* F, the MLP's inner width */
   size_t n_vocab;    /* V */
   float rope_base;   /* theta of the rotary frequencies, e.g. 10000 */

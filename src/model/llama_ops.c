@@ -2,6 +2,7 @@
 #include "model/llama_ops.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "runtime/internal.h"
 
@@ -384,15 +385,20 @@ lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads,
 
 lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, const lamp_tensor *q,
                                          const lamp_tensor *kv, size_t pos0, size_t heads,
-                                         size_t kv_heads, size_t dim) {
+                                         size_t kv_heads, size_t dim, float scale,
+                                         float softcap) {
   if (!ctx || !o || !q || !kv)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cached attention: NULL argument");
   if (!heads || !kv_heads || !dim || heads % kv_heads)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "cached attention: %zu heads must be a positive "
                       "multiple of %zu KV heads, head width %zu", heads, kv_heads, dim);
-  if (dim > LAMP__DECODE_MAX_DIM)
+  if (dim > LAMP__ATTENTION_MAX_DIM)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "cached attention: head width %zu exceeds %d",
-                      dim, LAMP__DECODE_MAX_DIM);
+                      dim, LAMP__ATTENTION_MAX_DIM);
+  if (!(scale > 0.0f) || !isfinite(scale) || !(softcap >= 0.0f) || !isfinite(softcap))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cached attention: score scale %g must be "
+                      "positive and the soft cap %g non-negative", (double)scale,
+                      (double)softcap);
   LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, 0));
   size_t n = lamp__rows(o), qs = q->ne[0], kvs = kv->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, q, "attention queries", qs, n));
@@ -416,13 +422,19 @@ lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, cons
   LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
   LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &ug));
   LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
-  float scale = (float)(1.0 / sqrt((double)dim));
+  /* the plain program unless the head is wide or the scores capped */
+  char options[96] = "";
+  if (softcap > 0.0f)
+    snprintf(options, sizeof(options), "-DATD_SOFTCAP=%.9ef", (double)softcap);
+  if (dim > LAMP__ATTENTION_NARROW)
+    snprintf(options + strlen(options), sizeof(options) - strlen(options), " -DATD_MAX_DIM=256");
   lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(q->buffer), LAMP__KA(q_off),
                     LAMP__KA(uq), LAMP__KA(kv->buffer), LAMP__KA(kv_off), LAMP__KA(ukv),
                     LAMP__KA(un), LAMP__KA(up), LAMP__KA(uh), LAMP__KA(ug), LAMP__KA(ud),
                     LAMP__KA(scale)};
   size_t global[2] = {n, heads};
-  return lamp__llama_run(ctx, "attention_decode", "attention_decode", a, 14, 2, global, NULL);
+  return lamp__llama_run_variant(ctx, "attention_decode", options[0] ? options : NULL,
+                                 "attention_decode", a, 14, 2, global, NULL);
 }
 
 /* The attention kernels' build and launch for the context's kernel profile: the CPU profile's
