@@ -68,9 +68,9 @@ static lamp_status lamp__cache_alloc(lamp_model_cache *k) {
   LAMP__TRY(lamp__model_alloc(k->ctx, cursor, "the model cache's scratch", &scratch));
   k->buffers[k->n_buffers++] = scratch;
   k->bytes += cursor;
-  lamp__region *scr[] = {&k->x,  &k->h,  &k->tmp,   &k->qkv,    &k->o,   &k->gu, &k->a,
-                         &k->rstd, &k->xl, &k->hf, &k->rstdf, &k->logits, &k->pre, &k->qk,
-                         &k->rstd_qk};
+  lamp__region *scr[] = {&k->x,  &k->h,  &k->tmp,   &k->qkv,    &k->o,   &k->gu,
+                         &k->a,  &k->rstd, &k->xl, &k->hf,  &k->rstdf, &k->logits,
+                         &k->pre, &k->qk, &k->rstd_qk};
   for (size_t i = 0; i < sizeof(scr) / sizeof(scr[0]); i++) scr[i]->buffer = scratch;
   const size_t table = k->max_positions * (c->head_dim / 2) * 4;
   lamp__region *tabs[] = {&k->cos_t, &k->sin_t, &k->cos_l, &k->sin_l};
