@@ -504,6 +504,45 @@ static void test_real_configs(void **state) {
   assert_int_equal(c.n_ff, 8192);
   assert_int_equal(c.n_vocab, 32064);
   assert_true(c.norm_eps == 1e-5f);
+  /* Gemma 2 2B and Gemma 3 1B (instruction-tuned), as their model cards' config.json files
+   * read (recalled; the keys lamp reads are what matters) */
+  static const char gemma2_2b[] =
+      "{\"architectures\": [\"Gemma2ForCausalLM\"], \"attention_bias\": false, "
+      "\"attention_dropout\": 0.0, \"attn_logit_softcapping\": 50.0, \"bos_token_id\": 2, "
+      "\"cache_implementation\": \"hybrid\", \"eos_token_id\": 1, "
+      "\"final_logit_softcapping\": 30.0, \"head_dim\": 256, \"hidden_act\": "
+      "\"gelu_pytorch_tanh\", \"hidden_activation\": \"gelu_pytorch_tanh\", "
+      "\"hidden_size\": 2304, \"initializer_range\": 0.02, \"intermediate_size\": 9216, "
+      "\"max_position_embeddings\": 8192, \"model_type\": \"gemma2\", "
+      "\"num_attention_heads\": 8, \"num_hidden_layers\": 26, \"num_key_value_heads\": 4, "
+      "\"pad_token_id\": 0, \"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-06, "
+      "\"rope_theta\": 10000.0, \"sliding_window\": 4096, \"torch_dtype\": \"float32\", "
+      "\"transformers_version\": \"4.42.4\", \"use_cache\": true, \"vocab_size\": 256000}";
+  static const char gemma3_1b[] =
+      "{\"architectures\": [\"Gemma3ForCausalLM\"], \"attention_bias\": false, "
+      "\"attention_dropout\": 0.0, \"attn_logit_softcapping\": null, \"bos_token_id\": 2, "
+      "\"cache_implementation\": \"hybrid\", \"eos_token_id\": [1, 106], "
+      "\"final_logit_softcapping\": null, \"head_dim\": 256, \"hidden_activation\": "
+      "\"gelu_pytorch_tanh\", \"hidden_size\": 1152, \"initializer_range\": 0.02, "
+      "\"intermediate_size\": 6912, \"max_position_embeddings\": 32768, "
+      "\"model_type\": \"gemma3_text\", \"num_attention_heads\": 4, "
+      "\"num_hidden_layers\": 26, \"num_key_value_heads\": 1, \"pad_token_id\": 0, "
+      "\"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-06, "
+      "\"rope_local_base_freq\": 10000, \"rope_scaling\": null, \"rope_theta\": 1000000, "
+      "\"sliding_window\": 512, \"sliding_window_pattern\": 6, \"torch_dtype\": "
+      "\"bfloat16\", \"transformers_version\": \"4.50.0.dev0\", \"use_cache\": true, "
+      "\"vocab_size\": 262144}";
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, gemma2_2b, strlen(gemma2_2b), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_GEMMA2);
+  assert_true(c.tied_embeddings && c.head_dim == 256 && c.sliding_window == 4096);
+  assert_true(c.attn_softcap == 50.0f && c.final_softcap == 30.0f && c.query_scale == 0.0625f);
+  assert_true(c.window_pattern == 2 && c.rope_base_local == 0.0f);
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, gemma3_1b, strlen(gemma3_1b), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_GEMMA3);
+  assert_true(c.tied_embeddings && c.head_dim == 256 && c.sliding_window == 512);
+  assert_true(c.attn_softcap == 0.0f && c.final_softcap == 0.0f && c.query_scale == 0.0625f);
+  assert_true(c.window_pattern == 6 && c.rope_base_local == 1e4f && c.rope_base == 1e6f);
+  assert_int_equal(c.n_kv_heads, 1);
 }
 
 int main(void) {
