@@ -8,7 +8,10 @@
  * h / (H / Hkv), as Hugging Face's repeat_kv does. valid[b] is the number of real positions of
  * sequence b (prefix plus tokens, right-padded): key j is visible to query t when j <= t and
  * j < valid[b]. Padding queries produce zero output and zero gradient. The scores are scaled
- * by `scale` (1 / sqrt(D)).
+ * by `scale` (1 / sqrt(D), or the model's own), and with ATT_SOFTCAP defined (Gemma 2) capped
+ * to ATT_SOFTCAP tanh(s / ATT_SOFTCAP) before the softmax; the backward multiplies a capped
+ * score's gradient by the cap's derivative 1 - (c / ATT_SOFTCAP)^2. A build define rather than
+ * an argument, so that the other models' kernels stay as they were.
  *
  * Work-groups of ATT_TILE rows of one (sequence, head) stream the keys (or queries) through
  * local memory ATT_TILE at a time. The forward keeps a running max and sum per query, so no
@@ -31,6 +34,14 @@
  *    order by every lane, so the lanes of a row agree bit for bit. ATT_KT keys (or queries) are
  *    staged per step; the host sizes it so that local memory stays within 32 KiB. */
 
+
+#ifdef ATT_SOFTCAP
+#define att_cap(s) (ATT_SOFTCAP * tanh((s) / ATT_SOFTCAP))
+#define att_dcap(c) (1.0f - ((c) / ATT_SOFTCAP) * ((c) / ATT_SOFTCAP))
+#else
+#define att_cap(s) (s)
+#define att_dcap(c) 1.0f
+#endif
 
 #if LAMP_PROFILE_GPU
 
@@ -96,12 +107,12 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
     const int jn = active ? min((int)ATT_KT, (int)(t + 1) - (int)j0) : 0;
     if (jn > 0) {
       float mt = m;
-      for (int jj = 0; jj < jn; jj++) mt = fmax(mt, att_score(part, jj, r));
+      for (int jj = 0; jj < jn; jj++) mt = fmax(mt, att_cap(att_score(part, jj, r)));
       const float corr = exp(m - mt);
       l *= corr;
       for (uint i = 0; i < ATT_LD; i++) acc[i] *= corr;
       for (int jj = 0; jj < jn; jj++) {
-        const float p = exp(att_score(part, jj, r) - mt);
+        const float p = exp(att_cap(att_score(part, jj, r)) - mt);
         l += p;
         for (uint i = 0; i < ATT_LD; i++) acc[i] += p * vs[jj * ATT_DIM + lane + ATT_LANES * i];
       }
@@ -167,7 +178,8 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
     barrier(CLK_LOCAL_MEM_FENCE);
     const int jn = active ? min((int)ATT_KT, (int)(t + 1) - (int)j0) : 0;
     for (int jj = 0; jj < jn; jj++) {
-      const float p = exp(att_score(ps, jj, r) - lt) * (att_score(pp, jj, r) - dsum);
+      const float c = att_cap(att_score(ps, jj, r));
+      const float p = exp(c - lt) * (att_score(pp, jj, r) - dsum) * att_dcap(c);
       for (uint i = 0; i < ATT_LD; i++) dq[i] += p * ks[jj * ATT_DIM + lane + ATT_LANES * i];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -237,8 +249,9 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
       if (active && (bq == b || j < prefix)) {
         const uint in = min((uint)ATT_KT, qlen - i0), first = (uint)max((int)j - (int)i0, 0);
         for (uint ii = first; ii < in; ii++) {
-          const float p = exp(att_score(ps, ii, r) - ls[ii]);
-          const float dsc = p * (att_score(pp, ii, r) - dls[ii]);
+          const float c = att_cap(att_score(ps, ii, r));
+          const float p = exp(c - ls[ii]);
+          const float dsc = p * (att_score(pp, ii, r) - dls[ii]) * att_dcap(c);
           for (uint i = 0; i < ATT_LD; i++) {
             dv[i] += p * dos[ii * ATT_DIM + lane + ATT_LANES * i];
             dk[i] += dsc * qs[ii * ATT_DIM + lane + ATT_LANES * i];
@@ -259,13 +272,27 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
 
 #else /* the CPU profile */
 
-#define ATT_TILE 16
+/* The host builds a wider program (-DATT_MAX_DIM=256) for heads past 128 (Gemma's 256), with
+ * tiles of 8 rows, so that a group's local tiles stay within 32 KiB. */
+#ifndef ATT_MAX_DIM
 #define ATT_MAX_DIM 128
+#endif
 #define ATT_VEC 8
 #define ATT_CHUNKS (ATT_MAX_DIM / ATT_VEC)
 
 typedef float8 attv;
-typedef float16 atts; /* one tile of scores: ATT_TILE == 16 */
+
+#if ATT_MAX_DIM > 128
+#define ATT_TILE 8
+typedef float8 atts; /* one tile of scores */
+#define att_loadt(p) vload8(0, p)
+#define att_storet(x, p) vstore8(x, 0, p)
+#else
+#define ATT_TILE 16
+typedef float16 atts;
+#define att_loadt(p) vload16(0, p)
+#define att_storet(x, p) vstore16(x, 0, p)
+#endif
 
 /* Chunk c of the D floats at p, zeros past D; and its store, dropping the zeros past D. */
 static attv att_get(__global const float *p, uint c, uint dim) {
@@ -281,7 +308,11 @@ static float att_sum(attv x) {
   return (y.x + y.y) + (y.z + y.w);
 }
 
-static float att_sum16(atts x) { return att_sum(x.lo + x.hi); }
+#if ATT_MAX_DIM > 128
+static float att_sumt(atts x) { return att_sum(x); }
+#else
+static float att_sumt(atts x) { return att_sum(x.lo + x.hi); }
+#endif
 
 static ulong att_row(uint b, uint p, uint prefix, uint tokens) {
   return p < prefix ? (ulong)p : (ulong)prefix + (ulong)b * tokens + (p - prefix);
@@ -331,14 +362,14 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
       for (int jj = 0; jj < jn; jj++) {
         attv s = (attv)0.0f;
         for (uint c = 0; c < nc; c++) s += q[c] * ks[jj * ATT_CHUNKS + c];
-        sc[jj] = att_sum(s);
+        sc[jj] = att_cap(att_sum(s));
         mt = fmax(mt, sc[jj]);
       }
       for (int jj = jn; jj < ATT_TILE; jj++) sc[jj] = -INFINITY;
-      const atts p = exp(vload16(0, sc) - mt);
-      vstore16(p, 0, sc);
+      const atts p = exp(att_loadt(sc) - mt);
+      att_storet(p, sc);
       const float corr = exp(m - mt);
-      l = l * corr + att_sum16(p);
+      l = l * corr + att_sumt(p);
       for (uint c = 0; c < nc; c++) acc[c] *= corr;
       for (int jj = 0; jj < jn; jj++)
         for (uint c = 0; c < nc; c++) acc[c] += sc[jj] * vs[jj * ATT_CHUNKS + c];
@@ -404,14 +435,14 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
           s += q[c] * ks[jj * ATT_CHUNKS + c];
           dp += dov[c] * vs[jj * ATT_CHUNKS + c];
         }
-        sv[jj] = att_sum(s);
-        dpv[jj] = att_sum(dp);
+        sv[jj] = att_cap(att_sum(s));
+        dpv[jj] = (att_sum(dp) - dsum) * att_dcap(sv[jj]);
       }
       for (int jj = jn; jj < ATT_TILE; jj++) {
         sv[jj] = -INFINITY;
         dpv[jj] = 0.0f;
       }
-      vstore16(exp(vload16(0, sv) - lt) * (vload16(0, dpv) - dsum), 0, sv);
+      att_storet(exp(att_loadt(sv) - lt) * att_loadt(dpv), sv);
       for (int jj = 0; jj < jn; jj++)
         for (uint c = 0; c < nc; c++) dq[c] += sv[jj] * ks[jj * ATT_CHUNKS + c];
     }
@@ -494,12 +525,13 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
             s += qs[ii * ATT_CHUNKS + c] * k[c];
             dp += dos[ii * ATT_CHUNKS + c] * v[c];
           }
-          pv[ii] = att_sum(s) - ls[ii];
-          dsv[ii] = att_sum(dp) - dls[ii];
+          const float c = att_cap(att_sum(s));
+          pv[ii] = c - ls[ii];
+          dsv[ii] = (att_sum(dp) - dls[ii]) * att_dcap(c);
         }
-        const atts p = exp(vload16(0, pv));
-        vstore16(p, 0, pv);
-        vstore16(p * vload16(0, dsv), 0, dsv);
+        const atts p = exp(att_loadt(pv));
+        att_storet(p, pv);
+        att_storet(p * att_loadt(dsv), dsv);
         for (uint ii = first; ii < in; ii++)
           for (uint c = 0; c < nc; c++) {
             dv[c] += pv[ii] * dos[ii * ATT_CHUNKS + c];

@@ -6,8 +6,9 @@
  * included (the caller has written the new rows' keys and values into the cache first). The
  * queries are the first H heads of rows of stride q_stride (the fused QKV rows, after RoPE);
  * the cache row of position j holds Hkv key heads, then Hkv value heads (stride kv_stride).
- * Query head h reads KV head h / (H / Hkv). o (n, H D). Scores are scaled by `scale`.
- * Offsets are in floats.
+ * Query head h reads KV head h / (H / Hkv). o (n, H D). Scores are scaled by `scale` and,
+ * with ATD_SOFTCAP defined (Gemma 2), capped to ATD_SOFTCAP tanh(s / ATD_SOFTCAP). The host
+ * builds a wider program (-DATD_MAX_DIM=256) for heads past 128. Offsets are in floats.
  *
  * One work-item per (query, head) streams the keys with an online softmax, a head's D floats as
  * float8 chunks (zeros past D) as in attention.cl's CPU shape. With one new query a step has
@@ -15,7 +16,15 @@
  * weights, not here. No local memory and no barriers. */
 
 #define ATD_VEC 8
-#define ATD_CHUNKS (128 / ATD_VEC) /* head width at most 128 (LAMP__ATTENTION_MAX_DIM) */
+#ifndef ATD_MAX_DIM
+#define ATD_MAX_DIM 128
+#endif
+#define ATD_CHUNKS (ATD_MAX_DIM / ATD_VEC)
+#ifdef ATD_SOFTCAP
+#define atd_cap(s) (ATD_SOFTCAP * tanh((s) / ATD_SOFTCAP))
+#else
+#define atd_cap(s) (s)
+#endif
 
 static float atd_sum(float8 x) {
   const float4 y = x.lo + x.hi;
@@ -43,7 +52,7 @@ __kernel void attention_decode(__global float *o, ulong o_off, __global const fl
     __global const float *vr = kr + (ulong)kv_heads * dim;
     float8 s8 = (float8)0.0f;
     for (uint c = 0; c < nc; c++) s8 += qv[c] * lamp_load8(kr, c * ATD_VEC, dim);
-    const float s = atd_sum(s8), mt = fmax(m, s);
+    const float s = atd_cap(atd_sum(s8)), mt = fmax(m, s);
     const float corr = exp(m - mt), p = exp(s - mt);
     l = l * corr + p;
     for (uint c = 0; c < nc; c++) acc[c] = acc[c] * corr + p * lamp_load8(vr, c * ATD_VEC, dim);

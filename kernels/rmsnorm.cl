@@ -94,3 +94,53 @@ __kernel void rmsnorm_backward_acc(__global float *dx, ulong dx_off, __global co
   rmsnorm_backward_rows(red, dx, dx_off, dy, dy_off, x, x_off, rstd, r_off, w, w_off, width, rows,
                         1);
 }
+
+/* Gemma 3's norms over each query and key head, in place on the first `heads` heads (width D)
+ * of each row of x (N, stride): heads below q_heads take wq (D), the others wk (D). The input
+ * is kept in saved (N, heads D) and r in rstd (N, heads) for the backward. One work-group per
+ * (row, head): group n heads + h. */
+__kernel void rmsnorm_heads_forward(__global float *x, ulong x_off, uint stride,
+                                    __global float *saved, ulong s_off, __global float *rstd,
+                                    ulong r_off, __global const float *wq, ulong wq_off,
+                                    __global const float *wk, ulong wk_off, uint q_heads,
+                                    uint heads, uint dim, uint rows, float eps) {
+  __local float red[LAMP_WG_SIZE];
+  const uint g = get_group_id(0), lid = get_local_id(0), n = get_local_size(0);
+  if (g >= rows * heads) return;
+  const uint row = g / heads, h = g % heads;
+  __global float *xr = x + x_off + (ulong)row * stride + (ulong)h * dim;
+  __global float *sr = saved + s_off + (ulong)row * heads * dim + (ulong)h * dim;
+  __global const float *w = h < q_heads ? wq + wq_off : wk + wk_off;
+  float ss = 0.0f;
+  for (uint c = lid; c < dim; c += n) ss += xr[c] * xr[c];
+  const float r = rsqrt(rmsnorm_group_sum(red, ss) / (float)dim + eps);
+  for (uint c = lid; c < dim; c += n) {
+    const float v = xr[c];
+    sr[c] = v;
+    xr[c] = v * r * w[c];
+  }
+  if (lid == 0) rstd[r_off + g] = r;
+}
+
+/* The backward of rmsnorm_heads_forward, in place: the first `heads` heads of each row of
+ * dx (N, stride) hold the gradient of the norms' outputs and get that of their inputs (the
+ * rmsnorm_backward formula per head, from the saved inputs). Same launch shape. */
+__kernel void rmsnorm_heads_backward(__global float *dx, ulong dx_off, uint stride,
+                                     __global const float *saved, ulong s_off,
+                                     __global const float *rstd, ulong r_off,
+                                     __global const float *wq, ulong wq_off,
+                                     __global const float *wk, ulong wk_off, uint q_heads,
+                                     uint heads, uint dim, uint rows) {
+  __local float red[LAMP_WG_SIZE];
+  const uint g = get_group_id(0), lid = get_local_id(0), n = get_local_size(0);
+  if (g >= rows * heads) return;
+  const uint row = g / heads, h = g % heads;
+  __global float *dr = dx + dx_off + (ulong)row * stride + (ulong)h * dim;
+  __global const float *xr = saved + s_off + (ulong)row * heads * dim + (ulong)h * dim;
+  __global const float *w = h < q_heads ? wq + wq_off : wk + wk_off;
+  float dot = 0.0f;
+  for (uint c = lid; c < dim; c += n) dot += dr[c] * w[c] * xr[c];
+  const float r = rstd[r_off + g];
+  const float k = rmsnorm_group_sum(red, dot) * r * r * r / (float)dim;
+  for (uint c = lid; c < dim; c += n) dr[c] = r * w[c] * dr[c] - xr[c] * k;
+}

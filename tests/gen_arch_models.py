@@ -11,6 +11,16 @@ names and orders them:
           sliding window, which every sequence here fits (GGUF "llama" does not carry it)
   phi3    general.architecture "phi3", fused blk.<i>.attn_qkv.weight (rows Q, K, V) and
           blk.<i>.ffn_up.weight (rows gate, then up), no reordering, sliding window 2047
+  gemma2  general.architecture "gemma2": sandwich norms (blk.<i>.post_attention_norm,
+          ffn_norm, post_ffw_norm), GeGLU, embeddings times sqrt(width), attention and final
+          logit soft-capping (1.5 and 3.0, small enough to bend these scores), sliding window
+          32 on the even layers, query_pre_attn_scalar = head width (llama.cpp stores no such
+          key); norms stored as 1 + w as llama.cpp's converter writes them, no reordering
+  gemma3  general.architecture "gemma3" (HF Gemma3ForCausalLM, model_type "gemma3_text"): as
+          gemma2 without soft-capping, plus Q/K norms (blk.<i>.attn_{q,k}_norm) and RoPE base
+          10000 on local layers, 1e6 on global ones; sliding_window_pattern 2 (layer 1 global),
+          written as <arch>.attention.sliding_window_pattern and the local base as
+          <arch>.rope.freq_base_swa (llama.cpp's defaults are 6 and 10000)
 
 Every model: 2 layers, width 64, 4 heads, 2 KV heads, head width 16, MLP 128, vocabulary 256,
 weights drawn with a fixed seed and rounded to float16, the precision both files store (so the
@@ -25,21 +35,28 @@ whitespace-separated records:
   loss <mean cross-entropy at those positions, with the prompt>
   grad P C <P C values>        (its gradient with respect to the prompt)
 
-Usage (once, on a developer's machine; nothing here runs in CI):
-  apt-get install -y python3-torch                   # Debian's torch 1.13 (CPU)
-  /usr/bin/python3 -m venv --system-site-packages /tmp/archref
-  /tmp/archref/bin/pip install transformers==4.41.2 safetensors gguf 'numpy<2'
-  /tmp/archref/bin/python tests/gen_arch_models.py
-(transformers 4.41 is the first with Phi-3; 4.40.2 lacks it.)
+Usage (once, on a developer's machine; nothing here runs in CI), with the names to write
+(default: all):
+  python3 -m venv /tmp/g3ref
+  /tmp/g3ref/bin/pip install torch==2.5.1 transformers==4.50.3 safetensors gguf 'numpy<2'
+  /tmp/g3ref/bin/python tests/gen_arch_models.py [qwen2 mistral phi3 gemma2 gemma3]
+qwen2, mistral and phi3 were written with transformers 4.41.2 and Debian's torch 1.13 (4.41 is
+the first with Phi-3); gemma2 and gemma3 with transformers 4.50.3 and torch 2.5.1 (Gemma 3
+needs 4.50). Rerun with 4.50.3, the first three come out with identical weight files and
+reference values within 1e-6 of those checked in (4.41 computed RoPE's frequencies in float32
+differently), so they stay as 4.41.2 wrote them.
 """
 import copy
 import os
+import sys
 
 import numpy as np
 import torch
 from gguf import GGUFWriter
 from transformers import (MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM,
                           Qwen2Config, Qwen2ForCausalLM)
+
+ALL = ["qwen2", "mistral", "phi3", "gemma2", "gemma3"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "arch")
@@ -62,6 +79,20 @@ def build(name):
         cfg = MistralConfig(**DIMS, rms_norm_eps=1e-5, rope_theta=10000.0,
                             tie_word_embeddings=False, sliding_window=16)
         return MistralForCausalLM(cfg), "llama"
+    if name == "gemma2":
+        from transformers import Gemma2Config, Gemma2ForCausalLM
+        cfg = Gemma2Config(**DIMS, head_dim=D, query_pre_attn_scalar=D, rms_norm_eps=1e-6,
+                           rope_theta=10000.0, sliding_window=32, attn_logit_softcapping=1.5,
+                           final_logit_softcapping=3.0, hidden_activation="gelu_pytorch_tanh",
+                           tie_word_embeddings=True)
+        return Gemma2ForCausalLM(cfg), "gemma2"
+    if name == "gemma3":
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+        cfg = Gemma3TextConfig(**DIMS, head_dim=D, query_pre_attn_scalar=D, rms_norm_eps=1e-6,
+                               rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                               sliding_window=32, sliding_window_pattern=2,
+                               hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True)
+        return Gemma3ForCausalLM(cfg), "gemma3"
     cfg = Phi3Config(**DIMS, rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False,
                      sliding_window=2047, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     return Phi3ForCausalLM(cfg), "phi3"
@@ -84,11 +115,20 @@ GGUF_NAMES = {
     "self_attn.qkv_proj.weight": "attn_qkv.weight",
     "self_attn.o_proj.weight": "attn_output.weight",
     "post_attention_layernorm.weight": "ffn_norm.weight",
+    "self_attn.q_norm.weight": "attn_q_norm.weight",
+    "self_attn.k_norm.weight": "attn_k_norm.weight",
     "mlp.gate_proj.weight": "ffn_gate.weight",
     "mlp.up_proj.weight": "ffn_up.weight",
     "mlp.gate_up_proj.weight": "ffn_up.weight",
     "mlp.down_proj.weight": "ffn_down.weight",
 }
+
+# Gemma's sandwich norms: post_attention_layernorm follows the attention there
+GEMMA_NAMES = dict(GGUF_NAMES, **{
+    "post_attention_layernorm.weight": "post_attention_norm.weight",
+    "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+    "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
+})
 
 
 def write_gguf(path, arch, model, cfg):
@@ -105,6 +145,17 @@ def write_gguf(path, arch, model, cfg):
     w.add_vocab_size(cfg.vocab_size)
     if arch == "phi3":
         w.add_sliding_window(cfg.sliding_window)
+    gemma = arch.startswith("gemma")
+    if gemma:
+        w.add_key_length(D)
+        w.add_value_length(D)
+        w.add_sliding_window(cfg.sliding_window)
+    if arch == "gemma2":
+        w.add_attn_logit_softcapping(cfg.attn_logit_softcapping)
+        w.add_final_logit_softcapping(cfg.final_logit_softcapping)
+    if arch == "gemma3":
+        w.add_sliding_window_pattern(cfg.sliding_window_pattern)
+        w.add_rope_freq_base_swa(cfg.rope_local_base_freq)
     for hf, t in model.state_dict().items():
         a = t.detach().to(torch.float16).numpy()
         if hf == "model.embed_tokens.weight":
@@ -118,11 +169,14 @@ def write_gguf(path, arch, model, cfg):
         else:
             parts = hf.split(".")
             layer, rest = parts[2], ".".join(parts[3:])
-            name = "blk.%s.%s" % (layer, GGUF_NAMES[rest])
+            name = "blk.%s.%s" % (layer, (GEMMA_NAMES if gemma else GGUF_NAMES)[rest])
             if arch == "llama" and rest == "self_attn.q_proj.weight":
                 a = llama_permute(a, H)
             elif arch == "llama" and rest == "self_attn.k_proj.weight":
                 a = llama_permute(a, HKV)
+        # llama.cpp's Gemma converters store every norm weight as 1 + w
+        if gemma and hf.endswith("norm.weight"):
+            a = a.astype(np.float64) + 1.0
         # norms stay f32 as in llama.cpp's files; matrices f16
         w.add_tensor(name, a.astype(np.float32) if a.ndim == 1 else a)
     w.write_header_to_file()
@@ -138,14 +192,16 @@ def fmt(values):
 def main():
     # torch 1.13's masks are built in the default dtype and hold float64's minimum
     torch.set_default_dtype(torch.float64)
-    for name in ["qwen2", "mistral", "phi3"]:
-        torch.manual_seed({"qwen2": 1, "mistral": 2, "phi3": 3}[name])
+    for name in sys.argv[1:] or ALL:
+        torch.manual_seed({"qwen2": 1, "mistral": 2, "phi3": 3, "gemma2": 4, "gemma3": 5}[name])
         model, arch = build(name)
         cfg = model.config
         cfg._attn_implementation = "eager"
         with torch.no_grad():
             for pname, p in model.named_parameters():
-                if pname.endswith("norm.weight"):
+                if pname.endswith("norm.weight") and arch.startswith("gemma"):
+                    p.copy_(0.2 * torch.randn_like(p))  # Gemma's norms scale by 1 + w
+                elif pname.endswith("norm.weight"):
                     p.copy_(1.0 + 0.2 * torch.randn_like(p))
                 else:  # biases included: transformers initialises them to zero
                     p.copy_(0.15 * torch.randn_like(p))
@@ -162,12 +218,15 @@ def main():
 
         ids = torch.tensor([TOKENS])
         with torch.no_grad():
-            logits = model(input_ids=ids).logits[0]
+            logits = model(input_ids=ids, use_cache=False).logits[0]
         gen = torch.Generator().manual_seed(7)
         prompt = (0.5 * torch.randn(P, C, generator=gen, dtype=torch.float64))
         prompt = prompt.to(torch.float32).to(torch.float64).requires_grad_(True)
         emb = model.get_input_embeddings()(ids)[0].detach()
-        out = model(inputs_embeds=torch.cat([prompt, emb]).unsqueeze(0)).logits[0]
+        # Gemma 3's embedding module scales its rows (inputs_embeds are taken as they are);
+        # Gemma 2 scales whatever enters the first block, the prompt included
+        out = model(inputs_embeds=torch.cat([prompt, emb]).unsqueeze(0),
+                    use_cache=False).logits[0]
         rows = torch.tensor([P + p for p in OUT_POS])
         loss = torch.nn.functional.cross_entropy(out[rows], torch.tensor(OUT_TARGETS))
         loss.backward()

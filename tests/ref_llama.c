@@ -38,6 +38,13 @@ void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t 
 
 void ref_llama_attention(double *o, const double *qkv, size_t batch, size_t seq, size_t heads,
                          size_t kv_heads, size_t dim, const int *valid) {
+  ref_llama_attention_capped(o, qkv, batch, seq, heads, kv_heads, dim, valid,
+                             1.0 / sqrt((double)dim), 0.0);
+}
+
+void ref_llama_attention_capped(double *o, const double *qkv, size_t batch, size_t seq,
+                                size_t heads, size_t kv_heads, size_t dim, const int *valid,
+                                double scale, double softcap) {
   size_t width = (heads + 2 * kv_heads) * dim, group = heads / kv_heads;
   double *p = ref_alloc(seq * sizeof(double));
   for (size_t b = 0; b < batch; b++)
@@ -53,7 +60,7 @@ void ref_llama_attention(double *o, const double *qkv, size_t batch, size_t seq,
           const double *k = qkv + (b * seq + j) * width + (heads + g) * dim;
           double s = 0;
           for (size_t d = 0; d < dim; d++) s += q[d] * k[d];
-          p[j] = s / sqrt((double)dim);
+          p[j] = softcap > 0 ? softcap * tanh(s * scale / softcap) : s * scale;
           if (p[j] > mx) mx = p[j];
         }
         for (size_t j = 0; j <= t; j++) sum += (p[j] = exp(p[j] - mx));
@@ -63,6 +70,16 @@ void ref_llama_attention(double *o, const double *qkv, size_t batch, size_t seq,
         }
       }
   free(p);
+}
+
+void ref_llama_geglu(double *a, const double *gu, size_t rows, size_t ffn) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t f = 0; f < ffn; f++) {
+      double g = gu[r * 2 * ffn + f], u = gu[r * 2 * ffn + ffn + f];
+      double k = sqrt(2.0 / 3.14159265358979323846);
+      double gelu = 0.5 * g * (1.0 + tanh(k * (g + 0.044715 * g * g * g)));
+      a[r * ffn + f] = gelu * u;
+    }
 }
 
 void ref_llama_swiglu(double *a, const double *gu, size_t rows, size_t ffn) {

@@ -25,8 +25,17 @@ void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t 
 void ref_llama_attention(double *o, const double *qkv, size_t batch, size_t seq, size_t heads,
                          size_t kv_heads, size_t dim, const int *valid);
 
+/* The same with scores q.k scale, then softcap tanh(s / softcap) when softcap > 0 (Gemma 2). */
+void ref_llama_attention_capped(double *o, const double *qkv, size_t batch, size_t seq,
+                                size_t heads, size_t kv_heads, size_t dim, const int *valid,
+                                double scale, double softcap);
+
 /* a (rows, F) = silu(gate) * up from gu (rows, 2F). */
 void ref_llama_swiglu(double *a, const double *gu, size_t rows, size_t ffn);
+
+/* a (rows, F) = gelu_tanh(gate) * up from gu (rows, 2F): GeGLU, transformers'
+ * gelu_pytorch_tanh. */
+void ref_llama_geglu(double *a, const double *gu, size_t rows, size_t ffn);
 
 /* loss (rows) = logsumexp(z_m) - z_m[target_m] for target >= 0, else 0. */
 void ref_llama_cross_entropy(double *loss, const double *z, size_t rows, size_t width,

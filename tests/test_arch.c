@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "lamp/cache.h"
 #include "lamp/gguf.h"
 #include "lamp/model.h"
 
@@ -114,9 +115,11 @@ static void check_logits(lamp_context *ctx, lamp_model *model, const ref_arch *r
   print_message("%s: logits within %.2e of the row scale\n", what, worst);
 }
 
-/* The loss and its prompt gradient, the prompt prepended to the reference's tokens. */
-static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, const char *what) {
-  lamp_model_shape s = {1, r->t, r->p, r->m, 0, 0};
+/* The loss and its prompt gradient, the prompt prepended to the reference's tokens; blocks
+ * recomputed in the backward with `recompute`. */
+static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, const char *what,
+                       int recompute) {
+  lamp_model_shape s = {1, r->t, r->p, r->m, 0, recompute};
   lamp_model_workspace *ws = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &s, &ws));
   size_t len = r->t, seq[MAX_M] = {0};
@@ -153,6 +156,67 @@ static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, 
                 loss_err, worst);
 }
 
+static double row_error(const float *got, const double *want, size_t v) {
+  double scale = 0, worst = 0;
+  for (size_t j = 0; j < v; j++) scale = fmax(scale, fabs(want[j]));
+  for (size_t j = 0; j < v; j++) worst = fmax(worst, fabs(got[j] - want[j]) / scale);
+  return worst;
+}
+
+/* Generation with the key/value cache: the tokens appended as a chunk, then one at a time, each
+ * append's logits against the reference's; then after a prompt, against lamp's own forward
+ * with that prompt (which check_grad ties to the reference). */
+static void check_cache(lamp_context *ctx, lamp_model *model, const ref_arch *r,
+                        const char *what) {
+  lamp_model_cache *cache = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_create(model, r->p + r->t, &cache));
+  static float z[MAX_V];
+  double worst = 0;
+  const size_t first = 4;
+  for (size_t t = first - 1; t < r->t; t++) {
+    const int32_t *ids = t == first - 1 ? r->tokens : r->tokens + t;
+    lamp_tensor lt;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_cache_append(cache, NULL, ids, t == first - 1 ? first : 1,
+                                                 &lt));
+    LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, z, r->v * sizeof(float)));
+    double e = row_error(z, r->logits + t * r->v, r->v);
+    if (e > LOGIT_TOL) fail_msg("%s: cached logits of token %zu off by %.3e", what, t, e);
+    worst = fmax(worst, e);
+  }
+  /* the prompt's rows, then every token at once */
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_truncate(cache, 0));
+  float host[MAX_P * MAX_C];
+  for (size_t i = 0; i < r->p * r->c; i++) host[i] = (float)r->prompt[i];
+  lamp_tensor prompt, lt;
+  size_t ne[2] = {r->c, r->p};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ne, &prompt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &prompt, host, r->p * r->c * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_append(cache, &prompt, r->tokens, r->t, &lt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, z, r->v * sizeof(float)));
+  lamp_model_cache_release(cache);
+  lamp_model_shape s = {1, r->t, r->p, 1, 0, 0};
+  lamp_model_workspace *ws = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &s, &ws));
+  size_t len = r->t, seq = 0, pos = r->t - 1;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, 1, r->t, r->tokens, &len));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, 1, &seq, &pos, NULL));
+  lamp_tensor pt;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_prompt(ws, &pt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &pt, host, r->p * r->c * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
+  static float full[MAX_V];
+  double want[MAX_V];
+  LAMP_OK_OR_FAIL(ctx, lamp_model_logits(ws, &lt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, full, r->v * sizeof(float)));
+  lamp_model_workspace_release(ws);
+  lamp_tensor_release(&prompt);
+  for (size_t j = 0; j < r->v; j++) want[j] = full[j];
+  double e = row_error(z, want, r->v);
+  if (e > LOGIT_TOL) fail_msg("%s: cached logits after the prompt off by %.3e", what, e);
+  print_message("%s: cached logits within %.2e of the reference, %.2e of the forward after a "
+                "prompt\n", what, worst, e);
+}
+
 /* Both loads of one fixture with one weights mode. */
 static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, int arch,
                         int qkv_bias, size_t window, size_t gguf_window,
@@ -173,7 +237,21 @@ static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, 
   assert_int_equal(c.n_vocab, r->v);
   snprintf(what, sizeof(what), "%s (Hugging Face, %s)", name, mode);
   check_logits(ctx, hf, r, what);
-  check_grad(ctx, hf, r, what);
+  check_grad(ctx, hf, r, what, 0);
+  check_cache(ctx, hf, r, what);
+  snprintf(what, sizeof(what), "%s (Hugging Face, %s, recomputing)", name, mode);
+  check_grad(ctx, hf, r, what, 1);
+  /* the plan predicts the weights and a workspace (Gemma's sandwich norms keep more) */
+  for (int recompute = 0; recompute < 2; recompute++) {
+    lamp_model_shape s = {2, r->t, r->p, r->m, 0, recompute};
+    lamp_model_plan plan;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_plan_safetensors(ctx, dir, &s, weights, &plan));
+    assert_int_equal(plan.weights_total, lamp_model_weight_bytes(hf));
+    lamp_model_workspace *ws = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(hf, &s, &ws));
+    assert_int_equal(plan.workspace + plan.activations, lamp_model_workspace_bytes(ws));
+    lamp_model_workspace_release(ws);
+  }
   lamp_model_release(hf);
 
   lamp_gguf *g = NULL;
@@ -189,7 +267,7 @@ static void check_loads(lamp_context *ctx, const ref_arch *r, const char *name, 
   assert_int_equal(c.sliding_window, gguf_window);
   snprintf(what, sizeof(what), "%s (GGUF, %s)", name, mode);
   check_logits(ctx, gm, r, what);
-  check_grad(ctx, gm, r, what);
+  check_grad(ctx, gm, r, what, 0);
   lamp_model_release(gm);
 }
 
@@ -218,6 +296,44 @@ static void test_phi3(void **state) {
   check_arch(state, "phi3", LAMP_MODEL_ARCH_PHI3, 0, 2047, 2047);
 }
 
+/* Gemma 2: sandwich norms of 1 + w (HF's files hold w, GGUF's 1 + w), GeGLU, embeddings
+ * (the prompt's too) times sqrt(C), its query scale, soft-capped scores and logits; its
+ * kernels run under a simulator. */
+static void test_gemma2(void **state) {
+  lamp_context *ctx = *state;
+  char path[1100];
+  arch_dir(path, sizeof(path), "gemma2/config.json");
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  static char json[4096];
+  size_t n = fread(json, 1, sizeof(json), f);
+  fclose(f);
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, json, n, &c));
+  assert_true(c.query_scale == 0.25f && c.attn_softcap == 1.5f && c.final_softcap == 3.0f);
+  assert_true(c.tied_embeddings && c.head_dim == 16);
+  check_arch(state, "gemma2", LAMP_MODEL_ARCH_GEMMA2, 0, 32, 32);
+}
+
+/* Gemma 3: Gemma 2's block without soft-capping, plus Q/K head norms (1 + w) and a RoPE base
+ * of 10000 on local layers (layer 0) and 1e6 on global ones (layer 1); the prompt enters
+ * unscaled. */
+static void test_gemma3(void **state) {
+  lamp_context *ctx = *state;
+  char path[1100];
+  arch_dir(path, sizeof(path), "gemma3/config.json");
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  static char json[4096];
+  size_t n = fread(json, 1, sizeof(json), f);
+  fclose(f);
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, json, n, &c));
+  assert_true(c.query_scale == 0.25f && c.attn_softcap == 0.0f && c.final_softcap == 0.0f);
+  assert_true(c.rope_base == 1e6f && c.rope_base_local == 1e4f && c.window_pattern == 2);
+  check_arch(state, "gemma3", LAMP_MODEL_ARCH_GEMMA3, 0, 32, 32);
+}
+
 /* A workspace with more positions than the attention window is refused: lamp's full causal
  * attention would differ from the model's past it. */
 static void test_window(void **state) {
@@ -234,6 +350,12 @@ static void test_window(void **state) {
   assert_int_equal(lamp_model_workspace_create(m, &over, &ws), LAMP_ERR_UNSUPPORTED);
   assert_null(ws);
   assert_non_null(strstr(lamp_context_error(ctx), "16-position attention window"));
+  lamp_model_cache *cache = NULL;
+  assert_int_equal(lamp_model_cache_create(m, 17, &cache), LAMP_ERR_UNSUPPORTED);
+  assert_null(cache);
+  assert_non_null(strstr(lamp_context_error(ctx), "16-position attention window"));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_create(m, 16, &cache));
+  lamp_model_cache_release(cache);
   lamp_model_release(m);
 }
 
@@ -261,9 +383,19 @@ static lamp_status no_lookup(void *user, const char *name, size_t rows, size_t c
 /* Architectures and features lamp does not run are named in the error, with what it knows. */
 static void test_unsupported(void **state) {
   lamp_context *ctx = *state;
-  const char *known[] = {"\"gemma2\"", "\"llama\"", "\"mistral\"", "\"qwen2\"", "\"phi3\"",
-                         "general.architecture", "model_type", NULL};
-  expect_hf_error(ctx, "{\"model_type\": \"gemma2\", " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, known);
+  const char *known[] = {"\"gemma\"", "\"llama\"", "\"mistral\"", "\"qwen2\"", "\"phi3\"",
+                         "\"gemma2\"", "\"gemma3_text\"", "\"gemma3\"", "general.architecture",
+                         "model_type", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma\", " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, known);
+  const char *multimodal[] = {"\"gemma3\"", "text_config", "\"gemma3_text\"", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma3\", \"text_config\": {}}", LAMP_ERR_UNSUPPORTED,
+                  multimodal);
+  const char *linear[] = {"rope_scaling", "linear", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma3_text\", \"rope_scaling\": {\"factor\": 8.0, "
+                  "\"rope_type\": \"linear\"}, " HF_DIMS "}", LAMP_ERR_UNSUPPORTED, linear);
+  const char *gelu[] = {"hidden_activation", "gelu_pytorch_tanh", NULL};
+  expect_hf_error(ctx, "{\"model_type\": \"gemma2\", \"hidden_activation\": \"silu\", " HF_DIMS
+                  "}", LAMP_ERR_UNSUPPORTED, gelu);
   const char *longrope[] = {"rope_scaling", "longrope", NULL};
   expect_hf_error(ctx, "{\"model_type\": \"phi3\", \"rope_scaling\": {\"type\": \"longrope\", "
                   "\"long_factor\": [1], \"short_factor\": [1]}, " HF_DIMS "}",
@@ -304,8 +436,8 @@ static void test_unsupported(void **state) {
   lamp_model *m = NULL;
   assert_int_equal(lamp_model_create_gguf(ctx, g, &m), LAMP_ERR_UNSUPPORTED);
   assert_null(m);
-  const char *gguf_words[] = {"\"qwen9\"", "\"llama\"", "\"qwen2\"", "\"phi3\"", "model_type",
-                              NULL};
+  const char *gguf_words[] = {"\"qwen9\"", "\"llama\"", "\"qwen2\"", "\"phi3\"", "\"gemma2\"",
+                              "model_type", NULL};
   for (const char *const *w = gguf_words; *w; w++)
     if (!strstr(lamp_context_error(ctx), *w))
       fail_msg("\"%s\" lacks \"%s\"", lamp_context_error(ctx), *w);
@@ -372,12 +504,53 @@ static void test_real_configs(void **state) {
   assert_int_equal(c.n_ff, 8192);
   assert_int_equal(c.n_vocab, 32064);
   assert_true(c.norm_eps == 1e-5f);
+  /* Gemma 2 2B and Gemma 3 1B (instruction-tuned), as their model cards' config.json files
+   * read (recalled; the keys lamp reads are what matters) */
+  static const char gemma2_2b[] =
+      "{\"architectures\": [\"Gemma2ForCausalLM\"], \"attention_bias\": false, "
+      "\"attention_dropout\": 0.0, \"attn_logit_softcapping\": 50.0, \"bos_token_id\": 2, "
+      "\"cache_implementation\": \"hybrid\", \"eos_token_id\": 1, "
+      "\"final_logit_softcapping\": 30.0, \"head_dim\": 256, \"hidden_act\": "
+      "\"gelu_pytorch_tanh\", \"hidden_activation\": \"gelu_pytorch_tanh\", "
+      "\"hidden_size\": 2304, \"initializer_range\": 0.02, \"intermediate_size\": 9216, "
+      "\"max_position_embeddings\": 8192, \"model_type\": \"gemma2\", "
+      "\"num_attention_heads\": 8, \"num_hidden_layers\": 26, \"num_key_value_heads\": 4, "
+      "\"pad_token_id\": 0, \"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-06, "
+      "\"rope_theta\": 10000.0, \"sliding_window\": 4096, \"torch_dtype\": \"float32\", "
+      "\"transformers_version\": \"4.42.4\", \"use_cache\": true, \"vocab_size\": 256000}";
+  static const char gemma3_1b[] =
+      "{\"architectures\": [\"Gemma3ForCausalLM\"], \"attention_bias\": false, "
+      "\"attention_dropout\": 0.0, \"attn_logit_softcapping\": null, \"bos_token_id\": 2, "
+      "\"cache_implementation\": \"hybrid\", \"eos_token_id\": [1, 106], "
+      "\"final_logit_softcapping\": null, \"head_dim\": 256, \"hidden_activation\": "
+      "\"gelu_pytorch_tanh\", \"hidden_size\": 1152, \"initializer_range\": 0.02, "
+      "\"intermediate_size\": 6912, \"max_position_embeddings\": 32768, "
+      "\"model_type\": \"gemma3_text\", \"num_attention_heads\": 4, "
+      "\"num_hidden_layers\": 26, \"num_key_value_heads\": 1, \"pad_token_id\": 0, "
+      "\"query_pre_attn_scalar\": 256, \"rms_norm_eps\": 1e-06, "
+      "\"rope_local_base_freq\": 10000, \"rope_scaling\": null, \"rope_theta\": 1000000, "
+      "\"sliding_window\": 512, \"sliding_window_pattern\": 6, \"torch_dtype\": "
+      "\"bfloat16\", \"transformers_version\": \"4.50.0.dev0\", \"use_cache\": true, "
+      "\"vocab_size\": 262144}";
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, gemma2_2b, strlen(gemma2_2b), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_GEMMA2);
+  assert_true(c.tied_embeddings && c.head_dim == 256 && c.sliding_window == 4096);
+  assert_true(c.attn_softcap == 50.0f && c.final_softcap == 30.0f && c.query_scale == 0.0625f);
+  assert_true(c.window_pattern == 2 && c.rope_base_local == 0.0f);
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, gemma3_1b, strlen(gemma3_1b), &c));
+  assert_int_equal(c.arch, LAMP_MODEL_ARCH_GEMMA3);
+  assert_true(c.tied_embeddings && c.head_dim == 256 && c.sliding_window == 512);
+  assert_true(c.attn_softcap == 0.0f && c.final_softcap == 0.0f && c.query_scale == 0.0625f);
+  assert_true(c.window_pattern == 6 && c.rope_base_local == 1e4f && c.rope_base == 1e6f);
+  assert_int_equal(c.n_kv_heads, 1);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_qwen2),  cmocka_unit_test(test_mistral),
-      cmocka_unit_test(test_phi3),   cmocka_unit_test(test_window),
+      cmocka_unit_test(test_phi3),   cmocka_unit_test(test_gemma2),
+      cmocka_unit_test(test_gemma3),
+      cmocka_unit_test(test_window),
       cmocka_unit_test(test_unsupported), cmocka_unit_test(test_real_configs),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

@@ -191,7 +191,12 @@ typedef struct att_case {
   size_t batch, prefix, tokens, heads, kv_heads, dim;
   const int *valid;
   const double *dout;
+  double scale, softcap; /* scale 0: 1 / sqrt(dim); softcap 0: none */
 } att_case;
+
+static float att_scale(const att_case *c) {
+  return (float)(c->scale > 0 ? c->scale : 1.0 / sqrt((double)c->dim));
+}
 
 /* Row of position p of sequence b in the shared-prefix layout (llama_ops.h). */
 static size_t att_row(const att_case *c, size_t b, size_t p) {
@@ -208,7 +213,9 @@ static void att_ref(const att_case *c, double *o, const double *qkv) {
   double *y = malloc(c->batch * S * HD * sizeof(double));
   for (size_t b = 0; b < c->batch; b++)
     for (size_t p = 0; p < S; p++) memcpy(x + (b * S + p) * W, qkv + att_row(c, b, p) * W, W * 8);
-  ref_llama_attention(y, x, c->batch, S, c->heads, c->kv_heads, c->dim, c->valid);
+  /* the scale the kernels get, as a float */
+  ref_llama_attention_capped(y, x, c->batch, S, c->heads, c->kv_heads, c->dim, c->valid,
+                             (double)att_scale(c), (double)(float)c->softcap);
   for (size_t b = 0; b < c->batch; b++)
     for (size_t p = b ? c->prefix : 0; p < S; p++)
       memcpy(o + att_row(c, b, p) * HD, y + (b * S + p) * HD, HD * 8);
@@ -233,12 +240,13 @@ static void check_attention(lamp_context *ctx, att_case c, int backward) {
   lamp_tensor tq = up(ctx, qkv, W, N), to = up(ctx, NULL, HD, N), tl = up(ctx, NULL, c.heads, N);
   double *qd = widen(qkv, N * W), *want = malloc(N * HD * sizeof(double));
   LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, c.batch, c.prefix,
-                                                     c.tokens, c.heads, c.kv_heads, c.dim));
+                                                     c.tokens, c.heads, c.kv_heads, c.dim,
+                                                     att_scale(&c), (float)c.softcap));
   att_ref(&c, want, qd);
   float *got = down(ctx, &to);
-  char what[128];
-  snprintf(what, sizeof(what), "attention forward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu",
-           c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim);
+  char what[160];
+  snprintf(what, sizeof(what), "attention forward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu cap=%g",
+           c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim, c.softcap);
   expect_close(what, got, want, N * HD);
   free(got);
   if (backward) {
@@ -251,10 +259,11 @@ static void check_attention(lamp_context *ctx, att_case c, int backward) {
     ref_llama_fd(att_loss, &c, qd, N * W, 1e-5, grad);
     LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_backward(ctx, &tdq, &tde, &tq, &to, &tdo, &tl, tv,
                                                         c.batch, c.prefix, c.tokens, c.heads,
-                                                        c.kv_heads, c.dim));
+                                                        c.kv_heads, c.dim, att_scale(&c),
+                                                        (float)c.softcap));
     got = down(ctx, &tdq);
-    snprintf(what, sizeof(what), "attention backward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu",
-             c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim);
+    snprintf(what, sizeof(what), "attention backward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu "
+             "cap=%g", c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim, c.softcap);
     expect_close(what, got, grad, N * W);
     free(got), free(dod), free(grad);
     lamp_tensor_release(&tdo), lamp_tensor_release(&tdq), lamp_tensor_release(&tde);
@@ -268,19 +277,29 @@ static void test_attention(void **state) {
   lamp_context *ctx = *state;
   /* no prefix: two key tiles, one full and one padded sequence, grouped heads */
   const int valid[2] = {19, 11};
-  check_attention(ctx, (att_case){2, 0, 19, 4, 2, 8, valid, NULL}, 1);
+  check_attention(ctx, (att_case){2, 0, 19, 4, 2, 8, valid, NULL, 0, 0}, 1);
   /* a prefix inside the first tile, one head per KV head, a sequence with no tokens */
   const int valid2[3] = {5, 8, 33};
-  check_attention(ctx, (att_case){3, 5, 28, 2, 2, 6, valid2, NULL}, 1);
+  check_attention(ctx, (att_case){3, 5, 28, 2, 2, 6, valid2, NULL, 0, 0}, 1);
   /* a prefix over more than one tile (later sequences skip whole tiles), grouped heads */
   const int valid3[3] = {29, 24, 20};
-  check_attention(ctx, (att_case){3, 20, 9, 4, 2, 8, valid3, NULL}, 1);
+  check_attention(ctx, (att_case){3, 20, 9, 4, 2, 8, valid3, NULL, 0, 0}, 1);
   /* the real models' head width (four lanes per row on the GPU profile), a prefix */
   const int valid5[2] = {21, 14};
-  check_attention(ctx, (att_case){2, 3, 18, 2, 1, 64, valid5, NULL}, 1);
-  /* the widest head the kernels hold, forward only */
+  check_attention(ctx, (att_case){2, 3, 18, 2, 1, 64, valid5, NULL, 0, 0}, 1);
+  /* the widest head of the narrow CPU program, forward only */
   const int valid4[2] = {40, 23};
-  check_attention(ctx, (att_case){2, 17, 23, 2, 1, LAMP__ATTENTION_MAX_DIM, valid4, NULL}, 0);
+  check_attention(ctx, (att_case){2, 17, 23, 2, 1, 128, valid4, NULL, 0, 0}, 0);
+  /* Gemma 2: a scale of its own and soft-capped scores (a cap these scores reach) */
+  const int valid6[3] = {20, 13, 9};
+  check_attention(ctx, (att_case){3, 4, 16, 4, 2, 16, valid6, NULL, 0.3, 1.5}, 1);
+  /* Gemma's head width 256, the widest the kernels hold (the CPU profile's wide program),
+   * soft-capped, both directions */
+  const int valid7[2] = {9, 7};
+  check_attention(ctx, (att_case){2, 3, 6, 2, 1, LAMP__ATTENTION_MAX_DIM, valid7, NULL, 0.0625,
+                                  2.0}, 1);
+  check_attention(ctx, (att_case){2, 17, 23, 2, 1, LAMP__ATTENTION_MAX_DIM, valid4, NULL, 0, 0},
+                  0);
 }
 
 /* The same cases with the other kernel profile than the context's, so that both shapes of the
@@ -308,11 +327,12 @@ static void test_attention_errors(void **state) {
   lamp_context *ctx = *state;
   const int valid[1] = {3};
   cl_mem tv = ints(ctx, valid, 1);
-  lamp_tensor tq = up(ctx, NULL, 3 * 130, 3), to = up(ctx, NULL, 130, 3), tl = up(ctx, NULL, 1, 3);
-  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 1, 1, 130),
-                   LAMP_ERR_UNSUPPORTED);
-  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 3, 2, 10),
-                   LAMP_ERR_SHAPE);
+  const size_t D = LAMP__ATTENTION_MAX_DIM + 2;
+  lamp_tensor tq = up(ctx, NULL, 3 * D, 3), to = up(ctx, NULL, D, 3), tl = up(ctx, NULL, 1, 3);
+  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 1, 1, D, 0.1f,
+                                                 0.0f), LAMP_ERR_UNSUPPORTED);
+  assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 3, 2, 10, 0.1f,
+                                                 0.0f), LAMP_ERR_SHAPE);
   assert_non_null(strstr(lamp_context_error(ctx), "multiple"));
   clReleaseMemObject(tv);
   lamp_tensor_release(&tq), lamp_tensor_release(&to), lamp_tensor_release(&tl);
@@ -357,6 +377,149 @@ static void test_swiglu(void **state) {
   lamp_tensor_release(&tg), lamp_tensor_release(&ta), lamp_tensor_release(&tda);
   lamp_tensor_release(&tdg);
   free(gu), free(da), free(gd), free(dad), free(want), free(grad);
+}
+
+/* ---- Q/K head norms ----------------------------------------------------------------------- */
+
+typedef struct heads_case {
+  size_t rows, stride, q_heads, heads, dim;
+  const double *wq, *wk, *dy;
+  double eps;
+} heads_case;
+
+/* y = x with each of the first `heads` heads of every row normalised (wq below q_heads). */
+static void heads_ref(const heads_case *c, double *y, const double *x) {
+  memcpy(y, x, c->rows * c->stride * sizeof(double));
+  for (size_t r = 0; r < c->rows; r++)
+    for (size_t h = 0; h < c->heads; h++) {
+      const size_t at = r * c->stride + h * c->dim;
+      ref_llama_rmsnorm(y + at, x + at, h < c->q_heads ? c->wq : c->wk, 1, c->dim, c->eps);
+    }
+}
+
+static double heads_loss(void *user, const double *x) {
+  heads_case *c = user;
+  const size_t n = c->rows * c->stride;
+  double *y = malloc(n * sizeof(double)), s = 0;
+  heads_ref(c, y, x);
+  for (size_t i = 0; i < n; i++) s += y[i] * c->dy[i];
+  free(y);
+  return s;
+}
+
+/* Gemma 3's norms over 3 query and 2 key heads of width 20 in rows that also hold 2 value
+ * heads, which stay as they are (their gradient too). */
+static void test_rmsnorm_heads(void **state) {
+  lamp_context *ctx = *state;
+  const size_t R = 4, QH = 3, HS = 5, D = 20, W = (HS + 2) * D, n = R * W;
+  const float eps = 1e-6f;
+  float *x = rnd(n, 51, -2, 2), *dy = rnd(n, 52, -1, 1);
+  float *wq = rnd(D, 53, 0.5f, 1.5f), *wk = rnd(D, 54, 0.5f, 1.5f);
+  lamp_tensor tx = up(ctx, x, W, R), tdy = up(ctx, dy, W, R), twq = up(ctx, wq, D, 1);
+  lamp_tensor twk = up(ctx, wk, D, 1), tsv = up(ctx, NULL, HS * D, R), tr = up(ctx, NULL, HS, R);
+  double *xd = widen(x, n), *dyd = widen(dy, n), *wqd = widen(wq, D), *wkd = widen(wk, D);
+  double *want = malloc(n * sizeof(double)), *grad = malloc(n * sizeof(double));
+  heads_case hc = {R, W, QH, HS, D, wqd, wkd, dyd, eps};
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_heads_forward(ctx, &tx, &tsv, &tr, &twq, &twk, QH, HS,
+                                                         D, eps));
+  heads_ref(&hc, want, xd);
+  float *got = down(ctx, &tx);
+  expect_close("head norms forward", got, want, n);
+  free(got);
+  got = down(ctx, &tsv);
+  for (size_t r = 0; r < R; r++)
+    for (size_t i = 0; i < HS * D; i++) assert_true(got[r * HS * D + i] == x[r * W + i]);
+  free(got);
+  ref_llama_fd(heads_loss, &hc, xd, n, 1e-5, grad);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_rmsnorm_heads_backward(ctx, &tdy, &tsv, &tr, &twq, &twk, QH,
+                                                          HS, D));
+  got = down(ctx, &tdy);
+  expect_close("head norms backward", got, grad, n);
+  free(got);
+  assert_int_equal(lamp__llama_rmsnorm_heads_forward(ctx, &tx, &tsv, &tr, &twq, &twk, QH, 8, D,
+                                                     eps), LAMP_ERR_SHAPE);
+  lamp_tensor_release(&tx), lamp_tensor_release(&tdy), lamp_tensor_release(&twq);
+  lamp_tensor_release(&twk), lamp_tensor_release(&tsv), lamp_tensor_release(&tr);
+  free(x), free(dy), free(wq), free(wk), free(xd), free(dyd), free(wqd), free(wkd);
+  free(want), free(grad);
+}
+
+/* ---- GeGLU ------------------------------------------------------------------------------ */
+
+static double geglu_loss(void *user, const double *gu) {
+  swiglu_case *c = user;
+  double *a = malloc(c->rows * c->ffn * sizeof(double)), s = 0;
+  ref_llama_geglu(a, gu, c->rows, c->ffn);
+  for (size_t i = 0; i < c->rows * c->ffn; i++) s += a[i] * c->da[i];
+  free(a);
+  return s;
+}
+
+/* Gates over both of GELU's bends and its flat tails. */
+static void test_geglu(void **state) {
+  lamp_context *ctx = *state;
+  const size_t R = 7, F = 13;
+  float *gu = rnd(R * 2 * F, 33, -5, 5), *da = rnd(R * F, 34, -1, 1);
+  lamp_tensor tg = up(ctx, gu, 2 * F, R), ta = up(ctx, NULL, F, R), tda = up(ctx, da, F, R);
+  lamp_tensor tdg = up(ctx, NULL, 2 * F, R);
+  double *gd = widen(gu, R * 2 * F), *dad = widen(da, R * F);
+  double *want = malloc(R * F * sizeof(double)), *grad = malloc(R * 2 * F * sizeof(double));
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_geglu_forward(ctx, &ta, &tg));
+  ref_llama_geglu(want, gd, R, F);
+  float *got = down(ctx, &ta);
+  expect_close("geglu forward", got, want, R * F);
+  free(got);
+  swiglu_case sc = {R, F, dad};
+  ref_llama_fd(geglu_loss, &sc, gd, R * 2 * F, 1e-5, grad);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_geglu_backward(ctx, &tdg, &tda, &tg));
+  got = down(ctx, &tdg);
+  expect_close("geglu backward", got, grad, R * 2 * F);
+  free(got);
+  assert_int_equal(lamp__llama_geglu_forward(ctx, &tdg, &tg), LAMP_ERR_SHAPE);
+  lamp_tensor_release(&tg), lamp_tensor_release(&ta), lamp_tensor_release(&tda);
+  lamp_tensor_release(&tdg);
+  free(gu), free(da), free(gd), free(dad), free(want), free(grad);
+}
+
+/* ---- soft cap ---------------------------------------------------------------------------- */
+
+typedef struct softcap_case {
+  size_t n;
+  double cap;
+  const double *dy;
+} softcap_case;
+
+static double softcap_loss(void *user, const double *x) {
+  softcap_case *c = user;
+  double s = 0;
+  for (size_t i = 0; i < c->n; i++) s += c->cap * tanh(x[i] / c->cap) * c->dy[i];
+  return s;
+}
+
+/* Gemma 2's logit cap on values well past it (rows wider than the 64 columns of a group). */
+static void test_softcap(void **state) {
+  lamp_context *ctx = *state;
+  const size_t R = 3, W = 70, n = R * W;
+  const float cap = 3.0f;
+  float *x = rnd(n, 35, -10, 10), *dy = rnd(n, 36, -1, 1);
+  lamp_tensor tx = up(ctx, x, W, R), tdy = up(ctx, dy, W, R), tbad = up(ctx, dy, W - 1, R);
+  double *xd = widen(x, n), *dyd = widen(dy, n), *want = malloc(n * sizeof(double));
+  double *grad = malloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) want[i] = cap * tanh(xd[i] / cap);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_softcap_forward(ctx, &tx, cap));
+  float *got = down(ctx, &tx);
+  expect_close("softcap forward", got, want, n);
+  free(got);
+  softcap_case sc = {n, cap, dyd};
+  ref_llama_fd(softcap_loss, &sc, xd, n, 1e-5, grad);
+  LAMP_OK_OR_FAIL(ctx, lamp__llama_softcap_backward(ctx, &tdy, &tx, cap));
+  got = down(ctx, &tdy);
+  expect_close("softcap backward", got, grad, n);
+  free(got);
+  assert_int_equal(lamp__llama_softcap_backward(ctx, &tbad, &tx, cap), LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_softcap_forward(ctx, &tx, 0.0f), LAMP_ERR_INVALID_ARGUMENT);
+  lamp_tensor_release(&tx), lamp_tensor_release(&tdy), lamp_tensor_release(&tbad);
+  free(x), free(dy), free(xd), free(dyd), free(want), free(grad);
 }
 
 /* ---- bias add ---------------------------------------------------------------------------- */
@@ -497,7 +660,9 @@ int main(void) {
       cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_rope),
       cmocka_unit_test(test_attention),      cmocka_unit_test(test_attention_other_profile),
       cmocka_unit_test(test_attention_errors),
-      cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_bias_add),
+      cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_geglu),
+      cmocka_unit_test(test_softcap),        cmocka_unit_test(test_rmsnorm_heads),
+      cmocka_unit_test(test_bias_add),
       cmocka_unit_test(test_cross_entropy),
       cmocka_unit_test(test_embedding),
   };

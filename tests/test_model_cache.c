@@ -22,7 +22,8 @@
 
 /* o (n, H D) from queries q (n, qs) and cache kv (pos0 + n, 2 Hkv D), in double. */
 static void ref_attention_cached(float *o, const float *q, size_t qs, const float *kv,
-                                 size_t n, size_t pos0, size_t H, size_t Hkv, size_t D) {
+                                 size_t n, size_t pos0, size_t H, size_t Hkv, size_t D,
+                                 double scale, double softcap) {
   const size_t kvs = 2 * Hkv * D;
   double *p = malloc((pos0 + n) * sizeof(double));
   assert_non_null(p);
@@ -33,7 +34,7 @@ static void ref_attention_cached(float *o, const float *q, size_t qs, const floa
       for (size_t j = 0; j < end; j++) {
         double s = 0;
         for (size_t d = 0; d < D; d++) s += (double)q[t * qs + h * D + d] * kv[j * kvs + g * D + d];
-        p[j] = s / sqrt((double)D);
+        p[j] = softcap > 0 ? softcap * tanh(s * scale / softcap) : s * scale;
         m = fmax(m, p[j]);
       }
       for (size_t j = 0; j < end; j++) sum += p[j] = exp(p[j] - m);
@@ -48,6 +49,7 @@ static void ref_attention_cached(float *o, const float *q, size_t qs, const floa
 
 typedef struct cached_case {
   size_t n, pos0, heads, kv_heads, dim, q_extra; /* q rows are heads dim + q_extra wide */
+  float scale, softcap;                          /* scale 0: 1 / sqrt(dim); softcap 0: none */
 } cached_case;
 
 static lamp_tensor dev(lamp_context *ctx, const float *host, size_t cols, size_t rows) {
@@ -66,11 +68,13 @@ static void check_cached(lamp_context *ctx, cached_case c) {
   assert_true(q && kv && o && want);
   ref_fill_uniform(q, c.n * qs, 11 + c.dim, -2, 2);
   ref_fill_uniform(kv, pos * kvs, 12 + c.pos0, -2, 2);
-  ref_attention_cached(want, q, qs, kv, c.n, c.pos0, c.heads, c.kv_heads, c.dim);
+  const float scale = c.scale > 0 ? c.scale : (float)(1.0 / sqrt((double)c.dim));
+  ref_attention_cached(want, q, qs, kv, c.n, c.pos0, c.heads, c.kv_heads, c.dim, scale,
+                       c.softcap);
   /* a cache with spare rows past the queries' reach: the kernel must not read them */
   lamp_tensor tq = dev(ctx, q, qs, c.n), tkv = dev(ctx, kv, kvs, pos), to = dev(ctx, NULL, od, c.n);
   LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_cached(ctx, &to, &tq, &tkv, c.pos0, c.heads,
-                                                    c.kv_heads, c.dim));
+                                                    c.kv_heads, c.dim, scale, c.softcap));
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &to, o, c.n * od * sizeof(float)));
   double err = ref_max_rel_error(o, want, c.n * od);
   if (!(err < TOL))
@@ -82,23 +86,31 @@ static void check_cached(lamp_context *ctx, cached_case c) {
 
 static void test_attention_cached(void **state) {
   lamp_context *ctx = *state;
-  check_cached(ctx, (cached_case){1, 0, 2, 1, 8, 0});      /* the first position alone */
-  check_cached(ctx, (cached_case){5, 0, 4, 2, 16, 64});    /* a prefill, fused QKV rows */
-  check_cached(ctx, (cached_case){1, 37, 3, 1, 64, 128});  /* a decode step */
-  check_cached(ctx, (cached_case){3, 9, 2, 1, 6, 0});      /* a width not a multiple of 8 */
+  check_cached(ctx, (cached_case){1, 0, 2, 1, 8, 0, 0, 0});      /* the first position alone */
+  check_cached(ctx, (cached_case){5, 0, 4, 2, 16, 64, 0, 0});    /* a prefill, fused QKV rows */
+  check_cached(ctx, (cached_case){1, 37, 3, 1, 64, 128, 0, 0});  /* a decode step */
+  check_cached(ctx, (cached_case){3, 9, 2, 1, 6, 0, 0, 0});      /* a width not a multiple of 8 */
+  /* Gemma 2: its own scale, soft-capped scores; Gemma's 256-wide heads */
+  check_cached(ctx, (cached_case){3, 11, 4, 2, 16, 32, 0.3f, 1.5f});
+  check_cached(ctx, (cached_case){2, 5, 2, 1, LAMP__ATTENTION_MAX_DIM, 0, 0.0625f, 2.0f});
   if (fixture_simulator()) return;
-  check_cached(ctx, (cached_case){4, 100, 2, 2, LAMP__ATTENTION_MAX_DIM, 0});
-  check_cached(ctx, (cached_case){64, 200, 9, 3, 64, 384}); /* SmolLM2-135M's heads */
+  check_cached(ctx, (cached_case){4, 100, 2, 2, 128, 0, 0, 0});
+  check_cached(ctx, (cached_case){64, 200, 9, 3, 64, 384, 0, 0}); /* SmolLM2-135M's heads */
 }
 
 static void test_attention_cached_errors(void **state) {
   lamp_context *ctx = *state;
   lamp_tensor tq = dev(ctx, NULL, 32, 2), tkv = dev(ctx, NULL, 16, 5), to = dev(ctx, NULL, 16, 2);
   /* the queries reach position 4 + 2 - 1 = 5; the cache holds 0 .. 4 */
-  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 4, 2, 1, 8), LAMP_ERR_SHAPE);
-  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 3, 2, 8), LAMP_ERR_SHAPE);
-  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 2, 2, 8), LAMP_ERR_SHAPE);
-  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 1, 1, 130),
+  const float sc = 0.25f;
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 4, 2, 1, 8, sc, 0),
+                   LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 3, 2, 8, sc, 0),
+                   LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 2, 2, 8, sc, 0),
+                   LAMP_ERR_SHAPE);
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 1, 1,
+                                                LAMP__ATTENTION_MAX_DIM + 2, sc, 0),
                    LAMP_ERR_UNSUPPORTED);
   lamp_tensor_release(&tq), lamp_tensor_release(&tkv), lamp_tensor_release(&to);
 }
@@ -491,13 +503,14 @@ static void test_prefixed_tiny(void **state) {
   lamp_model_release(m);
 }
 
-/* Qwen2 (Q/K/V biases), Mistral and Phi-3 (fused matrices) from tests/data/arch, F16 on file:
- * f32 weights and weights as stored (under the simulator Qwen2 as stored only). */
+/* Qwen2 (Q/K/V biases), Mistral, Phi-3 (fused matrices), Gemma 2 (sandwich norms, GeGLU,
+ * soft-capping, scaled prompt) and Gemma 3 (Q/K norms, per-layer RoPE) from tests/data/arch,
+ * F16 on file: f32 weights and weights as stored (under the simulator Qwen2 as stored only). */
 static void test_prefixed_arch(void **state) {
   env *e = *state;
-  const char *names[] = {"qwen2", "mistral", "phi3"};
+  const char *names[] = {"qwen2", "mistral", "phi3", "gemma2", "gemma3"};
   const int sim = fixture_simulator();
-  for (size_t i = 0; i < (sim ? 1u : 3u); i++)
+  for (size_t i = 0; i < (sim ? 1u : sizeof(names) / sizeof(names[0])); i++)
     for (int stored = sim; stored < 2; stored++) {
       char dir[1024], what[64];
       snprintf(dir, sizeof(dir), "%s/arch/%s", LAMP_TEST_DATA, names[i]);

@@ -284,7 +284,7 @@ static void check_folder(lamp_context *ctx, const tmpdir *d, const tiny *m, int 
   if (err > TOL) fail_msg("%s: logits max relative error %.3e against the reference", what, err);
 
   lamp_model_config direct = {L, C, H, KV, 0, F, V, 10000.0f, 1e-5f, tied, 0,
-                              LAMP_MODEL_ARCH_LLAMA, 0, 0};
+                              LAMP_MODEL_ARCH_LLAMA, 0, 0, 0, 0, 0, 0, 0};
   LAMP_OK_OR_FAIL(ctx, lamp_model_create(ctx, &direct, LAMP_MODEL_NAMES_HF, tiny_lookup,
                                          (void *)m, &model));
   float *same = logits_of(ctx, model);

@@ -5,8 +5,11 @@
  *
  * Architecture: token embedding; L blocks of x += Wo attn(rope(Wqkv rmsnorm(x) [+ bqkv])),
  * x += Wdown swiglu(Wgate/up rmsnorm(x)); final rmsnorm; output head (tied to the embedding or
- * separate). Attention is causal, grouped-query (query head h reads KV head h / (H / Hkv)).
- * Llama, Mistral, Qwen2 and Phi-3 are this block (lamp_model_arch says how they differ).
+ * separate). Attention is causal, grouped-query (query head h reads KV head h / (H / Hkv)), heads
+ * at most 256 wide. Llama, Mistral, Qwen2 and Phi-3 are this block; Gemma 2 adds norms after
+ * each sub-layer, GeGLU, scaled embeddings and soft-capped scores and logits, Gemma 3 norms
+ * over each Q and K head and a RoPE base per layer kind (lamp_model_arch says how they
+ * differ).
  *
  * Rotary embeddings use the rotate-half pairing of Hugging Face's Llama (element i of a head
  * pairs with element i + D/2, frequency base^(-2i/D)), and the model keeps Q and K weights in
@@ -56,7 +59,7 @@ typedef struct lamp_model_config {
   size_t n_embd;     /* C */
   size_t n_heads;    /* H */
   size_t n_kv_heads; /* Hkv, dividing H */
-  size_t head_dim;   /* D, even, at most 128; 0 means C / H */
+  size_t head_dim;   /* D, even, at most 256; 0 means C / H */
   size_t n_ff;       /* F, the MLP's inner width */
   size_t n_vocab;    /* V */
   float rope_base;   /* theta of the rotary frequencies, e.g. 10000 */
@@ -71,7 +74,19 @@ typedef struct lamp_model_config {
   size_t sliding_window; /* the model's attention window in positions, 0: none. lamp attends
                             to every earlier position, which equals windowed attention while
                             P + T <= window (whichever off-by-one an implementation uses), so
-                            a workspace shape with more positions is LAMP_ERR_UNSUPPORTED */
+                            a workspace shape with more positions is LAMP_ERR_UNSUPPORTED; for
+                            Gemma the window of its local layers */
+  float query_scale;     /* attention scores are q.k times this; 0: 1 / sqrt(head_dim). Gemma:
+                            query_pre_attn_scalar^-1/2 */
+  float attn_softcap;    /* > 0: attention scores s become attn_softcap tanh(s / attn_softcap)
+                            before the softmax (Gemma 2's attn_logit_softcapping); 0: none */
+  float final_softcap;   /* > 0: the same on the output head's logits, both heads (Gemma 2's
+                            final_logit_softcapping); 0: none */
+  size_t window_pattern; /* > 0: layer l is local (attends within sliding_window) unless
+                            (l + 1) is a multiple of it, global otherwise (Gemma 2: 2, Gemma 3:
+                            sliding_window_pattern, 6); 0: every layer alike */
+  float rope_base_local; /* > 0: the RoPE base of local layers (Gemma 3's rope_local_base_freq,
+                            10000), rope_base that of global ones; 0: rope_base everywhere */
 } lamp_model_config;
 
 /* The architectures lamp runs. All are the block above; they differ in naming and details. */
@@ -92,9 +107,31 @@ typedef enum lamp_model_arch {
    * "blk.<i>.ffn_up.weight"); no Q/K reordering in GGUF. LongRoPE scaling and partial rotary
    * embeddings are refused. */
   LAMP_MODEL_ARCH_PHI3 = 3,
+  /* Gemma 2 (HF "gemma2", GGUF "gemma2"): the block is
+   *   x = sqrt(C) [prompt; embed(tokens)] (Hugging Face scales inputs_embeds too);
+   *   x += post_attention_norm(Wo attn(rope(Wqkv attn_norm(x))));
+   *   x += post_ffw_norm(Wdown geglu(Wgate/up ffn_norm(x)))
+   * with RMSNorms of scale 1 + w (computed in f32), GeGLU down(gelu_tanh(gate) * up), scores
+   * times query_scale and soft-capped by attn_softcap, logits soft-capped by final_softcap,
+   * tied embeddings by default. Extra norms "blk.<i>.post_attention_norm.weight",
+   * "blk.<i>.post_ffw_norm.weight" (HF "model.layers.<i>.post_attention_layernorm.weight",
+   * "model.layers.<i>.post_feedforward_layernorm.weight"); HF's
+   * "model.layers.<i>.pre_feedforward_layernorm.weight" is the GGUF ffn_norm. Norm weights
+   * named the GGUF way hold 1 + w, as llama.cpp's converter writes them; named the HF way they
+   * hold w and lamp adds 1 at load. No Q/K reordering in GGUF. Local (even) layers attend within
+   * sliding_window, global ones everywhere: lamp's workspace refuses shapes past the window. */
+  LAMP_MODEL_ARCH_GEMMA2 = 4,
+  /* Gemma 3's text model (HF model_type "gemma3_text", Gemma3ForCausalLM; GGUF "gemma3"): the
+   * Gemma 2 block without soft-capping, with RMSNorms (1 + w) over each query and key head
+   * before RoPE ("blk.<i>.attn_{q,k}_norm.weight", HF "model.layers.<i>.self_attn.{q,k}_norm
+   * .weight", (D) each) and rope_base_local on local layers. Its embedding module scales the
+   * token rows by sqrt(C) but not inputs_embeds, so the prompt enters unscaled. The multimodal
+   * "gemma3" config (its text_config) and rope_scaling (4B and larger) are refused. */
+  LAMP_MODEL_ARCH_GEMMA3 = 5,
 } lamp_model_arch;
 
-/* The architecture's name ("llama", "mistral", "qwen2", "phi3"), or NULL for an unknown one. */
+/* The architecture's name ("llama", "mistral", "qwen2", "phi3", "gemma2", "gemma3"), or NULL
+ * for an unknown one. */
 LAMP_API const char *lamp_model_arch_name(int arch);
 
 /* How the lookup function is asked for tensors (the Llama names; lamp_model_arch lists what
@@ -132,15 +169,20 @@ LAMP_API lamp_status lamp_model_create(lamp_context *ctx, const lamp_model_confi
 typedef struct lamp_gguf lamp_gguf;
 
 /* The configuration of the Llama-family model in an open GGUF file, from "<arch>.*" metadata
- * where <arch> is general.architecture ("llama", "qwen2" or "phi3"; another is
- * LAMP_ERR_UNSUPPORTED naming it and the known ones): block_count, embedding_length,
- * attention.head_count, feed_forward_length and context_length required;
+ * where <arch> is general.architecture ("llama", "qwen2", "phi3", "gemma2" or "gemma3";
+ * another is LAMP_ERR_UNSUPPORTED naming it and the known ones): block_count,
+ * embedding_length, attention.head_count, feed_forward_length and context_length required;
  * attention.head_count_kv (default: the heads), attention.key_length (width / heads),
  * rope.freq_base (10000), attention.layer_norm_rms_epsilon (1e-5) and attention.sliding_window
  * (none) optional; the vocabulary from <arch>.vocab_size or the tokenizer's token list; tied when
- * the file has no output.weight; qkv_bias for "qwen2". A missing key is LAMP_ERR_FORMAT naming
- * it; partial rotary embeddings and LongRoPE factors (rope_factors_long.weight) are
- * LAMP_ERR_UNSUPPORTED. */
+ * the file has no output.weight; qkv_bias for "qwen2". Gemma: window_pattern 2,
+ * attn_logit_softcapping and final_logit_softcapping (none when absent); llama.cpp stores no
+ * query_pre_attn_scalar, and lamp scales scores as llama.cpp does, by 1 / sqrt(key_length),
+ * or 1 / sqrt(width / heads) for the 27B models (Gemma 2's 46 layers, Gemma 3's 62). Gemma 3:
+ * window_pattern from attention.sliding_window_pattern (a number; default 6, llama.cpp's),
+ * rope_base_local from rope.freq_base_swa (10000), rope.freq_base defaulting to 1e6. A missing
+ * key is LAMP_ERR_FORMAT naming it; partial rotary embeddings and LongRoPE factors
+ * (rope_factors_long.weight) are LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
                                                  lamp_model_config *config);
 
@@ -149,15 +191,21 @@ LAMP_API lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *g
 LAMP_API lamp_status lamp_model_create_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_model **out);
 
 /* The configuration of a Hugging Face config.json (`length` bytes of its text): model_type
- * "llama", "mistral", "qwen2" or "phi3" (another is LAMP_ERR_UNSUPPORTED naming it and the
- * known ones); num_hidden_layers, hidden_size, num_attention_heads, intermediate_size and
- * vocab_size required; num_key_value_heads (default: the heads), head_dim (width / heads),
- * rms_norm_eps (1e-6; Phi-3 1e-5), rope_theta (10000) and tie_word_embeddings (false) optional,
- * as in transformers' configs; sliding_window for Mistral and Phi-3, and for Qwen2 only with
- * use_sliding_window true; qkv_bias for Qwen2. A missing or mistyped key is LAMP_ERR_FORMAT
- * naming it; rope_scaling (e.g. Phi-3's "longrope"), partial_rotary_factor other than 1,
- * Llama's attention_bias or mlp_bias, or an activation other than "silu" are
- * LAMP_ERR_UNSUPPORTED. */
+ * "llama", "mistral", "qwen2", "phi3", "gemma2" or "gemma3_text" (another is
+ * LAMP_ERR_UNSUPPORTED naming it and the known ones); num_hidden_layers, hidden_size,
+ * num_attention_heads, intermediate_size and vocab_size required; num_key_value_heads
+ * (default: the heads), head_dim (width / heads), rms_norm_eps (1e-6; Phi-3 1e-5),
+ * rope_theta (10000) and tie_word_embeddings (false) optional, as in transformers' configs;
+ * sliding_window for Mistral and Phi-3, and for Qwen2 only with use_sliding_window true;
+ * qkv_bias for Qwen2. Gemma 2 with Gemma2Config's defaults: query_pre_attn_scalar (256),
+ * attn_logit_softcapping (50) and final_logit_softcapping (30), null for none, sliding_window
+ * (4096), head_dim (256), tie_word_embeddings (true), hidden_activation / hidden_act
+ * "gelu_pytorch_tanh", window_pattern 2. Gemma 3 ("gemma3_text") likewise with
+ * Gemma3TextConfig's defaults: no soft caps, rope_theta 1e6, rope_local_base_freq (10000) as
+ * rope_base_local, sliding_window_pattern (6) as window_pattern; the multimodal "gemma3" is
+ * refused. A missing or mistyped key is LAMP_ERR_FORMAT naming it; rope_scaling (e.g. Phi-3's
+ * "longrope", Gemma 3's "linear"), partial_rotary_factor other than 1, Llama's attention_bias
+ * or mlp_bias, or another activation than "silu" (Gemma's above) are LAMP_ERR_UNSUPPORTED. */
 LAMP_API lamp_status lamp_model_config_from_hf(lamp_context *ctx, const char *json, size_t length,
                                                lamp_model_config *config);
 

@@ -2,11 +2,14 @@
 #include "model/llama_ops.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "runtime/internal.h"
 
-/* Rows a work-group of the CPU profile's attention kernels covers: ATT_TILE in attention.cl. */
+/* Rows a work-group of the CPU profile's attention kernels covers: ATT_TILE in attention.cl,
+ * halved in the program built for heads wider than 128. */
 #define LAMP__ATTENTION_TILE 16
+#define LAMP__ATTENTION_NARROW 128
 /* Work-items per row in the row-reduction kernels (RMSNorm, cross-entropy), at most. */
 #define LAMP__ROW_LOCAL 64
 
@@ -248,6 +251,72 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
   return lamp__llama_run(ctx, "rmsnorm", name, a, 12, 1, &global, &local);
 }
 
+/* The shared part of both head-norm launches: checks, and the arguments after x's. */
+static lamp_status lamp__heads_args(lamp_context *ctx, const lamp_tensor *x,
+                                    const lamp_tensor *saved, const lamp_tensor *rstd,
+                                    const lamp_tensor *wq, const lamp_tensor *wk, size_t q_heads,
+                                    size_t heads, size_t dim, size_t *rows, cl_uint u[5]) {
+  if (!x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "head norm: NULL input");
+  size_t stride = x->ne[0];
+  LAMP__TRY(lamp__llama_mat(ctx, x, "head norm rows", stride, 0));
+  if (!dim || q_heads > heads || heads * dim > stride)
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "head norm: %zu heads (%zu of them queries) of %zu "
+                      "exceed rows of %zu", heads, q_heads, dim, stride);
+  *rows = lamp__rows(x);
+  LAMP__TRY(lamp__llama_mat(ctx, saved, "head norm inputs", heads * dim, *rows));
+  LAMP__TRY(lamp__llama_mat(ctx, rstd, "head norm rstd", heads, *rows));
+  LAMP__TRY(lamp__llama_mat(ctx, wq, "query norm weight", dim, 1));
+  LAMP__TRY(lamp__llama_mat(ctx, wk, "key norm weight", dim, 1));
+  LAMP__TRY(lamp__llama_u32(ctx, stride, "row stride", &u[0]));
+  LAMP__TRY(lamp__llama_u32(ctx, q_heads, "query heads", &u[1]));
+  LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &u[2]));
+  LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &u[3]));
+  return lamp__llama_u32(ctx, *rows * heads, "rows", &u[4]);
+}
+
+lamp_status lamp__llama_rmsnorm_heads_forward(lamp_context *ctx, lamp_tensor *x,
+                                              lamp_tensor *saved, lamp_tensor *rstd,
+                                              const lamp_tensor *wq, const lamp_tensor *wk,
+                                              size_t q_heads, size_t heads, size_t dim,
+                                              float eps) {
+  size_t rows = 0;
+  cl_uint u[5];
+  LAMP__TRY(lamp__heads_args(ctx, x, saved, rstd, wq, wk, q_heads, heads, dim, &rows, u));
+  cl_uint un = (cl_uint)rows; /* rows * heads fits, checked above */
+  cl_ulong x_off = x->offset / 4, s_off = saved->offset / 4, r_off = rstd->offset / 4,
+           q_off = wq->offset / 4, k_off = wk->offset / 4;
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(u[0]),
+                    LAMP__KA(saved->buffer), LAMP__KA(s_off), LAMP__KA(rstd->buffer),
+                    LAMP__KA(r_off), LAMP__KA(wq->buffer), LAMP__KA(q_off),
+                    LAMP__KA(wk->buffer), LAMP__KA(k_off), LAMP__KA(u[1]), LAMP__KA(u[2]),
+                    LAMP__KA(u[3]), LAMP__KA(un), LAMP__KA(eps)};
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_heads_forward", &local));
+  size_t global = rows * heads * local;
+  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_heads_forward", a, 16, 1, &global, &local);
+}
+
+lamp_status lamp__llama_rmsnorm_heads_backward(lamp_context *ctx, lamp_tensor *dx,
+                                               const lamp_tensor *saved, const lamp_tensor *rstd,
+                                               const lamp_tensor *wq, const lamp_tensor *wk,
+                                               size_t q_heads, size_t heads, size_t dim) {
+  size_t rows = 0;
+  cl_uint u[5];
+  LAMP__TRY(lamp__heads_args(ctx, dx, saved, rstd, wq, wk, q_heads, heads, dim, &rows, u));
+  cl_uint un = (cl_uint)rows;
+  cl_ulong x_off = dx->offset / 4, s_off = saved->offset / 4, r_off = rstd->offset / 4,
+           q_off = wq->offset / 4, k_off = wk->offset / 4;
+  lamp__karg a[] = {LAMP__KA(dx->buffer), LAMP__KA(x_off), LAMP__KA(u[0]),
+                    LAMP__KA(saved->buffer), LAMP__KA(s_off), LAMP__KA(rstd->buffer),
+                    LAMP__KA(r_off), LAMP__KA(wq->buffer), LAMP__KA(q_off),
+                    LAMP__KA(wk->buffer), LAMP__KA(k_off), LAMP__KA(u[1]), LAMP__KA(u[2]),
+                    LAMP__KA(u[3]), LAMP__KA(un)};
+  size_t local;
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_heads_backward", &local));
+  size_t global = rows * heads * local;
+  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_heads_backward", a, 15, 1, &global, &local);
+}
+
 /* The checks both RoPE launches make: heads of width dim within x's rows, tables of at least
  * `positions` rows (plus x's row count with `plus_rows`) starting their buffers. Returns x's
  * row count, its offset in floats and stride, heads, width and rows as kernel arguments. */
@@ -316,7 +385,8 @@ lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads,
 
 lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, const lamp_tensor *q,
                                          const lamp_tensor *kv, size_t pos0, size_t heads,
-                                         size_t kv_heads, size_t dim) {
+                                         size_t kv_heads, size_t dim, float scale,
+                                         float softcap) {
   if (!ctx || !o || !q || !kv)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cached attention: NULL argument");
   if (!heads || !kv_heads || !dim || heads % kv_heads)
@@ -325,6 +395,10 @@ lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, cons
   if (dim > LAMP__ATTENTION_MAX_DIM)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "cached attention: head width %zu exceeds %d",
                       dim, LAMP__ATTENTION_MAX_DIM);
+  if (!(scale > 0.0f) || !isfinite(scale) || !(softcap >= 0.0f) || !isfinite(softcap))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cached attention: score scale %g must be "
+                      "positive and the soft cap %g non-negative", (double)scale,
+                      (double)softcap);
   LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, 0));
   size_t n = lamp__rows(o), qs = q->ne[0], kvs = kv->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, q, "attention queries", qs, n));
@@ -348,31 +422,43 @@ lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, cons
   LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
   LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &ug));
   LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
-  float scale = (float)(1.0 / sqrt((double)dim));
+  /* the plain program unless the head is wide or the scores capped */
+  char options[96] = "";
+  if (softcap > 0.0f)
+    snprintf(options, sizeof(options), "-DATD_SOFTCAP=%.9ef", (double)softcap);
+  if (dim > LAMP__ATTENTION_NARROW)
+    snprintf(options + strlen(options), sizeof(options) - strlen(options), " -DATD_MAX_DIM=256");
   lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(q->buffer), LAMP__KA(q_off),
                     LAMP__KA(uq), LAMP__KA(kv->buffer), LAMP__KA(kv_off), LAMP__KA(ukv),
                     LAMP__KA(un), LAMP__KA(up), LAMP__KA(uh), LAMP__KA(ug), LAMP__KA(ud),
                     LAMP__KA(scale)};
   size_t global[2] = {n, heads};
-  return lamp__llama_run(ctx, "attention_decode", "attention_decode", a, 14, 2, global, NULL);
+  return lamp__llama_run_variant(ctx, "attention_decode", options[0] ? options : NULL,
+                                 "attention_decode", a, 14, 2, global, NULL);
 }
 
 /* The attention kernels' build and launch for the context's kernel profile: the CPU profile's
- * one program for every head width, or the GPU profile's build for this head width, with the
- * lanes per row (D / lanes at most 16 floats per private array, lanes dividing D), the rows per
- * group and the keys staged per step (ATT_KT, halved until the widest kernel's local arrays fit
- * the profile's budget). */
+ * one program for every head width up to 128 (and a wider one, -DATT_MAX_DIM=256, with half
+ * the rows per group), or the GPU profile's build for this head width, with the lanes per row
+ * (D / lanes at most 16 floats per private array, lanes dividing D), the rows per group and the
+ * keys staged per step (ATT_KT, halved until the widest kernel's local arrays fit the profile's
+ * budget). A soft cap (> 0) adds -DATT_SOFTCAP, exact to the float. */
 typedef struct lamp__att_shape {
-  char options[96]; /* "" on the CPU profile */
+  char options[160]; /* "" for the CPU profile's plain program */
   size_t rows, lanes;
 } lamp__att_shape;
 
-static lamp_status lamp__llama_att_shape(lamp_context *ctx, size_t dim, lamp__att_shape *a) {
+static lamp_status lamp__llama_att_shape(lamp_context *ctx, size_t dim, float softcap,
+                                         lamp__att_shape *a) {
   const lamp_kernel_profile *p = &ctx->kprof;
+  char cap[48] = "";
+  if (softcap > 0.0f) snprintf(cap, sizeof(cap), " -DATT_SOFTCAP=%.9ef", (double)softcap);
   a->options[0] = '\0';
   if (p->kind != LAMP_KERNEL_PROFILE_GPU) {
-    a->rows = LAMP__ATTENTION_TILE;
+    int wide = dim > LAMP__ATTENTION_NARROW;
+    a->rows = wide ? LAMP__ATTENTION_TILE / 2 : LAMP__ATTENTION_TILE;
     a->lanes = 1;
+    snprintf(a->options, sizeof(a->options), "%s%s", wide ? "-DATT_MAX_DIM=256" : "", cap);
     return LAMP_OK;
   }
   size_t lanes = 1;
@@ -389,17 +475,17 @@ static lamp_status lamp__llama_att_shape(lamp_context *ctx, size_t dim, lamp__at
   /* backward_kv: q and dO tiles, lse and delta, two partial-sum arrays */
   while (kt > 1 && (2 * kt * dim + 2 * kt + 2 * kt * rows * lanes) * 4 > p->local_budget) kt /= 2;
   snprintf(a->options, sizeof(a->options), "-DATT_DIM=%zu -DATT_LANES=%zu -DATT_ROWS=%zu "
-           "-DATT_KT=%zu", dim, lanes, rows, kt);
+           "-DATT_KT=%zu%s", dim, lanes, rows, kt, cap);
   a->rows = rows;
   a->lanes = lanes;
   return LAMP_OK;
 }
 
-static lamp_status lamp__llama_att_run(lamp_context *ctx, size_t dim, const char *name,
-                                       const lamp__karg *args, size_t nargs, size_t positions,
-                                       size_t heads, size_t batch) {
+static lamp_status lamp__llama_att_run(lamp_context *ctx, size_t dim, float softcap,
+                                       const char *name, const lamp__karg *args, size_t nargs,
+                                       size_t positions, size_t heads, size_t batch) {
   lamp__att_shape a;
-  LAMP__TRY(lamp__llama_att_shape(ctx, dim, &a));
+  LAMP__TRY(lamp__llama_att_shape(ctx, dim, softcap, &a));
   size_t global[3] = {(positions + a.rows - 1) / a.rows * a.rows * a.lanes, heads, batch};
   size_t local[3] = {a.rows * a.lanes, 1, 1};
   return lamp__llama_run_variant(ctx, "attention", a.options[0] ? a.options : NULL, name, args,
@@ -408,7 +494,12 @@ static lamp_status lamp__llama_att_run(lamp_context *ctx, size_t dim, const char
 
 static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, size_t prefix,
                                               size_t tokens, size_t heads, size_t kv_heads,
-                                              size_t dim, cl_uint u[6]) {
+                                              size_t dim, float scale, float softcap,
+                                              cl_uint u[6]) {
+  if (!(scale > 0.0f) || !isfinite(scale) || !(softcap >= 0.0f) || !isfinite(softcap))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention: score scale %g must be "
+                      "positive and the soft cap %g non-negative", (double)scale,
+                      (double)softcap);
   if (!batch || !tokens || !heads || !kv_heads || !dim || heads % kv_heads)
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "attention: %zu heads must be a positive multiple of "
                       "%zu KV heads, with batch %zu, tokens %zu, head width %zu", heads, kv_heads,
@@ -428,21 +519,23 @@ static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, s
 lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
                                           const lamp_tensor *qkv, cl_mem valid, size_t batch,
                                           size_t prefix, size_t tokens, size_t heads,
-                                          size_t kv_heads, size_t dim) {
+                                          size_t kv_heads, size_t dim, float scale,
+                                          float softcap) {
   if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention: NULL");
   cl_uint u[6];
-  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, u));
+  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, scale,
+                                       softcap, u));
   size_t rows = prefix + batch * tokens;
   LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", (heads + 2 * kv_heads) * dim, rows));
   LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, rows));
   LAMP__TRY(lamp__llama_mat(ctx, lse, "attention lse", heads, rows));
   cl_ulong o_off = o->offset / 4, l_off = lse->offset / 4, q_off = qkv->offset / 4;
-  float scale = (float)(1.0 / sqrt((double)dim));
   lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(lse->buffer), LAMP__KA(l_off),
                     LAMP__KA(qkv->buffer), LAMP__KA(q_off), LAMP__KA(valid), LAMP__KA(u[1]),
                     LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
                     LAMP__KA(scale)};
-  return lamp__llama_att_run(ctx, dim, "attention_forward", a, 13, prefix + tokens, heads, batch);
+  return lamp__llama_att_run(ctx, dim, softcap, "attention_forward", a, 13, prefix + tokens,
+                             heads, batch);
 }
 
 lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
@@ -450,10 +543,12 @@ lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                                            const lamp_tensor *o, const lamp_tensor *dout,
                                            const lamp_tensor *lse, cl_mem valid, size_t batch,
                                            size_t prefix, size_t tokens, size_t heads,
-                                           size_t kv_heads, size_t dim) {
+                                           size_t kv_heads, size_t dim, float scale,
+                                           float softcap) {
   if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention backward: NULL");
   cl_uint u[6];
-  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, u));
+  LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, scale,
+                                       softcap, u));
   size_t rows = prefix + batch * tokens, width = (heads + 2 * kv_heads) * dim;
   LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", width, rows));
   LAMP__TRY(lamp__llama_mat(ctx, dqkv, "attention qkv gradient", width, rows));
@@ -463,27 +558,27 @@ lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
   LAMP__TRY(lamp__llama_mat(ctx, delta, "attention delta", heads, rows));
   cl_ulong dq_off = dqkv->offset / 4, de_off = delta->offset / 4, q_off = qkv->offset / 4,
            o_off = o->offset / 4, do_off = dout->offset / 4, l_off = lse->offset / 4;
-  float scale = (float)(1.0 / sqrt((double)dim));
   lamp__karg aq[] = {LAMP__KA(dqkv->buffer), LAMP__KA(dq_off), LAMP__KA(delta->buffer),
                      LAMP__KA(de_off), LAMP__KA(qkv->buffer), LAMP__KA(q_off),
                      LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(dout->buffer),
                      LAMP__KA(do_off), LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(valid),
                      LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]),
                      LAMP__KA(u[5]), LAMP__KA(scale)};
-  LAMP__TRY(lamp__llama_att_run(ctx, dim, "attention_backward_q", aq, 19, prefix + tokens, heads,
-                                batch));
+  LAMP__TRY(lamp__llama_att_run(ctx, dim, softcap, "attention_backward_q", aq, 19,
+                                prefix + tokens, heads, batch));
   lamp__karg akv[] = {LAMP__KA(dqkv->buffer), LAMP__KA(dq_off), LAMP__KA(qkv->buffer),
                       LAMP__KA(q_off), LAMP__KA(dout->buffer), LAMP__KA(do_off),
                       LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(delta->buffer),
                       LAMP__KA(de_off), LAMP__KA(valid), LAMP__KA(u[0]), LAMP__KA(u[1]),
                       LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
                       LAMP__KA(scale)};
-  return lamp__llama_att_run(ctx, dim, "attention_backward_kv", akv, 18, prefix + tokens,
-                             kv_heads, batch);
+  return lamp__llama_att_run(ctx, dim, softcap, "attention_backward_kv", akv, 18,
+                             prefix + tokens, kv_heads, batch);
 }
 
-lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a_out,
-                                       const lamp_tensor *gu) {
+/* The gated activation `kernel` ("swiglu_forward", "geglu_forward") on gu into a_out. */
+static lamp_status lamp__llama_glu_forward(lamp_context *ctx, const char *kernel,
+                                           lamp_tensor *a_out, const lamp_tensor *gu) {
   if (!ctx || !a_out) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "swiglu: NULL output");
   size_t ffn = a_out->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, a_out, "swiglu output", ffn, 0));
@@ -496,11 +591,22 @@ lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a_out,
   lamp__karg a[] = {LAMP__KA(a_out->buffer), LAMP__KA(a_off), LAMP__KA(gu->buffer),
                     LAMP__KA(g_off), LAMP__KA(uf), LAMP__KA(un)};
   size_t global[2] = {ffn, rows}, local[2] = {ffn < 64 ? ffn : 64, 1};
-  return lamp__llama_run(ctx, "swiglu", "swiglu_forward", a, 6, 2, global, local);
+  return lamp__llama_run(ctx, "swiglu", kernel, a, 6, 2, global, local);
 }
 
-lamp_status lamp__llama_swiglu_backward(lamp_context *ctx, lamp_tensor *dgu,
-                                        const lamp_tensor *da, const lamp_tensor *gu) {
+lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a_out,
+                                       const lamp_tensor *gu) {
+  return lamp__llama_glu_forward(ctx, "swiglu_forward", a_out, gu);
+}
+
+lamp_status lamp__llama_geglu_forward(lamp_context *ctx, lamp_tensor *a_out,
+                                      const lamp_tensor *gu) {
+  return lamp__llama_glu_forward(ctx, "geglu_forward", a_out, gu);
+}
+
+static lamp_status lamp__llama_glu_backward(lamp_context *ctx, const char *kernel,
+                                            lamp_tensor *dgu, const lamp_tensor *da,
+                                            const lamp_tensor *gu) {
   if (!ctx || !da) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "swiglu backward: NULL");
   size_t ffn = da->ne[0];
   LAMP__TRY(lamp__llama_mat(ctx, da, "swiglu output gradient", ffn, 0));
@@ -515,7 +621,54 @@ lamp_status lamp__llama_swiglu_backward(lamp_context *ctx, lamp_tensor *dgu,
                     LAMP__KA(a_off), LAMP__KA(gu->buffer), LAMP__KA(g_off), LAMP__KA(uf),
                     LAMP__KA(un)};
   size_t global[2] = {ffn, rows}, local[2] = {ffn < 64 ? ffn : 64, 1};
-  return lamp__llama_run(ctx, "swiglu", "swiglu_backward", a, 8, 2, global, local);
+  return lamp__llama_run(ctx, "swiglu", kernel, a, 8, 2, global, local);
+}
+
+lamp_status lamp__llama_swiglu_backward(lamp_context *ctx, lamp_tensor *dgu,
+                                        const lamp_tensor *da, const lamp_tensor *gu) {
+  return lamp__llama_glu_backward(ctx, "swiglu_backward", dgu, da, gu);
+}
+
+lamp_status lamp__llama_geglu_backward(lamp_context *ctx, lamp_tensor *dgu,
+                                       const lamp_tensor *da, const lamp_tensor *gu) {
+  return lamp__llama_glu_backward(ctx, "geglu_backward", dgu, da, gu);
+}
+
+static lamp_status lamp__llama_softcap_check(lamp_context *ctx, const lamp_tensor *x,
+                                             const char *what, float cap, size_t rows,
+                                             cl_uint *uw, cl_uint *un) {
+  if (!(cap > 0.0f) || !isfinite(cap))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "soft cap %g must be positive",
+                      (double)cap);
+  if (!x) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "soft cap: %s is NULL", what);
+  LAMP__TRY(lamp__llama_mat(ctx, x, what, x->ne[0], rows));
+  LAMP__TRY(lamp__llama_u32(ctx, x->ne[0], "width", uw));
+  return lamp__llama_u32(ctx, lamp__rows(x), "rows", un);
+}
+
+lamp_status lamp__llama_softcap_forward(lamp_context *ctx, lamp_tensor *x, float cap) {
+  cl_uint uw, un;
+  LAMP__TRY(lamp__llama_softcap_check(ctx, x, "soft-capped values", cap, 0, &uw, &un));
+  cl_ulong x_off = x->offset / 4;
+  lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(uw), LAMP__KA(un),
+                    LAMP__KA(cap)};
+  size_t global[2] = {uw, un}, local[2] = {uw < 64 ? uw : 64, 1};
+  return lamp__llama_run(ctx, "softcap", "softcap_forward", a, 5, 2, global, local);
+}
+
+lamp_status lamp__llama_softcap_backward(lamp_context *ctx, lamp_tensor *dx,
+                                         const lamp_tensor *y, float cap) {
+  cl_uint uw, un;
+  LAMP__TRY(lamp__llama_softcap_check(ctx, y, "soft-capped values", cap, 0, &uw, &un));
+  LAMP__TRY(lamp__llama_softcap_check(ctx, dx, "soft cap gradient", cap, un, &uw, &un));
+  if (dx->ne[0] != y->ne[0])
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "soft cap: gradient rows of %zu, values of %zu",
+                      dx->ne[0], y->ne[0]);
+  cl_ulong d_off = dx->offset / 4, y_off = y->offset / 4;
+  lamp__karg a[] = {LAMP__KA(dx->buffer), LAMP__KA(d_off), LAMP__KA(y->buffer), LAMP__KA(y_off),
+                    LAMP__KA(uw), LAMP__KA(un), LAMP__KA(cap)};
+  size_t global[2] = {uw, un}, local[2] = {uw < 64 ? uw : 64, 1};
+  return lamp__llama_run(ctx, "softcap", "softcap_backward", a, 7, 2, global, local);
 }
 
 lamp_status lamp__llama_cross_entropy_forward(lamp_context *ctx, lamp_tensor *loss,

@@ -12,8 +12,8 @@
 
 #include "lamp/lamp.h"
 
-/* Largest head width the attention kernels hold in private memory. */
-#define LAMP__ATTENTION_MAX_DIM 128
+/* Largest head width the attention kernels hold in private memory (Gemma's 256). */
+#define LAMP__ATTENTION_MAX_DIM 256
 
 /* x (N, C): prompt rows, then table rows of ids (B, T), zeros past lengths (B). `prompt`
  * (P, C) may be NULL when P == 0. Overwrites x. */
@@ -55,6 +55,22 @@ lamp_status lamp__llama_rmsnorm_backward(lamp_context *ctx, lamp_tensor *dx,
                                          const lamp_tensor *rstd, const lamp_tensor *w,
                                          int accumulate);
 
+/* Gemma 3's Q/K head norms, in place on the first `heads` heads (width dim) of each row of
+ * x (N, >= heads dim): heads below q_heads normalised with weight wq (dim), the rest with wk,
+ * y = x r w per head; the inputs are kept in saved (N, heads dim), r in rstd (N, heads). */
+lamp_status lamp__llama_rmsnorm_heads_forward(lamp_context *ctx, lamp_tensor *x,
+                                              lamp_tensor *saved, lamp_tensor *rstd,
+                                              const lamp_tensor *wq, const lamp_tensor *wk,
+                                              size_t q_heads, size_t heads, size_t dim,
+                                              float eps);
+
+/* Its backward, in place: the heads of dx (N, >= heads dim) hold the outputs' gradient and get
+ * the inputs'. */
+lamp_status lamp__llama_rmsnorm_heads_backward(lamp_context *ctx, lamp_tensor *dx,
+                                               const lamp_tensor *saved, const lamp_tensor *rstd,
+                                               const lamp_tensor *wq, const lamp_tensor *wk,
+                                               size_t q_heads, size_t heads, size_t dim);
+
 /* Columns col .. col + w - 1 of every row of x (N, W) += b (w): the frozen Q/K/V biases (the
  * backward is the identity). */
 lamp_status lamp__llama_bias_add(lamp_context *ctx, lamp_tensor *x, size_t col,
@@ -75,27 +91,31 @@ lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads,
 /* o (n, H D) from n queries, the first H heads of the rows of q (n, >= H D; the fused QKV
  * rows), at positions pos0 .. pos0 + n - 1, against kv (>= pos0 + n, 2 Hkv D): row j holds the
  * keys then the values of position j, the new positions' included. Causal GQA
- * (kernels/attention_decode.cl). Overwrites o. */
+ * (kernels/attention_decode.cl), scores scaled and soft-capped as in attention_forward.
+ * Overwrites o. */
 lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, const lamp_tensor *q,
                                          const lamp_tensor *kv, size_t pos0, size_t heads,
-                                         size_t kv_heads, size_t dim);
+                                         size_t kv_heads, size_t dim, float scale,
+                                         float softcap);
 
 /* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real positions per
- * sequence, the prefix included (valid[b] >= P).
- * Overwrites o and lse. */
+ * sequence, the prefix included (valid[b] >= P), scores q.k scale, then with softcap > 0
+ * softcap tanh(s / softcap) (Gemma 2; 0: none). Overwrites o and lse. */
 lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
                                           const lamp_tensor *qkv, cl_mem valid, size_t batch,
                                           size_t prefix, size_t tokens, size_t heads,
-                                          size_t kv_heads, size_t dim);
+                                          size_t kv_heads, size_t dim, float scale,
+                                          float softcap);
 
-/* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse; delta (N, H) is scratch.
- * Overwrites dqkv (padding rows get zeros). */
+/* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse and its scale and soft
+ * cap; delta (N, H) is scratch. Overwrites dqkv (padding rows get zeros). */
 lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                                            lamp_tensor *delta, const lamp_tensor *qkv,
                                            const lamp_tensor *o, const lamp_tensor *dout,
                                            const lamp_tensor *lse, cl_mem valid, size_t batch,
                                            size_t prefix, size_t tokens, size_t heads,
-                                           size_t kv_heads, size_t dim);
+                                           size_t kv_heads, size_t dim, float scale,
+                                           float softcap);
 
 /* a (N, F) = silu(gate) * up from gu (N, 2F). Overwrites a. */
 lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a, const lamp_tensor *gu);
@@ -103,6 +123,20 @@ lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a, const 
 /* dgu (N, 2F) from da (N, F) and the forward's gu. Overwrites dgu. */
 lamp_status lamp__llama_swiglu_backward(lamp_context *ctx, lamp_tensor *dgu,
                                         const lamp_tensor *da, const lamp_tensor *gu);
+
+/* The same for GeGLU (Gemma): a = gelu_tanh(gate) * up, with the tanh approximation of GELU
+ * (transformers' gelu_pytorch_tanh). */
+lamp_status lamp__llama_geglu_forward(lamp_context *ctx, lamp_tensor *a, const lamp_tensor *gu);
+lamp_status lamp__llama_geglu_backward(lamp_context *ctx, lamp_tensor *dgu,
+                                       const lamp_tensor *da, const lamp_tensor *gu);
+
+/* x (M, W) = cap tanh(x / cap) in place: Gemma 2's soft-capped logits (cap > 0). */
+lamp_status lamp__llama_softcap_forward(lamp_context *ctx, lamp_tensor *x, float cap);
+
+/* dx (M, W) *= 1 - (y / cap)^2, y the capped values the forward left: the gradient through the
+ * cap, in place. */
+lamp_status lamp__llama_softcap_backward(lamp_context *ctx, lamp_tensor *dx,
+                                         const lamp_tensor *y, float cap);
 
 /* loss (M) and lse (M) of logits (M, W) against target (M) column ids; a negative target gives
  * loss 0. Overwrites loss and lse. */

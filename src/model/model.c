@@ -43,7 +43,15 @@ lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what,
   return lamp__buffer_create(ctx, CL_MEM_READ_WRITE, bytes, NULL, what, out);
 }
 
-lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c,
+int lamp__model_layer_local(const lamp_model_config *c, size_t l) {
+  return c->window_pattern && (l + 1) % c->window_pattern != 0;
+}
+
+int lamp__model_rope_split(const lamp_model_config *c) {
+  return c->rope_base_local > 0.0f && c->rope_base_local != c->rope_base;
+}
+
+lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c, double base,
                                     size_t positions, lamp__region cos_t, lamp__region sin_t) {
   size_t half = c->head_dim / 2;
   float *cs = malloc(positions * half * sizeof(float)), *sn = malloc(positions * half * sizeof(float));
@@ -54,7 +62,7 @@ lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *
   }
   for (size_t t = 0; t < positions; t++)
     for (size_t i = 0; i < half; i++) {
-      double freq = pow((double)c->rope_base, -2.0 * (double)i / (double)c->head_dim);
+      double freq = pow(base, -2.0 * (double)i / (double)c->head_dim);
       cs[t * half + i] = (float)cos((double)t * freq);
       sn[t * half + i] = (float)sin((double)t * freq);
     }
@@ -73,6 +81,10 @@ lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_of
 }
 
 /* ---- configuration and weights ---------------------------------------------------------- */
+
+float lamp__model_query_scale(const lamp_model_config *c) {
+  return c->query_scale > 0.0f ? c->query_scale : (float)(1.0 / sqrt((double)c->head_dim));
+}
 
 static lamp_status lamp__model_check_config(lamp_context *ctx, lamp_model_config *c) {
   if (!c->n_layers || !c->n_embd || !c->n_heads || !c->n_kv_heads || !c->n_ff || !c->n_vocab)
@@ -99,9 +111,19 @@ static lamp_status lamp__model_check_config(lamp_context *ctx, lamp_model_config
       !isfinite(c->norm_eps))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: RoPE base %g must be > 1 "
                       "and norm epsilon %g > 0", (double)c->rope_base, (double)c->norm_eps);
+  const float local = c->rope_base_local;
+  if (local != 0.0f && (!(local > 1.0f) || !isfinite(local)))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: local RoPE base %g must be "
+                      "> 1 (0: none)", (double)c->rope_base_local);
   if (!lamp_model_arch_name(c->arch))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: unknown architecture %d",
                       c->arch);
+  if (!(c->query_scale >= 0.0f) || !isfinite(c->query_scale) || !(c->attn_softcap >= 0.0f) ||
+      !isfinite(c->attn_softcap) || !(c->final_softcap >= 0.0f) || !isfinite(c->final_softcap))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model config: query scale %g and soft "
+                      "caps %g (attention), %g (logits) must be finite and non-negative (0: "
+                      "default, none)", (double)c->query_scale, (double)c->attn_softcap,
+                      (double)c->final_softcap);
   /* biases would need llama.cpp's Q/K reordering too; no such architecture exists */
   if (c->qkv_bias && lamp__arch_gguf_permuted(c->arch))
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model config: Q/K/V biases are supported for "
@@ -135,6 +157,7 @@ typedef struct lamp__entry {
   lamp__region *norm;   /* a norm's region */
   size_t first_row;     /* of the matrix */
   size_t permute_heads; /* > 0: llama.cpp's Q/K row order (model.h) */
+  int plus_one;         /* a Gemma norm: Hugging Face's files hold w of the scale 1 + w */
   lamp__raw_tensor raw; /* type and size (described before the plan) */
 } lamp__entry;
 
@@ -170,11 +193,13 @@ static lamp_status lamp__build_init(lamp__build *b) {
   const size_t C = c->n_embd, D = c->head_dim, HD = c->n_heads * D, KD = c->n_kv_heads * D;
   const size_t F = c->n_ff, V = c->n_vocab;
   b->layers = calloc(c->n_layers, sizeof(*b->layers));
-  b->e = calloc(3 + 12 * c->n_layers, sizeof(*b->e));
+  b->e = calloc(3 + 16 * c->n_layers, sizeof(*b->e));
   if (!b->layers || !b->e) return lamp__fail(b->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory "
                                              "for a model");
   lamp__add(b, "token_embd.weight", "model.embed_tokens.weight", -1, V, C, &b->embd, NULL, 0, 0);
+  const int gemma = lamp__arch_gemma(c->arch);
   lamp__add(b, "output_norm.weight", "model.norm.weight", -1, 1, C, NULL, &b->out_norm, 0, 0);
+  b->e[b->n - 1].plus_one = gemma;
   if (!c->tied_embeddings)
     lamp__add(b, "output.weight", "lm_head.weight", -1, V, C, &b->output, NULL, 0, 0);
   /* only llama.cpp's "llama" files hold Q/K rows reordered (lamp_model_arch) */
@@ -184,6 +209,7 @@ static lamp_status lamp__build_init(lamp__build *b) {
     lamp__layer *y = &b->layers[l];
     long li = (long)l;
     lamp__add(b, "attn_norm", "input_layernorm", li, 1, C, NULL, &y->attn_norm, 0, 0);
+    b->e[b->n - 1].plus_one = gemma;
     if (fused) {
       lamp__add(b, "attn_qkv", "self_attn.qkv_proj", li, HDE, C, &y->wqkv, NULL, 0, 0);
     } else {
@@ -193,6 +219,12 @@ static lamp_status lamp__build_init(lamp__build *b) {
                 permuted ? c->n_kv_heads : 0);
       lamp__add(b, "attn_v", "self_attn.v_proj", li, KD, C, &y->wqkv, NULL, HD + KD, 0);
     }
+    if (lamp__arch_qk_norm(c->arch)) {
+      lamp__add(b, "attn_q_norm", "self_attn.q_norm", li, 1, D, NULL, &y->q_norm, 0, 0);
+      b->e[b->n - 1].plus_one = 1;
+      lamp__add(b, "attn_k_norm", "self_attn.k_norm", li, 1, D, NULL, &y->k_norm, 0, 0);
+      b->e[b->n - 1].plus_one = 1;
+    }
     /* biases load as f32 vectors, like the norms */
     if (c->qkv_bias) {
       lamp__add(b, "attn_q.bias", "self_attn.q_proj.bias", li, 1, HD, NULL, &y->bq, 0, 0);
@@ -200,7 +232,17 @@ static lamp_status lamp__build_init(lamp__build *b) {
       lamp__add(b, "attn_v.bias", "self_attn.v_proj.bias", li, 1, KD, NULL, &y->bv, 0, 0);
     }
     lamp__add(b, "attn_output", "self_attn.o_proj", li, C, HD, &y->wo, NULL, 0, 0);
-    lamp__add(b, "ffn_norm", "post_attention_layernorm", li, 1, C, NULL, &y->ffn_norm, 0, 0);
+    if (gemma) {
+      /* Gemma's post_attention_layernorm follows the attention; pre_feedforward_layernorm is
+       * the MLP's input norm */
+      lamp__add(b, "post_attention_norm", "post_attention_layernorm", li, 1, C, NULL,
+                &y->post_attn_norm, 0, 0);
+      b->e[b->n - 1].plus_one = 1;
+      lamp__add(b, "ffn_norm", "pre_feedforward_layernorm", li, 1, C, NULL, &y->ffn_norm, 0, 0);
+      b->e[b->n - 1].plus_one = 1;
+    } else {
+      lamp__add(b, "ffn_norm", "post_attention_layernorm", li, 1, C, NULL, &y->ffn_norm, 0, 0);
+    }
     if (fused) {
       lamp__add(b, "ffn_up", "mlp.gate_up_proj", li, 2 * F, C, &y->wgu, NULL, 0, 0);
     } else {
@@ -208,6 +250,11 @@ static lamp_status lamp__build_init(lamp__build *b) {
       lamp__add(b, "ffn_up", "mlp.up_proj", li, F, C, &y->wgu, NULL, F, 0);
     }
     lamp__add(b, "ffn_down", "mlp.down_proj", li, C, F, &y->wdown, NULL, 0, 0);
+    if (gemma) {
+      lamp__add(b, "post_ffw_norm", "post_feedforward_layernorm", li, 1, C, NULL,
+                &y->post_ffn_norm, 0, 0);
+      b->e[b->n - 1].plus_one = 1;
+    }
   }
   return LAMP_OK;
 }
@@ -379,6 +426,8 @@ static lamp_status lamp__entry_load(lamp__build *b, lamp__entry *e, float *scrat
     if (!isfinite(scratch[i]))
       return lamp__fail(b->ctx, LAMP_ERR_NUMERIC, "model tensor %s holds a non-finite value at "
                         "element %zu", name, i);
+  if (e->plus_one && b->names == LAMP_MODEL_NAMES_HF)
+    for (size_t i = 0; i < n; i++) scratch[i] += 1.0f;
   if (!m) return lamp__model_write(b->ctx, *e->norm, 0, scratch, n);
   if (!stored) return lamp__model_write(b->ctx, m->f32, e->first_row * e->cols, scratch, n);
   const lamp__part *p = NULL;

@@ -17,21 +17,25 @@ struct lamp_model_cache {
   lamp_context *ctx;
   size_t max_positions, length;
   size_t W, HD, KVW; /* fused QKV width, query width, cache row width 2 Hkv D */
-  cl_mem *buffers;   /* L key/value buffers, then the scratch, then the two RoPE tables */
+  cl_mem *buffers;   /* L key/value buffers, then the scratch, then the RoPE tables */
   size_t n_buffers, bytes;
   lamp__region *kv;  /* L of (max_positions, KVW): keys then values of each position */
   lamp__region cos_t, sin_t;         /* (max_positions, D/2), own buffers */
+  lamp__region cos_l, sin_l;         /* the same for local layers of a base of their own */
   lamp__region x, h, tmp;            /* (chunk, C) */
   lamp__region qkv, o, gu, a, rstd;  /* (chunk, W), (chunk, HD), (chunk, 2F), (chunk, F), chunk */
   lamp__region xl, hf, rstdf;        /* (1, C), (1, C), 1 */
   lamp__region logits;               /* (1, V) */
+  /* Gemma: a sub-layer's output before its post-norm (chunk, C); Gemma 3: Q and K before their
+   * head norms (chunk, (H + Hkv) D) and those norms' rstd (chunk, H + Hkv), unused later */
+  lamp__region pre, qk, rstd_qk;
   cl_mem ids;                        /* chunk cl_int */
 };
 
 static lamp_status lamp__cache_alloc(lamp_model_cache *k) {
   const lamp_model_config *c = &k->model->cfg;
   const size_t L = c->n_layers, C = c->n_embd, F = c->n_ff, R = LAMP__CACHE_CHUNK;
-  k->buffers = calloc(L + 3, sizeof(cl_mem));
+  k->buffers = calloc(L + 5, sizeof(cl_mem));
   k->kv = calloc(L, sizeof(lamp__region));
   if (!k->buffers || !k->kv)
     return lamp__fail(k->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model cache");
@@ -56,16 +60,21 @@ static lamp_status lamp__cache_alloc(lamp_model_cache *k) {
   k->hf = lamp__model_reserve(&cursor, C);
   k->rstdf = lamp__model_reserve(&cursor, 1);
   k->logits = lamp__model_reserve(&cursor, c->n_vocab);
+  const size_t QK = lamp__arch_qk_norm(c->arch) ? c->n_heads + c->n_kv_heads : 0;
+  k->pre = lamp__model_reserve(&cursor, lamp__arch_gemma(c->arch) ? R * C : 0);
+  k->qk = lamp__model_reserve(&cursor, R * QK * c->head_dim);
+  k->rstd_qk = lamp__model_reserve(&cursor, R * QK);
   cl_mem scratch = NULL;
   LAMP__TRY(lamp__model_alloc(k->ctx, cursor, "the model cache's scratch", &scratch));
   k->buffers[k->n_buffers++] = scratch;
   k->bytes += cursor;
-  lamp__region *scr[] = {&k->x, &k->h, &k->tmp, &k->qkv, &k->o, &k->gu,
-                         &k->a, &k->rstd, &k->xl, &k->hf, &k->rstdf, &k->logits};
+  lamp__region *scr[] = {&k->x,  &k->h,  &k->tmp,   &k->qkv,    &k->o,   &k->gu,
+                         &k->a,  &k->rstd, &k->xl, &k->hf,  &k->rstdf, &k->logits,
+                         &k->pre, &k->qk, &k->rstd_qk};
   for (size_t i = 0; i < sizeof(scr) / sizeof(scr[0]); i++) scr[i]->buffer = scratch;
   const size_t table = k->max_positions * (c->head_dim / 2) * 4;
-  lamp__region *tabs[] = {&k->cos_t, &k->sin_t};
-  for (size_t i = 0; i < 2; i++) {
+  lamp__region *tabs[] = {&k->cos_t, &k->sin_t, &k->cos_l, &k->sin_l};
+  for (size_t i = 0; i < (lamp__model_rope_split(c) ? 4u : 2u); i++) {
     LAMP__TRY(lamp__model_alloc(k->ctx, table, "the model cache's RoPE tables",
                                 &k->buffers[k->n_buffers]));
     *tabs[i] = (lamp__region){k->buffers[k->n_buffers++], 0};
@@ -73,7 +82,11 @@ static lamp_status lamp__cache_alloc(lamp_model_cache *k) {
   }
   LAMP__TRY(lamp__buffer_create(k->ctx, CL_MEM_READ_WRITE, R * sizeof(cl_int), NULL,
                                 "the model cache's token ids", &k->ids));
-  return lamp__model_rope_tables(k->ctx, &k->model->cfg, k->max_positions, k->cos_t, k->sin_t);
+  LAMP__TRY(lamp__model_rope_tables(k->ctx, c, (double)c->rope_base, k->max_positions, k->cos_t,
+                                     k->sin_t));
+  if (!lamp__model_rope_split(c)) return LAMP_OK;
+  return lamp__model_rope_tables(k->ctx, c, (double)c->rope_base_local, k->max_positions,
+                                 k->cos_l, k->sin_l);
 }
 
 lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
@@ -86,6 +99,11 @@ lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model cache: %zu positions; want 1 .. %u",
                       max_positions, 0x7fffffffu);
   const lamp_model_config *c = &model->cfg;
+  if (c->sliding_window && max_positions > c->sliding_window)
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model cache: %zu positions exceed the model's "
+                      "%zu-position attention window; lamp attends to every earlier position, "
+                      "which matches the model only within the window", max_positions,
+                      c->sliding_window);
   lamp_model_cache *k = calloc(1, sizeof(*k));
   if (!k) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model cache");
   k->model = model;
@@ -148,12 +166,22 @@ static lamp_status lamp__cache_block(lamp_model_cache *k, size_t l, size_t n, si
   lamp_tensor tmp = lamp__model_mat(k->tmp, C, n), qkv = lamp__model_mat(k->qkv, k->W, n);
   lamp_tensor o = lamp__model_mat(k->o, k->HD, n), gu = lamp__model_mat(k->gu, 2 * F, n);
   lamp_tensor a = lamp__model_mat(k->a, F, n), rstd = lamp__model_mat(k->rstd, n, 1);
-  lamp_tensor cs = lamp__model_mat(k->cos_t, D / 2, k->max_positions);
-  lamp_tensor sn = lamp__model_mat(k->sin_t, D / 2, k->max_positions);
+  const int local = lamp__model_rope_split(c) && lamp__model_layer_local(c, l);
+  lamp_tensor cs = lamp__model_mat(local ? k->cos_l : k->cos_t, D / 2, k->max_positions);
+  lamp_tensor sn = lamp__model_mat(local ? k->sin_l : k->sin_t, D / 2, k->max_positions);
   lamp_tensor kv = lamp__model_mat(k->kv[l], k->KVW, p0 + n);
+  const int gemma = lamp__arch_gemma(c->arch);
+  lamp_tensor pre = lamp__model_mat(k->pre, C, n);
   LAMP__TRY(lamp__model_weight(k->model, &y->wqkv, &w));
   LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &h, &w, 0.0f, &qkv));
   LAMP__TRY(lamp__model_qkv_bias(k->model, l, &qkv));
+  if (lamp__arch_qk_norm(c->arch)) {
+    const size_t QK = c->n_heads + Hkv;
+    lamp_tensor qk = lamp__model_mat(k->qk, QK * D, n), rq = lamp__model_mat(k->rstd_qk, QK, n);
+    lamp_tensor wq = lamp__model_mat(y->q_norm, D, 1), wk = lamp__model_mat(y->k_norm, D, 1);
+    LAMP__TRY(lamp__llama_rmsnorm_heads_forward(ctx, &qkv, &qk, &rq, &wq, &wk, c->n_heads, QK, D,
+                                                c->norm_eps));
+  }
   LAMP__TRY(lamp__llama_rope_at(ctx, &qkv, c->n_heads + Hkv, D, p0, &cs, &sn));
   /* the rows' keys and values (the last 2 Hkv D columns) into cache rows p0 .. p0 + n - 1 */
   const size_t src_origin[3] = {k->qkv.offset + k->HD * 4, 0, 0};
@@ -161,15 +189,25 @@ static lamp_status lamp__cache_block(lamp_model_cache *k, size_t l, size_t n, si
   LAMP__CL(ctx, clEnqueueCopyBufferRect(ctx->queue, k->qkv.buffer, k->kv[l].buffer, src_origin,
                                         dst_origin, region, k->W * 4, 0, k->KVW * 4, 0, 0, NULL,
                                         NULL));
-  LAMP__TRY(lamp__llama_attention_cached(ctx, &o, &qkv, &kv, p0, c->n_heads, Hkv, D));
+  LAMP__TRY(lamp__llama_attention_cached(ctx, &o, &qkv, &kv, p0, c->n_heads, Hkv, D,
+                                         lamp__model_query_scale(c), c->attn_softcap));
   LAMP__TRY(lamp__model_weight(k->model, &y->wo, &w));
-  LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &o, &w, 0.0f, &tmp));
+  LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &o, &w, 0.0f,
+                           gemma ? &pre : &tmp));
+  if (gemma) {
+    lamp_tensor pn = lamp__model_mat(y->post_attn_norm, C, 1);
+    LAMP__TRY(lamp__llama_rmsnorm_forward(ctx, &tmp, &rstd, &pre, &pn, c->norm_eps));
+  }
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &x, &h, &rstd, &x, &tmp, &fn, c->norm_eps));
   LAMP__TRY(lamp__model_weight(k->model, &y->wgu, &w));
   LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &h, &w, 0.0f, &gu));
-  LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
+  if (gemma) LAMP__TRY(lamp__llama_geglu_forward(ctx, &a, &gu));
+  else LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
   LAMP__TRY(lamp__model_weight(k->model, &y->wdown, &w));
-  return lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &w, 0.0f, &tmp);
+  if (!gemma) return lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &w, 0.0f, &tmp);
+  lamp_tensor pn = lamp__model_mat(y->post_ffn_norm, C, 1);
+  LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &w, 0.0f, &pre));
+  return lamp__llama_rmsnorm_forward(ctx, &tmp, &rstd, &pre, &pn, c->norm_eps);
 }
 
 /* The n rows in x (embeddings) through every block at positions from the cache's length; with
@@ -199,7 +237,9 @@ static lamp_status lamp__cache_pass(lamp_model_cache *k, size_t n, int head) {
   lamp_tensor on = lamp__model_mat(k->model->out_norm, C, 1);
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &xl, &hf, &rf, &xlast, &tlast, &on,
                                             c->norm_eps));
-  return lamp__model_head_forward(k->model, &hf, &logits, lamp__gemm_few);
+  LAMP__TRY(lamp__model_head_forward(k->model, &hf, &logits, lamp__gemm_few));
+  if (c->final_softcap > 0.0f) return lamp__llama_softcap_forward(ctx, &logits, c->final_softcap);
+  return LAMP_OK;
 }
 
 /* Appends rows first .. first + n - 1 of `rows` or token ids ids[0 .. n-1] (one of them). */
@@ -218,6 +258,12 @@ static lamp_status lamp__cache_chunk(lamp_model_cache *k, const lamp_tensor *row
                                        NULL, NULL));
     lamp_tensor x = lamp__model_mat(k->x, C, n);
     LAMP__TRY(lamp__model_rows(k->model, &k->model->embd, &x, k->ids));
+  }
+  /* Gemma's embedding scale: token rows, and Gemma 2's prompt rows (model_run.c) */
+  const int arch = k->model->cfg.arch;
+  if (lamp__arch_gemma(arch) && (!rows || lamp__arch_prompt_scaled(arch))) {
+    lamp_tensor x = lamp__model_mat(k->x, C, n);
+    LAMP__TRY(lamp_tensor_scale(ctx, &x, (float)sqrt((double)C)));
   }
   LAMP__TRY(lamp__cache_pass(k, n, head));
   k->length += n;

@@ -1,5 +1,6 @@
 /* A lamp_model straight from an open GGUF file: configuration from its <arch>.* metadata,
  * tensors from the mapped file, dequantised on the host (f32 weights) or uploaded as stored. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,22 @@ static lamp_status lamp__gguf_tensor(void *user, const char *name, size_t rows, 
   out->type = info.type;
   out->size = (size_t)info.size;
   out->data = want_data ? info.data : NULL;
+  return LAMP_OK;
+}
+
+/* An optional positive float key <arch>.<name>; 0 when absent. */
+static lamp_status lamp__gguf_cap(lamp_context *ctx, lamp_gguf *gguf, const char *arch,
+                                  const char *name, float *out) {
+  char key[96];
+  snprintf(key, sizeof(key), "%s.%s", arch, name);
+  double v = 0;
+  lamp_status st = lamp_gguf_get_float(NULL, gguf, key, &v);
+  *out = 0.0f;
+  if (st == LAMP_ERR_NOT_FOUND) return LAMP_OK;
+  if (st != LAMP_OK || !(v > 0) || !(v < 1e30))
+    return lamp__fail(ctx, st != LAMP_OK ? st : LAMP_ERR_FORMAT, "GGUF model: \"%s\" must be a "
+                      "positive number", key);
+  *out = (float)v;
   return LAMP_OK;
 }
 
@@ -79,6 +96,35 @@ lamp_status lamp_model_config_from_gguf(lamp_context *ctx, lamp_gguf *gguf,
   config->qkv_bias = arch == LAMP_MODEL_ARCH_QWEN2;
   config->sliding_window = (size_t)window;
   config->tied_embeddings = lamp_gguf_find_tensor(NULL, gguf, "output.weight", &info) != LAMP_OK;
+  if (lamp__arch_gemma(arch)) {
+    /* llama.cpp stores no query_pre_attn_scalar: it scales by 1 / sqrt(key_length), and for
+     * Gemma 2 27B (46 layers) by 1 / sqrt(width / heads), which lamp follows */
+    const int g3 = arch == LAMP_MODEL_ARCH_GEMMA3;
+    size_t q = hp.n_layers == (g3 ? 62 : 46) ? hp.n_embd / hp.n_heads : hp.head_dim;
+    config->query_scale = (float)(1.0 / sqrt((double)q));
+    LAMP__TRY(lamp__gguf_cap(ctx, gguf, hp.architecture, "attn_logit_softcapping",
+                             &config->attn_softcap));
+    LAMP__TRY(lamp__gguf_cap(ctx, gguf, hp.architecture, "final_logit_softcapping",
+                             &config->final_softcap));
+    config->window_pattern = 2;
+    if (g3) {
+      /* llama.cpp's defaults when the file names no pattern or local base: 6 and 10000, and a
+       * global base of 1e6 */
+      float local = 0.0f, global = 0.0f;
+      LAMP__TRY(lamp__gguf_cap(ctx, gguf, hp.architecture, "rope.freq_base_swa", &local));
+      LAMP__TRY(lamp__gguf_cap(ctx, gguf, hp.architecture, "rope.freq_base", &global));
+      config->rope_base_local = local > 0.0f ? local : 10000.0f;
+      config->rope_base = global > 0.0f ? global : 1000000.0f;
+      snprintf(key, sizeof(key), "%s.attention.sliding_window_pattern", hp.architecture);
+      int64_t pattern = 6;
+      st = lamp_gguf_get_int(NULL, gguf, key, &pattern);
+      if (st == LAMP_ERR_NOT_FOUND) pattern = 6;
+      else if (st != LAMP_OK || pattern < 1 || pattern > 4096)
+        return lamp__fail(ctx, st != LAMP_OK ? st : LAMP_ERR_FORMAT, "GGUF model: \"%s\" must "
+                          "be a layer count (newer files' per-layer arrays are not read)", key);
+      config->window_pattern = (size_t)pattern;
+    }
+  }
   return LAMP_OK;
 }
 

@@ -34,6 +34,8 @@ typedef struct lamp__matrix {
 
 typedef struct lamp__layer {
   lamp__region attn_norm; /* (C) */
+  lamp__region q_norm, k_norm; /* (D) each, Gemma 3's per-head norms */
+  lamp__region post_attn_norm, post_ffn_norm; /* (C) each, Gemma's sandwich norms */
   lamp__matrix wqkv;      /* (W, C): Q rows (H D), then K rows (Hkv D), then V rows (Hkv D) */
   lamp__matrix wo;        /* (C, H D) */
   lamp__region ffn_norm;  /* (C) */
@@ -144,6 +146,12 @@ typedef struct lamp__slot {
   lamp__region gu;    /* (N, 2F) gate and up projections */
   lamp__region rstd1; /* (N) */
   lamp__region rstd2; /* (N) */
+  /* Gemma's sandwich norms (empty otherwise): their inputs, the attention's output projection
+   * and the MLP's down projection (N, C), and their rstd (N) */
+  lamp__region pa, pf, rstd3, rstd4;
+  /* Gemma 3's Q/K head norms (empty otherwise): Q and K before them (N, (H + Hkv) D), and
+   * their rstd (N, H + Hkv) */
+  lamp__region qk, rstd_qk;
 } lamp__slot;
 
 struct lamp_model_workspace {
@@ -176,6 +184,7 @@ struct lamp_model_workspace {
 
   lamp__region prompt, dprompt;      /* (P, C) */
   lamp__region cos_t, sin_t;         /* (P + T, D/2), own buffers (offset 0) */
+  lamp__region cos_l, sin_l;         /* the same for local layers' base, when it differs */
   lamp__region *xs;                  /* L of (N, C): block inputs */
   lamp__slot *slots;                 /* L, or 1 when recomputing */
   lamp__region h, tmp, dr;           /* (N, C) */
@@ -203,8 +212,11 @@ lamp_status lamp__model_alloc(lamp_context *ctx, size_t bytes, const char *what,
 
 /* The cos and sin tables (positions, D/2) of the rotary embeddings, computed in double, into
  * two regions: the workspace's and the cache's, so both rotate by the same floats. */
-lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c,
+lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *c, double base,
                                     size_t positions, lamp__region cos_t, lamp__region sin_t);
+
+/* Nonzero when local layers rotate with a base of their own (rope_base_local). */
+int lamp__model_rope_split(const lamp_model_config *c);
 
 /* Blocking write of host floats into a region at a float offset. */
 lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_offset,
@@ -234,5 +246,22 @@ int lamp__arch_gguf_permuted(int arch);
 
 /* Nonzero when the architecture fuses Q, K, V into one matrix and gate, up into another. */
 int lamp__arch_fused(int arch);
+
+/* Nonzero for Gemma's block (lamp_model_arch): embeddings times sqrt(C), norms of 1 + w,
+ * sandwich norms, GeGLU. */
+int lamp__arch_gemma(int arch);
+
+/* Nonzero for Gemma 3: RMSNorms over each Q and K head before RoPE. */
+int lamp__arch_qk_norm(int arch);
+
+/* Nonzero when the embedding scale of Gemma's block applies to the prompt rows too (Gemma 2,
+ * whose model scales whatever enters it; Gemma 3 scales token rows only). */
+int lamp__arch_prompt_scaled(int arch);
+
+/* Nonzero when layer l attends locally (lamp_model_config.window_pattern). */
+int lamp__model_layer_local(const lamp_model_config *c, size_t l);
+
+/* The attention score scale: the config's query_scale, else 1 / sqrt(head_dim). */
+float lamp__model_query_scale(const lamp_model_config *c);
 
 #endif

@@ -120,6 +120,12 @@ static void lamp__pack_place(lamp__pack *p, lamp__region *r, size_t floats) {
   p->buffer_of[p->n++] = p->n_buffers - 1;
 }
 
+/* RoPE tables a workspace keeps: cos and sin, and another pair for local layers of a base of
+ * their own (Gemma 3). */
+static uint64_t lamp__rope_table_count(const lamp_model_config *c) {
+  return lamp__model_rope_split(c) ? 4 : 2;
+}
+
 /* Plans a workspace of shape s in ws (its xs and slots arrays allocated) into p: first the
  * inputs, scratch and the final rows, then each block's inputs and what it keeps; the RoPE
  * tables get buffers of their own. Returns the total bytes, with the tables and the integer
@@ -136,6 +142,8 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
   const size_t NG = lamp__gemm_rows(N);
   const size_t VK = c->n_vocab > s.labels ? c->n_vocab : s.labels;
   const size_t n_slots = s.recompute ? 1 : L;
+  const size_t sandwich = lamp__arch_gemma(c->arch) ? 1 : 0; /* Gemma's extra norms */
+  const size_t QK = lamp__arch_qk_norm(c->arch) ? c->n_heads + c->n_kv_heads : 0;
   memset(p, 0, sizeof(*p));
   p->limit = limit ? limit : SIZE_MAX;
   lamp__pack_group(p, "the model workspace's scratch");
@@ -166,6 +174,12 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
       lamp__pack_place(p, &sl->gu, NG * 2 * F);
       lamp__pack_place(p, &sl->rstd1, N);
       lamp__pack_place(p, &sl->rstd2, N);
+      lamp__pack_place(p, &sl->pa, sandwich * NG * C);
+      lamp__pack_place(p, &sl->pf, sandwich * NG * C);
+      lamp__pack_place(p, &sl->rstd3, sandwich * N);
+      lamp__pack_place(p, &sl->rstd4, sandwich * N);
+      lamp__pack_place(p, &sl->qk, N * QK * D);
+      lamp__pack_place(p, &sl->rstd_qk, N * QK);
     }
   }
   if (p->out_of_memory) return 0;
@@ -178,7 +192,7 @@ static uint64_t lamp__workspace_layout(lamp_model_workspace *ws, const lamp_mode
   const size_t rope_bytes = S * (D / 2) * 4;
   *rope_bytes_out = rope_bytes;
   /* Planned sizes stay far below SIZE_MAX: batch and tokens are at most 65536 each. */
-  return total + 2 * (uint64_t)rope_bytes +
+  return total + lamp__rope_table_count(c) * rope_bytes +
          (uint64_t)(s.batch * s.tokens + 2 * s.batch + 2 * M + (s.labels ? s.labels : 1)) * 4;
 }
 
@@ -200,13 +214,13 @@ void lamp__workspace_plan(const lamp_model_config *c, const lamp_model_shape *sh
       lamp__pack p;
       uint64_t total = lamp__workspace_layout(&ws, c, &s, limit, &p, &scratch, &rope);
       /* the integer inputs count as activations: they are per batch like them */
-      *(r ? kept_recompute : kept_full) = total - scratch - 2 * (uint64_t)rope;
+      *(r ? kept_recompute : kept_full) = total - scratch - lamp__rope_table_count(c) * rope;
       for (size_t b = 0; b < p.n_buffers; b++)
         if (p.bytes[b] > *largest) *largest = p.bytes[b];
       if (rope > *largest) *largest = rope;
       lamp__pack_release(&p);
     }
-    *workspace = scratch + 2 * (uint64_t)rope;
+    *workspace = scratch + lamp__rope_table_count(c) * rope;
   }
   free(ws.xs);
   free(ws.slots);
@@ -272,7 +286,7 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
                     s.recompute ? "" : ", or recompute blocks in the backward");
     goto done;
   }
-  ws->buffers = calloc(pack.n_buffers + 2, sizeof(cl_mem));
+  ws->buffers = calloc(pack.n_buffers + 4, sizeof(cl_mem));
   if (!ws->buffers) {
     st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a workspace");
     goto done;
@@ -309,19 +323,18 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
   }
   for (size_t i = 0; i < pack.n; i++) pack.where[i]->buffer = ws->buffers[pack.buffer_of[i]];
   /* the RoPE tables in buffers of their own: the kernel reads them from offset 0 */
-  cl_mem cb = NULL, sb = NULL;
-  if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &cb)))
-    goto done;
-  ws->buffers[ws->n_buffers++] = cb;
-  if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &sb)))
-    goto done;
-  ws->buffers[ws->n_buffers++] = sb;
-  ws->bytes += 2 * rope_bytes;
-  ws->cos_t.buffer = cb;
-  ws->cos_t.offset = 0;
-  ws->sin_t.buffer = sb;
-  ws->sin_t.offset = 0;
-  st = lamp__model_rope_tables(ctx, c, S, ws->cos_t, ws->sin_t);
+  lamp__region *tables[] = {&ws->cos_t, &ws->sin_t, &ws->cos_l, &ws->sin_l};
+  for (size_t i = 0; i < lamp__rope_table_count(c); i++) {
+    cl_mem tb = NULL;
+    if ((st = lamp__model_alloc(ctx, rope_bytes, "the model workspace's RoPE tables", &tb)))
+      goto done;
+    ws->buffers[ws->n_buffers++] = tb;
+    ws->bytes += rope_bytes;
+    *tables[i] = (lamp__region){tb, 0};
+  }
+  st = lamp__model_rope_tables(ctx, c, (double)c->rope_base, S, ws->cos_t, ws->sin_t);
+  if (st == LAMP_OK && lamp__model_rope_split(c))
+    st = lamp__model_rope_tables(ctx, c, (double)c->rope_base_local, S, ws->cos_l, ws->sin_l);
 done:
   lamp__pack_release(&pack);
   if (st != LAMP_OK) {
@@ -525,6 +538,11 @@ lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses) {
   return LAMP_OK;
 }
 
+/* Gemma's factor on the embedding rows (and Gemma 2's on the prompt's). */
+static float lamp__embed_scale(const lamp_model_config *c) {
+  return (float)sqrt((double)c->n_embd);
+}
+
 /* Everything of one run that the block functions share. */
 typedef struct lamp__run {
   lamp_model_workspace *ws;
@@ -535,6 +553,7 @@ typedef struct lamp__run {
    * and takes the prompt rows' keys and values from `prefix`; otherwise r0 = 0. */
   size_t r0, NA; /* NA: the rows the workspace holds for GEMMs */
   const lamp_model_cache *prefix;
+  int sandwich;           /* Gemma's block (lamp__arch_gemma) */
 } lamp__run;
 
 /* Rows r0 .. N - 1 of a region `cols` wide; with `gemm` as many as a product sees, rounded up
@@ -559,9 +578,18 @@ static lamp__slot *lamp__slot_of(lamp__run *r, size_t l) {
   return &r->ws->slots[r->ws->shape.recompute ? 0 : l];
 }
 
+/* The RoPE tables of layer l: the local layers' own when their base differs. */
+static void lamp__rope_of(const lamp__run *r, size_t l, lamp_tensor *cs, lamp_tensor *sn) {
+  const lamp_model_config *c = r->c;
+  int local = lamp__model_rope_split(c) && lamp__model_layer_local(c, l);
+  *cs = lamp__model_mat(local ? r->ws->cos_l : r->ws->cos_t, c->head_dim / 2, r->S);
+  *sn = lamp__model_mat(local ? r->ws->sin_l : r->ws->sin_t, c->head_dim / 2, r->S);
+}
+
 /* Block l from its normalised input h (rstd1 already saved) up to the gate/up projection:
- * qkv, RoPE, attention, output projection, residual add fused with the second norm, gate/up.
- * Leaves the second norm's output in h and the output projection in tmp. */
+ * qkv, RoPE, attention, output projection (Gemma: into pa, then its post-attention norm),
+ * residual add fused with the second norm, gate/up. Leaves the second norm's output in h and
+ * the attention branch (after the output projection, or its norm) in tmp. */
 static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_model_workspace *ws = r->ws;
   const lamp_model_config *c = r->c;
@@ -578,23 +606,61 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   lamp_tensor gug = lamp__run_mat(r, sl->gu, 2 * F, 1), w;
   lamp_tensor xin = lamp__run_mat(r, ws->xs[l], C, 0), xmid = lamp__run_mat(r, sl->xmid, C, 0);
   lamp_tensor rstd2 = lamp__run_vec(r, sl->rstd2), fn = lamp__model_mat(y->ffn_norm, C, 1);
-  lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r->S);
-  lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r->S);
+  lamp_tensor cs, sn;
+  lamp__rope_of(r, l, &cs, &sn);
   LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
   LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &qkvg));
   LAMP__TRY(lamp__model_qkv_bias(ws->model, l, &qkvr));
+  if (lamp__arch_qk_norm(c->arch)) {
+    /* every row, like RoPE: a prefixed forward's prompt rows are replaced by the cache's */
+    const size_t QK = c->n_heads + c->n_kv_heads;
+    lamp_tensor qk = lamp__model_mat(sl->qk, QK * c->head_dim, N);
+    lamp_tensor rq = lamp__model_mat(sl->rstd_qk, QK, N);
+    lamp_tensor wq = lamp__model_mat(y->q_norm, c->head_dim, 1);
+    lamp_tensor wk = lamp__model_mat(y->k_norm, c->head_dim, 1);
+    LAMP__TRY(lamp__llama_rmsnorm_heads_forward(r->ctx, &qkv, &qk, &rq, &wq, &wk, c->n_heads, QK,
+                                                c->head_dim, c->norm_eps));
+  }
   const size_t P = ws->shape.prompt, T = ws->tokens;
   LAMP__TRY(lamp__llama_rope(r->ctx, &qkv, c->n_heads + c->n_kv_heads, c->head_dim, P, T, &cs,
                              &sn, 0));
   if (r->prefix) LAMP__TRY(lamp__cache_prefix_copy(r->prefix, l, &qkv, P));
   LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, P, T,
-                                          c->n_heads, c->n_kv_heads, c->head_dim));
+                                          c->n_heads, c->n_kv_heads, c->head_dim,
+                                          lamp__model_query_scale(c), c->attn_softcap));
   LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
-  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &w, 0.0f, &tmpg));
+  if (r->sandwich) {
+    lamp_tensor pag = lamp__run_mat(r, sl->pa, C, 1), pa = lamp__run_mat(r, sl->pa, C, 0);
+    lamp_tensor r3 = lamp__run_vec(r, sl->rstd3);
+    lamp_tensor pn = lamp__model_mat(y->post_attn_norm, C, 1);
+    LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &w, 0.0f, &pag));
+    LAMP__TRY(lamp__llama_rmsnorm_forward(r->ctx, &tmp, &r3, &pa, &pn, c->norm_eps));
+  } else {
+    LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &og, &w, 0.0f, &tmpg));
+  }
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(r->ctx, &xmid, &h, &rstd2, &xin, &tmp, &fn,
                                             c->norm_eps));
   LAMP__TRY(lamp__model_weight(ws->model, &y->wgu, &w));
   return lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hg, &w, 0.0f, &gug);
+}
+
+/* Gemma's MLP after the gate/up projection: GeGLU into a, the down projection into pf and its
+ * post-feedforward norm into tmp (rstd4 saved). */
+static lamp_status lamp__block_down(lamp__run *r, size_t l) {
+  lamp_model_workspace *ws = r->ws;
+  const lamp_model_config *c = r->c;
+  const lamp__layer *y = &ws->model->layers[l];
+  lamp__slot *sl = lamp__slot_of(r, l);
+  const size_t C = c->n_embd, F = c->n_ff;
+  lamp_tensor gu = lamp__run_mat(r, sl->gu, 2 * F, 0), a = lamp__run_mat(r, ws->a, F, 0);
+  lamp_tensor ag = lamp__run_mat(r, ws->a, F, 1), tmp = lamp__run_mat(r, ws->tmp, C, 0);
+  lamp_tensor pfg = lamp__run_mat(r, sl->pf, C, 1), pf = lamp__run_mat(r, sl->pf, C, 0);
+  lamp_tensor r4 = lamp__run_vec(r, sl->rstd4);
+  lamp_tensor pn = lamp__model_mat(y->post_ffn_norm, C, 1), w;
+  LAMP__TRY(lamp__llama_geglu_forward(r->ctx, &a, &gu));
+  LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &w));
+  LAMP__TRY(lamp_gemm(r->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &w, 0.0f, &pfg));
+  return lamp__llama_rmsnorm_forward(r->ctx, &tmp, &r4, &pf, &pn, c->norm_eps);
 }
 
 static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
@@ -609,6 +675,7 @@ static lamp_status lamp__run_init(lamp__run *r, lamp_model_workspace *ws) {
   r->prefix = NULL;
   r->HD = r->c->n_heads * r->c->head_dim;
   r->W = r->HD + 2 * r->c->n_kv_heads * r->c->head_dim;
+  r->sandwich = lamp__arch_gemma(r->c->arch);
   if (!ws->batch || !ws->n_out)
     return lamp__fail(ws->ctx, LAMP_ERR_INVALID_ARGUMENT, "model: set the batch and its output "
                       "positions before running");
@@ -645,6 +712,15 @@ static lamp_status lamp__forward(lamp_model_workspace *ws, lamp_model_head head,
   lamp_tensor prompt = lamp__model_mat(ws->prompt, C, P ? P : 1);
   LAMP__TRY(lamp__model_embed(ws->model, &x0, P ? &prompt : NULL, ws->ids, ws->lengths_dev,
                               ws->batch, ws->tokens, P));
+  if (r.sandwich) {
+    /* Gemma 3's embedding module scales the token rows only, Gemma 2's model every row; a
+     * prefixed forward has embedded its token rows alone */
+    lamp__region tok = ws->xs[0];
+    size_t first = r.r0 + (lamp__arch_prompt_scaled(c->arch) ? 0 : P);
+    tok.offset += first * C * sizeof(float);
+    lamp_tensor xt = lamp__model_mat(tok, C, N - first);
+    LAMP__TRY(lamp_tensor_scale(ctx, &xt, lamp__embed_scale(c)));
+  }
   lamp_tensor h = lamp__run_mat(&r, ws->h, C, 0), tmp = lamp__run_mat(&r, ws->tmp, C, 0);
   lamp_tensor a = lamp__run_mat(&r, ws->a, F, 0), ag = lamp__run_mat(&r, ws->a, F, 1);
   lamp_tensor tmpg = lamp__run_mat(&r, ws->tmp, C, 1);
@@ -656,10 +732,14 @@ static lamp_status lamp__forward(lamp_model_workspace *ws, lamp_model_head head,
     lamp__slot *sl = lamp__slot_of(&r, l);
     LAMP__TRY(lamp__block_front(&r, l));
     lamp_tensor gu = lamp__run_mat(&r, sl->gu, 2 * F, 0), xmid = lamp__run_mat(&r, sl->xmid, C, 0);
-    lamp_tensor wdown;
-    LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
-    LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &wdown));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &wdown, 0.0f, &tmpg));
+    if (r.sandwich) {
+      LAMP__TRY(lamp__block_down(&r, l));
+    } else {
+      lamp_tensor wdown;
+      LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
+      LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &wdown));
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &ag, &wdown, 0.0f, &tmpg));
+    }
     if (l + 1 < L) {
       lamp_tensor xn = lamp__run_mat(&r, ws->xs[l + 1], C, 0);
       lamp_tensor r1 = lamp__run_vec(&r, lamp__slot_of(&r, l + 1)->rstd1);
@@ -688,6 +768,8 @@ static lamp_status lamp__forward(lamp_model_workspace *ws, lamp_model_head head,
   } else {
     LAMP__TRY(lamp__model_head_forward(ws->model, &hf, &logits, lamp_gemm));
   }
+  if (c->final_softcap > 0.0f)
+    LAMP__TRY(lamp__llama_softcap_forward(ctx, &logits, c->final_softcap));
   if (ws->has_targets) {
     lamp_tensor loss = lamp__model_mat(ws->loss, M, 1), lse = lamp__model_mat(ws->lse_ce, M, 1);
     LAMP__TRY(lamp__llama_cross_entropy_forward(ctx, &loss, &lse, &logits, ws->targets_dev));
@@ -736,6 +818,8 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
   lamp_tensor lse = lamp__model_mat(ws->lse_ce, M, 1);
   LAMP__TRY(lamp__llama_cross_entropy_backward(ctx, &dlogits, &logits, &lse, ws->targets_dev,
                                                scale));
+  if (c->final_softcap > 0.0f)
+    LAMP__TRY(lamp__llama_softcap_backward(ctx, &dlogits, &logits, c->final_softcap));
   lamp_tensor dhf = lamp__model_mat(ws->dhf, C, M), dxl = lamp__model_mat(ws->dxl, C, M);
   lamp_tensor xl = lamp__model_mat(ws->xl, C, M), rf = lamp__model_mat(ws->rstdf, M, 1);
   lamp_tensor on = lamp__model_mat(ws->model->out_norm, C, 1);
@@ -758,8 +842,6 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
   lamp_tensor doutg = lamp__model_mat(ws->dout, r.HD, NG);
   lamp_tensor dqkvg = lamp__model_mat(ws->dqkv, r.W, NG);
   lamp_tensor delta = lamp__model_mat(ws->delta, H, N);
-  lamp_tensor cs = lamp__model_mat(ws->cos_t, c->head_dim / 2, r.S);
-  lamp_tensor sn = lamp__model_mat(ws->sin_t, c->head_dim / 2, r.S);
   for (size_t l = L; l-- > 0;) {
     const lamp__layer *y = &ws->model->layers[l];
     lamp__slot *sl = lamp__slot_of(&r, l);
@@ -769,30 +851,61 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
     if (ws->shape.recompute) {
       LAMP__TRY(lamp__llama_rmsnorm_forward(ctx, &h, &rstd1, &xin, &an, c->norm_eps));
       LAMP__TRY(lamp__block_front(&r, l));
+      if (r.sandwich) LAMP__TRY(lamp__block_down(&r, l));
     }
     lamp_tensor gu = lamp__model_mat(sl->gu, 2 * F, N), xmid = lamp__model_mat(sl->xmid, C, N);
     lamp_tensor qkv = lamp__model_mat(sl->qkv, r.W, N), o = lamp__model_mat(sl->o, r.HD, N);
     lamp_tensor alse = lamp__model_mat(sl->lse, H, N);
     lamp_tensor w;
-    /* MLP: x_{l+1} = xmid + Wdown swiglu(Wgu norm(xmid)) */
+    /* MLP: x_{l+1} = xmid + Wdown swiglu(Wgu norm(xmid)); Gemma: xmid + post_norm(Wdown
+     * geglu(Wgu norm(xmid))), the post norm's gradient in dh until Wgu's product overwrites it */
     LAMP__TRY(lamp__model_weight(ws->model, &y->wdown, &w));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &dag));
-    LAMP__TRY(lamp__llama_swiglu_backward(ctx, &dgu, &da, &gu));
+    if (r.sandwich) {
+      lamp_tensor pf = lamp__model_mat(sl->pf, C, N), r4 = lamp__model_mat(sl->rstd4, N, 1);
+      lamp_tensor pn = lamp__model_mat(y->post_ffn_norm, C, 1);
+      LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dh, &dr, &pf, &r4, &pn, 0));
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dhg, &w, 0.0f, &dag));
+      LAMP__TRY(lamp__llama_geglu_backward(ctx, &dgu, &da, &gu));
+    } else {
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &dag));
+      LAMP__TRY(lamp__llama_swiglu_backward(ctx, &dgu, &da, &gu));
+    }
     LAMP__TRY(lamp__model_weight(ws->model, &y->wgu, &w));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dgug, &w, 0.0f, &dhg));
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xmid, &rstd2, &fn, 1));
     /* attention: xmid = x_l + Wo attn(rope(Wqkv norm(x_l))) */
     LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
-    LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &doutg));
+    if (r.sandwich) {
+      lamp_tensor pa = lamp__model_mat(sl->pa, C, N), r3 = lamp__model_mat(sl->rstd3, N, 1);
+      lamp_tensor pn = lamp__model_mat(y->post_attn_norm, C, 1);
+      LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dh, &dr, &pa, &r3, &pn, 0));
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dhg, &w, 0.0f, &doutg));
+    } else {
+      LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &drg, &w, 0.0f, &doutg));
+    }
     LAMP__TRY(lamp__llama_attention_backward(ctx, &dqkv, &delta, &qkv, &o, &dout, &alse,
                                              ws->valid, ws->batch, P, ws->tokens, H,
-                                             c->n_kv_heads, c->head_dim));
+                                             c->n_kv_heads, c->head_dim,
+                                             lamp__model_query_scale(c), c->attn_softcap));
+    lamp_tensor cs, sn;
+    lamp__rope_of(&r, l, &cs, &sn);
     LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, P, ws->tokens, &cs,
                                &sn, 1));
+    if (lamp__arch_qk_norm(c->arch)) {
+      const size_t QK = H + c->n_kv_heads;
+      lamp_tensor qk = lamp__model_mat(sl->qk, QK * c->head_dim, N);
+      lamp_tensor rq = lamp__model_mat(sl->rstd_qk, QK, N);
+      lamp_tensor wq = lamp__model_mat(y->q_norm, c->head_dim, 1);
+      lamp_tensor wk = lamp__model_mat(y->k_norm, c->head_dim, 1);
+      LAMP__TRY(lamp__llama_rmsnorm_heads_backward(ctx, &dqkv, &qk, &rq, &wq, &wk, H, QK,
+                                                   c->head_dim));
+    }
     LAMP__TRY(lamp__model_weight(ws->model, &y->wqkv, &w));
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_NO_TRANS, 1.0f, &dqkvg, &w, 0.0f, &dhg));
     LAMP__TRY(lamp__llama_rmsnorm_backward(ctx, &dr, &dh, &xin, &rstd1, &an, 1));
   }
   lamp_tensor dprompt = lamp__model_mat(ws->dprompt, C, P);
-  return lamp__llama_embedding_backward(ctx, &dprompt, &dr, ws->batch, ws->tokens, P);
+  LAMP__TRY(lamp__llama_embedding_backward(ctx, &dprompt, &dr, ws->batch, ws->tokens, P));
+  if (!lamp__arch_prompt_scaled(c->arch)) return LAMP_OK;
+  return lamp_tensor_scale(ctx, &dprompt, lamp__embed_scale(c));
 }

@@ -73,6 +73,10 @@ static lamp_status lamp__hf_window(lamp_context *ctx, const lamp__json *doc, int
     if (!used) return LAMP_OK;
   }
   lamp_status st = lamp__hf_size(ctx, doc, "sliding_window", window);
+  /* Gemma2Config's default when the key is absent (null: none) */
+  if (st == LAMP_ERR_NOT_FOUND && lamp__arch_gemma(arch) &&
+      lamp__json_get(doc, 0, "sliding_window") == LAMP__JSON_NONE)
+    *window = 4096;
   return st == LAMP_ERR_NOT_FOUND ? LAMP_OK : st;
 }
 
@@ -86,14 +90,32 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   size_t type_len = 0;
   const char *type = lamp__json_string(doc, node, &type_len);
   int arch = type ? lamp__arch_find(type, type_len, 0) : -1;
+  if (arch < 0 && type && type_len == 6 && !memcmp(type, "gemma3", 6))
+    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: model_type \"gemma3\" is the "
+                      "multimodal Gemma 3 (its text_config, tensors under language_model.); lamp "
+                      "runs the text-only Gemma3ForCausalLM checkpoints, model_type "
+                      "\"gemma3_text\"");
   if (arch < 0)
     return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: model_type \"%.*s\" is not "
                       "supported; lamp knows %s", type ? (int)(type_len > 64 ? 64 : type_len) : 9,
                       type ? type : "not text", lamp__arch_known());
-  node = lamp__json_get(doc, 0, "hidden_act");
-  if (node != LAMP__JSON_NONE && !lamp__json_is(doc, node, "silu"))
-    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"hidden_act\" must be \"silu\" "
-                      "(SwiGLU)");
+  const int gemma = lamp__arch_gemma(arch);
+  if (gemma) {
+    /* Gemma 2's configs name the activation hidden_activation, some also hidden_act */
+    const char *keys[] = {"hidden_activation", "hidden_act"};
+    for (size_t i = 0; i < 2; i++) {
+      node = lamp__json_get(doc, 0, keys[i]);
+      if (node != LAMP__JSON_NONE && lamp__json_kind_of(doc, node) != LAMP__JSON_NULL &&
+          !lamp__json_is(doc, node, "gelu_pytorch_tanh"))
+        return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"%s\" must be "
+                          "\"gelu_pytorch_tanh\" (GeGLU with tanh GELU)", keys[i]);
+    }
+  } else {
+    node = lamp__json_get(doc, 0, "hidden_act");
+    if (node != LAMP__JSON_NONE && !lamp__json_is(doc, node, "silu"))
+      return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "config.json: \"hidden_act\" must be "
+                        "\"silu\" (SwiGLU)");
+  }
   node = lamp__json_get(doc, 0, "rope_scaling");
   if (node != LAMP__JSON_NONE && lamp__json_kind_of(doc, node) != LAMP__JSON_NULL) {
     /* e.g. Phi-3's 128k-context "longrope", Llama 3.1's "llama3" */
@@ -132,7 +154,7 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   if (st == LAMP_ERR_NOT_FOUND) c->n_kv_heads = c->n_heads;
   else if (st != LAMP_OK) return st;
   st = lamp__hf_size(ctx, doc, "head_dim", &c->head_dim);
-  if (st == LAMP_ERR_NOT_FOUND) c->head_dim = 0;
+  if (st == LAMP_ERR_NOT_FOUND) c->head_dim = gemma ? 256 : 0; /* Gemma2Config's default */
   else if (st != LAMP_OK) return st;
   st = lamp__hf_size(ctx, doc, "max_position_embeddings", &c->n_ctx);
   if (st == LAMP_ERR_NOT_FOUND) c->n_ctx = 0;
@@ -141,10 +163,40 @@ static lamp_status lamp__hf_config(lamp_context *ctx, const lamp__json *doc,
   double eps, theta;
   LAMP__TRY(lamp__hf_real(ctx, doc, "rms_norm_eps", arch == LAMP_MODEL_ARCH_PHI3 ? 1e-5 : 1e-6,
                           &eps));
-  LAMP__TRY(lamp__hf_real(ctx, doc, "rope_theta", 10000.0, &theta));
-  LAMP__TRY(lamp__hf_flag(ctx, doc, "tie_word_embeddings", 0, &c->tied_embeddings));
+  /* Gemma3TextConfig's default base is that of its global layers */
+  LAMP__TRY(lamp__hf_real(ctx, doc, "rope_theta",
+                          arch == LAMP_MODEL_ARCH_GEMMA3 ? 1000000.0 : 10000.0, &theta));
+  /* Gemma's configs leave out tie_word_embeddings: transformers' default, true, holds */
+  LAMP__TRY(lamp__hf_flag(ctx, doc, "tie_word_embeddings", gemma, &c->tied_embeddings));
   c->norm_eps = (float)eps;
   c->rope_base = (float)theta;
+  if (gemma) {
+    /* Gemma2Config's defaults: 256, 50 and 30; null switches a cap off (Gemma 3's default) */
+    const int g3 = arch == LAMP_MODEL_ARCH_GEMMA3;
+    double scalar;
+    LAMP__TRY(lamp__hf_real(ctx, doc, "query_pre_attn_scalar", 256.0, &scalar));
+    c->query_scale = (float)(1.0 / sqrt(scalar));
+    const char *caps[] = {"attn_logit_softcapping", "final_logit_softcapping"};
+    const double defaults[] = {g3 ? 0.0 : 50.0, g3 ? 0.0 : 30.0};
+    float *dst[] = {&c->attn_softcap, &c->final_softcap};
+    for (size_t i = 0; i < 2; i++) {
+      double v = 0;
+      node = lamp__json_get(doc, 0, caps[i]);
+      if (node == LAMP__JSON_NONE) v = defaults[i];
+      else LAMP__TRY(lamp__hf_real(ctx, doc, caps[i], 0.0, &v));
+      *dst[i] = (float)v;
+    }
+    /* Gemma 2's local layers are the even ones, Gemma 3's all but every sixth */
+    c->window_pattern = 2;
+    if (g3) {
+      lamp_status ps = lamp__hf_size(ctx, doc, "sliding_window_pattern", &c->window_pattern);
+      if (ps == LAMP_ERR_NOT_FOUND) c->window_pattern = 6;
+      else if (ps != LAMP_OK) return ps;
+      double local;
+      LAMP__TRY(lamp__hf_real(ctx, doc, "rope_local_base_freq", 10000.0, &local));
+      c->rope_base_local = (float)local;
+    }
+  }
   return LAMP_OK;
 }
 
