@@ -296,20 +296,26 @@ static void test_phi3(void **state) {
   check_arch(state, "phi3", LAMP_MODEL_ARCH_PHI3, 0, 2047, 2047);
 }
 
-/* Gemma 2: sandwich norms of 1 + w (HF's files hold w, GGUF's 1 + w), GeGLU, embeddings
- * (the prompt's too) times sqrt(C), its query scale, soft-capped scores and logits; its
- * kernels run under a simulator. */
-static void test_gemma2(void **state) {
-  lamp_context *ctx = *state;
-  char path[1100];
-  arch_dir(path, sizeof(path), "gemma2/config.json");
+/* The configuration in tests/data/arch/<name>/config.json. */
+static void fixture_config(lamp_context *ctx, const char *name, lamp_model_config *c) {
+  char path[1100], rel[64];
+  snprintf(rel, sizeof(rel), "%s/config.json", name);
+  arch_dir(path, sizeof(path), rel);
   FILE *f = fopen(path, "rb");
   if (!f) fail_msg("cannot open %s", path);
   static char json[4096];
   size_t n = fread(json, 1, sizeof(json), f);
   fclose(f);
+  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, json, n, c));
+}
+
+/* Gemma 2: sandwich norms of 1 + w (HF's files hold w, GGUF's 1 + w), GeGLU, embeddings
+ * (the prompt's too) times sqrt(C), its query scale, soft-capped scores and logits; its
+ * kernels run under a simulator. */
+static void test_gemma2(void **state) {
+  lamp_context *ctx = *state;
   lamp_model_config c;
-  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, json, n, &c));
+  fixture_config(ctx, "gemma2", &c);
   assert_true(c.query_scale == 0.25f && c.attn_softcap == 1.5f && c.final_softcap == 3.0f);
   assert_true(c.tied_embeddings && c.head_dim == 16);
   check_arch(state, "gemma2", LAMP_MODEL_ARCH_GEMMA2, 0, 32, 32);
@@ -320,15 +326,8 @@ static void test_gemma2(void **state) {
  * unscaled. */
 static void test_gemma3(void **state) {
   lamp_context *ctx = *state;
-  char path[1100];
-  arch_dir(path, sizeof(path), "gemma3/config.json");
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
-  static char json[4096];
-  size_t n = fread(json, 1, sizeof(json), f);
-  fclose(f);
   lamp_model_config c;
-  LAMP_OK_OR_FAIL(ctx, lamp_model_config_from_hf(ctx, json, n, &c));
+  fixture_config(ctx, "gemma3", &c);
   assert_true(c.query_scale == 0.25f && c.attn_softcap == 0.0f && c.final_softcap == 0.0f);
   assert_true(c.rope_base == 1e6f && c.rope_base_local == 1e4f && c.window_pattern == 2);
   check_arch(state, "gemma3", LAMP_MODEL_ARCH_GEMMA3, 0, 32, 32);

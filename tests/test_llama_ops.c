@@ -340,43 +340,59 @@ static void test_attention_errors(void **state) {
 
 /* ---- SwiGLU ----------------------------------------------------------------------------- */
 
-typedef struct swiglu_case {
+typedef void (*glu_ref)(double *a, const double *gu, size_t rows, size_t ffn);
+typedef lamp_status (*glu_forward)(lamp_context *, lamp_tensor *, const lamp_tensor *);
+typedef lamp_status (*glu_backward)(lamp_context *, lamp_tensor *, const lamp_tensor *,
+                                    const lamp_tensor *);
+
+typedef struct glu_case {
   size_t rows, ffn;
   const double *da;
-} swiglu_case;
+  glu_ref ref;
+} glu_case;
 
-static double swiglu_loss(void *user, const double *gu) {
-  swiglu_case *c = user;
+static double glu_loss(void *user, const double *gu) {
+  glu_case *c = user;
   double *a = malloc(c->rows * c->ffn * sizeof(double)), s = 0;
-  ref_llama_swiglu(a, gu, c->rows, c->ffn);
+  c->ref(a, gu, c->rows, c->ffn);
   for (size_t i = 0; i < c->rows * c->ffn; i++) s += a[i] * c->da[i];
   free(a);
   return s;
 }
 
-static void test_swiglu(void **state) {
-  lamp_context *ctx = *state;
+/* A gated unit's forward against its reference and its backward against finite differences,
+ * gates drawn from [-range, range]. */
+static void check_glu(lamp_context *ctx, const char *name, glu_forward fwd, glu_backward bwd,
+                      glu_ref ref, float range, uint64_t seed) {
   const size_t R = 7, F = 13;
-  float *gu = rnd(R * 2 * F, 31, -4, 4), *da = rnd(R * F, 32, -1, 1);
+  char what[64];
+  float *gu = rnd(R * 2 * F, seed, -range, range), *da = rnd(R * F, seed + 1, -1, 1);
   lamp_tensor tg = up(ctx, gu, 2 * F, R), ta = up(ctx, NULL, F, R), tda = up(ctx, da, F, R);
   lamp_tensor tdg = up(ctx, NULL, 2 * F, R);
   double *gd = widen(gu, R * 2 * F), *dad = widen(da, R * F);
   double *want = malloc(R * F * sizeof(double)), *grad = malloc(R * 2 * F * sizeof(double));
-  LAMP_OK_OR_FAIL(ctx, lamp__llama_swiglu_forward(ctx, &ta, &tg));
-  ref_llama_swiglu(want, gd, R, F);
+  LAMP_OK_OR_FAIL(ctx, fwd(ctx, &ta, &tg));
+  ref(want, gd, R, F);
   float *got = down(ctx, &ta);
-  expect_close("swiglu forward", got, want, R * F);
+  snprintf(what, sizeof(what), "%s forward", name);
+  expect_close(what, got, want, R * F);
   free(got);
-  swiglu_case sc = {R, F, dad};
-  ref_llama_fd(swiglu_loss, &sc, gd, R * 2 * F, 1e-5, grad);
-  LAMP_OK_OR_FAIL(ctx, lamp__llama_swiglu_backward(ctx, &tdg, &tda, &tg));
+  glu_case gc = {R, F, dad, ref};
+  ref_llama_fd(glu_loss, &gc, gd, R * 2 * F, 1e-5, grad);
+  LAMP_OK_OR_FAIL(ctx, bwd(ctx, &tdg, &tda, &tg));
   got = down(ctx, &tdg);
-  expect_close("swiglu backward", got, grad, R * 2 * F);
+  snprintf(what, sizeof(what), "%s backward", name);
+  expect_close(what, got, grad, R * 2 * F);
   free(got);
-  assert_int_equal(lamp__llama_swiglu_forward(ctx, &tdg, &tg), LAMP_ERR_SHAPE);
+  assert_int_equal(fwd(ctx, &tdg, &tg), LAMP_ERR_SHAPE);
   lamp_tensor_release(&tg), lamp_tensor_release(&ta), lamp_tensor_release(&tda);
   lamp_tensor_release(&tdg);
   free(gu), free(da), free(gd), free(dad), free(want), free(grad);
+}
+
+static void test_swiglu(void **state) {
+  check_glu(*state, "swiglu", lamp__llama_swiglu_forward, lamp__llama_swiglu_backward,
+            ref_llama_swiglu, 4, 31);
 }
 
 /* ---- Q/K head norms ----------------------------------------------------------------------- */
@@ -446,39 +462,10 @@ static void test_rmsnorm_heads(void **state) {
 
 /* ---- GeGLU ------------------------------------------------------------------------------ */
 
-static double geglu_loss(void *user, const double *gu) {
-  swiglu_case *c = user;
-  double *a = malloc(c->rows * c->ffn * sizeof(double)), s = 0;
-  ref_llama_geglu(a, gu, c->rows, c->ffn);
-  for (size_t i = 0; i < c->rows * c->ffn; i++) s += a[i] * c->da[i];
-  free(a);
-  return s;
-}
-
 /* Gates over both of GELU's bends and its flat tails. */
 static void test_geglu(void **state) {
-  lamp_context *ctx = *state;
-  const size_t R = 7, F = 13;
-  float *gu = rnd(R * 2 * F, 33, -5, 5), *da = rnd(R * F, 34, -1, 1);
-  lamp_tensor tg = up(ctx, gu, 2 * F, R), ta = up(ctx, NULL, F, R), tda = up(ctx, da, F, R);
-  lamp_tensor tdg = up(ctx, NULL, 2 * F, R);
-  double *gd = widen(gu, R * 2 * F), *dad = widen(da, R * F);
-  double *want = malloc(R * F * sizeof(double)), *grad = malloc(R * 2 * F * sizeof(double));
-  LAMP_OK_OR_FAIL(ctx, lamp__llama_geglu_forward(ctx, &ta, &tg));
-  ref_llama_geglu(want, gd, R, F);
-  float *got = down(ctx, &ta);
-  expect_close("geglu forward", got, want, R * F);
-  free(got);
-  swiglu_case sc = {R, F, dad};
-  ref_llama_fd(geglu_loss, &sc, gd, R * 2 * F, 1e-5, grad);
-  LAMP_OK_OR_FAIL(ctx, lamp__llama_geglu_backward(ctx, &tdg, &tda, &tg));
-  got = down(ctx, &tdg);
-  expect_close("geglu backward", got, grad, R * 2 * F);
-  free(got);
-  assert_int_equal(lamp__llama_geglu_forward(ctx, &tdg, &tg), LAMP_ERR_SHAPE);
-  lamp_tensor_release(&tg), lamp_tensor_release(&ta), lamp_tensor_release(&tda);
-  lamp_tensor_release(&tdg);
-  free(gu), free(da), free(gd), free(dad), free(want), free(grad);
+  check_glu(*state, "geglu", lamp__llama_geglu_forward, lamp__llama_geglu_backward,
+            ref_llama_geglu, 5, 33);
 }
 
 /* ---- soft cap ---------------------------------------------------------------------------- */

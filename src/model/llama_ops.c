@@ -274,47 +274,44 @@ static lamp_status lamp__heads_args(lamp_context *ctx, const lamp_tensor *x,
   return lamp__llama_u32(ctx, *rows * heads, "rows", &u[4]);
 }
 
-lamp_status lamp__llama_rmsnorm_heads_forward(lamp_context *ctx, lamp_tensor *x,
-                                              lamp_tensor *saved, lamp_tensor *rstd,
-                                              const lamp_tensor *wq, const lamp_tensor *wk,
-                                              size_t q_heads, size_t heads, size_t dim,
-                                              float eps) {
+/* One head-norm launch: the forward with `eps`, the backward (into x, the gradient) without. */
+static lamp_status lamp__heads_run(lamp_context *ctx, const char *name, lamp_tensor *x,
+                                   const lamp_tensor *saved, const lamp_tensor *rstd,
+                                   const lamp_tensor *wq, const lamp_tensor *wk, size_t q_heads,
+                                   size_t heads, size_t dim, const float *eps) {
   size_t rows = 0;
   cl_uint u[5];
   LAMP__TRY(lamp__heads_args(ctx, x, saved, rstd, wq, wk, q_heads, heads, dim, &rows, u));
   cl_uint un = (cl_uint)rows; /* rows * heads fits, checked above */
   cl_ulong x_off = x->offset / 4, s_off = saved->offset / 4, r_off = rstd->offset / 4,
            q_off = wq->offset / 4, k_off = wk->offset / 4;
+  const float e = eps ? *eps : 0.0f;
   lamp__karg a[] = {LAMP__KA(x->buffer), LAMP__KA(x_off), LAMP__KA(u[0]),
                     LAMP__KA(saved->buffer), LAMP__KA(s_off), LAMP__KA(rstd->buffer),
                     LAMP__KA(r_off), LAMP__KA(wq->buffer), LAMP__KA(q_off),
                     LAMP__KA(wk->buffer), LAMP__KA(k_off), LAMP__KA(u[1]), LAMP__KA(u[2]),
-                    LAMP__KA(u[3]), LAMP__KA(un), LAMP__KA(eps)};
+                    LAMP__KA(u[3]), LAMP__KA(un), LAMP__KA(e)};
   size_t local;
-  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_heads_forward", &local));
+  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", name, &local));
   size_t global = rows * heads * local;
-  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_heads_forward", a, 16, 1, &global, &local);
+  return lamp__llama_run(ctx, "rmsnorm", name, a, eps ? 16 : 15, 1, &global, &local);
+}
+
+lamp_status lamp__llama_rmsnorm_heads_forward(lamp_context *ctx, lamp_tensor *x,
+                                              lamp_tensor *saved, lamp_tensor *rstd,
+                                              const lamp_tensor *wq, const lamp_tensor *wk,
+                                              size_t q_heads, size_t heads, size_t dim,
+                                              float eps) {
+  return lamp__heads_run(ctx, "rmsnorm_heads_forward", x, saved, rstd, wq, wk, q_heads, heads,
+                         dim, &eps);
 }
 
 lamp_status lamp__llama_rmsnorm_heads_backward(lamp_context *ctx, lamp_tensor *dx,
                                                const lamp_tensor *saved, const lamp_tensor *rstd,
                                                const lamp_tensor *wq, const lamp_tensor *wk,
                                                size_t q_heads, size_t heads, size_t dim) {
-  size_t rows = 0;
-  cl_uint u[5];
-  LAMP__TRY(lamp__heads_args(ctx, dx, saved, rstd, wq, wk, q_heads, heads, dim, &rows, u));
-  cl_uint un = (cl_uint)rows;
-  cl_ulong x_off = dx->offset / 4, s_off = saved->offset / 4, r_off = rstd->offset / 4,
-           q_off = wq->offset / 4, k_off = wk->offset / 4;
-  lamp__karg a[] = {LAMP__KA(dx->buffer), LAMP__KA(x_off), LAMP__KA(u[0]),
-                    LAMP__KA(saved->buffer), LAMP__KA(s_off), LAMP__KA(rstd->buffer),
-                    LAMP__KA(r_off), LAMP__KA(wq->buffer), LAMP__KA(q_off),
-                    LAMP__KA(wk->buffer), LAMP__KA(k_off), LAMP__KA(u[1]), LAMP__KA(u[2]),
-                    LAMP__KA(u[3]), LAMP__KA(un)};
-  size_t local;
-  LAMP__TRY(lamp__llama_row_local(ctx, "rmsnorm", "rmsnorm_heads_backward", &local));
-  size_t global = rows * heads * local;
-  return lamp__llama_run(ctx, "rmsnorm", "rmsnorm_heads_backward", a, 15, 1, &global, &local);
+  return lamp__heads_run(ctx, "rmsnorm_heads_backward", dx, saved, rstd, wq, wk, q_heads, heads,
+                         dim, NULL);
 }
 
 /* The checks both RoPE launches make: heads of width dim within x's rows, tables of at least
