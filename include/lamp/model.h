@@ -31,10 +31,10 @@
  * Memory: frozen weights live in a few big device buffers viewed per tensor, either expanded to
  * f32 at load or in their file's storage format (F16, BF16, Q8_0, Q4_K, ...), which a kernel
  * expands into one reused f32 scratch right before each product (lamp_model_weights). A
- * workspace holds
- * everything one batch shape needs (inputs, activations kept for the backward, scratch) and is
- * allocated once and reused, in as many buffers as the device's largest allocation requires; with `recompute` set it keeps only each block's input and reruns
- * a block's forward during the backward (about a third more time, far less memory).
+ * workspace holds everything one batch shape needs (inputs, activations kept for the backward,
+ * scratch), allocated once, in as many buffers as the device's largest allocation requires,
+ * and reused; with `recompute` set it keeps only each block's input and reruns a block's
+ * forward during the backward (about a third more time, far less memory).
  *
  * Synchronisation: lamp_model_set_tokens and lamp_model_set_outputs check their input and
  * enqueue its copy to the device without waiting for it (the workspace keeps the host copy),
