@@ -157,7 +157,8 @@ LAMP_API lamp_status lamp_tokenizer_decode(lamp_context *ctx, lamp_tokenizer *to
                                            char *text, size_t capacity, size_t *length);
 
 /* The vocabulary string of a token as stored (byte-level alphabet for normal tokens of
- * byte-level BPE, "▁" for the space in SentencePiece pieces), and its type. The pointer stays valid until lamp_tokenizer_release. */
+ * byte-level BPE, "▁" for the space in SentencePiece pieces), and its type. The pointer stays
+ * valid until lamp_tokenizer_release. */
 LAMP_API lamp_status lamp_tokenizer_token(lamp_context *ctx, lamp_tokenizer *tok, int32_t id,
                                           const char **text, size_t *length, lamp_token_type *type);
 

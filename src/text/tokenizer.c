@@ -273,8 +273,9 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
   lamp_pretokenizer pre = LAMP_PRETOKENIZER_GPT2;
   /* SentencePiece has no pre-tokenizer: tokenizer.ggml.pre ("default") is not read for it,
    * as llama.cpp does not read it */
-  st = model == LAMP_TOKENIZER_LLAMA ? LAMP_ERR_NOT_FOUND
-                                     : lamp_gguf_get_string(NULL, g, "tokenizer.ggml.pre", &s, &len);
+  st = model == LAMP_TOKENIZER_LLAMA
+           ? LAMP_ERR_NOT_FOUND
+           : lamp_gguf_get_string(NULL, g, "tokenizer.ggml.pre", &s, &len);
   if (st == LAMP_OK) {
     static const struct { const char *name; lamp_pretokenizer pre; } known[] = {
         {"gpt2", LAMP_PRETOKENIZER_GPT2}, {"gpt-2", LAMP_PRETOKENIZER_GPT2},

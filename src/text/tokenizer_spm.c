@@ -282,7 +282,8 @@ size_t lamp__spm_decode_token(const lamp_tokenizer *t, int32_t id, int piece_sta
   size_t i = 0;
   if (piece_start && t->add_space_prefix && n >= 3 && memcmp(s, lamp__spm_space, 3) == 0) i = 3;
   size_t bytes = 0;
-  for (size_t k = i; k < n; bytes++) k += k + 3 <= n && memcmp(s + k, lamp__spm_space, 3) == 0 ? 3 : 1;
+  for (size_t k = i; k < n; bytes++)
+    k += k + 3 <= n && memcmp(s + k, lamp__spm_space, 3) == 0 ? 3 : 1;
   if (bytes <= room)
     for (size_t k = i, o = 0; k < n; o++) {
       int space = k + 3 <= n && memcmp(s + k, lamp__spm_space, 3) == 0;
