@@ -696,3 +696,7 @@ lamp_status lamp__model_plan(lamp_context *ctx, const lamp_model_config *config,
   lamp__build_free(&b);
   return st;
 }
+
+float lamp__model_embed_scale(const lamp_model_config *c) {
+  return (float)sqrt((double)c->n_embd);
+}

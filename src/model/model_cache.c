@@ -263,7 +263,7 @@ static lamp_status lamp__cache_chunk(lamp_model_cache *k, const lamp_tensor *row
   const int arch = k->model->cfg.arch;
   if (lamp__arch_gemma(arch) && (!rows || lamp__arch_prompt_scaled(arch))) {
     lamp_tensor x = lamp__model_mat(k->x, C, n);
-    LAMP__TRY(lamp_tensor_scale(ctx, &x, (float)sqrt((double)C)));
+    LAMP__TRY(lamp_tensor_scale(ctx, &x, lamp__model_embed_scale(&k->model->cfg)));
   }
   LAMP__TRY(lamp__cache_pass(k, n, head));
   k->length += n;

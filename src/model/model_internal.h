@@ -217,6 +217,8 @@ lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *
 
 /* Nonzero when local layers rotate with a base of their own (rope_base_local). */
 int lamp__model_rope_split(const lamp_model_config *c);
+/* Gemma's factor on the embedding rows (and Gemma 2's on the prompt's), sqrt(C) in f32. */
+float lamp__model_embed_scale(const lamp_model_config *c);
 
 /* Blocking write of host floats into a region at a float offset. */
 lamp_status lamp__model_write(lamp_context *ctx, lamp__region r, size_t float_offset,

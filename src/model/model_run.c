@@ -538,11 +538,6 @@ lamp_status lamp_model_losses(lamp_model_workspace *ws, lamp_tensor *losses) {
   return LAMP_OK;
 }
 
-/* Gemma's factor on the embedding rows (and Gemma 2's on the prompt's). */
-static float lamp__embed_scale(const lamp_model_config *c) {
-  return (float)sqrt((double)c->n_embd);
-}
-
 /* Everything of one run that the block functions share. */
 typedef struct lamp__run {
   lamp_model_workspace *ws;
@@ -719,7 +714,7 @@ static lamp_status lamp__forward(lamp_model_workspace *ws, lamp_model_head head,
     size_t first = r.r0 + (lamp__arch_prompt_scaled(c->arch) ? 0 : P);
     tok.offset += first * C * sizeof(float);
     lamp_tensor xt = lamp__model_mat(tok, C, N - first);
-    LAMP__TRY(lamp_tensor_scale(ctx, &xt, lamp__embed_scale(c)));
+    LAMP__TRY(lamp_tensor_scale(ctx, &xt, lamp__model_embed_scale(c)));
   }
   lamp_tensor h = lamp__run_mat(&r, ws->h, C, 0), tmp = lamp__run_mat(&r, ws->tmp, C, 0);
   lamp_tensor a = lamp__run_mat(&r, ws->a, F, 0), ag = lamp__run_mat(&r, ws->a, F, 1);
@@ -907,5 +902,5 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
   lamp_tensor dprompt = lamp__model_mat(ws->dprompt, C, P);
   LAMP__TRY(lamp__llama_embedding_backward(ctx, &dprompt, &dr, ws->batch, ws->tokens, P));
   if (!lamp__arch_prompt_scaled(c->arch)) return LAMP_OK;
-  return lamp_tensor_scale(ctx, &dprompt, lamp__embed_scale(c));
+  return lamp_tensor_scale(ctx, &dprompt, lamp__model_embed_scale(c));
 }
