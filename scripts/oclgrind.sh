@@ -31,11 +31,11 @@ tests=(test_tensor test_pool test_optim test_llama_ops test_prompt test_prompt_i
 out="$build_dir/oclgrind"
 mkdir -p "$out"
 fail=0 total=0
-# attention (test_llama_ops) and the compressed outer product (test_prompt) have a shape per
-# profile; every other kernel is the same in both. test_model_cache runs with the CPU profile
+# attention (test_llama_ops), the compressed outer product (test_prompt) and the product on
+# stored weights (test_dequant) have a shape per profile; every other kernel is the same in both. test_model_cache runs with the CPU profile
 # only: its kernels are the same under both but for the products of a few rows, which are
 # lamp's own kernel on the CPU profile and CLBlast's GEMV on the GPU one.
-by_profile=(test_llama_ops test_prompt test_model_cache)
+by_profile=(test_llama_ops test_prompt test_dequant test_model_cache)
 for prof in "${profiles[@]}"; do
   run=("${tests[@]}")
   [ -z "$only_profile" ] && [ "$prof" = cpu ] && run=("${by_profile[@]}")

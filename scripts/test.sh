@@ -29,11 +29,12 @@ if [ -d ../shared/data ]; then require_data=1; else
   echo "test: no ../shared/data beside the repository: the real-data checks of test_data skip" >&2
 fi
 export LAMP_REQUIRE_MODEL=1 LAMP_REQUIRE_MPI=1 LAMP_REQUIRE_DATA=$require_data
-# The kernel profile (LAMP_KERNEL_PROFILE) changes three things on a CPU device: the attention
-# kernels' shape, the compressed outer product's tiles and the route of few-row products; every
-# other kernel builds the same under both. So every test runs with the automatic profile (CPU
+# The kernel profile (LAMP_KERNEL_PROFILE) changes four things on a CPU device: the attention
+# kernels' shape, the compressed outer product's tiles, the route of few-row products and the
+# shape of the product on stored weights (dequant_gemm_rows); every other kernel builds the same
+# under both. So every test runs with the automatic profile (CPU
 # here), and with the GPU one only the programs that check those against a reference.
-by_profile='^(test_llama_ops|test_prompt|test_prompt_init|test_gemm|test_model|test_model_cache|test_arch|test_train)$'
+by_profile='^(test_llama_ops|test_prompt|test_prompt_init|test_gemm|test_dequant|test_model|test_model_cache|test_arch|test_train)$'
 ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
 LAMP_KERNEL_PROFILE=gpu ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -R "$by_profile"
 phase "PoCL"

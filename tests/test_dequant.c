@@ -1,6 +1,8 @@
 /* The dequantising kernels of kernels/dequant.cl against the host decoders of src/io/gguf.c
  * (which test_gguf checks against the independent reference in ref_gguf.c), bit for bit, for
- * every format lamp decodes: row ranges, gathered rows and the embedding with a prompt. */
+ * every format lamp decodes: row ranges, gathered rows and the embedding with a prompt; and the
+ * product that decodes as it reads, against the host-decoded rows. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,11 +208,70 @@ static void test_embedding(void **state) {
   clReleaseMemObject(lb);
 }
 
+/* dequant_gemm_rows against the host-decoded rows in double: A of 1 and 3 rows (one at a row
+ * stride wider than its columns) into columns 2 .. 6 of a wider C, whose other columns must be
+ * left alone; shapes the kernel does not take are refused. */
+static void test_product(void **state) {
+  lamp_context *ctx = *state;
+  rng_state = 14;
+  enum { M = 3, LDA = COLS + 8, NC = ROWS + 3, FIRST = 2 };
+  float *av = malloc(M * LDA * sizeof(float));
+  assert_non_null(av);
+  for (size_t i = 0; i < M * LDA; i++) av[i] = (float)(rng() % 2000) / 1000.0f - 1.0f;
+  lamp_tensor abuf, cbuf;
+  size_t ane[2] = {LDA, M}, cne[2] = {NC, M};
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, ane, &abuf));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &abuf, av, M * LDA * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_create(ctx, LAMP_DTYPE_F32, 2, cne, &cbuf));
+  for (size_t t = 0; t < N_TYPES; t++)
+    for (size_t m = 1; m <= M; m += M - 1) {
+      stored s;
+      stored_make(ctx, all_types[t], &s);
+      lamp_tensor a = abuf, c = cbuf;
+      a.ne[0] = COLS, a.ne[1] = m, c.ne[1] = m;
+      LAMP_OK_OR_FAIL(ctx, lamp_tensor_fill(ctx, &cbuf, -7.0f));
+      LAMP_OK_OR_FAIL(ctx, lamp__dequant_product(ctx, &c, FIRST, &a, &s.part));
+      float *got = download(ctx, &cbuf);
+      for (size_t i = 0; i < m; i++)
+        for (size_t n = 0; n < NC; n++) {
+          const float g = got[i * NC + n];
+          if (n < FIRST || n >= FIRST + ROWS) {
+            if (g != -7.0f) fail_msg("%s m=%zu: C(%zu, %zu) = %g was overwritten",
+                                     lamp_ggml_type_name(all_types[t]), m, i, n, g);
+            continue;
+          }
+          double want = 0.0, mag = 0.0;
+          for (size_t k = 0; k < COLS; k++) {
+            const double x = (double)av[i * LDA + k] * s.host[(n - FIRST) * COLS + k];
+            want += x;
+            mag += fabs(x);
+          }
+          if (fabs(g - want) > 1e-5 * mag + 1e-30)
+            fail_msg("%s m=%zu: C(%zu, %zu) = %.9g, want %.9g", lamp_ggml_type_name(all_types[t]),
+                     m, i, n, g, want);
+        }
+      free(got);
+      /* more rows than the kernel keeps accumulators for, or a column count off its units */
+      lamp_tensor wide = cbuf;
+      assert_false(lamp__dequant_product_takes(ctx, all_types[t], 17, COLS));
+      assert_false(lamp__dequant_product_takes(ctx, all_types[t], 1, COLS + 4));
+      a.ne[0] = COLS - 4;
+      assert_int_equal(lamp__dequant_product(ctx, &wide, FIRST, &a, &s.part), LAMP_ERR_SHAPE);
+      a.ne[0] = COLS;
+      assert_int_equal(lamp__dequant_product(ctx, &wide, NC - 1, &a, &s.part), LAMP_ERR_SHAPE);
+      stored_free(&s);
+    }
+  free(av);
+  lamp_tensor_release(&abuf);
+  lamp_tensor_release(&cbuf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rows),
       cmocka_unit_test(test_gather),
       cmocka_unit_test(test_embedding),
+      cmocka_unit_test(test_product),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -161,7 +161,7 @@ static lamp_status lamp__cache_block(lamp_model_cache *k, size_t l, size_t n, si
   const lamp_model_config *c = &k->model->cfg;
   const size_t C = c->n_embd, F = c->n_ff, Hkv = c->n_kv_heads, D = c->head_dim;
   const lamp__layer *y = &k->model->layers[l];
-  lamp_tensor w, fn = lamp__model_mat(y->ffn_norm, C, 1);
+  lamp_tensor fn = lamp__model_mat(y->ffn_norm, C, 1);
   lamp_tensor x = lamp__model_mat(k->x, C, n), h = lamp__model_mat(k->h, C, n);
   lamp_tensor tmp = lamp__model_mat(k->tmp, C, n), qkv = lamp__model_mat(k->qkv, k->W, n);
   lamp_tensor o = lamp__model_mat(k->o, k->HD, n), gu = lamp__model_mat(k->gu, 2 * F, n);
@@ -172,8 +172,7 @@ static lamp_status lamp__cache_block(lamp_model_cache *k, size_t l, size_t n, si
   lamp_tensor kv = lamp__model_mat(k->kv[l], k->KVW, p0 + n);
   const int gemma = lamp__arch_gemma(c->arch);
   lamp_tensor pre = lamp__model_mat(k->pre, C, n);
-  LAMP__TRY(lamp__model_weight(k->model, &y->wqkv, &w));
-  LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &h, &w, 0.0f, &qkv));
+  LAMP__TRY(lamp__model_product_few(k->model, &y->wqkv, &h, &qkv));
   LAMP__TRY(lamp__model_qkv_bias(k->model, l, &qkv));
   if (lamp__arch_qk_norm(c->arch)) {
     const size_t QK = c->n_heads + Hkv;
@@ -191,22 +190,18 @@ static lamp_status lamp__cache_block(lamp_model_cache *k, size_t l, size_t n, si
                                         NULL));
   LAMP__TRY(lamp__llama_attention_cached(ctx, &o, &qkv, &kv, p0, c->n_heads, Hkv, D,
                                          lamp__model_query_scale(c), c->attn_softcap));
-  LAMP__TRY(lamp__model_weight(k->model, &y->wo, &w));
-  LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &o, &w, 0.0f,
-                           gemma ? &pre : &tmp));
+  LAMP__TRY(lamp__model_product_few(k->model, &y->wo, &o, gemma ? &pre : &tmp));
   if (gemma) {
     lamp_tensor pn = lamp__model_mat(y->post_attn_norm, C, 1);
     LAMP__TRY(lamp__llama_rmsnorm_forward(ctx, &tmp, &rstd, &pre, &pn, c->norm_eps));
   }
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &x, &h, &rstd, &x, &tmp, &fn, c->norm_eps));
-  LAMP__TRY(lamp__model_weight(k->model, &y->wgu, &w));
-  LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &h, &w, 0.0f, &gu));
+  LAMP__TRY(lamp__model_product_few(k->model, &y->wgu, &h, &gu));
   if (gemma) LAMP__TRY(lamp__llama_geglu_forward(ctx, &a, &gu));
   else LAMP__TRY(lamp__llama_swiglu_forward(ctx, &a, &gu));
-  LAMP__TRY(lamp__model_weight(k->model, &y->wdown, &w));
-  if (!gemma) return lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &w, 0.0f, &tmp);
+  if (!gemma) return lamp__model_product_few(k->model, &y->wdown, &a, &tmp);
   lamp_tensor pn = lamp__model_mat(y->post_ffn_norm, C, 1);
-  LAMP__TRY(lamp__gemm_few(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &a, &w, 0.0f, &pre));
+  LAMP__TRY(lamp__model_product_few(k->model, &y->wdown, &a, &pre));
   return lamp__llama_rmsnorm_forward(ctx, &tmp, &rstd, &pre, &pn, c->norm_eps);
 }
 
@@ -237,7 +232,7 @@ static lamp_status lamp__cache_pass(lamp_model_cache *k, size_t n, int head) {
   lamp_tensor on = lamp__model_mat(k->model->out_norm, C, 1);
   LAMP__TRY(lamp__llama_rmsnorm_add_forward(ctx, &xl, &hf, &rf, &xlast, &tlast, &on,
                                             c->norm_eps));
-  LAMP__TRY(lamp__model_head_forward(k->model, &hf, &logits, lamp__gemm_few));
+  LAMP__TRY(lamp__model_head_forward(k->model, &hf, &logits, 1));
   if (c->final_softcap > 0.0f) return lamp__llama_softcap_forward(ctx, &logits, c->final_softcap);
   return LAMP_OK;
 }

@@ -104,10 +104,16 @@ lamp_status lamp__model_embed(const lamp_model *m, lamp_tensor *x, const lamp_te
                               cl_mem ids, cl_mem lengths, size_t batch, size_t tokens,
                               size_t prompt_rows);
 
-/* logits (M, V) = hf (M, C) head^T, the head expanded a slice of rows at a time when stored,
- * through `gemm` (lamp_gemm, or lamp__gemm_few for a generation step). */
+/* c (M, N) = a (M, K) w^T for a generation step's few rows: a stored w read in its blocks by
+ * kernels/dequant.cl's dequant_gemm_rows where that kernel takes the shape, else w expanded
+ * (lamp__model_weight) and the product through lamp__gemm_few. */
+lamp_status lamp__model_product_few(const lamp_model *m, const lamp__matrix *w,
+                                    const lamp_tensor *a, lamp_tensor *c);
+
+/* logits (M, V) = hf (M, C) head^T through lamp_gemm, the head expanded a slice of rows at a
+ * time when stored; with `few` (a generation step) as lamp__model_product_few would. */
 lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
-                                     lamp_tensor *logits, lamp__gemm_fn gemm);
+                                     lamp_tensor *logits, int few);
 
 /* dhf (M, C) = dlogits (M, V) head. Overwrites dhf. */
 lamp_status lamp__model_head_backward(const lamp_model *m, const lamp_tensor *dlogits,
@@ -132,6 +138,14 @@ lamp_status lamp__dequant_embedding(lamp_context *ctx, lamp_tensor *x, const lam
                                     const lamp_tensor *prompt, cl_mem ids, cl_mem lengths,
                                     size_t batch, size_t tokens, size_t prompt_rows,
                                     size_t vocab);
+
+/* dequant_gemm_rows: columns first .. first + p->rows - 1 of c (M, N) = a (M, K) p^T, read in
+ * p's blocks. It takes M up to 16 and K a multiple of the format's block and of 8 (what
+ * lamp__dequant_product_takes says); anything else is LAMP_ERR_SHAPE. */
+lamp_status lamp__dequant_product(lamp_context *ctx, lamp_tensor *c, size_t first,
+                                  const lamp_tensor *a, const lamp__part *p);
+int lamp__dequant_product_takes(const lamp_context *ctx, lamp_ggml_type type, size_t rows,
+                                size_t cols);
 
 /* Bytes of `rows` rows of `cols` elements of `type`; 0 when cols is not whole blocks. */
 size_t lamp__model_type_bytes(lamp_ggml_type type, size_t rows, size_t cols);

@@ -761,7 +761,7 @@ static lamp_status lamp__forward(lamp_model_workspace *ws, lamp_model_head head,
     lamp_tensor out = lamp__model_mat(ws->wlab, C, width);
     LAMP__TRY(lamp_gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, &hf, &out, 0.0f, &logits));
   } else {
-    LAMP__TRY(lamp__model_head_forward(ws->model, &hf, &logits, lamp_gemm));
+    LAMP__TRY(lamp__model_head_forward(ws->model, &hf, &logits, 0));
   }
   if (c->final_softcap > 0.0f)
     LAMP__TRY(lamp__llama_softcap_forward(ctx, &logits, c->final_softcap));

@@ -105,6 +105,87 @@ lamp_status lamp__dequant_embedding(lamp_context *ctx, lamp_tensor *x, const lam
   return lamp__launch(ctx, k, "dequant_embedding", 2, global, local);
 }
 
+/* Rows of A at most for dequant_gemm_rows (kernels/dequant.cl's DQ_ROWS_MAX). */
+#define LAMP__PRODUCT_ROWS_MAX 16
+
+int lamp__dequant_product_takes(const lamp_context *ctx, lamp_ggml_type type, size_t rows,
+                                size_t cols) {
+  const size_t be = lamp_ggml_block_elements(type), unit = be < 8 ? 8 : be;
+  if (!be || rows == 0 || rows > LAMP__PRODUCT_ROWS_MAX || cols % unit || cols > 0x7fffffffu)
+    return 0;
+  return ctx->kprof.kind != LAMP_KERNEL_PROFILE_GPU || ctx->kprof.wg_size >= 128;
+}
+
+/* Floats between the rows of an f32 matrix view that the product kernel takes: unit element
+ * stride, 4-byte aligned, two dimensions; 0 when t is none of these. */
+static size_t lamp__product_ld(const lamp_tensor *t) {
+  if (t->dtype != LAMP_DTYPE_F32 || t->nb[0] != 4 || t->offset % 4 || t->ne[2] != 1 ||
+      t->ne[3] != 1 || (t->ne[1] > 1 && t->nb[1] % 4))
+    return 0;
+  const size_t ld = t->ne[1] > 1 ? t->nb[1] / 4 : t->ne[0];
+  return ld >= t->ne[0] && ld <= 0x7fffffffu ? ld : 0;
+}
+
+lamp_status lamp__dequant_product(lamp_context *ctx, lamp_tensor *c, size_t first,
+                                  const lamp_tensor *a, const lamp__part *p) {
+  const size_t rows = a->ne[1], cols = a->ne[0], lda = lamp__product_ld(a);
+  const size_t ldc = lamp__product_ld(c);
+  if (!lda || !ldc || c->ne[1] != rows || first + p->rows > c->ne[0] || p->rows > 0x7fffffffu ||
+      !lamp__dequant_product_takes(ctx, p->type, rows, cols))
+    return lamp__fail(ctx, LAMP_ERR_SHAPE, "dequantised product: A (%zu, %zu) against %zu %s rows "
+                      "into columns %zu.. of C (%zu, %zu): A must have at most %d rows, a "
+                      "multiple of the format's block and of 8 columns, and C room for the rows",
+                      rows, cols, p->rows, lamp_ggml_type_name(p->type), first, c->ne[1],
+                      c->ne[0], LAMP__PRODUCT_ROWS_MAX);
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_gemm_rows", &k));
+  cl_ulong c_off = c->offset / 4 + first, a_off = a->offset / 4, s_off = p->raw.offset;
+  cl_ulong rb = p->row_bytes;
+  cl_uint uc = (cl_uint)ldc, ua = (cl_uint)lda, um = (cl_uint)rows, un = (cl_uint)p->rows;
+  cl_uint uk = (cl_uint)cols;
+  LAMP__TRY(lamp__arg(ctx, k, 0, sizeof(cl_mem), &c->buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 1, sizeof(cl_ulong), &c_off));
+  LAMP__TRY(lamp__arg(ctx, k, 2, sizeof(cl_uint), &uc));
+  LAMP__TRY(lamp__arg(ctx, k, 3, sizeof(cl_mem), &a->buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 4, sizeof(cl_ulong), &a_off));
+  LAMP__TRY(lamp__arg(ctx, k, 5, sizeof(cl_uint), &ua));
+  LAMP__TRY(lamp__arg(ctx, k, 6, sizeof(cl_mem), &p->raw.buffer));
+  LAMP__TRY(lamp__arg(ctx, k, 7, sizeof(cl_ulong), &s_off));
+  LAMP__TRY(lamp__arg(ctx, k, 8, sizeof(cl_ulong), &rb));
+  LAMP__TRY(lamp__arg(ctx, k, 9, sizeof(cl_uint), &um));
+  LAMP__TRY(lamp__arg(ctx, k, 10, sizeof(cl_uint), &un));
+  LAMP__TRY(lamp__arg(ctx, k, 11, sizeof(cl_uint), &uk));
+  if (ctx->kprof.kind == LAMP_KERNEL_PROFILE_GPU) {
+    size_t global[2] = {32, (p->rows + 3) / 4 * 4}, local[2] = {32, 4};
+    return lamp__launch(ctx, k, "dequant_gemm_rows", 2, global, local);
+  }
+  size_t global = p->rows;
+  return lamp__launch(ctx, k, "dequant_gemm_rows", 1, &global, NULL);
+}
+
+/* Whether dequant_gemm_rows takes every stored part of w against `rows` rows. */
+static int lamp__product_fused(const lamp_model *m, const lamp__matrix *w, size_t rows) {
+  if (!w->n_parts) return 0;
+  for (size_t k = 0; k < w->n_parts; k++)
+    if (!lamp__dequant_product_takes(m->ctx, w->part[k].type, rows, w->cols)) return 0;
+  return 1;
+}
+
+lamp_status lamp__model_product_few(const lamp_model *m, const lamp__matrix *w,
+                                    const lamp_tensor *a, lamp_tensor *c) {
+  if (!lamp__product_fused(m, w, a->ne[1])) {
+    lamp_tensor f;
+    LAMP__TRY(lamp__model_weight(m, w, &f));
+    return lamp__gemm_few(m->ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, a, &f, 0.0f, c);
+  }
+  if (a->ne[0] != w->cols || c->ne[0] != w->rows)
+    return lamp__fail(m->ctx, LAMP_ERR_SHAPE, "model product: A has %zu columns and C %zu, the "
+                      "weights are (%zu, %zu)", a->ne[0], c->ne[0], w->rows, w->cols);
+  for (size_t p = 0, first = 0; p < w->n_parts; first += w->part[p].rows, p++)
+    LAMP__TRY(lamp__dequant_product(m->ctx, c, first, a, &w->part[p]));
+  return LAMP_OK;
+}
+
 /* Columns first .. first + cols - 1 of a dense (rows, width) f32 tensor, as a strided view. */
 static lamp_tensor lamp__columns(const lamp_tensor *t, size_t first, size_t cols) {
   lamp_tensor v = *t;
@@ -124,9 +205,12 @@ static lamp_status lamp__head_slice(const lamp_model *m, size_t v0, size_t *rows
 }
 
 lamp_status lamp__model_head_forward(const lamp_model *m, const lamp_tensor *hf,
-                                     lamp_tensor *logits, lamp__gemm_fn gemm) {
+                                     lamp_tensor *logits, int few) {
   lamp_context *ctx = m->ctx;
   const size_t C = m->cfg.n_embd, V = m->cfg.n_vocab;
+  if (few && lamp__product_fused(m, &m->output, hf->ne[1]))
+    return lamp__model_product_few(m, &m->output, hf, logits);
+  lamp__gemm_fn gemm = few ? lamp__gemm_few : lamp_gemm;
   if (!m->output.n_parts) {
     lamp_tensor head = lamp__model_mat(m->output.f32, C, V);
     return gemm(ctx, LAMP_NO_TRANS, LAMP_TRANS, 1.0f, hf, &head, 0.0f, logits);
