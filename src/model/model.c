@@ -697,6 +697,14 @@ lamp_status lamp__model_plan(lamp_context *ctx, const lamp_model_config *config,
   return st;
 }
 
+lamp_status lamp__model_check_window(lamp_context *ctx, const lamp_model_config *c,
+                                     size_t positions, const char *what) {
+  if (!c->sliding_window || positions <= c->sliding_window) return LAMP_OK;
+  return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "%s: %zu positions exceed the model's %zu-position "
+                    "attention window; lamp attends to every earlier position, which matches the "
+                    "model only within the window", what, positions, c->sliding_window);
+}
+
 float lamp__model_embed_scale(const lamp_model_config *c) {
   return (float)sqrt((double)c->n_embd);
 }

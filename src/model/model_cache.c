@@ -99,11 +99,7 @@ lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model cache: %zu positions; want 1 .. %u",
                       max_positions, 0x7fffffffu);
   const lamp_model_config *c = &model->cfg;
-  if (c->sliding_window && max_positions > c->sliding_window)
-    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model cache: %zu positions exceed the model's "
-                      "%zu-position attention window; lamp attends to every earlier position, "
-                      "which matches the model only within the window", max_positions,
-                      c->sliding_window);
+  LAMP__TRY(lamp__model_check_window(ctx, c, max_positions, "model cache"));
   lamp_model_cache *k = calloc(1, sizeof(*k));
   if (!k) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model cache");
   k->model = model;

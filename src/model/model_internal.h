@@ -231,6 +231,10 @@ lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *
 
 /* Nonzero when local layers rotate with a base of their own (rope_base_local). */
 int lamp__model_rope_split(const lamp_model_config *c);
+/* LAMP_ERR_UNSUPPORTED naming `what` when `positions` exceed the model's attention window:
+ * lamp's attention is full causal, which matches a sliding window only within it. */
+lamp_status lamp__model_check_window(lamp_context *ctx, const lamp_model_config *c,
+                                     size_t positions, const char *what);
 /* Gemma's factor on the embedding rows (and Gemma 2's on the prompt's), sqrt(C) in f32. */
 float lamp__model_embed_scale(const lamp_model_config *c);
 

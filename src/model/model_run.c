@@ -242,11 +242,8 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu, "
                       "prompt %zu, outputs %zu or labels %zu out of range", s.batch, s.tokens,
                       s.prompt, s.outputs, s.labels);
-  if (c->sliding_window && s.prompt + s.tokens > c->sliding_window)
-    return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "model workspace: %zu prompt rows and %zu tokens "
-                      "exceed the model's %zu-position attention window; lamp attends to every "
-                      "earlier position, which matches the model only within the window",
-                      s.prompt, s.tokens, c->sliding_window);
+  LAMP__TRY(lamp__model_check_window(ctx, c, s.prompt + s.tokens,
+                                     "model workspace (prompt rows and tokens)"));
   const size_t M = s.outputs, S = s.prompt + s.tokens, N = s.prompt + s.batch * s.tokens;
   const size_t L = c->n_layers;
   lamp_model_workspace *ws = calloc(1, sizeof(*ws));
