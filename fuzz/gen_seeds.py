@@ -167,6 +167,7 @@ def gen_gguf():
         gguf(llama_kvs() + [("general.alignment", U32, 32)] + tokenizer_kvs(), tiny_tensors()))
     out("gguf", "tokenizer_gpt2_v2.gguf",
         gguf(llama_kvs() + tokenizer_kvs("gpt2", with_types=False), [], version=2))
+    out("gguf", "tokenizer_llama3.gguf", gguf(llama_kvs() + tokenizer_kvs("llama-bpe"), []))
     out("gguf", "tokenizer_spm.gguf", gguf(llama_kvs() + spm_tokenizer_kvs(), []))
     out("gguf", "tokenizer_spm_noprefix.gguf", gguf(llama_kvs() + spm_tokenizer_kvs(False), []))
     every = [("k.u8", U8, 200), ("k.i8", I8, -5), ("k.u16", U16, 60000), ("k.i16", I16, -300),
@@ -292,6 +293,16 @@ def gen_tokenizer_json():
     out("tokenizer_json", "ignore_merges.json",
         tokenizer_json(merged_vocab(), MERGES, smollm, [], ignore_merges=True).encode() +
         b"\0TXThello world the 42")
+    # Llama 3's pre-tokenizer: its regex in a Split, then a ByteLevel that does not split again
+    llama3_regex = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+    llama3 = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": llama3_regex}, "behavior": "Isolated",
+         "invert": False},
+        dict(bytelevel, use_regex=False)]}
+    out("tokenizer_json", "llama3_style.json",
+        tokenizer_json(merged_vocab(), MERGES, llama3, [], ignore_merges=True).encode() +
+        b"\0TXTDON'T the 12345 hello!!\n\n  world\r\n")
     # a vocabulary lacking most bytes: encoding drops what it cannot spell
     small = list("abcdefghijklmnopqrstuvwxyz") + ["Ġ", "Ġa", "ab"]
     out("tokenizer_json", "small_vocab.json",

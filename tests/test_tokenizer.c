@@ -423,13 +423,17 @@ static void expect_tok_error(lamp_context *ctx, lamp_status want, const char *ex
   if (!strstr(err, expect)) fail_msg("message \"%s\" lacks \"%s\"", err, expect);
 }
 
+/* Llama 3's pre-tokenizer regex as a JSON string's body. */
+#define LLAMA3_JSON_REGEX "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|" \
+  "\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"
+
 static void test_tokenizer_malformed(void **state) {
   lamp_context *ctx = *state;
   lamp_tokenizer *tok = NULL;
   struct { const char *model, *pre; int bad_merge, drop_byte; lamp_status st; const char *expect; }
   gg[] = {
       {"bert", NULL, 0, 0, LAMP_ERR_UNSUPPORTED, "model \"bert\""},
-      {"gpt2", "qwen2", 0, 0, LAMP_ERR_UNSUPPORTED, "pre-tokenizer \"qwen2\""},
+      {"gpt2", "chatglm-bpe", 0, 0, LAMP_ERR_UNSUPPORTED, "pre-tokenizer \"chatglm-bpe\""},
       {"gpt2", NULL, 1, 0, LAMP_ERR_FORMAT, "merge 8 (\"q\" \"x\"): the result"},
   };
   for (size_t k = 0; k < sizeof(gg) / sizeof(gg[0]); k++) {
@@ -476,6 +480,18 @@ static void test_tokenizer_malformed(void **state) {
        "\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}}", LAMP_ERR_UNSUPPORTED, "normalizers"},
       {"{\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Whitespace\"}, "
        "\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}}", LAMP_ERR_UNSUPPORTED, "pre-tokenizer"},
+      /* a Split whose regex is neither Llama 3's nor Qwen2's, and Llama 3's with a ByteLevel
+       * that splits again */
+      {"{\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": "
+       "[{\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\s+\"}, \"behavior\": \"Isolated\"}, "
+       "{\"type\": \"ByteLevel\", \"use_regex\": false}]}, "
+       "\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}}", LAMP_ERR_UNSUPPORTED,
+       "Llama 3's or Qwen2's"},
+      {"{\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": "
+       "[{\"type\": \"Split\", \"pattern\": {\"Regex\": \"" LLAMA3_JSON_REGEX "\"}, "
+       "\"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\"}]}, "
+       "\"model\": {\"vocab\": {\"a\": 0}, \"merges\": []}}", LAMP_ERR_UNSUPPORTED,
+       "Llama 3's or Qwen2's"},
       {"{\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, "
        "\"model\": {\"vocab\": {\"a\": -3}, \"merges\": []}}", LAMP_ERR_FORMAT, "\"a\" has no valid id"},
       {"{\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, "
@@ -561,7 +577,8 @@ static void test_tokenizer_malformed(void **state) {
 
 /* ---- SentencePiece ("llama") ---- */
 
-static lamp_tokenizer *load_spm(lamp_context *ctx, const char *rel) {
+/* The tokenizer of a GGUF file in tests/. */
+static lamp_tokenizer *load_gguf_tokenizer(lamp_context *ctx, const char *rel) {
   char path[1024];
   source_path(path, sizeof(path), rel);
   lamp_gguf *g = NULL;
@@ -569,6 +586,11 @@ static lamp_tokenizer *load_spm(lamp_context *ctx, const char *rel) {
   lamp_tokenizer *tok = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_from_gguf(ctx, g, &tok));
   lamp_gguf_release(g); /* the tokenizer keeps its own copy of everything */
+  return tok;
+}
+
+static lamp_tokenizer *load_spm(lamp_context *ctx, const char *rel) {
+  lamp_tokenizer *tok = load_gguf_tokenizer(ctx, rel);
   assert_int_equal(lamp_tokenizer_get_model(tok), LAMP_TOKENIZER_LLAMA);
   assert_int_equal(lamp_tokenizer_vocab_size(tok), 700);
   lamp_tokenizer_special sp = lamp_tokenizer_get_special(tok);
@@ -880,6 +902,34 @@ static void test_tokenizer_spm_toy(void **state) {
   }
 }
 
+/* Exact ids of Hugging Face tokenizers 0.23.3 on two byte-level BPE models trained by
+ * tests/gen_bpe_ref.py with Llama 3's and Qwen2's pre-tokenizers, read from their tokenizer.json
+ * and from GGUF (tokenizer.ggml.pre "llama-bpe" and "qwen2"). */
+static void test_tokenizer_bpe_patterns(void **state) {
+  lamp_context *ctx = *state;
+  static const struct {
+    const char *name;
+    lamp_pretokenizer pre;
+  } ref[] = {{"llama3", LAMP_PRETOKENIZER_LLAMA3}, {"qwen2", LAMP_PRETOKENIZER_QWEN2}};
+  for (size_t k = 0; k < sizeof(ref) / sizeof(ref[0]); k++) {
+    char rel[128], ids[128], path[1024];
+    snprintf(ids, sizeof(ids), "data/bpe_%s_ids.txt", ref[k].name);
+    snprintf(rel, sizeof(rel), "data/bpe_%s_tokenizer.json", ref[k].name);
+    source_path(path, sizeof(path), rel);
+    lamp_tokenizer *tok = NULL;
+    LAMP_OK_OR_FAIL(ctx, lamp_tokenizer_from_json_file(ctx, path, &tok));
+    assert_int_equal(lamp_tokenizer_pretokenizer(tok), ref[k].pre);
+    check_cases_from(ctx, tok, rel, ids, LAMP_TOKENIZE_PARSE_SPECIAL, 0);
+    lamp_tokenizer_release(tok);
+    snprintf(rel, sizeof(rel), "data/bpe_%s.gguf", ref[k].name);
+    tok = load_gguf_tokenizer(ctx, rel);
+    assert_int_equal(lamp_tokenizer_get_model(tok), LAMP_TOKENIZER_GPT2);
+    assert_int_equal(lamp_tokenizer_pretokenizer(tok), ref[k].pre);
+    check_cases_from(ctx, tok, rel, ids, LAMP_TOKENIZE_PARSE_SPECIAL, 0);
+    lamp_tokenizer_release(tok);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tokenizer_json_reference),
@@ -891,6 +941,7 @@ int main(void) {
       cmocka_unit_test(test_tokenizer_spm_reference),
       cmocka_unit_test(test_tokenizer_spm_json_reference),
       cmocka_unit_test(test_tokenizer_spm_toy),
+      cmocka_unit_test(test_tokenizer_bpe_patterns),
   };
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -69,6 +69,10 @@ typedef enum lamp_token_type {
 typedef enum lamp_pretokenizer {
   LAMP_PRETOKENIZER_GPT2 = 0,   /* GPT-2's pattern */
   LAMP_PRETOKENIZER_SMOLLM = 1, /* each \p{N} alone, then GPT-2's pattern (also StarCoder) */
+  LAMP_PRETOKENIZER_LLAMA3 = 2, /* Llama 3's pattern: contractions in any case, a letter run
+                                   with one leading non-letter, digits in threes, newlines kept
+                                   with the punctuation or whitespace before them */
+  LAMP_PRETOKENIZER_QWEN2 = 3,  /* Llama 3's pattern with one digit at a time */
 } lamp_pretokenizer;
 
 /* Tokenizer models, named as GGUF's tokenizer.ggml.model. */

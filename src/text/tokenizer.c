@@ -271,6 +271,7 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
                       "supported (only \"gpt2\", byte-level BPE, and \"llama\", SentencePiece "
                       "BPE)", (int)(len > 64 ? 64 : len), s);
   lamp_pretokenizer pre = LAMP_PRETOKENIZER_GPT2;
+  int ignore_merges = 0;
   /* SentencePiece has no pre-tokenizer: tokenizer.ggml.pre ("default") is not read for it,
    * as llama.cpp does not read it */
   st = model == LAMP_TOKENIZER_LLAMA
@@ -280,13 +281,18 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
     static const struct { const char *name; lamp_pretokenizer pre; } known[] = {
         {"gpt2", LAMP_PRETOKENIZER_GPT2}, {"gpt-2", LAMP_PRETOKENIZER_GPT2},
         {"default", LAMP_PRETOKENIZER_GPT2}, {"smollm", LAMP_PRETOKENIZER_SMOLLM},
-        {"starcoder", LAMP_PRETOKENIZER_SMOLLM}, {"refact", LAMP_PRETOKENIZER_SMOLLM}};
+        {"starcoder", LAMP_PRETOKENIZER_SMOLLM}, {"refact", LAMP_PRETOKENIZER_SMOLLM},
+        {"llama-bpe", LAMP_PRETOKENIZER_LLAMA3}, {"llama3", LAMP_PRETOKENIZER_LLAMA3},
+        {"llama-v3", LAMP_PRETOKENIZER_LLAMA3}, {"qwen2", LAMP_PRETOKENIZER_QWEN2},
+        {"deepseek-r1-qwen", LAMP_PRETOKENIZER_QWEN2}};
     size_t k = 0, n_known = sizeof(known) / sizeof(known[0]);
     while (k < n_known && !(strlen(known[k].name) == len && memcmp(known[k].name, s, len) == 0)) k++;
     if (k == n_known)
       return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "GGUF tokenizer: pre-tokenizer \"%.*s\" "
                         "is not supported", (int)(len > 64 ? 64 : len), s);
     pre = known[k].pre;
+    /* as llama.cpp: a Llama 3 word that is a token is that token, merges or not */
+    ignore_merges = pre == LAMP_PRETOKENIZER_LLAMA3;
   } else if (st != LAMP_ERR_NOT_FOUND) {
     return lamp__fail(ctx, LAMP_ERR_FORMAT, "GGUF tokenizer: %s", lamp__gguf_last_error(g));
   }
@@ -324,6 +330,7 @@ static lamp_status lamp__tok_from_gguf(lamp_context *ctx, lamp_gguf *g, lamp_tok
   if (!t) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory for the tokenizer");
   *tp = t;
   t->pre = pre;
+  t->ignore_merges = ignore_merges;
   t->model = model;
   size_t off = 0, longest = 0;
   for (uint64_t i = 0; i < n_tokens; i++) {
@@ -383,13 +390,49 @@ lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf, lamp_to
 /* ---- from tokenizer.json ---- */
 
 /* Checks that `node` is a ByteLevel pre-tokenizer lamp implements. */
-static int lamp__json_bytelevel_ok(const lamp__json *doc, size_t node) {
+static int lamp__json_bytelevel_is(const lamp__json *doc, size_t node, int use_regex) {
   if (!lamp__json_is(doc, lamp__json_get(doc, node, "type"), "ByteLevel")) return 0;
   size_t aps = lamp__json_get(doc, node, "add_prefix_space");
   size_t regex = lamp__json_get(doc, node, "use_regex");
   if (aps != LAMP__JSON_NONE && lamp__json_bool(doc, aps)) return 0;
-  if (regex != LAMP__JSON_NONE && !lamp__json_bool(doc, regex)) return 0;
-  return 1;
+  return (regex == LAMP__JSON_NONE || lamp__json_bool(doc, regex)) == use_regex;
+}
+
+static int lamp__json_bytelevel_ok(const lamp__json *doc, size_t node) {
+  return lamp__json_bytelevel_is(doc, node, 1);
+}
+
+/* Llama 3's pattern as its tokenizer.json spells it; Qwen2's has \p{N} for \p{N}{1,3}. */
+static const char lamp__llama3_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+    "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char lamp__qwen2_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
+    "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* The pre-tokenizer of a Sequence of two: Digits(individual) then ByteLevel (SmolLM2), or
+ * Split(Llama 3's or Qwen2's regex, Isolated) then ByteLevel without its own regex. -1: neither. */
+static int lamp__json_sequence_pre(const lamp__json *doc, size_t pt) {
+  size_t list = lamp__json_get(doc, pt, "pretokenizers");
+  size_t first = lamp__json_first(doc, list), second = lamp__json_next(doc, first);
+  if (!lamp__json_is(doc, lamp__json_get(doc, pt, "type"), "Sequence") ||
+      lamp__json_count(doc, list) != 2)
+    return -1;
+  if (lamp__json_is(doc, lamp__json_get(doc, first, "type"), "Digits"))
+    return lamp__json_bool(doc, lamp__json_get(doc, first, "individual_digits")) &&
+                   lamp__json_bytelevel_is(doc, second, 1)
+               ? LAMP_PRETOKENIZER_SMOLLM
+               : -1;
+  size_t invert = lamp__json_get(doc, first, "invert");
+  if (!lamp__json_is(doc, lamp__json_get(doc, first, "type"), "Split") ||
+      !lamp__json_is(doc, lamp__json_get(doc, first, "behavior"), "Isolated") ||
+      (invert != LAMP__JSON_NONE && lamp__json_bool(doc, invert)) ||
+      !lamp__json_bytelevel_is(doc, second, 0))
+    return -1;
+  size_t regex = lamp__json_get(doc, lamp__json_get(doc, first, "pattern"), "Regex");
+  if (lamp__json_is(doc, regex, lamp__llama3_regex)) return LAMP_PRETOKENIZER_LLAMA3;
+  if (lamp__json_is(doc, regex, lamp__qwen2_regex)) return LAMP_PRETOKENIZER_QWEN2;
+  return -1;
 }
 
 /* 1 when `node` is Replace(from, to) with a string pattern. */
@@ -487,16 +530,12 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
   if (spm || lamp__json_bytelevel_ok(doc, pt)) {
     pre = LAMP_PRETOKENIZER_GPT2;
   } else {
-    size_t list = lamp__json_get(doc, pt, "pretokenizers");
-    size_t first = lamp__json_first(doc, list), second = lamp__json_next(doc, first);
-    if (!lamp__json_is(doc, lamp__json_get(doc, pt, "type"), "Sequence") ||
-        lamp__json_count(doc, list) != 2 ||
-        !lamp__json_is(doc, lamp__json_get(doc, first, "type"), "Digits") ||
-        !lamp__json_bool(doc, lamp__json_get(doc, first, "individual_digits")) ||
-        !lamp__json_bytelevel_ok(doc, second))
-      return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: the pre-tokenizer is neither "
-                        "ByteLevel nor Digits(individual) then ByteLevel");
-    pre = LAMP_PRETOKENIZER_SMOLLM;
+    int seq = lamp__json_sequence_pre(doc, pt);
+    if (seq < 0)
+      return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: the pre-tokenizer is none of "
+                        "ByteLevel, Digits(individual) then ByteLevel, and Llama 3's or Qwen2's "
+                        "Split then ByteLevel");
+    pre = (lamp_pretokenizer)seq;
   }
   /* The vocabulary size is one past the largest id of the vocab and the added tokens. */
   size_t added = lamp__json_get(doc, root, "added_tokens");
@@ -853,6 +892,52 @@ static size_t lamp__gpt2_match(const uint32_t *cp, const uint8_t *cl, size_t i, 
   return j - 1;
 }
 
+static int lamp__is_newline(uint32_t c) { return c == '\r' || c == '\n'; }
+
+/* Llama 3's pattern over code points [i0, i1), with \p{N}{1,digits} (3; Qwen2's 1):
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ *   \s*[\r\n]+|\s+(?!\S)|\s+
+ * Returns the end of the match that starts at i (always > i): the first alternative that
+ * matches, each as far as its backtracking gives. */
+static size_t lamp__llama3_match(const uint32_t *cp, const uint8_t *cl, size_t i, size_t i1,
+                                 size_t digits) {
+  if (cp[i] == '\'' && i + 1 < i1 && cp[i + 1] < 0x80) {
+    /* ASCII letters in either case: | 0x20 lowers them */
+    uint32_t a = cp[i + 1] | 0x20, b = i + 2 < i1 && cp[i + 2] < 0x80 ? cp[i + 2] | 0x20 : 0;
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return i + 3;
+  }
+  size_t j = i;
+  /* one character that is no letter, number or newline, when letters follow */
+  if (cl[j] != LAMP__CL_LETTER && cl[j] != LAMP__CL_NUMBER && !lamp__is_newline(cp[j]) &&
+      j + 1 < i1 && cl[j + 1] == LAMP__CL_LETTER)
+    j++;
+  if (cl[j] == LAMP__CL_LETTER) {
+    while (j < i1 && cl[j] == LAMP__CL_LETTER) j++;
+    return j;
+  }
+  if (cl[i] == LAMP__CL_NUMBER) {
+    for (j = i; j < i1 && j - i < digits && cl[j] == LAMP__CL_NUMBER; j++) {
+    }
+    return j;
+  }
+  j = i;
+  if (cp[j] == ' ' && j + 1 < i1 && cl[j + 1] == LAMP__CL_OTHER) j++;
+  if (cl[j] == LAMP__CL_OTHER) {
+    while (j < i1 && cl[j] == LAMP__CL_OTHER) j++;
+    while (j < i1 && lamp__is_newline(cp[j])) j++;
+    return j;
+  }
+  /* whitespace: through its last newline when it has one; else the run, less its last
+   * character when a non-space follows */
+  size_t end = i, last_newline = SIZE_MAX;
+  for (; end < i1 && cl[end] == LAMP__CL_SPACE; end++)
+    if (lamp__is_newline(cp[end])) last_newline = end;
+  if (last_newline != SIZE_MAX) return last_newline + 1;
+  if (end == i1 || end - i == 1) return end;
+  return end - 1;
+}
+
 /* Splits text[0..n) (no special tokens inside) into pieces and BPE-encodes each. */
 static int lamp__encode_plain(const lamp_tokenizer *t, const unsigned char *s, size_t n,
                               uint32_t *cp, uint8_t *cl, size_t *at, lamp__bpe_work *w,
@@ -877,7 +962,9 @@ static int lamp__encode_plain(const lamp_tokenizer *t, const unsigned char *s, s
         }
     }
     while (i < end) {
-      size_t j = lamp__gpt2_match(cp, cl, i, end);
+      size_t j = t->pre == LAMP_PRETOKENIZER_LLAMA3  ? lamp__llama3_match(cp, cl, i, end, 3)
+                 : t->pre == LAMP_PRETOKENIZER_QWEN2 ? lamp__llama3_match(cp, cl, i, end, 1)
+                                                     : lamp__gpt2_match(cp, cl, i, end);
       if (!lamp__bpe_word(t, w, s + at[i], at[j] - at[i], out)) return 0;
       i = j;
     }

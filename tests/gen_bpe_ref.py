@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Reference data for the Llama 3 and Qwen2 pre-tokenizers in tests/test_tokenizer.c.
+
+Not run in CI: the outputs are committed. It trains two small byte-level BPE models with Hugging
+Face `tokenizers` (the Rust implementation, an independent reference) on the corpus of
+tests/gen_spm_ref.py, one per pattern, and writes for each <name> ("llama3", "qwen2"):
+
+1. tests/data/bpe_<name>_tokenizer.json: the model as Llama 3's and Qwen2's tokenizer.json files
+   have it: no normalizer; pre-tokenizer Sequence[Split(Regex(<the pattern>), Isolated),
+   ByteLevel(add_prefix_space false, use_regex false)]; decoder ByteLevel; BPE with
+   ignore_merges for llama3 (as Llama 3 sets it) and without for qwen2; two special added
+   tokens, <|begin_of_text|> and <|end_of_text|>.
+2. tests/data/bpe_<name>.gguf: the same vocabulary as GGUF metadata, written with gguf-py the way
+   llama.cpp's convert_hf_to_gguf.py writes a byte-level BPE vocabulary: tokenizer.ggml.model
+   "gpt2", .pre "llama-bpe" or "qwen2", .tokens, .token_type (control for the two special
+   tokens, normal otherwise), .merges, bos and eos ids; no tensors.
+3. tests/data/bpe_<name>_ids.txt: the ids `tokenizers` gives each test string (special tokens
+   matched in the text, none added), one line per string: <UTF-8 bytes in hex> <TAB> <ids>.
+
+The test strings are gen_spm_ref.py's and, in front of them, cases aimed at where the two patterns
+differ from GPT-2's: contractions in capitals, digit runs longer than three, a letter run led by
+punctuation, newlines after punctuation and inside whitespace runs.
+
+Usage: python3 -m venv /tmp/bperef
+       /tmp/bperef/bin/pip install tokenizers sentencepiece gguf 'numpy<2'
+       /tmp/bperef/bin/python tests/gen_bpe_ref.py
+Made with tokenizers 0.23.3, gguf 0.19.0, numpy 1.26.4 (sentencepiece is imported with
+gen_spm_ref.py for its corpus and strings).
+"""
+import importlib.util
+import json
+import os
+
+import gguf
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "tests", "data")
+spec = importlib.util.spec_from_file_location("gen_spm_ref",
+                                              os.path.join(ROOT, "tests", "gen_spm_ref.py"))
+spm_ref = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(spm_ref)
+
+# Llama 3's pattern (tokenizer.json of Meta-Llama-3-8B); Qwen2's takes one digit at a time.
+LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+          r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2 = LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")
+MODELS = [("llama3", LLAMA3, "llama-bpe", True), ("qwen2", QWEN2, "qwen2", False)]
+SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>"]
+
+STRINGS = [
+    "DON'T, I'LL, WE'VE, SHE'S, THEY'RE, I'M, HE'D; don't, it's, 'S 'LL 'd",
+    "Isn't it o'clock? rock'n'roll ''quoted'' '",
+    "1 12 123 1234 12345 123456 1234567 and 3.14159265 and 1,234,567.89",
+    "x² ³√27 ½ Ⅻ ٣٤٥ ۱۲۳۴ 一二三",
+    "(hello) [world] {braces} -dash _under #hash @at $dollar %percent",
+    "!!!\n\n next ...\r\n\r\n  after",
+    "end.\n\n\n    indented\n\t\ttabs\n \n  \n",
+    "a\n\n b  \n c \n\nd",
+    "   \n",
+    " \r\n",
+    "word\r\nword\r\n\r\nword",
+    "abc123def456ghi7890",
+    "   leading and trailing   ",
+    "<|begin_of_text|>Hello<|end_of_text|> <|end_of_text|>",
+    "\u00a0\u3000 wide spaces\u2003em",
+    "mixed: 日本 text with 😀 and 12345 numbers, ¿sí?",
+]
+STRINGS += spm_ref.STRINGS
+
+
+def train(pattern, ignore_merges):
+    tok = Tokenizer(models.BPE(ignore_merges=ignore_merges))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=SPECIALS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(spm_ref.CORPUS.splitlines(), trainer)
+    return tok
+
+
+def write_gguf(tok, path, pre):
+    doc = json.loads(tok.to_str())
+    vocab = doc["model"]["vocab"]
+    tokens = [None] * len(vocab)
+    for piece, i in vocab.items():
+        tokens[i] = piece
+    special = {a["id"] for a in doc["added_tokens"] if a["special"]}
+    types = [int(gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL)
+             for i in range(len(tokens))]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in doc["model"]["merges"]]
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(vocab[SPECIALS[0]])
+    w.add_eos_token_id(vocab[SPECIALS[1]])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def main():
+    for name, pattern, pre, ignore_merges in MODELS:
+        tok = train(pattern, ignore_merges)
+        with open(os.path.join(DATA, f"bpe_{name}_tokenizer.json"), "w", encoding="utf-8") as f:
+            f.write(tok.to_str())
+        write_gguf(tok, os.path.join(DATA, f"bpe_{name}.gguf"), pre)
+        lossy = 0
+        with open(os.path.join(DATA, f"bpe_{name}_ids.txt"), "w") as f:
+            for s in STRINGS:
+                ids = tok.encode(s, add_special_tokens=False).ids
+                line = s.encode("utf-8").hex() + "\t" + " ".join(map(str, ids))
+                if tok.decode(ids, skip_special_tokens=False) != s:
+                    line += "\tlossy"
+                    lossy += 1
+                f.write(line + "\n")
+        print(f"{name}: {tok.get_vocab_size()} tokens, {len(STRINGS)} strings, {lossy} lossy")
+
+
+if __name__ == "__main__":
+    main()
