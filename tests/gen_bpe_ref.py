@@ -6,7 +6,7 @@ Face `tokenizers` (the Rust implementation, an independent reference) on the cor
 tests/gen_spm_ref.py, one per pattern, and writes for each <name> ("llama3", "qwen2"):
 
 1. tests/data/bpe_<name>_tokenizer.json: the model as Llama 3's and Qwen2's tokenizer.json files
-   have it: no normalizer; pre-tokenizer Sequence[Split(Regex(<the pattern>), Isolated),
+   have it: no normalizer for llama3, NFC for qwen2; pre-tokenizer Sequence[Split(Regex(<the pattern>), Isolated),
    ByteLevel(add_prefix_space false, use_regex false)]; decoder ByteLevel; BPE with
    ignore_merges for llama3 (as Llama 3 sets it) and without for qwen2; two special added
    tokens, <|begin_of_text|> and <|end_of_text|>.
@@ -16,6 +16,9 @@ tests/gen_spm_ref.py, one per pattern, and writes for each <name> ("llama3", "qw
    tokens, normal otherwise), .merges, bos and eos ids; no tensors.
 3. tests/data/bpe_<name>_ids.txt: the ids `tokenizers` gives each test string (special tokens
    matched in the text, none added), one line per string: <UTF-8 bytes in hex> <TAB> <ids>.
+   For qwen2 only the strings that NFC cannot change by their code points (none with a code
+   point of gen_unicode_tables.py's NFC table): lamp refuses the others under NFC, since it
+   does not normalise.
 
 The test strings are gen_spm_ref.py's and, in front of them, cases aimed at where the two patterns
 differ from GPT-2's: contractions in capitals, digit runs longer than three, a letter run led by
@@ -32,7 +35,7 @@ import json
 import os
 
 import gguf
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
@@ -40,12 +43,19 @@ spec = importlib.util.spec_from_file_location("gen_spm_ref",
                                               os.path.join(ROOT, "tests", "gen_spm_ref.py"))
 spm_ref = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(spm_ref)
+spec = importlib.util.spec_from_file_location("gen_unicode_tables",
+                                              os.path.join(ROOT, "tests", "gen_unicode_tables.py"))
+unicode_tables = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(unicode_tables)
 
 # Llama 3's pattern (tokenizer.json of Meta-Llama-3-8B); Qwen2's takes one digit at a time.
 LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
           r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2 = LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")
-MODELS = [("llama3", LLAMA3, "llama-bpe", True), ("qwen2", QWEN2, "qwen2", False)]
+MODELS = [  # name, pattern, GGUF pre, ignore_merges, NFC
+    ("llama3", LLAMA3, "llama-bpe", True, False),
+    ("qwen2", QWEN2, "qwen2", False, True),
+]
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>"]
 
 STRINGS = [
@@ -65,12 +75,16 @@ STRINGS = [
     "<|begin_of_text|>Hello<|end_of_text|> <|end_of_text|>",
     "\u00a0\u3000 wide spaces\u2003em",
     "mixed: 日本 text with 😀 and 12345 numbers, ¿sí?",
+    "नमस्ते दुनिया, क्या हाल है?",  # combining vowel signs and viramas, in NFC
+    "Cafe\u0301 and A\u030a: decomposed",  # not in NFC
 ]
 STRINGS += spm_ref.STRINGS
 
 
-def train(pattern, ignore_merges):
+def train(pattern, ignore_merges, nfc):
     tok = Tokenizer(models.BPE(ignore_merges=ignore_merges))
+    if nfc:
+        tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
@@ -107,21 +121,23 @@ def write_gguf(tok, path, pre):
 
 
 def main():
-    for name, pattern, pre, ignore_merges in MODELS:
-        tok = train(pattern, ignore_merges)
+    may_change = unicode_tables.nfc_unstable()
+    for name, pattern, pre, ignore_merges, nfc in MODELS:
+        tok = train(pattern, ignore_merges, nfc)
+        strings = [s for s in STRINGS if not nfc or not any(may_change(ord(c)) for c in s)]
         with open(os.path.join(DATA, f"bpe_{name}_tokenizer.json"), "w", encoding="utf-8") as f:
             f.write(tok.to_str())
         write_gguf(tok, os.path.join(DATA, f"bpe_{name}.gguf"), pre)
         lossy = 0
         with open(os.path.join(DATA, f"bpe_{name}_ids.txt"), "w") as f:
-            for s in STRINGS:
+            for s in strings:
                 ids = tok.encode(s, add_special_tokens=False).ids
                 line = s.encode("utf-8").hex() + "\t" + " ".join(map(str, ids))
                 if tok.decode(ids, skip_special_tokens=False) != s:
                     line += "\tlossy"
                     lossy += 1
                 f.write(line + "\n")
-        print(f"{name}: {tok.get_vocab_size()} tokens, {len(STRINGS)} strings, {lossy} lossy")
+        print(f"{name}: {tok.get_vocab_size()} tokens, {len(strings)} strings, {lossy} lossy")
 
 
 if __name__ == "__main__":

@@ -522,9 +522,10 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
   if (lamp__json_kind_of(doc, dropout) == LAMP__JSON_NUMBER && lamp__json_number(doc, dropout) > 0)
     return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: BPE dropout is not supported");
   size_t norm = lamp__json_get(doc, root, "normalizer");
-  if (!spm && lamp__json_kind_of(doc, norm) != LAMP__JSON_NULL)
+  const int nfc = !spm && lamp__json_is(doc, lamp__json_get(doc, norm, "type"), "NFC");
+  if (!spm && !nfc && lamp__json_kind_of(doc, norm) != LAMP__JSON_NULL)
     return LAMP__JBAD(LAMP_ERR_UNSUPPORTED, "tokenizer.json: normalizers are not supported "
-                      "(but Llama 2's with byte_fallback)");
+                      "(but NFC, and Llama 2's with byte_fallback)");
   lamp_pretokenizer pre = LAMP_PRETOKENIZER_GPT2;
   size_t pt = lamp__json_get(doc, root, "pre_tokenizer");
   if (spm || lamp__json_bytelevel_ok(doc, pt)) {
@@ -575,6 +576,7 @@ static lamp_status lamp__tok_from_json(lamp_context *ctx, const lamp__json *doc,
   *tp = t;
   t->pre = pre;
   t->ignore_merges = lamp__json_bool(doc, lamp__json_get(doc, model, "ignore_merges"));
+  t->nfc = nfc;
   if (spm) {
     t->model = LAMP_TOKENIZER_LLAMA;
     t->add_space_prefix = prefix;
@@ -995,6 +997,13 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
                       "tokenizer has no BOS token");
   const unsigned char *s = (const unsigned char *)text;
   size_t n = length;
+  for (size_t pos = 0, len; t->nfc && pos < n; pos += len) {
+    uint32_t c = lamp__utf8_decode(s + pos, n - pos, &len);
+    if (c != LAMP__UTF8_INVALID && lamp__unicode_nfc_may_change(c))
+      return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "tokenizer: U+%04X at byte %zu is one that "
+                        "NFC may change; this tokenizer normalises to NFC and lamp does not, so "
+                        "normalise the text first", (unsigned)c, pos);
+  }
   lamp__ids out = {0};
   lamp__bpe_work w = {0};
   uint32_t *cp = NULL;

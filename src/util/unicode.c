@@ -22,6 +22,11 @@ int lamp__unicode_is_number(uint32_t cp) {
   return lamp__in_ranges(lamp__unicode_numbers, lamp__unicode_numbers_count, cp);
 }
 
+int lamp__unicode_nfc_may_change(uint32_t cp) {
+  if (cp < 0x300) return 0;
+  return lamp__in_ranges(lamp__unicode_nfc_unstable, lamp__unicode_nfc_unstable_count, cp);
+}
+
 int lamp__unicode_is_space(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
          (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||

@@ -14,6 +14,8 @@ extern const lamp__unicode_range lamp__unicode_letters[];
 extern const size_t lamp__unicode_letters_count;
 extern const lamp__unicode_range lamp__unicode_numbers[];
 extern const size_t lamp__unicode_numbers_count;
+extern const lamp__unicode_range lamp__unicode_nfc_unstable[];
+extern const size_t lamp__unicode_nfc_unstable_count;
 
 /* \p{L}: general category Lu, Ll, Lt, Lm or Lo. */
 int lamp__unicode_is_letter(uint32_t cp);
@@ -21,6 +23,9 @@ int lamp__unicode_is_letter(uint32_t cp);
 int lamp__unicode_is_number(uint32_t cp);
 /* \s: the White_Space property. */
 int lamp__unicode_is_space(uint32_t cp);
+/* A code point with which NFC may change a text: canonical combining class not 0, or
+ * NFC_Quick_Check No or Maybe. A text without one is its own NFC. */
+int lamp__unicode_nfc_may_change(uint32_t cp);
 
 /* Marks a byte that does not start a valid UTF-8 sequence; it counts as one code point of its
  * own that is neither letter, number nor space. */
