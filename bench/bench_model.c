@@ -3,14 +3,17 @@
  * share (tests/data/tiny.gguf) and (with --model) a GGUF model such as SmolLM2-135M-Instruct.
  * Reports tokens/s (B T input tokens per pass), the share of device time in GEMM from the
  * profiler, device memory, and how long the host spends enqueueing a pass against the pass's
- * wall time (no blocking call inside).
+ * wall time (no blocking call inside). With --decode N, also generation through the key/value
+ * cache (lamp/cache.h) with the weights in f32 and as stored: N single-token steps after an
+ * 8-token prefill, each downloading its logits as a sampler would; tokens/s over the steps.
  * Usage: bench_model [--model FILE.gguf] [--shapes BxT,...] [--prompt P] [--reps N]
- *                    [--recompute] [--skip-tiny] */
+ *                    [--recompute] [--skip-tiny] [--decode N] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench_common.h"
+#include "lamp/cache.h"
 #include "lamp/model.h"
 
 typedef struct shape {
@@ -96,6 +99,47 @@ static int run_shape(lamp_context *ctx, lamp_model *model, const char *label, sh
   return rc;
 }
 
+/* Generation steps through the cache with the weights in `mode`: returns nonzero on failure. */
+static int run_decode(lamp_context *ctx, const char *path, const char *label,
+                      lamp_model_weights mode, int steps) {
+  lamp_gguf *g = NULL;
+  lamp_model *model = NULL;
+  lamp_model_options o = {mode, NULL};
+  if (check(ctx, lamp_gguf_open(ctx, path, &g), path)) return 1;
+  int rc = check(ctx, lamp_model_create_gguf_with(ctx, g, &o, &model), path);
+  lamp_gguf_release(g);
+  if (rc) return 1;
+  lamp_model_config cfg;
+  lamp_model_get_config(model, &cfg);
+  lamp_model_cache *cache = NULL;
+  float *host = malloc(cfg.n_vocab * sizeof(float));
+  rc = !host || check(ctx, lamp_model_cache_create(model, (size_t)steps + 16, &cache), "cache");
+  uint64_t seed = 7;
+  int32_t ids[8];
+  for (size_t i = 0; i < 8; i++) ids[i] = (int32_t)(bench_lcg(&seed) % cfg.n_vocab);
+  lamp_tensor logits;
+  /* warm-up: the prefill and one step build every kernel */
+  if (!rc) rc = check(ctx, lamp_model_cache_append(cache, NULL, ids, 8, &logits), "prefill") ||
+                check(ctx, lamp_model_cache_append(cache, NULL, ids, 1, &logits), "step") ||
+                check(ctx, lamp_tensor_download(ctx, &logits, host, cfg.n_vocab * 4), "logits");
+  double t0 = bench_now();
+  for (int i = 0; i < steps && !rc; i++) {
+    int32_t id = (int32_t)(bench_lcg(&seed) % cfg.n_vocab);
+    rc = check(ctx, lamp_model_cache_append(cache, NULL, &id, 1, &logits), "step") ||
+         check(ctx, lamp_tensor_download(ctx, &logits, host, cfg.n_vocab * 4), "logits");
+  }
+  double t = bench_now() - t0;
+  if (!rc)
+    printf("| %s | %s | %d | %.1f | %.1f |\n", label, lamp_model_weights_name(mode), steps,
+           steps / t, (double)lamp_model_weight_bytes(model) / 1048576.0);
+  fflush(stdout);
+  lamp_profile_reset(ctx);
+  free(host);
+  lamp_model_cache_release(cache);
+  lamp_model_release(model);
+  return rc;
+}
+
 static int parse_shapes(const char *s, shape *out, size_t cap, size_t *count) {
   *count = 0;
   while (*s && *count < cap) {
@@ -116,7 +160,7 @@ int main(int argc, char **argv) {
   const char *model_path = NULL;
   shape shapes[8] = {{8, 64}, {8, 256}};
   size_t n_shapes = 2, prompt = 50;
-  int reps = 2, recompute = 0, skip_tiny = 0;
+  int reps = 2, recompute = 0, skip_tiny = 0, decode = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
     else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) {
@@ -128,9 +172,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--recompute")) recompute = 1;
     else if (!strcmp(argv[i], "--skip-tiny")) skip_tiny = 1;
+    else if (!strcmp(argv[i], "--decode") && i + 1 < argc) decode = atoi(argv[++i]);
     else {
       fprintf(stderr, "usage: %s [--model FILE.gguf] [--shapes BxT,...] [--prompt P] [--reps N] "
-              "[--recompute] [--skip-tiny]\n", argv[0]);
+              "[--recompute] [--skip-tiny] [--decode N]\n", argv[0]);
       return 2;
     }
   }
@@ -168,6 +213,16 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n_shapes && !rc; i++)
       rc = run_shape(ctx, model, base ? base + 1 : paths[m], shapes[i], prompt, recompute, reps);
     lamp_model_release(model);
+  }
+  if (decode > 0 && !rc) {
+    printf("\n| model | weights | steps | decode tok/s | weights MiB |\n|---|---|---|---|---|\n");
+    for (size_t m = 0; m < 2 && !rc; m++) {
+      if (!paths[m]) continue;
+      const char *base = strrchr(paths[m], '/');
+      for (int w = 0; w < 2 && !rc; w++)
+        rc = run_decode(ctx, paths[m], base ? base + 1 : paths[m],
+                        w ? LAMP_MODEL_WEIGHTS_STORED : LAMP_MODEL_WEIGHTS_F32, decode);
+    }
   }
   lamp_context_release(ctx);
   return rc;

@@ -261,8 +261,10 @@ typedef enum lamp_model_weights {
   LAMP_MODEL_WEIGHTS_STORED = 2, /* as the file stores them; each matrix is expanded into one
                                     f32 scratch, sized for the largest block matrix, right
                                     before every product that reads it (forward and backward),
-                                    and the output head a slice of rows at a time. A matrix the
-                                    file holds in F32 stays f32. */
+                                    and the output head a slice of rows at a time; a generation
+                                    step's products of a few rows (lamp/cache.h) decode the
+                                    blocks as they read them instead. A matrix the file holds
+                                    in F32 stays f32. */
 } lamp_model_weights;
 
 /* "auto", "f32", "stored"; NULL for anything else. */
