@@ -759,6 +759,10 @@ static int tr_open_infer(const char *cmd, int which, int argc, char **argv, tr_o
   if (tr_session_open(s, cmd, o, NULL)) return 1;
   lamp_classifier_options co;
   lamp_status st;
+  /* the command line's own template and words ("" = none given), for another task */
+  char given_template[sizeof(o->template_text)], given_words[sizeof(o->words)];
+  snprintf(given_template, sizeof(given_template), "%s", o->template_text);
+  snprintf(given_words, sizeof(given_words), "%s", o->words);
   if (o->checkpoint[0]) {
     lamp_checkpoint *ck = NULL;
     st = lamp_checkpoint_open(s->ctx, o->checkpoint, &ck);
@@ -772,9 +776,16 @@ static int tr_open_infer(const char *cmd, int which, int argc, char **argv, tr_o
       snprintf(o->checkpoint, sizeof(o->checkpoint), "%s", path);
       s->task = co.task;
       tr_opts_parse(o, which, argc, argv, rest, n_rest);
-      /* --task on the command line evaluates the prompt on another task */
-      if (strcmp(o->task, co.task->name) && tr_task(s, cmd, o)) st = LAMP_ERR_INVALID_ARGUMENT;
-      else if (!strcmp(o->task, co.task->name)) s->task = co.task;
+      /* --task on the command line evaluates the prompt on another task, with that task's
+       * template and label words unless the command line gives them: the checkpoint's name
+       * its own task's fields and classes */
+      if (strcmp(o->task, co.task->name)) {
+        snprintf(o->template_text, sizeof(o->template_text), "%s", given_template);
+        snprintf(o->words, sizeof(o->words), "%s", given_words);
+        if (tr_task(s, cmd, o)) st = LAMP_ERR_INVALID_ARGUMENT;
+      } else {
+        s->task = co.task;
+      }
     }
     if (st == LAMP_OK) st = lamp_checkpoint_prompt(ck, s->llm, prompt);
     if (st == LAMP_OK && tr_opts_to_library(o, s->task, s->llm, &co, NULL)) st = LAMP_ERR_INVALID_ARGUMENT;

@@ -349,6 +349,29 @@ static void test_eval_and_multi_token_words(void **state) {
   run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
              "--split train --limit 10", f->dir, f->model, f->data);
   assert_true(log_has(f, "10 examples, accuracy"));
+  /* the prompt on another task takes that task's template and words (the checkpoint's name
+   * SST-2's field), or the command line's */
+  char rte[400];
+  snprintf(rte, sizeof(rte), "%s/RTE", f->data);
+  assert_int_equal(mkdir(rte, 0777), 0);
+  snprintf(rte, sizeof(rte), "%s/RTE/dev.tsv", f->data);
+  FILE *tsv = fopen(rte, "w");
+  assert_non_null(tsv);
+  fputs("index\tsentence1\tsentence2\tlabel\n0\tab cd\tab\tentailment\n"
+        "1\txyz up\tqq\tnot_entailment\n2\tup down\tdown\tentailment\n", tsv);
+  assert_int_equal(fclose(tsv), 0);
+  run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
+             "--task rte", f->dir, f->model, f->data);
+  assert_true(log_has(f, "rte dev"));
+  assert_true(log_has(f, "3 examples, accuracy"));
+  run_expect(f, 0, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
+             "--task rte --template '{sentence1} ? {sentence2} =' --words ' a| b'", f->dir,
+             f->model, f->data);
+  assert_true(log_has(f, "3 examples, accuracy"));
+  /* SST-2's own template names a field RTE does not have */
+  run_expect(f, 1, "eval --checkpoint %s/evalrun/checkpoint.safetensors --model %s --data-dir %s "
+             "--task rte --template '{sentence} ='", f->dir, f->model, f->data);
+  assert_true(log_has(f, "unknown placeholder {sentence}"));
   /* words of three tokens each go through the vocabulary head */
   run_expect(f, 0, "train --model %s --data-dir %s --task sst2 --template '{sentence} =' "
              "--words ' no| yes' --max-tokens 40 --length 6 --method pt --batch 4 --steps 3 "
