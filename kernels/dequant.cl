@@ -63,6 +63,12 @@ static float lamp_dq_value(__global const uchar *b, uint j, float2 s) {
   const uint q = j < 16 ? b[2 + j] & 0x0Fu : b[2 + j - 16] >> 4;
   return (float)((int)q - 8) * s.x;
 }
+/* elements j .. j + 7 (j a multiple of 8) as vectors: the same operations */
+#define DQ_VALUES8 1
+static float8 lamp_dq_values8(__global const uchar *b, uint j, float2 s) {
+  const uchar8 q = vload8(0, b + 2 + (j & 15));
+  return convert_float8(convert_int8(j < 16 ? q & (uchar8)0x0F : q >> (uchar8)4) - 8) * s.x;
+}
 #elif LAMP_DQ == 3 /* Q4_1: scale and min */
 #define DQ_BLOCK 32
 #define DQ_BYTES 20
@@ -72,6 +78,11 @@ static float2 lamp_dq_scale(__global const uchar *b, uint j) {
 static float lamp_dq_value(__global const uchar *b, uint j, float2 s) {
   const uint q = j < 16 ? b[4 + j] & 0x0Fu : b[4 + j - 16] >> 4;
   return (float)q * s.x + s.y;
+}
+#define DQ_VALUES8 1
+static float8 lamp_dq_values8(__global const uchar *b, uint j, float2 s) {
+  const uchar8 q = vload8(0, b + 4 + (j & 15));
+  return convert_float8(j < 16 ? q & (uchar8)0x0F : q >> (uchar8)4) * s.x + s.y;
 }
 #elif LAMP_DQ == 6 /* Q5_0: bit j of the 32-bit qh is element j's fifth bit */
 #define DQ_BLOCK 32
@@ -103,6 +114,10 @@ static float2 lamp_dq_scale(__global const uchar *b, uint j) {
 }
 static float lamp_dq_value(__global const uchar *b, uint j, float2 s) {
   return (float)(char)b[2 + j] * s.x;
+}
+#define DQ_VALUES8 1
+static float8 lamp_dq_values8(__global const uchar *b, uint j, float2 s) {
+  return convert_float8(as_char8(vload8(0, b + 2 + j))) * s.x;
 }
 #elif LAMP_DQ == 12 || LAMP_DQ == 13 /* Q4_K, Q5_K: 8 sub-blocks of 32 with 6-bit scales */
 #define DQ_BLOCK 256
@@ -227,6 +242,8 @@ static float8 lamp_dq_unit8(__global const uchar *u, uint j) {
                   lamp_dq(u + (j + 2) * DQ_BYTES, 0), lamp_dq(u + (j + 3) * DQ_BYTES, 0),
                   lamp_dq(u + (j + 4) * DQ_BYTES, 0), lamp_dq(u + (j + 5) * DQ_BYTES, 0),
                   lamp_dq(u + (j + 6) * DQ_BYTES, 0), lamp_dq(u + (j + 7) * DQ_BYTES, 0));
+#elif defined(DQ_VALUES8)
+  return lamp_dq_values8(u, j, lamp_dq_scale(u, j));
 #else
   const float2 s = lamp_dq_scale(u, j);
   return (float8)(lamp_dq_value(u, j, s), lamp_dq_value(u, j + 1, s), lamp_dq_value(u, j + 2, s),
