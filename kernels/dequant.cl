@@ -147,6 +147,19 @@ static float lamp_dq_value(__global const uchar *b, uint j, float2 s) {
 #endif
   return s.x * (float)v - s.y;
 }
+#define DQ_VALUES8 1
+static float8 lamp_dq_values8(__global const uchar *b, uint j, float2 s) {
+  const uint sub = j / 32, l = j % 32, pair = sub / 2;
+#if LAMP_DQ == 12
+  const uchar8 q = vload8(0, b + 16 + 32 * pair + l);
+  const uchar8 v = sub % 2 ? q >> (uchar8)4 : q & (uchar8)0x0F;
+#else
+  const uchar8 q = vload8(0, b + 48 + 32 * pair + l);
+  const uchar8 hi = (vload8(0, b + 16 + l) >> (uchar8)sub) & (uchar8)1;
+  const uchar8 v = (sub % 2 ? q >> (uchar8)4 : q & (uchar8)0x0F) | hi << (uchar8)4;
+#endif
+  return s.x * convert_float8(v) - s.y;
+}
 #elif LAMP_DQ == 14 /* Q6_K: two halves of 128, each four groups of 32 */
 #define DQ_BLOCK 256
 #define DQ_BYTES 210
@@ -161,6 +174,14 @@ static float lamp_dq_value(__global const uchar *b, uint j, float2 s) {
   const uint low = g % 2 ? ql[l + 32] : ql[l];
   const uint v = (g < 2 ? low & 0x0Fu : low >> 4) | ((qh[l] >> (2 * g)) & 3u) << 4;
   return s.x * (float)((int)v - 32);
+}
+#define DQ_VALUES8 1
+static float8 lamp_dq_values8(__global const uchar *b, uint j, float2 s) {
+  const uint n = j / 128, g = (j % 128) / 32, l = j % 32;
+  const uchar8 low = vload8(0, b + 64 * n + l + (g % 2) * 32);
+  const uchar8 hi = (vload8(0, b + 128 + 32 * n + l) >> (uchar8)(2 * g)) & (uchar8)3;
+  const uchar8 v = (g < 2 ? low & (uchar8)0x0F : low >> (uchar8)4) | hi << (uchar8)4;
+  return s.x * convert_float8(convert_int8(v) - 32);
 }
 #else
 #error "dequant.cl: LAMP_DQ names no format lamp decodes"
