@@ -3,7 +3,9 @@
  * new rows are computed.
  *
  * Query t (0 .. n-1) sits at position p0 + t and sees cached positions 0 .. p0 + t, its own
- * included (the caller has written the new rows' keys and values into the cache first). The
+ * included (the caller has written the new rows' keys and values into the cache first); with
+ * a sliding window (window > 0: Mistral's layers, Gemma's local ones) only the last `window`
+ * of them, p0 + t - window + 1 .. p0 + t, as Hugging Face's masks keep. The
  * queries are the first H heads of rows of stride q_stride (the fused QKV rows, after RoPE);
  * the cache row of position j holds Hkv key heads, then Hkv value heads (stride kv_stride).
  * Query head h reads KV head h / (H / Hkv). o (n, H D). Scores are scaled by `scale` and,
@@ -35,7 +37,7 @@ static float atd_sum(float8 x) {
 __kernel void attention_decode(__global float *o, ulong o_off, __global const float *q,
                                ulong q_off, uint q_stride, __global const float *kv, ulong kv_off,
                                uint kv_stride, uint queries, uint pos0, uint heads,
-                               uint kv_heads, uint dim, float scale) {
+                               uint kv_heads, uint dim, float scale, uint window) {
   const uint t = get_global_id(0), h = get_global_id(1);
   if (t >= queries || h >= heads) return;
   const uint g = h / (heads / kv_heads), nc = (dim + ATD_VEC - 1) / ATD_VEC;
@@ -46,8 +48,8 @@ __kernel void attention_decode(__global float *o, ulong o_off, __global const fl
     acc[c] = (float8)0.0f;
   }
   float m = -INFINITY, l = 0.0f;
-  const uint end = pos0 + t + 1;
-  for (uint j = 0; j < end; j++) {
+  const uint end = pos0 + t + 1, start = window && end > window ? end - window : 0;
+  for (uint j = start; j < end; j++) {
     __global const float *kr = kv + kv_off + (ulong)j * kv_stride + (ulong)g * dim;
     __global const float *vr = kr + (ulong)kv_heads * dim;
     float8 s8 = (float8)0.0f;

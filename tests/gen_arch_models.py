@@ -35,11 +35,21 @@ whitespace-separated records:
   loss <mean cross-entropy at those positions, with the prompt>
   grad P C <P C values>        (its gradient with respect to the prompt)
 
+With --window (mistral, gemma2, gemma3) it writes tests/data/arch/<name>/window.txt instead,
+from the checked-in model.safetensors: the logits of every position of a sequence 8 positions
+longer than the sliding window, where the masks of transformers' eager attention keep each
+query's last `window` positions on the windowed layers (all of Mistral's, Gemma's local ones):
+  window W
+  tokens T <T ids>
+  logits T V <T V values, 9 significant digits>
+
 Usage (once, on a developer's machine; nothing here runs in CI), with the names to write
 (default: all):
   python3 -m venv /tmp/g3ref
   /tmp/g3ref/bin/pip install torch==2.5.1 transformers==4.50.3 safetensors gguf 'numpy<2'
   /tmp/g3ref/bin/python tests/gen_arch_models.py [qwen2 mistral phi3 gemma2 gemma3]
+  /tmp/g3ref/bin/python tests/gen_arch_models.py --window [mistral gemma2 gemma3]
+window.txt was written with transformers 4.50.3 and torch 2.5.1.
 qwen2, mistral and phi3 were written with transformers 4.41.2 and Debian's torch 1.13 (4.41 is
 the first with Phi-3); gemma2 and gemma3 with transformers 4.50.3 and torch 2.5.1 (Gemma 3
 needs 4.50). Rerun with 4.50.3, the first three come out with identical weight files and
@@ -189,9 +199,37 @@ def fmt(values):
     return " ".join("%.17g" % v for v in np.asarray(values, dtype=np.float64).ravel())
 
 
+def write_window(name):
+    from safetensors.torch import load_file
+    model, _ = build(name)
+    model.config._attn_implementation = "eager"
+    d = os.path.join(OUT, name)
+    weights = {k: v.to(torch.float64) for k, v in load_file(os.path.join(d, "model.safetensors")).items()}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    assert not unexpected and all(k == "lm_head.weight" for k in missing), (missing, unexpected)
+    model = model.to(torch.float64).eval()
+    if missing:
+        model.tie_weights()
+    w = model.config.sliding_window
+    gen = torch.Generator().manual_seed(11)
+    ids = torch.randint(0, model.config.vocab_size, (1, w + 8), generator=gen)
+    with torch.no_grad():
+        logits = model(input_ids=ids, use_cache=False).logits[0]
+    with open(os.path.join(d, "window.txt"), "w") as f:
+        f.write("window %d\n" % w)
+        f.write("tokens %d %s\n" % (ids.shape[1], " ".join(map(str, ids[0].tolist()))))
+        f.write("logits %d %d %s\n" % (ids.shape[1], model.config.vocab_size,
+                                        " ".join("%.9g" % v for v in logits.ravel().tolist())))
+    print(name, "window", w, "tokens", ids.shape[1])
+
+
 def main():
     # torch 1.13's masks are built in the default dtype and hold float64's minimum
     torch.set_default_dtype(torch.float64)
+    if sys.argv[1:2] == ["--window"]:
+        for name in sys.argv[2:] or ["mistral", "gemma2", "gemma3"]:
+            write_window(name)
+        return
     for name in sys.argv[1:] or ALL:
         torch.manual_seed({"qwen2": 1, "mistral": 2, "phi3": 3, "gemma2": 4, "gemma3": 5}[name])
         model, arch = build(name)

@@ -20,27 +20,29 @@
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
-/* o (n, H D) from queries q (n, qs) and cache kv (pos0 + n, 2 Hkv D), in double. */
+/* o (n, H D) from queries q (n, qs) and cache kv (pos0 + n, 2 Hkv D), in double; with
+ * window > 0 a query at position p sees p - window + 1 .. p only. */
 static void ref_attention_cached(float *o, const float *q, size_t qs, const float *kv,
                                  size_t n, size_t pos0, size_t H, size_t Hkv, size_t D,
-                                 double scale, double softcap) {
+                                 double scale, double softcap, size_t window) {
   const size_t kvs = 2 * Hkv * D;
   double *p = malloc((pos0 + n) * sizeof(double));
   assert_non_null(p);
   for (size_t t = 0; t < n; t++)
     for (size_t h = 0; h < H; h++) {
       const size_t g = h / (H / Hkv), end = pos0 + t + 1;
+      const size_t start = window && end > window ? end - window : 0;
       double m = -INFINITY, sum = 0;
-      for (size_t j = 0; j < end; j++) {
+      for (size_t j = start; j < end; j++) {
         double s = 0;
         for (size_t d = 0; d < D; d++) s += (double)q[t * qs + h * D + d] * kv[j * kvs + g * D + d];
         p[j] = softcap > 0 ? softcap * tanh(s * scale / softcap) : s * scale;
         m = fmax(m, p[j]);
       }
-      for (size_t j = 0; j < end; j++) sum += p[j] = exp(p[j] - m);
+      for (size_t j = start; j < end; j++) sum += p[j] = exp(p[j] - m);
       for (size_t d = 0; d < D; d++) {
         double acc = 0;
-        for (size_t j = 0; j < end; j++) acc += p[j] * kv[j * kvs + (Hkv + g) * D + d];
+        for (size_t j = start; j < end; j++) acc += p[j] * kv[j * kvs + (Hkv + g) * D + d];
         o[t * H * D + h * D + d] = (float)(acc / sum);
       }
     }
@@ -50,6 +52,7 @@ static void ref_attention_cached(float *o, const float *q, size_t qs, const floa
 typedef struct cached_case {
   size_t n, pos0, heads, kv_heads, dim, q_extra; /* q rows are heads dim + q_extra wide */
   float scale, softcap;                          /* scale 0: 1 / sqrt(dim); softcap 0: none */
+  size_t window;                                 /* 0: every earlier position */
 } cached_case;
 
 static lamp_tensor dev(lamp_context *ctx, const float *host, size_t cols, size_t rows) {
@@ -70,32 +73,40 @@ static void check_cached(lamp_context *ctx, cached_case c) {
   ref_fill_uniform(kv, pos * kvs, 12 + c.pos0, -2, 2);
   const float scale = c.scale > 0 ? c.scale : (float)(1.0 / sqrt((double)c.dim));
   ref_attention_cached(want, q, qs, kv, c.n, c.pos0, c.heads, c.kv_heads, c.dim, scale,
-                       c.softcap);
+                       c.softcap, c.window);
   /* a cache with spare rows past the queries' reach: the kernel must not read them */
   lamp_tensor tq = dev(ctx, q, qs, c.n), tkv = dev(ctx, kv, kvs, pos), to = dev(ctx, NULL, od, c.n);
   LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_cached(ctx, &to, &tq, &tkv, c.pos0, c.heads,
-                                                    c.kv_heads, c.dim, scale, c.softcap));
+                                                    c.kv_heads, c.dim, scale, c.softcap,
+                                                    c.window));
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &to, o, c.n * od * sizeof(float)));
   double err = ref_max_rel_error(o, want, c.n * od);
   if (!(err < TOL))
-    fail_msg("cached attention n=%zu p0=%zu H=%zu Hkv=%zu D=%zu: error %g", c.n, c.pos0,
-             c.heads, c.kv_heads, c.dim, err);
+    fail_msg("cached attention n=%zu p0=%zu H=%zu Hkv=%zu D=%zu window %zu: error %g", c.n,
+             c.pos0, c.heads, c.kv_heads, c.dim, c.window, err);
   lamp_tensor_release(&tq), lamp_tensor_release(&tkv), lamp_tensor_release(&to);
   free(q), free(kv), free(o), free(want);
 }
 
 static void test_attention_cached(void **state) {
   lamp_context *ctx = *state;
-  check_cached(ctx, (cached_case){1, 0, 2, 1, 8, 0, 0, 0});      /* the first position alone */
-  check_cached(ctx, (cached_case){5, 0, 4, 2, 16, 64, 0, 0});    /* a prefill, fused QKV rows */
-  check_cached(ctx, (cached_case){1, 37, 3, 1, 64, 128, 0, 0});  /* a decode step */
-  check_cached(ctx, (cached_case){3, 9, 2, 1, 6, 0, 0, 0});      /* a width not a multiple of 8 */
+  check_cached(ctx, (cached_case){1, 0, 2, 1, 8, 0, 0, 0, 0});   /* the first position alone */
+  check_cached(ctx, (cached_case){5, 0, 4, 2, 16, 64, 0, 0, 0}); /* a prefill, fused QKV rows */
+  check_cached(ctx, (cached_case){1, 37, 3, 1, 64, 128, 0, 0, 0});  /* a decode step */
+  check_cached(ctx, (cached_case){3, 9, 2, 1, 6, 0, 0, 0, 0});   /* a width not a multiple of 8 */
   /* Gemma 2: its own scale, soft-capped scores; Gemma's 256-wide heads */
-  check_cached(ctx, (cached_case){3, 11, 4, 2, 16, 32, 0.3f, 1.5f});
-  check_cached(ctx, (cached_case){2, 5, 2, 1, LAMP__ATTENTION_MAX_DIM, 0, 0.0625f, 2.0f});
+  check_cached(ctx, (cached_case){3, 11, 4, 2, 16, 32, 0.3f, 1.5f, 0});
+  check_cached(ctx, (cached_case){2, 5, 2, 1, LAMP__ATTENTION_MAX_DIM, 0, 0.0625f, 2.0f, 0});
+  /* sliding windows: a prefill whose first queries are within the window and later ones past
+   * it, a decode step far past it, a window of one (the query's own position), and a window
+   * wider than the positions */
+  check_cached(ctx, (cached_case){6, 3, 4, 2, 16, 0, 0, 0, 5});
+  check_cached(ctx, (cached_case){1, 40, 2, 1, 8, 0, 0.3f, 1.5f, 7});
+  check_cached(ctx, (cached_case){3, 2, 2, 2, 8, 0, 0, 0, 1});
+  check_cached(ctx, (cached_case){2, 4, 2, 1, 8, 0, 0, 0, 100});
   if (fixture_simulator()) return;
-  check_cached(ctx, (cached_case){4, 100, 2, 2, 128, 0, 0, 0});
-  check_cached(ctx, (cached_case){64, 200, 9, 3, 64, 384, 0, 0}); /* SmolLM2-135M's heads */
+  check_cached(ctx, (cached_case){4, 100, 2, 2, 128, 0, 0, 0, 0});
+  check_cached(ctx, (cached_case){64, 200, 9, 3, 64, 384, 0, 0, 0}); /* SmolLM2-135M's heads */
 }
 
 static void test_attention_cached_errors(void **state) {
@@ -103,14 +114,14 @@ static void test_attention_cached_errors(void **state) {
   lamp_tensor tq = dev(ctx, NULL, 32, 2), tkv = dev(ctx, NULL, 16, 5), to = dev(ctx, NULL, 16, 2);
   /* the queries reach position 4 + 2 - 1 = 5; the cache holds 0 .. 4 */
   const float sc = 0.25f;
-  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 4, 2, 1, 8, sc, 0),
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 4, 2, 1, 8, sc, 0, 0),
                    LAMP_ERR_SHAPE);
-  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 3, 2, 8, sc, 0),
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 3, 2, 8, sc, 0, 0),
                    LAMP_ERR_SHAPE);
-  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 2, 2, 8, sc, 0),
+  assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 2, 2, 8, sc, 0, 0),
                    LAMP_ERR_SHAPE);
   assert_int_equal(lamp__llama_attention_cached(ctx, &to, &tq, &tkv, 0, 1, 1,
-                                                LAMP__ATTENTION_MAX_DIM + 2, sc, 0),
+                                                LAMP__ATTENTION_MAX_DIM + 2, sc, 0, 0),
                    LAMP_ERR_UNSUPPORTED);
   lamp_tensor_release(&tq), lamp_tensor_release(&tkv), lamp_tensor_release(&to);
 }
@@ -522,6 +533,59 @@ static void test_prefixed_arch(void **state) {
     }
 }
 
+/* Mistral's sliding window (16, every layer) and Gemma 2's and Gemma 3's (32, their local
+ * layers) in the generation cache, past the window: the logits at every position, one token
+ * per append, against transformers' float64 ones (tests/data/arch/<name>/window.txt, written by
+ * gen_arch_models.py --window), in both weight modes (under the simulator Mistral f32 only). */
+static void test_cache_window(void **state) {
+  env *e = *state;
+  const char *names[] = {"mistral", "gemma2", "gemma3"};
+  const int sim = fixture_simulator();
+  for (size_t i = 0; i < (sim ? 1u : sizeof(names) / sizeof(names[0])); i++)
+    for (int stored = 0; stored < (sim ? 1 : 2); stored++) {
+      char dir[1024], path[1100];
+      snprintf(dir, sizeof(dir), "%s/arch/%s", LAMP_TEST_DATA, names[i]);
+      snprintf(path, sizeof(path), "%s/window.txt", dir);
+      FILE *f = fopen(path, "r");
+      assert_non_null(f);
+      size_t W = 0, T = 0, T2 = 0, V = 0;
+      assert_int_equal(fscanf(f, " window %zu tokens %zu", &W, &T), 2);
+      int32_t *ids = malloc(T * sizeof(int32_t));
+      assert_non_null(ids);
+      for (size_t t = 0; t < T; t++) assert_int_equal(fscanf(f, "%d", &ids[t]), 1);
+      assert_int_equal(fscanf(f, " logits %zu %zu", &T2, &V), 2);
+      assert_true(T2 == T && T > W);
+      float *want = malloc(T * V * sizeof(float)), *z = malloc(V * sizeof(float));
+      assert_true(want && z);
+      for (size_t k = 0; k < T * V; k++) assert_int_equal(fscanf(f, "%f", &want[k]), 1);
+      fclose(f);
+      lamp_model *m = load_model(e->ctx, dir, 0,
+                                 stored ? LAMP_MODEL_WEIGHTS_STORED : LAMP_MODEL_WEIGHTS_F32);
+      lamp_model_config c;
+      lamp_model_get_config(m, &c);
+      assert_int_equal(c.sliding_window, W);
+      assert_int_equal(c.n_vocab, V);
+      lamp_model_cache *k = NULL;
+      LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_create(m, T, &k));
+      double worst = 0;
+      for (size_t t = 0; t < T; t++) {
+        lamp_tensor lt;
+        LAMP_OK_OR_FAIL(e->ctx, lamp_model_cache_append(k, NULL, &ids[t], 1, &lt));
+        LAMP_OK_OR_FAIL(e->ctx, lamp_tensor_download(e->ctx, &lt, z, V * sizeof(float)));
+        double err = ref_max_rel_error(z, want + t * V, V);
+        if (!(err < 1e-5))
+          fail_msg("%s (%s): cache logits at position %zu (window %zu) differ by %g", names[i],
+                   stored ? "stored" : "f32", t, W, err);
+        if (err > worst) worst = err;
+      }
+      printf("%s (%s): cache past the %zu-position window within %.2g of transformers\n",
+             names[i], stored ? "stored" : "f32", W, worst);
+      lamp_model_cache_release(k);
+      lamp_model_release(m);
+      free(ids), free(want), free(z);
+    }
+}
+
 /* A cache that is not the workspace's prompt, a workspace without one, and the backward. */
 static void test_prefixed_errors(void **state) {
   env *e = *state;
@@ -589,6 +653,7 @@ int main(void) {
       cmocka_unit_test(test_prefixed_tiny),
       cmocka_unit_test(test_prefixed_arch),
       cmocka_unit_test(test_prefixed_errors),
+      cmocka_unit_test(test_cache_window),
   };
   int fails = cmocka_run_group_tests_name("cached attention", kernel, fixture_setup,
                                           fixture_teardown);

@@ -425,7 +425,8 @@ static void expect_tok_error(lamp_context *ctx, lamp_status want, const char *ex
 
 /* Llama 3's pre-tokenizer regex as a JSON string's body. */
 #define LLAMA3_JSON_REGEX "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|" \
-  "\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"
+  "\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|" \
+  "\\\\s+(?!\\\\S)|\\\\s+"
 
 static void test_tokenizer_malformed(void **state) {
   lamp_context *ctx = *state;

@@ -383,7 +383,7 @@ lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads,
 lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, const lamp_tensor *q,
                                          const lamp_tensor *kv, size_t pos0, size_t heads,
                                          size_t kv_heads, size_t dim, float scale,
-                                         float softcap) {
+                                         float softcap, size_t window) {
   if (!ctx || !o || !q || !kv)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "cached attention: NULL argument");
   if (!heads || !kv_heads || !dim || heads % kv_heads)
@@ -419,6 +419,8 @@ lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, cons
   LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &uh));
   LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &ug));
   LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &ud));
+  cl_uint uw;
+  LAMP__TRY(lamp__llama_u32(ctx, window, "attention window", &uw));
   /* the plain program unless the head is wide or the scores capped */
   char options[96] = "";
   if (softcap > 0.0f)
@@ -428,10 +430,10 @@ lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, cons
   lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(q->buffer), LAMP__KA(q_off),
                     LAMP__KA(uq), LAMP__KA(kv->buffer), LAMP__KA(kv_off), LAMP__KA(ukv),
                     LAMP__KA(un), LAMP__KA(up), LAMP__KA(uh), LAMP__KA(ug), LAMP__KA(ud),
-                    LAMP__KA(scale)};
+                    LAMP__KA(scale), LAMP__KA(uw)};
   size_t global[2] = {n, heads};
   return lamp__llama_run_variant(ctx, "attention_decode", options[0] ? options : NULL,
-                                 "attention_decode", a, 14, 2, global, NULL);
+                                 "attention_decode", a, 15, 2, global, NULL);
 }
 
 /* The attention kernels' build and launch for the context's kernel profile: the CPU profile's

@@ -91,12 +91,12 @@ lamp_status lamp__llama_rope_at(lamp_context *ctx, lamp_tensor *x, size_t heads,
 /* o (n, H D) from n queries, the first H heads of the rows of q (n, >= H D; the fused QKV
  * rows), at positions pos0 .. pos0 + n - 1, against kv (>= pos0 + n, 2 Hkv D): row j holds the
  * keys then the values of position j, the new positions' included. Causal GQA
- * (kernels/attention_decode.cl), scores scaled and soft-capped as in attention_forward.
- * Overwrites o. */
+ * (kernels/attention_decode.cl), scores scaled and soft-capped as in attention_forward; with
+ * window > 0 a query sees only the last `window` positions, its own included. Overwrites o. */
 lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, const lamp_tensor *q,
                                          const lamp_tensor *kv, size_t pos0, size_t heads,
                                          size_t kv_heads, size_t dim, float scale,
-                                         float softcap);
+                                         float softcap, size_t window);
 
 /* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real positions per
  * sequence, the prefix included (valid[b] >= P), scores q.k scale, then with softcap > 0

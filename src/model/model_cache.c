@@ -99,7 +99,9 @@ lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model cache: %zu positions; want 1 .. %u",
                       max_positions, 0x7fffffffu);
   const lamp_model_config *c = &model->cfg;
-  LAMP__TRY(lamp__model_check_window(ctx, c, max_positions, "model cache"));
+  /* the cache attends within Mistral's and Gemma's windows; elsewhere only up to one */
+  if (!lamp__model_cache_windowed(c))
+    LAMP__TRY(lamp__model_check_window(ctx, c, max_positions, "model cache"));
   lamp_model_cache *k = calloc(1, sizeof(*k));
   if (!k) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model cache");
   k->model = model;
@@ -185,7 +187,8 @@ static lamp_status lamp__cache_block(lamp_model_cache *k, size_t l, size_t n, si
                                         dst_origin, region, k->W * 4, 0, k->KVW * 4, 0, 0, NULL,
                                         NULL));
   LAMP__TRY(lamp__llama_attention_cached(ctx, &o, &qkv, &kv, p0, c->n_heads, Hkv, D,
-                                         lamp__model_query_scale(c), c->attn_softcap));
+                                         lamp__model_query_scale(c), c->attn_softcap,
+                                         lamp__model_layer_window(c, l)));
   LAMP__TRY(lamp__model_product_few(k->model, &y->wo, &o, gemma ? &pre : &tmp));
   if (gemma) {
     lamp_tensor pn = lamp__model_mat(y->post_attn_norm, C, 1);
