@@ -410,6 +410,13 @@ for t in "${VAL_TASKS[@]}"; do
     log "skip $t-from-$src-lamp-s0: $src-lamp-s0 is not finished"
     continue
   fi
+  if [ $dry = 0 ] && [ ! -f "$ck" ] && [ "$(cell_state "$RES/runs/$t-from-$src-lamp-s0" eval.json)" != done ]; then
+    # the repository keeps no checkpoints: a fresh clone trains the source prompt again (the
+    # grid's runs are deterministic on a CPU, so it is the same prompt) and keeps its old record
+    log "no checkpoint in $src-lamp-s0 (a fresh clone): training it again for $t-from-$src-lamp-s0"
+    stale "$RES/runs/$src-lamp-s0"
+    grid_cell "$src" lamp 0
+  fi
   extra=()
   [ -n "$limit" ] && extra=(--limit "$limit")
   eval_cell "$t-from-$src-lamp-s0" "$RES/runs/$t-from-$src-lamp-s0" --checkpoint "$ck" \
