@@ -7,11 +7,13 @@
  * heads, then key heads, then value heads, each D wide. Query head h reads key/value head
  * h / (H / Hkv), as Hugging Face's repeat_kv does. valid[b] is the number of real positions of
  * sequence b (prefix plus tokens, right-padded): key j is visible to query t when j <= t and
- * j < valid[b]. Padding queries produce zero output and zero gradient. The scores are scaled
- * by `scale` (1 / sqrt(D), or the model's own), and with ATT_SOFTCAP defined (Gemma 2) capped
- * to ATT_SOFTCAP tanh(s / ATT_SOFTCAP) before the softmax; the backward multiplies a capped
- * score's gradient by the cap's derivative 1 - (c / ATT_SOFTCAP)^2. A build define rather than
- * an argument, so that the other models' kernels stay as they were.
+ * j < valid[b], and with a sliding window (window > 0: Mistral, Gemma's local layers) also
+ * t - j < window, as Hugging Face's masks keep. Padding queries produce zero output and zero
+ * gradient. The scores are scaled by `scale` (1 / sqrt(D), or the model's own), and with
+ * ATT_SOFTCAP defined (Gemma 2) capped to ATT_SOFTCAP tanh(s / ATT_SOFTCAP) before the
+ * softmax; the backward multiplies a capped score's gradient by the cap's derivative
+ * 1 - (c / ATT_SOFTCAP)^2. A build define rather than an argument, so that the other models'
+ * kernels stay as they were.
  *
  * Work-groups of ATT_TILE rows of one (sequence, head) stream the keys (or queries) through
  * local memory ATT_TILE at a time. The forward keeps a running max and sum per query, so no
@@ -42,6 +44,16 @@
 #define att_cap(s) (s)
 #define att_dcap(c) 1.0f
 #endif
+
+/* The first key query t sees (window 0: none), and one past the last query below qlen that
+ * sees key j. max() of ints, for the reason given in attention_backward_kv. */
+static uint att_first_key(uint t, uint window) {
+  return window ? (uint)max((int)(t + 1) - (int)window, 0) : 0;
+}
+
+static uint att_query_end(uint j, uint window, uint qlen) {
+  return window && j + window < qlen ? j + window : qlen;
+}
 
 #if LAMP_PROFILE_GPU
 
@@ -76,7 +88,7 @@ __kernel __attribute__((reqd_work_group_size(ATT_RL, 1, 1)))
 void attention_forward(__global float *o, ulong o_off, __global float *lse, ulong lse_off,
                        __global const float *qkv, ulong qkv_off, __global const int *valid,
                        uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
-                       float scale) {
+                       float scale, uint window) {
   __local float ks[ATT_KT * ATT_DIM], vs[ATT_KT * ATT_DIM], part[ATT_KT * ATT_RL];
   float q[ATT_LD], acc[ATT_LD];
   const uint lid = get_local_id(0), r = lid / ATT_LANES, lane = lid % ATT_LANES;
@@ -93,8 +105,8 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
     acc[i] = 0.0f;
   }
   float m = -INFINITY, l = 0.0f;
-  const uint kend = min(t0 + ATT_ROWS, len);
-  for (uint j0 = 0; j0 < kend; j0 += ATT_KT) {
+  const uint kend = min(t0 + ATT_ROWS, len), kfirst = att_first_key(t, window);
+  for (uint j0 = att_first_key(t0, window) / ATT_KT * ATT_KT; j0 < kend; j0 += ATT_KT) {
     att_stage(ks, qkvb, (heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
     att_stage(vs, qkvb, (heads + kv_heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -104,14 +116,16 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
       part[jj * ATT_RL + lid] = s;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+    /* this row's keys among the staged ones: jf .. jn - 1 */
     const int jn = active ? min((int)ATT_KT, (int)(t + 1) - (int)j0) : 0;
-    if (jn > 0) {
+    const int jf = max((int)kfirst - (int)j0, 0);
+    if (jn > jf) {
       float mt = m;
-      for (int jj = 0; jj < jn; jj++) mt = fmax(mt, att_cap(att_score(part, jj, r)));
+      for (int jj = jf; jj < jn; jj++) mt = fmax(mt, att_cap(att_score(part, jj, r)));
       const float corr = exp(m - mt);
       l *= corr;
       for (uint i = 0; i < ATT_LD; i++) acc[i] *= corr;
-      for (int jj = 0; jj < jn; jj++) {
+      for (int jj = jf; jj < jn; jj++) {
         const float p = exp(att_cap(att_score(part, jj, r)) - mt);
         l += p;
         for (uint i = 0; i < ATT_LD; i++) acc[i] += p * vs[jj * ATT_DIM + lane + ATT_LANES * i];
@@ -134,7 +148,7 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
                           __global const float *o, ulong o_off, __global const float *dout,
                           ulong dout_off, __global const float *lse, ulong lse_off,
                           __global const int *valid, uint prefix, uint tokens, uint heads,
-                          uint kv_heads, uint dim, float scale) {
+                          uint kv_heads, uint dim, float scale, uint window) {
   __local float ks[ATT_KT * ATT_DIM], vs[ATT_KT * ATT_DIM];
   __local float ps[ATT_KT * ATT_RL], pp[ATT_KT * ATT_RL];
   float q[ATT_LD], dov[ATT_LD], dq[ATT_LD];
@@ -161,8 +175,8 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
   float dsum = 0.0f;
   for (uint d = 0; active && d < ATT_DIM; d++) dsum += dor[d] * orow[d];
   const float lt = active ? lse[lse_off + row * heads + h] : 0.0f;
-  const uint kend = min(t0 + ATT_ROWS, len);
-  for (uint j0 = 0; j0 < kend; j0 += ATT_KT) {
+  const uint kend = min(t0 + ATT_ROWS, len), kfirst = att_first_key(t, window);
+  for (uint j0 = att_first_key(t0, window) / ATT_KT * ATT_KT; j0 < kend; j0 += ATT_KT) {
     att_stage(ks, qkvb, (heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
     att_stage(vs, qkvb, (heads + kv_heads + g) * dim, width, b, j0, kend, prefix, tokens, 1.0f);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -177,7 +191,7 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     const int jn = active ? min((int)ATT_KT, (int)(t + 1) - (int)j0) : 0;
-    for (int jj = 0; jj < jn; jj++) {
+    for (int jj = max((int)kfirst - (int)j0, 0); jj < jn; jj++) {
       const float c = att_cap(att_score(ps, jj, r));
       const float p = exp(c - lt) * (att_score(pp, jj, r) - dsum) * att_dcap(c);
       for (uint i = 0; i < ATT_LD; i++) dq[i] += p * ks[jj * ATT_DIM + lane + ATT_LANES * i];
@@ -197,7 +211,7 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
                            __global const float *lse, ulong lse_off, __global const float *delta,
                            ulong delta_off, __global const int *valid, uint batch,
                            uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
-                           float scale) {
+                           float scale, uint window) {
   __local float qs[ATT_KT * ATT_DIM], dos[ATT_KT * ATT_DIM], ls[ATT_KT], dls[ATT_KT];
   __local float ps[ATT_KT * ATT_RL], pp[ATT_KT * ATT_RL];
   float k[ATT_LD], v[ATT_LD], dk[ATT_LD], dv[ATT_LD];
@@ -222,7 +236,8 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
     uint bq = b, i0 = j0;
     while (bq < b_end) {
       const uint qlen = (uint)valid[bq];
-      if (i0 >= qlen) {
+      /* past the queries that the group's last key is seen by */
+      if (i0 >= att_query_end(j0 + ATT_ROWS - 1, window, qlen)) {
         bq++;
         i0 = prefix;
         continue;
@@ -247,7 +262,9 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
       }
       barrier(CLK_LOCAL_MEM_FENCE);
       if (active && (bq == b || j < prefix)) {
-        const uint in = min((uint)ATT_KT, qlen - i0), first = (uint)max((int)j - (int)i0, 0);
+        const uint iend = att_query_end(j, window, qlen);
+        const uint in = (uint)clamp((int)iend - (int)i0, 0, (int)ATT_KT);
+        const uint first = (uint)max((int)j - (int)i0, 0);
         for (uint ii = first; ii < in; ii++) {
           const float c = att_cap(att_score(ps, ii, r));
           const float p = exp(c - ls[ii]);
@@ -327,7 +344,7 @@ __kernel __attribute__((reqd_work_group_size(ATT_TILE, 1, 1)))
 void attention_forward(__global float *o, ulong o_off, __global float *lse, ulong lse_off,
                        __global const float *qkv, ulong qkv_off, __global const int *valid,
                        uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
-                       float scale) {
+                       float scale, uint window) {
   __local attv ks[ATT_TILE * ATT_CHUNKS], vs[ATT_TILE * ATT_CHUNKS];
   attv q[ATT_CHUNKS], acc[ATT_CHUNKS];
   float sc[ATT_TILE];
@@ -345,8 +362,9 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
     acc[c] = (attv)0.0f;
   }
   float m = -INFINITY, l = 0.0f;
-  const uint kend = min(t0 + ATT_TILE, len);
-  for (uint j0 = 0; j0 < kend; j0 += ATT_TILE) {
+  const uint kend = min(t0 + ATT_TILE, len), kfirst = att_first_key(t, window);
+  /* the tiles from the one holding the group's first row's first key */
+  for (uint j0 = att_first_key(t0, window) / ATT_TILE * ATT_TILE; j0 < kend; j0 += ATT_TILE) {
     const uint j = j0 + lid;
     if (j < kend) {
       const ulong kr = qkv_off + att_row(b, j, prefix, tokens) * width;
@@ -356,10 +374,13 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+    /* this row's keys in the tile: jf .. jn - 1 */
     const int jn = active ? min((int)ATT_TILE, (int)(t + 1) - (int)j0) : 0;
-    if (jn > 0) {
+    const int jf = max((int)kfirst - (int)j0, 0);
+    if (jn > jf) {
       float mt = m;
-      for (int jj = 0; jj < jn; jj++) {
+      for (int jj = 0; jj < jf; jj++) sc[jj] = -INFINITY;
+      for (int jj = jf; jj < jn; jj++) {
         attv s = (attv)0.0f;
         for (uint c = 0; c < nc; c++) s += q[c] * ks[jj * ATT_CHUNKS + c];
         sc[jj] = att_cap(att_sum(s));
@@ -371,7 +392,7 @@ void attention_forward(__global float *o, ulong o_off, __global float *lse, ulon
       const float corr = exp(m - mt);
       l = l * corr + att_sumt(p);
       for (uint c = 0; c < nc; c++) acc[c] *= corr;
-      for (int jj = 0; jj < jn; jj++)
+      for (int jj = jf; jj < jn; jj++)
         for (uint c = 0; c < nc; c++) acc[c] += sc[jj] * vs[jj * ATT_CHUNKS + c];
       m = mt;
     }
@@ -393,7 +414,7 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
                           __global const float *o, ulong o_off, __global const float *dout,
                           ulong dout_off, __global const float *lse, ulong lse_off,
                           __global const int *valid, uint prefix, uint tokens, uint heads,
-                          uint kv_heads, uint dim, float scale) {
+                          uint kv_heads, uint dim, float scale, uint window) {
   __local attv ks[ATT_TILE * ATT_CHUNKS], vs[ATT_TILE * ATT_CHUNKS];
   attv q[ATT_CHUNKS], dov[ATT_CHUNKS], dq[ATT_CHUNKS];
   float sv[ATT_TILE], dpv[ATT_TILE];
@@ -416,8 +437,9 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
   }
   const float dsum = att_sum(dsv);
   const float lt = active ? lse[lse_off + row * heads + h] : 0.0f;
-  const uint kend = min(t0 + ATT_TILE, len);
-  for (uint j0 = 0; j0 < kend; j0 += ATT_TILE) {
+  const uint kend = min(t0 + ATT_TILE, len), kfirst = att_first_key(t, window);
+  /* the tiles from the one holding the group's first row's first key */
+  for (uint j0 = att_first_key(t0, window) / ATT_TILE * ATT_TILE; j0 < kend; j0 += ATT_TILE) {
     const uint j = j0 + lid;
     if (j < kend) {
       const ulong kr = qkv_off + att_row(b, j, prefix, tokens) * width;
@@ -428,8 +450,13 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     const int jn = active ? min((int)ATT_TILE, (int)(t + 1) - (int)j0) : 0;
-    if (jn > 0) {
-      for (int jj = 0; jj < jn; jj++) {
+    const int jf = max((int)kfirst - (int)j0, 0);
+    if (jn > jf) {
+      for (int jj = 0; jj < jf; jj++) {
+        sv[jj] = -INFINITY;
+        dpv[jj] = 0.0f;
+      }
+      for (int jj = jf; jj < jn; jj++) {
         attv s = (attv)0.0f, dp = (attv)0.0f;
         for (uint c = 0; c < nc; c++) {
           s += q[c] * ks[jj * ATT_CHUNKS + c];
@@ -443,7 +470,7 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
         dpv[jj] = 0.0f;
       }
       att_storet(exp(att_loadt(sv) - lt) * att_loadt(dpv), sv);
-      for (int jj = 0; jj < jn; jj++)
+      for (int jj = jf; jj < jn; jj++)
         for (uint c = 0; c < nc; c++) dq[c] += sv[jj] * ks[jj * ATT_CHUNKS + c];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -455,8 +482,8 @@ void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *
 }
 
 /* The key/value part: for key j of KV head g, summed over the query heads of its group and the
- * queries t >= j, dv_j = sum p_tj dO_t and dk_j = scale * sum p_tj (dO_t . v_j - delta_t) q_t,
- * into the key and value columns of dqkv, overwriting them. A prefix key is seen by the
+ * queries t >= j (and t < j + window with a window), dv_j = sum p_tj dO_t and
+ * dk_j = scale * sum p_tj (dO_t . v_j - delta_t) q_t, into the key and value columns of dqkv, overwriting them. A prefix key is seen by the
  * queries of every sequence, a sequence's own key by its own queries. Needs delta from
  * attention_backward_q. Global (S rounded up to ATT_TILE, Hkv, B), local (ATT_TILE, 1, 1). */
 __kernel __attribute__((reqd_work_group_size(ATT_TILE, 1, 1)))
@@ -465,7 +492,7 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
                            __global const float *lse, ulong lse_off, __global const float *delta,
                            ulong delta_off, __global const int *valid, uint batch,
                            uint prefix, uint tokens, uint heads, uint kv_heads, uint dim,
-                           float scale) {
+                           float scale, uint window) {
   __local attv qs[ATT_TILE * ATT_CHUNKS], dos[ATT_TILE * ATT_CHUNKS];
   __local float ls[ATT_TILE], dls[ATT_TILE];
   attv k[ATT_CHUNKS], v[ATT_CHUNKS], dk[ATT_CHUNKS], dv[ATT_CHUNKS];
@@ -494,7 +521,8 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
     uint bq = b, i0 = j0;
     while (bq < b_end) {
       const uint qlen = (uint)valid[bq];
-      if (i0 >= qlen) {
+      /* past the queries that the group's last key is seen by */
+      if (i0 >= att_query_end(j0 + ATT_TILE - 1, window, qlen)) {
         bq++;
         i0 = prefix;
         continue;
@@ -514,7 +542,9 @@ void attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const 
       if (active && (bq == b || j < prefix)) {
         /* max() of ints, not `j > i0 ? j - i0 : 0`: compilers fold that select into a saturating
          * subtraction intrinsic (llvm.usub.sat) that not every OpenCL implementation accepts */
-        const uint in = min((uint)ATT_TILE, qlen - i0), first = (uint)max((int)j - (int)i0, 0);
+        const uint iend = att_query_end(j, window, qlen);
+        const uint in = (uint)clamp((int)iend - (int)i0, 0, (int)ATT_TILE);
+        const uint first = (uint)max((int)j - (int)i0, 0);
         for (uint ii = 0; ii < ATT_TILE; ii++) {
           pv[ii] = -INFINITY;
           dsv[ii] = 0.0f;

@@ -1,6 +1,7 @@
 #include "ref.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static uint64_t splitmix64(uint64_t *state) {
@@ -41,4 +42,28 @@ double ref_max_rel_error(const float *x, const float *y, size_t n) {
     if (!(e <= err)) err = e; /* also catches NaN */
   }
   return err / scale;
+}
+
+void ref_window_free(ref_window *w) {
+  free(w->ids);
+  free(w->logits);
+  w->ids = NULL;
+  w->logits = NULL;
+}
+
+int ref_window_read(const char *path, ref_window *w) {
+  *w = (ref_window){0, 0, 0, NULL, NULL};
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t t2 = 0;
+  int ok = fscanf(f, " window %zu tokens %zu", &w->window, &w->tokens) == 2 && w->tokens &&
+           w->tokens < 65536 && (w->ids = malloc(w->tokens * sizeof(int32_t)));
+  for (size_t t = 0; ok && t < w->tokens; t++) ok = fscanf(f, "%d", &w->ids[t]) == 1;
+  ok = ok && fscanf(f, " logits %zu %zu", &t2, &w->vocab) == 2 && t2 == w->tokens &&
+       w->vocab && w->vocab < 1u << 20 &&
+       (w->logits = malloc(w->tokens * w->vocab * sizeof(float)));
+  for (size_t k = 0; ok && k < w->tokens * w->vocab; k++) ok = fscanf(f, "%f", &w->logits[k]) == 1;
+  fclose(f);
+  if (!ok) ref_window_free(w);
+  return ok ? 0 : -1;
 }

@@ -39,12 +39,12 @@ void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t 
 void ref_llama_attention(double *o, const double *qkv, size_t batch, size_t seq, size_t heads,
                          size_t kv_heads, size_t dim, const int *valid) {
   ref_llama_attention_capped(o, qkv, batch, seq, heads, kv_heads, dim, valid,
-                             1.0 / sqrt((double)dim), 0.0);
+                             1.0 / sqrt((double)dim), 0.0, 0);
 }
 
 void ref_llama_attention_capped(double *o, const double *qkv, size_t batch, size_t seq,
                                 size_t heads, size_t kv_heads, size_t dim, const int *valid,
-                                double scale, double softcap) {
+                                double scale, double softcap, size_t window) {
   size_t width = (heads + 2 * kv_heads) * dim, group = heads / kv_heads;
   double *p = ref_alloc(seq * sizeof(double));
   for (size_t b = 0; b < batch; b++)
@@ -56,15 +56,16 @@ void ref_llama_attention_capped(double *o, const double *qkv, size_t batch, size
         const double *q = qkv + (b * seq + t) * width + h * dim;
         size_t g = h / group;
         double mx = -INFINITY, sum = 0;
-        for (size_t j = 0; j <= t; j++) {
+        const size_t j0 = window && t + 1 > window ? t + 1 - window : 0;
+        for (size_t j = j0; j <= t; j++) {
           const double *k = qkv + (b * seq + j) * width + (heads + g) * dim;
           double s = 0;
           for (size_t d = 0; d < dim; d++) s += q[d] * k[d];
           p[j] = softcap > 0 ? softcap * tanh(s * scale / softcap) : s * scale;
           if (p[j] > mx) mx = p[j];
         }
-        for (size_t j = 0; j <= t; j++) sum += (p[j] = exp(p[j] - mx));
-        for (size_t j = 0; j <= t; j++) {
+        for (size_t j = j0; j <= t; j++) sum += (p[j] = exp(p[j] - mx));
+        for (size_t j = j0; j <= t; j++) {
           const double *v = qkv + (b * seq + j) * width + (heads + kv_heads + g) * dim;
           for (size_t d = 0; d < dim; d++) out[d] += p[j] / sum * v[d];
         }

@@ -25,10 +25,11 @@ void ref_llama_rope(double *x, size_t rows, size_t stride, size_t heads, size_t 
 void ref_llama_attention(double *o, const double *qkv, size_t batch, size_t seq, size_t heads,
                          size_t kv_heads, size_t dim, const int *valid);
 
-/* The same with scores q.k scale, then softcap tanh(s / softcap) when softcap > 0 (Gemma 2). */
+/* The same with scores q.k scale, then softcap tanh(s / softcap) when softcap > 0 (Gemma 2),
+ * and with window > 0 only keys t - window < j <= t (a sliding window). */
 void ref_llama_attention_capped(double *o, const double *qkv, size_t batch, size_t seq,
                                 size_t heads, size_t kv_heads, size_t dim, const int *valid,
-                                double scale, double softcap);
+                                double scale, double softcap, size_t window);
 
 /* a (rows, F) = silu(gate) * up from gu (rows, 2F). */
 void ref_llama_swiglu(double *a, const double *gu, size_t rows, size_t ffn);

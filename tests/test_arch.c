@@ -17,6 +17,7 @@
 #include "lamp/cache.h"
 #include "lamp/gguf.h"
 #include "lamp/model.h"
+#include "ref.h"
 
 #define LOGIT_TOL 1e-4
 #define GRAD_TOL 1e-4
@@ -83,22 +84,30 @@ static void read_reference(const char *name, ref_arch *r) {
   fclose(f);
 }
 
-/* The logits of every position of the reference's tokens, no prompt. */
-static void check_logits(lamp_context *ctx, lamp_model *model, const ref_arch *r,
-                         const char *what) {
-  lamp_model_shape s = {1, r->t, 0, r->t, 0, 0};
+/* z (T, V) = the logits of every position of ids (T), no prompt. */
+static void forward_logits(lamp_context *ctx, lamp_model *model, const int32_t *ids, size_t T,
+                           size_t V, float *z) {
+  lamp_model_shape s = {1, T, 0, T, 0, 0};
   lamp_model_workspace *ws = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(model, &s, &ws));
-  size_t len = r->t, seq[MAX_T], pos[MAX_T];
-  for (size_t i = 0; i < r->t; i++) seq[i] = 0, pos[i] = i;
-  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, 1, r->t, r->tokens, &len));
-  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, r->t, seq, pos, NULL));
+  size_t len = T, *seq = calloc(T, sizeof(size_t)), *pos = malloc(T * sizeof(size_t));
+  assert_true(seq && pos);
+  for (size_t i = 0; i < T; i++) pos[i] = i;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, 1, T, ids, &len));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, T, seq, pos, NULL));
   LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
   lamp_tensor lt;
   LAMP_OK_OR_FAIL(ctx, lamp_model_logits(ws, &lt));
-  static float z[MAX_T * MAX_V];
-  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, z, r->t * r->v * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &lt, z, T * V * sizeof(float)));
   lamp_model_workspace_release(ws);
+  free(seq), free(pos);
+}
+
+/* The logits of every position of the reference's tokens, no prompt. */
+static void check_logits(lamp_context *ctx, lamp_model *model, const ref_arch *r,
+                         const char *what) {
+  static float z[MAX_T * MAX_V];
+  forward_logits(ctx, model, r->tokens, r->t, r->v, z);
   double worst = 0;
   for (size_t t = 0; t < r->t; t++) {
     const double *row = r->logits + t * r->v;
@@ -333,31 +342,108 @@ static void test_gemma3(void **state) {
   check_arch(state, "gemma3", LAMP_MODEL_ARCH_GEMMA3, 0, 32, 32);
 }
 
-/* A workspace with more positions than the attention window is refused: lamp's full causal
- * attention would differ from the model's past it. The generation cache attends within
- * Mistral's window (test_model_cache checks it against transformers), not within Phi-3's, so
- * there only it refuses. */
+/* Mistral's and Gemma's windows in a workspace: the logits at every position of a sequence
+ * longer than the window against transformers' (window.txt). */
+static void check_window_logits(lamp_context *ctx, const char *name, lamp_model_weights weights) {
+  char dir[1024], path[1100];
+  arch_dir(dir, sizeof(dir), name);
+  snprintf(path, sizeof(path), "%s/window.txt", dir);
+  ref_window rw;
+  if (ref_window_read(path, &rw)) fail_msg("cannot read %s", path);
+  const size_t T = rw.tokens, V = rw.vocab;
+  assert_true(T > rw.window);
+  const lamp_model_options opt = {weights, NULL};
+  lamp_model *m = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors_with(ctx, dir, &opt, &m));
+  float *z = malloc(T * V * sizeof(float));
+  assert_non_null(z);
+  forward_logits(ctx, m, rw.ids, T, V, z);
+  double worst = 0;
+  for (size_t t = 0; t < T; t++) {
+    double e = ref_max_rel_error(z + t * V, rw.logits + t * V, V);
+    if (!(e <= LOGIT_TOL))
+      fail_msg("%s (%s): logits at position %zu (window %zu) off by %.3e", name,
+               lamp_model_weights_name(weights), t, rw.window, e);
+    worst = fmax(worst, e);
+  }
+  print_message("%s (%s): %zu positions past the %zu-position window within %.2e\n", name,
+                lamp_model_weights_name(weights), T, rw.window, worst);
+  lamp_model_release(m);
+  ref_window_free(&rw);
+  free(z);
+}
+
+/* The largest magnitude of the prompt gradient (P rows) of one cross-entropy scored at token
+ * position `at` of ids (T). */
+static double prompt_grad_max(lamp_context *ctx, lamp_model *m, size_t P, const int32_t *ids,
+                              size_t T, size_t at) {
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_get_config(m, &c));
+  lamp_model_shape s = {1, T, P, 1, 0, 0};
+  lamp_model_workspace *ws = NULL;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(m, &s, &ws));
+  size_t len = T, seq = 0;
+  const int32_t target = 7;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_tokens(ws, 1, T, ids, &len));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_set_outputs(ws, 1, &seq, &at, &target));
+  const size_t n = P * c.n_embd;
+  float *host = malloc(n * sizeof(float));
+  assert_non_null(host);
+  ref_fill_uniform(host, n, 91, -1, 1);
+  lamp_tensor pt, gt;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_prompt(ws, &pt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_upload(ctx, &pt, host, n * sizeof(float)));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_forward(ws, LAMP_MODEL_HEAD_VOCAB));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_backward(ws));
+  LAMP_OK_OR_FAIL(ctx, lamp_model_prompt_grad(ws, &gt));
+  LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &gt, host, n * sizeof(float)));
+  lamp_model_workspace_release(ws);
+  double g = 0;
+  for (size_t i = 0; i < n; i++) g = fmax(g, fabs(host[i]));
+  free(host);
+  return g;
+}
+
+/* Past the attention window. A workspace attends within Mistral's window (every layer) and
+ * Gemma's (local layers): its logits match transformers' past the window, and its backward
+ * keeps the window too. With L layers of window W a position sees the inputs of the last
+ * L (W - 1) + 1 positions only, so the prompt gradient of a position scored L (W - 1) tokens
+ * after the prompt is exactly zero, and one position nearer it is not. Phi-3's window is not
+ * kept (its cache and workspaces refuse positions past it). */
 static void test_window(void **state) {
   lamp_context *ctx = *state;
+  const int sim = fixture_simulator();
+  const char *names[] = {"mistral", "gemma2", "gemma3"};
+  for (size_t i = 0; i < (sim ? 1u : 3u); i++) {
+    check_window_logits(ctx, names[i], LAMP_MODEL_WEIGHTS_F32);
+    if (!sim) check_window_logits(ctx, names[i], LAMP_MODEL_WEIGHTS_STORED);
+  }
   char dir[1024];
   arch_dir(dir, sizeof(dir), "mistral");
   lamp_model *m = NULL;
   LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors(ctx, dir, &m));
-  lamp_model_workspace *ws = NULL;
-  lamp_model_shape fits = {2, 12, 4, 2, 0, 0}, over = {2, 13, 4, 2, 0, 0};
-  LAMP_OK_OR_FAIL(ctx, lamp_model_workspace_create(m, &fits, &ws));
-  lamp_model_workspace_release(ws);
-  ws = NULL;
-  assert_int_equal(lamp_model_workspace_create(m, &over, &ws), LAMP_ERR_UNSUPPORTED);
-  assert_null(ws);
-  assert_non_null(strstr(lamp_context_error(ctx), "16-position attention window"));
-  lamp_model_cache *cache = NULL;
-  LAMP_OK_OR_FAIL(ctx, lamp_model_cache_create(m, 40, &cache));
-  lamp_model_cache_release(cache);
+  lamp_model_config c;
+  LAMP_OK_OR_FAIL(ctx, lamp_model_get_config(m, &c));
+  const size_t P = 4, reach = c.n_layers * (c.sliding_window - 1), T = reach + 2;
+  int32_t ids[64];
+  assert_true(T <= 64);
+  for (size_t t = 0; t < T; t++) ids[t] = (int32_t)((t * 37 + 11) % c.n_vocab);
+  double near = prompt_grad_max(ctx, m, P, ids, T, reach - 1);
+  double far = prompt_grad_max(ctx, m, P, ids, T, reach);
+  print_message("mistral: prompt gradient %.3g at %zu tokens past the prompt, %g at %zu\n",
+                near, reach - 1, far, reach);
+  assert_true(near > 1e-6);
+  assert_true(far == 0.0);
   lamp_model_release(m);
+
   arch_dir(dir, sizeof(dir), "phi3");
   LAMP_OK_OR_FAIL(ctx, lamp_model_create_safetensors(ctx, dir, &m));
-  cache = NULL;
+  lamp_model_workspace *ws = NULL;
+  lamp_model_shape over = {1, 2045, 3, 1, 0, 0};
+  assert_int_equal(lamp_model_workspace_create(m, &over, &ws), LAMP_ERR_UNSUPPORTED);
+  assert_null(ws);
+  assert_non_null(strstr(lamp_context_error(ctx), "2047-position attention window"));
+  lamp_model_cache *cache = NULL;
   assert_int_equal(lamp_model_cache_create(m, 2048, &cache), LAMP_ERR_UNSUPPORTED);
   assert_null(cache);
   assert_non_null(strstr(lamp_context_error(ctx), "2047-position attention window"));

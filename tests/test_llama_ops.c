@@ -192,6 +192,7 @@ typedef struct att_case {
   const int *valid;
   const double *dout;
   double scale, softcap; /* scale 0: 1 / sqrt(dim); softcap 0: none */
+  size_t window;         /* 0: none */
 } att_case;
 
 static float att_scale(const att_case *c) {
@@ -215,7 +216,7 @@ static void att_ref(const att_case *c, double *o, const double *qkv) {
     for (size_t p = 0; p < S; p++) memcpy(x + (b * S + p) * W, qkv + att_row(c, b, p) * W, W * 8);
   /* the scale the kernels get, as a float */
   ref_llama_attention_capped(y, x, c->batch, S, c->heads, c->kv_heads, c->dim, c->valid,
-                             (double)att_scale(c), (double)(float)c->softcap);
+                             (double)att_scale(c), (double)(float)c->softcap, c->window);
   for (size_t b = 0; b < c->batch; b++)
     for (size_t p = b ? c->prefix : 0; p < S; p++)
       memcpy(o + att_row(c, b, p) * HD, y + (b * S + p) * HD, HD * 8);
@@ -241,12 +242,13 @@ static void check_attention(lamp_context *ctx, att_case c, int backward) {
   double *qd = widen(qkv, N * W), *want = malloc(N * HD * sizeof(double));
   LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, c.batch, c.prefix,
                                                      c.tokens, c.heads, c.kv_heads, c.dim,
-                                                     att_scale(&c), (float)c.softcap));
+                                                     att_scale(&c), (float)c.softcap, c.window));
   att_ref(&c, want, qd);
   float *got = down(ctx, &to);
   char what[160];
-  snprintf(what, sizeof(what), "attention forward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu cap=%g",
-           c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim, c.softcap);
+  snprintf(what, sizeof(what), "attention forward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu cap=%g "
+           "window=%zu", c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim, c.softcap,
+           c.window);
   expect_close(what, got, want, N * HD);
   free(got);
   if (backward) {
@@ -260,10 +262,11 @@ static void check_attention(lamp_context *ctx, att_case c, int backward) {
     LAMP_OK_OR_FAIL(ctx, lamp__llama_attention_backward(ctx, &tdq, &tde, &tq, &to, &tdo, &tl, tv,
                                                         c.batch, c.prefix, c.tokens, c.heads,
                                                         c.kv_heads, c.dim, att_scale(&c),
-                                                        (float)c.softcap));
+                                                        (float)c.softcap, c.window));
     got = down(ctx, &tdq);
     snprintf(what, sizeof(what), "attention backward B=%zu P=%zu T=%zu H=%zu Hkv=%zu D=%zu "
-             "cap=%g", c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim, c.softcap);
+             "cap=%g window=%zu", c.batch, c.prefix, c.tokens, c.heads, c.kv_heads, c.dim,
+             c.softcap, c.window);
     expect_close(what, got, grad, N * W);
     free(got), free(dod), free(grad);
     lamp_tensor_release(&tdo), lamp_tensor_release(&tdq), lamp_tensor_release(&tde);
@@ -277,29 +280,39 @@ static void test_attention(void **state) {
   lamp_context *ctx = *state;
   /* no prefix: two key tiles, one full and one padded sequence, grouped heads */
   const int valid[2] = {19, 11};
-  check_attention(ctx, (att_case){2, 0, 19, 4, 2, 8, valid, NULL, 0, 0}, 1);
+  check_attention(ctx, (att_case){2, 0, 19, 4, 2, 8, valid, NULL, 0, 0, 0}, 1);
   /* a prefix inside the first tile, one head per KV head, a sequence with no tokens */
   const int valid2[3] = {5, 8, 33};
-  check_attention(ctx, (att_case){3, 5, 28, 2, 2, 6, valid2, NULL, 0, 0}, 1);
+  check_attention(ctx, (att_case){3, 5, 28, 2, 2, 6, valid2, NULL, 0, 0, 0}, 1);
   /* a prefix over more than one tile (later sequences skip whole tiles), grouped heads */
   const int valid3[3] = {29, 24, 20};
-  check_attention(ctx, (att_case){3, 20, 9, 4, 2, 8, valid3, NULL, 0, 0}, 1);
+  check_attention(ctx, (att_case){3, 20, 9, 4, 2, 8, valid3, NULL, 0, 0, 0}, 1);
   /* the real models' head width (four lanes per row on the GPU profile), a prefix */
   const int valid5[2] = {21, 14};
-  check_attention(ctx, (att_case){2, 3, 18, 2, 1, 64, valid5, NULL, 0, 0}, 1);
+  check_attention(ctx, (att_case){2, 3, 18, 2, 1, 64, valid5, NULL, 0, 0, 0}, 1);
   /* the widest head of the narrow CPU program, forward only */
   const int valid4[2] = {40, 23};
-  check_attention(ctx, (att_case){2, 17, 23, 2, 1, 128, valid4, NULL, 0, 0}, 0);
+  check_attention(ctx, (att_case){2, 17, 23, 2, 1, 128, valid4, NULL, 0, 0, 0}, 0);
   /* Gemma 2: a scale of its own and soft-capped scores (a cap these scores reach) */
   const int valid6[3] = {20, 13, 9};
-  check_attention(ctx, (att_case){3, 4, 16, 4, 2, 16, valid6, NULL, 0.3, 1.5}, 1);
+  check_attention(ctx, (att_case){3, 4, 16, 4, 2, 16, valid6, NULL, 0.3, 1.5, 0}, 1);
   /* Gemma's head width 256, the widest the kernels hold (the CPU profile's wide program),
    * soft-capped, both directions */
   const int valid7[2] = {9, 7};
   check_attention(ctx, (att_case){2, 3, 6, 2, 1, LAMP__ATTENTION_MAX_DIM, valid7, NULL, 0.0625,
-                                  2.0}, 1);
-  check_attention(ctx, (att_case){2, 17, 23, 2, 1, LAMP__ATTENTION_MAX_DIM, valid4, NULL, 0, 0},
-                  0);
+                                  2.0, 0}, 1);
+  check_attention(ctx, (att_case){2, 17, 23, 2, 1, LAMP__ATTENTION_MAX_DIM, valid4, NULL, 0, 0,
+                                  0}, 0);
+  /* sliding windows (Mistral, Gemma's local layers), after a prefix of more than a tile whose
+   * keys drop out of the later queries' view: shorter than a tile, and longer; then on the
+   * cases above, the last two soft-capped with windows shorter than their prefixes */
+  const int valid8[3] = {37, 30, 21};
+  check_attention(ctx, (att_case){3, 18, 19, 4, 2, 8, valid8, NULL, 0, 0, 5}, 1);
+  check_attention(ctx, (att_case){3, 18, 19, 4, 2, 8, valid8, NULL, 0, 0, 20}, 1);
+  check_attention(ctx, (att_case){2, 3, 18, 2, 1, 64, valid5, NULL, 0, 0, 7}, 1);
+  check_attention(ctx, (att_case){3, 4, 16, 4, 2, 16, valid6, NULL, 0.3, 1.5, 3}, 1);
+  check_attention(ctx, (att_case){2, 3, 6, 2, 1, LAMP__ATTENTION_MAX_DIM, valid7, NULL, 0.0625,
+                                  2.0, 4}, 1);
 }
 
 /* The same cases with the other kernel profile than the context's, so that both shapes of the
@@ -330,9 +343,9 @@ static void test_attention_errors(void **state) {
   const size_t D = LAMP__ATTENTION_MAX_DIM + 2;
   lamp_tensor tq = up(ctx, NULL, 3 * D, 3), to = up(ctx, NULL, D, 3), tl = up(ctx, NULL, 1, 3);
   assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 1, 1, D, 0.1f,
-                                                 0.0f), LAMP_ERR_UNSUPPORTED);
+                                                 0.0f, 0), LAMP_ERR_UNSUPPORTED);
   assert_int_equal(lamp__llama_attention_forward(ctx, &to, &tl, &tq, tv, 1, 0, 3, 3, 2, 10, 0.1f,
-                                                 0.0f), LAMP_ERR_SHAPE);
+                                                 0.0f, 0), LAMP_ERR_SHAPE);
   assert_non_null(strstr(lamp_context_error(ctx), "multiple"));
   clReleaseMemObject(tv);
   lamp_tensor_release(&tq), lamp_tensor_release(&to), lamp_tensor_release(&tl);

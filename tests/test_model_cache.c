@@ -546,19 +546,14 @@ static void test_cache_window(void **state) {
       char dir[1024], path[1100];
       snprintf(dir, sizeof(dir), "%s/arch/%s", LAMP_TEST_DATA, names[i]);
       snprintf(path, sizeof(path), "%s/window.txt", dir);
-      FILE *f = fopen(path, "r");
-      assert_non_null(f);
-      size_t W = 0, T = 0, T2 = 0, V = 0;
-      assert_int_equal(fscanf(f, " window %zu tokens %zu", &W, &T), 2);
-      int32_t *ids = malloc(T * sizeof(int32_t));
-      assert_non_null(ids);
-      for (size_t t = 0; t < T; t++) assert_int_equal(fscanf(f, "%d", &ids[t]), 1);
-      assert_int_equal(fscanf(f, " logits %zu %zu", &T2, &V), 2);
-      assert_true(T2 == T && T > W);
-      float *want = malloc(T * V * sizeof(float)), *z = malloc(V * sizeof(float));
-      assert_true(want && z);
-      for (size_t k = 0; k < T * V; k++) assert_int_equal(fscanf(f, "%f", &want[k]), 1);
-      fclose(f);
+      ref_window rw;
+      if (ref_window_read(path, &rw)) fail_msg("cannot read %s", path);
+      const size_t W = rw.window, T = rw.tokens, V = rw.vocab;
+      const int32_t *ids = rw.ids;
+      const float *want = rw.logits;
+      assert_true(T > W);
+      float *z = malloc(V * sizeof(float));
+      assert_non_null(z);
       lamp_model *m = load_model(e->ctx, dir, 0,
                                  stored ? LAMP_MODEL_WEIGHTS_STORED : LAMP_MODEL_WEIGHTS_F32);
       lamp_model_config c;
@@ -582,7 +577,8 @@ static void test_cache_window(void **state) {
              names[i], stored ? "stored" : "f32", W, worst);
       lamp_model_cache_release(k);
       lamp_model_release(m);
-      free(ids), free(want), free(z);
+      ref_window_free(&rw);
+      free(z);
     }
 }
 

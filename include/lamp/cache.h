@@ -35,8 +35,8 @@ extern "C" {
 typedef struct lamp_model_cache lamp_model_cache;
 
 /* An empty cache for up to `max_positions` positions (the model's context length is not
- * enforced, as elsewhere; more positions than its sliding_window are LAMP_ERR_UNSUPPORTED, as
- * for a workspace). Every architecture of lamp_model_arch runs, Gemma's included. The model
+ * enforced, as elsewhere; for Phi-3 and Qwen2 more positions than their sliding_window are
+ * LAMP_ERR_UNSUPPORTED, as for a workspace). Every architecture of lamp_model_arch runs, Gemma's included. The model
  * must outlive the cache. */
 LAMP_API lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
                                              lamp_model_cache **out);

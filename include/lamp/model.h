@@ -72,13 +72,13 @@ typedef struct lamp_model_config {
   int arch;          /* a lamp_model_arch: tensor names and layout (see lamp_model_arch) */
   int qkv_bias;      /* nonzero: Q, K and V projections add a bias (Qwen2) */
   size_t sliding_window; /* the model's attention window in positions, 0: none; for Gemma
-                            the window of its local layers. A workspace attends to every
-                            earlier position, which equals windowed attention while P + T <=
-                            window, so a shape with more positions is LAMP_ERR_UNSUPPORTED.
-                            The generation cache (lamp/cache.h) attends within the window for
-                            Mistral and Gemma (the last `window` positions, a query's own
-                            included, as Hugging Face's masks keep) and so runs past it; for
-                            Phi-3 and Qwen2 it refuses more positions than the window */
+                            the window of its local layers. For Mistral and Gemma, workspaces
+                            (forward and backward) and the generation cache (lamp/cache.h)
+                            attend within it: the last `window` positions, a query's own
+                            included, as Hugging Face's masks keep, so any length runs. For
+                            Phi-3 and Qwen2 lamp attends to every earlier position, which
+                            equals their windowed attention only while P + T <= window, so
+                            more positions are LAMP_ERR_UNSUPPORTED */
   float query_scale;     /* attention scores are q.k times this; 0: 1 / sqrt(head_dim). Gemma:
                             query_pre_attn_scalar^-1/2 */
   float attn_softcap;    /* > 0: attention scores s become attn_softcap tanh(s / attn_softcap)
@@ -122,8 +122,7 @@ typedef enum lamp_model_arch {
    * "model.layers.<i>.pre_feedforward_layernorm.weight" is the GGUF ffn_norm. Norm weights
    * named the GGUF way hold 1 + w, as llama.cpp's converter writes them; named the HF way they
    * hold w and lamp adds 1 at load. No Q/K reordering in GGUF. Local (even) layers attend within
-   * sliding_window, global ones everywhere: lamp's workspace refuses shapes past the window,
-   * its generation cache attends within it. */
+   * sliding_window, global ones everywhere. */
   LAMP_MODEL_ARCH_GEMMA2 = 4,
   /* Gemma 3's text model (HF model_type "gemma3_text", Gemma3ForCausalLM; GGUF "gemma3"): the
    * Gemma 2 block without soft-capping, with RMSNorms (1 + w) over each query and key head

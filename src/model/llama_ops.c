@@ -494,7 +494,7 @@ static lamp_status lamp__llama_att_run(lamp_context *ctx, size_t dim, float soft
 static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, size_t prefix,
                                               size_t tokens, size_t heads, size_t kv_heads,
                                               size_t dim, float scale, float softcap,
-                                              cl_uint u[6]) {
+                                              size_t window, cl_uint u[7]) {
   if (!(scale > 0.0f) || !isfinite(scale) || !(softcap >= 0.0f) || !isfinite(softcap))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention: score scale %g must be "
                       "positive and the soft cap %g non-negative", (double)scale,
@@ -512,6 +512,7 @@ static lamp_status lamp__llama_attention_dims(lamp_context *ctx, size_t batch, s
   LAMP__TRY(lamp__llama_u32(ctx, heads, "heads", &u[3]));
   LAMP__TRY(lamp__llama_u32(ctx, kv_heads, "KV heads", &u[4]));
   LAMP__TRY(lamp__llama_u32(ctx, dim, "head width", &u[5]));
+  LAMP__TRY(lamp__llama_u32(ctx, window, "attention window", &u[6]));
   return LAMP_OK;
 }
 
@@ -519,11 +520,11 @@ lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lam
                                           const lamp_tensor *qkv, cl_mem valid, size_t batch,
                                           size_t prefix, size_t tokens, size_t heads,
                                           size_t kv_heads, size_t dim, float scale,
-                                          float softcap) {
+                                          float softcap, size_t window) {
   if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention: NULL");
-  cl_uint u[6];
+  cl_uint u[7];
   LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, scale,
-                                       softcap, u));
+                                       softcap, window, u));
   size_t rows = prefix + batch * tokens;
   LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", (heads + 2 * kv_heads) * dim, rows));
   LAMP__TRY(lamp__llama_mat(ctx, o, "attention output", heads * dim, rows));
@@ -532,8 +533,8 @@ lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lam
   lamp__karg a[] = {LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(lse->buffer), LAMP__KA(l_off),
                     LAMP__KA(qkv->buffer), LAMP__KA(q_off), LAMP__KA(valid), LAMP__KA(u[1]),
                     LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
-                    LAMP__KA(scale)};
-  return lamp__llama_att_run(ctx, dim, softcap, "attention_forward", a, 13, prefix + tokens,
+                    LAMP__KA(scale), LAMP__KA(u[6])};
+  return lamp__llama_att_run(ctx, dim, softcap, "attention_forward", a, 14, prefix + tokens,
                              heads, batch);
 }
 
@@ -543,11 +544,11 @@ lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                                            const lamp_tensor *lse, cl_mem valid, size_t batch,
                                            size_t prefix, size_t tokens, size_t heads,
                                            size_t kv_heads, size_t dim, float scale,
-                                           float softcap) {
+                                           float softcap, size_t window) {
   if (!ctx || !valid) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "attention backward: NULL");
-  cl_uint u[6];
+  cl_uint u[7];
   LAMP__TRY(lamp__llama_attention_dims(ctx, batch, prefix, tokens, heads, kv_heads, dim, scale,
-                                       softcap, u));
+                                       softcap, window, u));
   size_t rows = prefix + batch * tokens, width = (heads + 2 * kv_heads) * dim;
   LAMP__TRY(lamp__llama_mat(ctx, qkv, "attention qkv", width, rows));
   LAMP__TRY(lamp__llama_mat(ctx, dqkv, "attention qkv gradient", width, rows));
@@ -562,16 +563,16 @@ lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                      LAMP__KA(o->buffer), LAMP__KA(o_off), LAMP__KA(dout->buffer),
                      LAMP__KA(do_off), LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(valid),
                      LAMP__KA(u[1]), LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]),
-                     LAMP__KA(u[5]), LAMP__KA(scale)};
-  LAMP__TRY(lamp__llama_att_run(ctx, dim, softcap, "attention_backward_q", aq, 19,
+                     LAMP__KA(u[5]), LAMP__KA(scale), LAMP__KA(u[6])};
+  LAMP__TRY(lamp__llama_att_run(ctx, dim, softcap, "attention_backward_q", aq, 20,
                                 prefix + tokens, heads, batch));
   lamp__karg akv[] = {LAMP__KA(dqkv->buffer), LAMP__KA(dq_off), LAMP__KA(qkv->buffer),
                       LAMP__KA(q_off), LAMP__KA(dout->buffer), LAMP__KA(do_off),
                       LAMP__KA(lse->buffer), LAMP__KA(l_off), LAMP__KA(delta->buffer),
                       LAMP__KA(de_off), LAMP__KA(valid), LAMP__KA(u[0]), LAMP__KA(u[1]),
                       LAMP__KA(u[2]), LAMP__KA(u[3]), LAMP__KA(u[4]), LAMP__KA(u[5]),
-                      LAMP__KA(scale)};
-  return lamp__llama_att_run(ctx, dim, softcap, "attention_backward_kv", akv, 18,
+                      LAMP__KA(scale), LAMP__KA(u[6])};
+  return lamp__llama_att_run(ctx, dim, softcap, "attention_backward_kv", akv, 19,
                              prefix + tokens, kv_heads, batch);
 }
 

@@ -100,22 +100,23 @@ lamp_status lamp__llama_attention_cached(lamp_context *ctx, lamp_tensor *o, cons
 
 /* o (N, H D), lse (N, H) from qkv (N, W): causal GQA with valid (B) real positions per
  * sequence, the prefix included (valid[b] >= P), scores q.k scale, then with softcap > 0
- * softcap tanh(s / softcap) (Gemma 2; 0: none). Overwrites o and lse. */
+ * softcap tanh(s / softcap) (Gemma 2; 0: none); with window > 0 query t sees only keys
+ * t - window + 1 .. t (positions counted from the prefix's first). Overwrites o and lse. */
 lamp_status lamp__llama_attention_forward(lamp_context *ctx, lamp_tensor *o, lamp_tensor *lse,
                                           const lamp_tensor *qkv, cl_mem valid, size_t batch,
                                           size_t prefix, size_t tokens, size_t heads,
                                           size_t kv_heads, size_t dim, float scale,
-                                          float softcap);
+                                          float softcap, size_t window);
 
-/* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse and its scale and soft
- * cap; delta (N, H) is scratch. Overwrites dqkv (padding rows get zeros). */
+/* dqkv (N, W) from dout (N, H D), given the forward's qkv, o and lse and its scale, soft cap
+ * and window; delta (N, H) is scratch. Overwrites dqkv (padding rows get zeros). */
 lamp_status lamp__llama_attention_backward(lamp_context *ctx, lamp_tensor *dqkv,
                                            lamp_tensor *delta, const lamp_tensor *qkv,
                                            const lamp_tensor *o, const lamp_tensor *dout,
                                            const lamp_tensor *lse, cl_mem valid, size_t batch,
                                            size_t prefix, size_t tokens, size_t heads,
                                            size_t kv_heads, size_t dim, float scale,
-                                           float softcap);
+                                           float softcap, size_t window);
 
 /* a (N, F) = silu(gate) * up from gu (N, 2F). Overwrites a. */
 lamp_status lamp__llama_swiglu_forward(lamp_context *ctx, lamp_tensor *a, const lamp_tensor *gu);

@@ -697,12 +697,12 @@ lamp_status lamp__model_plan(lamp_context *ctx, const lamp_model_config *config,
   return st;
 }
 
-int lamp__model_cache_windowed(const lamp_model_config *c) {
+int lamp__model_windowed(const lamp_model_config *c) {
   return c->arch == LAMP_MODEL_ARCH_MISTRAL || lamp__arch_gemma(c->arch);
 }
 
 size_t lamp__model_layer_window(const lamp_model_config *c, size_t l) {
-  if (!c->sliding_window || !lamp__model_cache_windowed(c)) return 0;
+  if (!c->sliding_window || !lamp__model_windowed(c)) return 0;
   return !c->window_pattern || lamp__model_layer_local(c, l) ? c->sliding_window : 0;
 }
 

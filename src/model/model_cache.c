@@ -100,7 +100,7 @@ lamp_status lamp_model_cache_create(lamp_model *model, size_t max_positions,
                       max_positions, 0x7fffffffu);
   const lamp_model_config *c = &model->cfg;
   /* the cache attends within Mistral's and Gemma's windows; elsewhere only up to one */
-  if (!lamp__model_cache_windowed(c))
+  if (!lamp__model_windowed(c))
     LAMP__TRY(lamp__model_check_window(ctx, c, max_positions, "model cache"));
   lamp_model_cache *k = calloc(1, sizeof(*k));
   if (!k) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for a model cache");

@@ -231,12 +231,13 @@ lamp_status lamp__model_rope_tables(lamp_context *ctx, const lamp_model_config *
 
 /* Nonzero when local layers rotate with a base of their own (rope_base_local). */
 int lamp__model_rope_split(const lamp_model_config *c);
-/* The window the generation cache attends within at layer l, 0 for all earlier positions:
- * sliding_window on Mistral's layers and Gemma's local ones (checked against transformers by
- * test_model_cache); 0 elsewhere, where the cache refuses positions past the window. */
+/* The window that attention (the workspace's and the generation cache's) keeps at layer l, 0
+ * for all earlier positions: sliding_window on Mistral's layers and Gemma's local ones
+ * (checked against transformers by test_arch and test_model_cache); 0 elsewhere, where
+ * workspaces and caches refuse positions past the window. */
 size_t lamp__model_layer_window(const lamp_model_config *c, size_t l);
-/* Whether the cache attends within the model's window (Mistral, Gemma) at all. */
-int lamp__model_cache_windowed(const lamp_model_config *c);
+/* Whether attention keeps the model's window (Mistral, Gemma) at all. */
+int lamp__model_windowed(const lamp_model_config *c);
 /* LAMP_ERR_UNSUPPORTED naming `what` when `positions` exceed the model's attention window:
  * lamp's attention is full causal, which matches a sliding window only within it. */
 lamp_status lamp__model_check_window(lamp_context *ctx, const lamp_model_config *c,

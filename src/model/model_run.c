@@ -242,8 +242,10 @@ lamp_status lamp_model_workspace_create(lamp_model *model, const lamp_model_shap
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "model workspace: batch %zu, tokens %zu, "
                       "prompt %zu, outputs %zu or labels %zu out of range", s.batch, s.tokens,
                       s.prompt, s.outputs, s.labels);
-  LAMP__TRY(lamp__model_check_window(ctx, c, s.prompt + s.tokens,
-                                     "model workspace (prompt rows and tokens)"));
+  /* attention within Mistral's and Gemma's windows; elsewhere only up to one */
+  if (!lamp__model_windowed(c))
+    LAMP__TRY(lamp__model_check_window(ctx, c, s.prompt + s.tokens,
+                                       "model workspace (prompt rows and tokens)"));
   const size_t M = s.outputs, S = s.prompt + s.tokens, N = s.prompt + s.batch * s.tokens;
   const size_t L = c->n_layers;
   lamp_model_workspace *ws = calloc(1, sizeof(*ws));
@@ -619,7 +621,8 @@ static lamp_status lamp__block_front(lamp__run *r, size_t l) {
   if (r->prefix) LAMP__TRY(lamp__cache_prefix_copy(r->prefix, l, &qkv, P));
   LAMP__TRY(lamp__llama_attention_forward(r->ctx, &o, &lse, &qkv, ws->valid, ws->batch, P, T,
                                           c->n_heads, c->n_kv_heads, c->head_dim,
-                                          lamp__model_query_scale(c), c->attn_softcap));
+                                          lamp__model_query_scale(c), c->attn_softcap,
+                                          lamp__model_layer_window(c, l)));
   LAMP__TRY(lamp__model_weight(ws->model, &y->wo, &w));
   if (r->sandwich) {
     lamp_tensor pag = lamp__run_mat(r, sl->pa, C, 1), pa = lamp__run_mat(r, sl->pa, C, 0);
@@ -878,7 +881,8 @@ lamp_status lamp_model_backward(lamp_model_workspace *ws) {
     LAMP__TRY(lamp__llama_attention_backward(ctx, &dqkv, &delta, &qkv, &o, &dout, &alse,
                                              ws->valid, ws->batch, P, ws->tokens, H,
                                              c->n_kv_heads, c->head_dim,
-                                             lamp__model_query_scale(c), c->attn_softcap));
+                                             lamp__model_query_scale(c), c->attn_softcap,
+                                             lamp__model_layer_window(c, l)));
     lamp_tensor cs, sn;
     lamp__rope_of(&r, l, &cs, &sn);
     LAMP__TRY(lamp__llama_rope(ctx, &dqkv, H + c->n_kv_heads, c->head_dim, P, ws->tokens, &cs,
