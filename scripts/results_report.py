@@ -9,6 +9,7 @@ pending; nothing is filled in that was not measured.
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 
@@ -93,9 +94,12 @@ def train_cell(d):
     for x in steps:
         by_step[x["step"]] = x  # a resumed run rewrites its metrics from the checkpoint's step
     timed = [by_step[k] for k in sorted(by_step) if k not in first]
-    mean_step = sum(x["step_s"] for x in timed) / len(timed) if timed else s.get("mean_step_s")
-    tokens = sum(x["step_s"] * x["tokens_per_s"] for x in timed)
-    tps = tokens / sum(x["step_s"] for x in timed) if timed else s.get("tokens_per_s")
+    # medians: the grid shares its machine, and a step that waited (a build beside it, the grid
+    # paused for a measurement) would move a mean by minutes
+    median_step = (statistics.median(x["step_s"] for x in timed) if timed
+                 else s.get("mean_step_s"))
+    tps = (statistics.median(x["tokens_per_s"] for x in timed) if timed
+           else s.get("tokens_per_s"))
     # the curve: interval evaluations on the first EVAL_MAX dev examples, and the final prompt on
     # the same examples (step100_eval.json)
     curve = [(e["step"], e) for e in evals[:-1] if e.get("examples") == EVAL_MAX]
@@ -107,9 +111,8 @@ def train_cell(d):
     for st, e in curve:
         if e["accuracy"] > best_acc:
             best_step, best_acc = st, e["accuracy"]
-    train_to_best = (sum(by_step[k]["step_s"] for k in by_step if k <= best_step)
-                     if best_step is not None else None)
-    return {"summary": s, "cell": c, "final": final, "curve": curve, "mean_step": mean_step,
+    train_to_best = best_step * median_step if best_step is not None else None
+    return {"summary": s, "cell": c, "final": final, "curve": curve, "median_step": median_step,
             "tps": tps, "best_step": best_step, "best_acc": best_acc, "to_best_s": train_to_best,
             "train_s": sum(x["step_s"] for x in by_step.values())}
 
@@ -133,7 +136,7 @@ def lr_result(method, lr):
     loss = evals[-1]["loss"] if evals else float("inf")
     tc = train_cell(d)
     return {"lr": lr, "accuracy": s["final_dev_accuracy"], "loss": loss,
-            "examples": s["final_dev_examples"], "summary": s, "mean_step": tc["mean_step"],
+            "examples": s["final_dev_examples"], "summary": s, "median_step": tc["median_step"],
             "cell": load_json(os.path.join(d, "cell.json"))}
 
 
@@ -488,15 +491,17 @@ def main(argv):
     w("")
     w("Per task and method, means over the finished seeds. Trainable parameters and device memory "
       "(lamp's own allocations: weights, workspace, prompt, gradients, AdamW moments) are from "
-      "`summary.json`; the mean step and tokens/s (text tokens, prompt rows not counted) from "
-      "`metrics.jsonl` over steps 2-%d (the first step of a run and of each resumed session left "
-      "out). *Best at step* is the interval evaluation (steps 25, 50, 75 and the final prompt, on "
-      "the first %d dev examples) with the highest accuracy, the first one on ties; *training s "
-      "to best* is the sum of the step times up to it (evaluations not counted). *Cell wall* is "
-      "the whole cell from `cell.json` (setup, training, interval and final evaluations)."
+      "`summary.json`; the step time and tokens/s (text tokens, prompt rows not counted) are the "
+      "medians of `metrics.jsonl` over steps 2-%d (the first step of a run and of each resumed "
+      "session left out): the machine was shared, and a step that waited for another job would "
+      "move a mean far more than a median. *Best at step* is the interval evaluation (steps 25, "
+      "50, 75 and the final prompt, on the first %d dev examples) with the highest accuracy, the "
+      "first one on ties; *training s to best* is that step times the median step (evaluations "
+      "not counted). *Cell wall* is the whole cell from `cell.json` (setup, training, interval "
+      "and final evaluations, waits included)."
       % (STEPS, EVAL_MAX))
     w("")
-    w("| task | method | trainable | prompt rows | mean step s | tokens/s | device MiB | best interval acc. | best at step | training s to best | cell wall s | n |")
+    w("| task | method | trainable | prompt rows | median step s | tokens/s | device MiB | best interval acc. | best at step | training s to best | cell wall s | n |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for t in TASKS:
         for m in METHODS:
@@ -509,7 +514,7 @@ def main(argv):
             avg = lambda f: sum(f(c) for c in cs) / len(cs)
             w("| %s | %s | {:,} | %d | %.2f | %.1f | %.0f | %.3f | %s | %.0f | %.0f | %d |".format(
                 cs[0]["summary"]["trainable_params"]) % (
-                t, METHOD_NAME[m], cs[0]["summary"]["prompt_rows"], avg(lambda c: c["mean_step"]),
+                t, METHOD_NAME[m], cs[0]["summary"]["prompt_rows"], avg(lambda c: c["median_step"]),
                 avg(lambda c: c["tps"]), avg(lambda c: c["summary"]["device_memory_bytes"]) / 1048576,
                 avg(lambda c: c["best_acc"]), ", ".join(str(c["best_step"]) for c in cs),
                 avg(lambda c: c["to_best_s"]), avg(lambda c: c["cell"]["wall_s"]), len(cs)))
@@ -556,7 +561,7 @@ def main(argv):
       "between rates is within noise (one example is 0.5 points), so this picks a reasonable "
       "rate, not the best one.")
     w("")
-    w("| method | lr | dev accuracy (200) | dev loss | mean step s | cell wall s | chosen |")
+    w("| method | lr | dev accuracy (200) | dev loss | median step s | cell wall s | chosen |")
     w("|---|---:|---:|---:|---:|---:|---|")
     for m in LR_RATES:
         for r, lr in zip(lrs[m], LR_RATES[m]):
@@ -564,7 +569,7 @@ def main(argv):
                 w("| %s | %s | pending | | | | |" % (METHOD_NAME[m], lr))
                 continue
             w("| %s | %s | %.3f | %.3f | %.2f | %.0f | %s |" % (
-                METHOD_NAME[m], lr, r["accuracy"], r["loss"], r["mean_step"],
+                METHOD_NAME[m], lr, r["accuracy"], r["loss"], r["median_step"],
                 r["cell"]["wall_s"], "**yes**" if chosen[m] == lr else ""))
     w("")
     w("LAMP (s = 1) uses LAMP's rate.")
