@@ -686,7 +686,10 @@ def main(argv):
     w("```")
     w("")
     w("A transfer row needs its source cell's checkpoint, which git does not keep: train that "
-      "cell first. After a training cell the script also scores the final prompt on the first "
+      "cell first (on a fresh clone the script does so itself, moving the old record to "
+      "`results/stale/`). On PoCL's CPU device a cell is deterministic: rte-lamp-s0, trained "
+      "on 2026-12-02 on an AMD EPYC and again on 2026-12-03 on an Intel Xeon at a later "
+      "commit, gave the same loss, gradient norm and accuracy at every step. After a training cell the script also scores the final prompt on the first "
       "%d dev examples, `./build/lamp eval --checkpoint <cell>/checkpoint.safetensors --limit %d` "
       "(`step%d_eval.json`), for the curve above." % (EVAL_MAX, EVAL_MAX, STEPS))
     w("")
