@@ -2,8 +2,10 @@
  * encode/decode round trips of texts with every flag, with the buffer contracts (count only,
  * exact, too small). Input: the JSON, optionally followed by the 4 bytes "\0TXT" and a text to
  * encode (without them a fixed text is used). When every byte has a token of its own, decoding
- * must give back exactly the bytes encoded (tokenizer.h's promise). */
+ * must give back exactly the bytes encoded (tokenizer.h's promise), or their NFC (a tokenizer
+ * with Qwen2's NFC normalizer). */
 #include "fuzz_common.h"
+#include "util/unicode.h"
 
 static const char fixed_text[] =
     "Hello world! 12345 caf\xc3\xa9 <|im_start|>user\nhi<|im_end|>\n\xff\xfe\x80  \t x\r\n";
@@ -78,7 +80,13 @@ static void round_trip(lamp_context *ctx, lamp_tokenizer *tok, const char *text,
         st = lamp_tokenizer_decode(ctx, tok, ids, 1, 0, NULL, 0, &blen);
         FUZZ_CHECK(st == LAMP_OK);
       }
-      FUZZ_CHECK(length == blen + len && !memcmp(back + blen, text, len));
+      int same = length == blen + len && !memcmp(back + blen, text, len);
+      unsigned char *nfc = NULL;
+      size_t nfc_len = 0;
+      if (!same && !lamp__unicode_nfc_utf8((const unsigned char *)text, len, &nfc, &nfc_len))
+        same = length == blen + nfc_len && !memcmp(back + blen, nfc, nfc_len);
+      free(nfc);
+      FUZZ_CHECK(same);
     }
     if (length) {
       /* exactly the bytes without room for the NUL, then one byte short */

@@ -303,12 +303,14 @@ def gen_tokenizer_json():
     out("tokenizer_json", "llama3_style.json",
         tokenizer_json(merged_vocab(), MERGES, llama3, [], ignore_merges=True).encode() +
         b"\0TXTDON'T the 12345 hello!!\n\n  world\r\n")
-    # Qwen2's: one digit at a time, and NFC, which refuses a text it could change (U+0301)
+    # Qwen2's: one digit at a time, and NFC (a decomposed accent, marks out of order, Hangul
+    # jamo, an invalid byte between a base and its mark)
     qwen2 = json.loads(json.dumps(llama3))
     qwen2["pretokenizers"][0]["pattern"]["Regex"] = llama3_regex.replace(r"\p{N}{1,3}", r"\p{N}")
     out("tokenizer_json", "qwen2_nfc.json",
         tokenizer_json(merged_vocab(), MERGES, qwen2, [], normalizer={"type": "NFC"}).encode() +
-        "\0TXThello 2024 cafe\u0301 world".encode())
+        "\0TXThello 2024 cafe\u0301 a\u0301\u0323 \u1112\u1161\u11ab e".encode() + b"\xff"
+        + "\u0301 world".encode())
     # a vocabulary lacking most bytes: encoding drops what it cannot spell
     small = list("abcdefghijklmnopqrstuvwxyz") + ["Ġ", "Ġa", "ab"]
     out("tokenizer_json", "small_vocab.json",

@@ -17,8 +17,10 @@ tests/gen_spm_ref.py, one per pattern, and writes for each <name> ("llama3", "qw
 3. tests/data/bpe_<name>_ids.txt: the ids `tokenizers` gives each test string (special tokens
    matched in the text, none added), one line per string: <UTF-8 bytes in hex> <TAB> <ids>.
    For qwen2 only the strings that NFC cannot change by their code points (none with a code
-   point of gen_unicode_tables.py's NFC table): lamp refuses the others under NFC, since it
-   does not normalise.
+   point of gen_unicode_tables.py's NFC table).
+4. tests/data/bpe_qwen2_nfc_ids.txt: the same for the other strings and NFC_STRINGS, through
+   qwen2's NFC normalizer (combining marks, their canonical order, Hangul jamo, singletons,
+   composition exclusions), which lamp applies too.
 
 The test strings are gen_spm_ref.py's and, in front of them, cases aimed at where the two patterns
 differ from GPT-2's: contractions in capitals, digit runs longer than three, a letter run led by
@@ -27,12 +29,15 @@ punctuation, newlines after punctuation and inside whitespace runs.
 Usage: python3 -m venv /tmp/bperef
        /tmp/bperef/bin/pip install tokenizers sentencepiece gguf 'numpy<2'
        /tmp/bperef/bin/python tests/gen_bpe_ref.py
+       /tmp/bperef/bin/python tests/gen_bpe_ref.py --nfc-ids   # only 4., from the committed
+                                                              # bpe_qwen2_tokenizer.json
 Made with tokenizers 0.23.3, gguf 0.19.0, numpy 1.26.4 (sentencepiece is imported with
 gen_spm_ref.py for its corpus and strings).
 """
 import importlib.util
 import json
 import os
+import sys
 
 import gguf
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -80,6 +85,15 @@ STRINGS = [
 ]
 STRINGS += spm_ref.STRINGS
 
+NFC_STRINGS = [
+    "\u212b \u2126 \u00c5ngstr\u00f6m",  # singletons: the Angstrom and Ohm signs
+    "a\u0301\u0323 a\u0323\u0301 e\u0323\u0302",  # marks out of canonical order
+    "Tie\u0302\u0301ng Vie\u0323\u0302t",  # Vietnamese, decomposed
+    "\u1112\u1161\u11ab\u1100\u116e\u11a8 \ud55c\uad6d",  # Hangul jamo, and syllables
+    "\u0958 \u0915\u093c",  # an excluded composite (NFC decomposes it)
+    "o\u0308\u0304 \u01ea\u0304 \u0344",  # a two-step composite, a non-starter decomposition
+]
+
 
 def train(pattern, ignore_merges, nfc):
     tok = Tokenizer(models.BPE(ignore_merges=ignore_merges))
@@ -120,24 +134,41 @@ def write_gguf(tok, path, pre):
     w.close()
 
 
+def write_ids(tok, path, strings):
+    lossy = 0
+    with open(path, "w") as f:
+        for s in strings:
+            ids = tok.encode(s, add_special_tokens=False).ids
+            line = s.encode("utf-8").hex() + "\t" + " ".join(map(str, ids))
+            if tok.decode(ids, skip_special_tokens=False) != s:
+                line += "\tlossy"
+                lossy += 1
+            f.write(line + "\n")
+    return lossy
+
+
+def write_nfc_ids(tok, may_change):
+    strings = [s for s in STRINGS if any(may_change(ord(c)) for c in s)] + NFC_STRINGS
+    lossy = write_ids(tok, os.path.join(DATA, "bpe_qwen2_nfc_ids.txt"), strings)
+    print(f"qwen2 NFC: {len(strings)} strings, {lossy} lossy")
+
+
 def main():
     may_change = unicode_tables.nfc_unstable()
+    if sys.argv[1:] == ["--nfc-ids"]:
+        write_nfc_ids(Tokenizer.from_file(os.path.join(DATA, "bpe_qwen2_tokenizer.json")),
+                      may_change)
+        return
     for name, pattern, pre, ignore_merges, nfc in MODELS:
         tok = train(pattern, ignore_merges, nfc)
         strings = [s for s in STRINGS if not nfc or not any(may_change(ord(c)) for c in s)]
         with open(os.path.join(DATA, f"bpe_{name}_tokenizer.json"), "w", encoding="utf-8") as f:
             f.write(tok.to_str())
         write_gguf(tok, os.path.join(DATA, f"bpe_{name}.gguf"), pre)
-        lossy = 0
-        with open(os.path.join(DATA, f"bpe_{name}_ids.txt"), "w") as f:
-            for s in strings:
-                ids = tok.encode(s, add_special_tokens=False).ids
-                line = s.encode("utf-8").hex() + "\t" + " ".join(map(str, ids))
-                if tok.decode(ids, skip_special_tokens=False) != s:
-                    line += "\tlossy"
-                    lossy += 1
-                f.write(line + "\n")
+        lossy = write_ids(tok, os.path.join(DATA, f"bpe_{name}_ids.txt"), strings)
         print(f"{name}: {tok.get_vocab_size()} tokens, {len(strings)} strings, {lossy} lossy")
+        if nfc:
+            write_nfc_ids(tok, may_change)
 
 
 if __name__ == "__main__":

@@ -99,8 +99,10 @@ LAMP_API lamp_status lamp_tokenizer_from_gguf(lamp_context *ctx, lamp_gguf *gguf
 /* Builds a tokenizer from the text of a Hugging Face tokenizer.json (`length` bytes): model
  * BPE with vocab and merges (either "a b" strings or [a, b] pairs), added_tokens (special ones
  * become CONTROL, the others USER_DEFINED), and either
- * - byte-level BPE: no normalizer, a ByteLevel pre-tokenizer alone (GPT-2) or after Digits with
- *   individual_digits (SmolLM); or
+ * - byte-level BPE: no normalizer, or NFC (Qwen2's: lamp_tokenizer_encode normalises the text
+ *   with Unicode 14.0's tables, special tokens matched after it), and a ByteLevel
+ *   pre-tokenizer alone (GPT-2), after Digits with individual_digits (SmolLM) or after Llama
+ *   3's or Qwen2's Split pattern (see lamp_pretokenizer); or
  * - SentencePiece BPE (byte_fallback true, fuse_unk true, as Llama 2's): normalizer
  *   Sequence[Prepend("▁") (optional: add_space_prefix), Replace(" ", "▁")], no pre-tokenizer,
  *   decoder Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0) (with the Prepend

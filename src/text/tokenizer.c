@@ -997,12 +997,18 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
                       "tokenizer has no BOS token");
   const unsigned char *s = (const unsigned char *)text;
   size_t n = length;
+  /* tokenizer.json's NFC normalizer, on the whole text: a text without a code point NFC may
+   * change is its own NFC (the common case, no copy); special tokens are matched after it
+   * (NFC leaves their ASCII alone) */
+  unsigned char *normal = NULL;
   for (size_t pos = 0, len; t->nfc && pos < n; pos += len) {
     uint32_t c = lamp__utf8_decode(s + pos, n - pos, &len);
-    if (c != LAMP__UTF8_INVALID && lamp__unicode_nfc_may_change(c))
-      return lamp__fail(ctx, LAMP_ERR_UNSUPPORTED, "tokenizer: U+%04X at byte %zu is one that "
-                        "NFC may change; this tokenizer normalises to NFC and lamp does not, so "
-                        "normalise the text first", (unsigned)c, pos);
+    if (c == LAMP__UTF8_INVALID || !lamp__unicode_nfc_may_change(c)) continue;
+    if (lamp__unicode_nfc_utf8(s, n, &normal, &n))
+      return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "tokenizer: out of host memory for the "
+                        "NFC of a text of %zu bytes", length);
+    s = normal;
+    break;
   }
   lamp__ids out = {0};
   lamp__bpe_work w = {0};
@@ -1049,6 +1055,7 @@ lamp_status lamp_tokenizer_encode(lamp_context *ctx, lamp_tokenizer *t, const ch
   free(w.next);
   free(w.prev);
   free(w.heap);
+  free(normal);
   if (!ok) {
     free(out.v);
     return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of memory encoding %zu bytes", n);

@@ -32,8 +32,8 @@ struct lamp_tokenizer {
   size_t n_specials;
   lamp_pretokenizer pre;
   int ignore_merges;   /* a word that is itself a token is not split (tokenizer.json option) */
-  int nfc;             /* tokenizer.json's NFC normalizer: lamp does not normalise, so it
-                          refuses a text that NFC could change */
+  int nfc;             /* tokenizer.json's NFC normalizer: texts are normalised to NFC
+                          before encoding */
   lamp_tokenizer_special special;
   lamp_tokenizer_model model;
   float *scores;       /* [V] SentencePiece piece scores (GGUF); NULL for byte-level BPE and

@@ -1,5 +1,7 @@
-/* Unicode classification by binary search in generated range tables, and UTF-8 coding. */
+/* Unicode classification and NFC by binary search in generated tables, and UTF-8 coding. */
 #include "util/unicode.h"
+
+#include <stdlib.h>
 
 static int lamp__in_ranges(const lamp__unicode_range *r, size_t n, uint32_t cp) {
   size_t lo = 0, hi = n;
@@ -76,4 +78,134 @@ size_t lamp__utf8_encode(uint32_t cp, unsigned char *out) {
   out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
   out[3] = (unsigned char)(0x80 | (cp & 0x3F));
   return 4;
+}
+
+/* ---- NFC ------------------------------------------------------------------------------- */
+
+/* Hangul syllables decompose and compose by arithmetic (Unicode 3.12). */
+enum {
+  HANGUL_S = 0xAC00, HANGUL_L = 0x1100, HANGUL_V = 0x1161, HANGUL_T = 0x11A7,
+  HANGUL_LN = 19, HANGUL_VN = 21, HANGUL_TN = 28, HANGUL_N = HANGUL_VN * HANGUL_TN,
+  HANGUL_SN = HANGUL_LN * HANGUL_N
+};
+
+unsigned lamp__unicode_ccc(uint32_t cp) {
+  if (cp < 0x300) return 0;
+  size_t lo = 0, hi = lamp__unicode_classes_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const lamp__unicode_class_range *r = &lamp__unicode_classes[mid];
+    if (cp < r->lo) hi = mid;
+    else if (cp > r->hi) lo = mid + 1;
+    else return r->ccc;
+  }
+  return 0;
+}
+
+/* Appends the full canonical decomposition of cp to out; returns its length. */
+static size_t lamp__nfd_one(uint32_t cp, uint32_t *out) {
+  if (cp >= HANGUL_S && cp < HANGUL_S + HANGUL_SN) {
+    const uint32_t s = cp - HANGUL_S;
+    out[0] = HANGUL_L + s / HANGUL_N;
+    out[1] = HANGUL_V + s % HANGUL_N / HANGUL_TN;
+    if (s % HANGUL_TN == 0) return 2;
+    out[2] = HANGUL_T + s % HANGUL_TN;
+    return 3;
+  }
+  size_t lo = 0, hi = cp < 0xC0 ? 0 : lamp__unicode_decompositions_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const lamp__unicode_decomposition *d = &lamp__unicode_decompositions[mid];
+    if (cp < d->cp) hi = mid;
+    else if (cp > d->cp) lo = mid + 1;
+    else {
+      for (size_t i = 0; i < d->length; i++) out[i] = lamp__unicode_decomposed[d->at + i];
+      return d->length;
+    }
+  }
+  out[0] = cp;
+  return 1;
+}
+
+/* The primary composite of (a, b), or 0. */
+static uint32_t lamp__compose(uint32_t a, uint32_t b) {
+  if (a >= HANGUL_L && a < HANGUL_L + HANGUL_LN && b >= HANGUL_V && b < HANGUL_V + HANGUL_VN)
+    return HANGUL_S + ((a - HANGUL_L) * HANGUL_VN + (b - HANGUL_V)) * HANGUL_TN;
+  if (a >= HANGUL_S && a < HANGUL_S + HANGUL_SN && (a - HANGUL_S) % HANGUL_TN == 0 &&
+      b > HANGUL_T && b < HANGUL_T + HANGUL_TN)
+    return a + (b - HANGUL_T);
+  size_t lo = 0, hi = lamp__unicode_compositions_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const lamp__unicode_composition *c = &lamp__unicode_compositions[mid];
+    if (a < c->first || (a == c->first && b < c->second)) hi = mid;
+    else if (a > c->first || b > c->second) lo = mid + 1;
+    else return c->composite;
+  }
+  return 0;
+}
+
+size_t lamp__unicode_nfc(const uint32_t *in, size_t n, uint32_t *out) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t k = lamp__nfd_one(in[i], out + m);
+    /* canonical ordering: each new mark moves before the marks of a higher class */
+    for (size_t j = m; j < m + k; j++) {
+      const unsigned c = lamp__unicode_ccc(out[j]);
+      for (size_t p = j; c && p > 0 && lamp__unicode_ccc(out[p - 1]) > c; p--) {
+        const uint32_t x = out[p];
+        out[p] = out[p - 1];
+        out[p - 1] = x;
+      }
+    }
+    m += k;
+  }
+  if (m == 0) return 0;
+  /* canonical composition: a code point joins the last starter when nothing between them has
+   * its class or a higher one, or when it follows the starter directly */
+  size_t starter = 0, len = 1;
+  unsigned last = lamp__unicode_ccc(out[0]) ? 256 : 0; /* 256: no starter yet */
+  for (size_t i = 1; i < m; i++) {
+    const uint32_t c = out[i];
+    const unsigned cc = lamp__unicode_ccc(c);
+    const uint32_t comp = lamp__compose(out[starter], c);
+    if (comp && (last < cc || last == 0)) {
+      out[starter] = comp;
+      continue;
+    }
+    if (cc == 0) starter = len;
+    last = cc;
+    out[len++] = c;
+  }
+  return len;
+}
+
+int lamp__unicode_nfc_utf8(const unsigned char *s, size_t n, unsigned char **out,
+                           size_t *out_len) {
+  *out = NULL;
+  *out_len = 0;
+  uint32_t *cp = malloc((n + 1) * sizeof(uint32_t));
+  uint32_t *nfc = malloc((n + 1) * LAMP__UNICODE_NFD_MAX * sizeof(uint32_t));
+  unsigned char *u = malloc((n + 1) * LAMP__UNICODE_NFD_MAX * 4);
+  if (!cp || !nfc || !u) {
+    free(cp), free(nfc), free(u);
+    return -1;
+  }
+  size_t w = 0, k = 0;
+  for (size_t pos = 0, len; pos <= n; pos += len) {
+    const uint32_t c = pos < n ? lamp__utf8_decode(s + pos, n - pos, &len) : LAMP__UTF8_INVALID;
+    if (pos < n && c != LAMP__UTF8_INVALID) {
+      cp[k++] = c;
+      continue;
+    }
+    const size_t m = lamp__unicode_nfc(cp, k, nfc);
+    for (size_t i = 0; i < m; i++) w += lamp__utf8_encode(nfc[i], u + w);
+    k = 0;
+    if (pos == n) break;
+    u[w++] = s[pos];
+  }
+  free(cp), free(nfc);
+  *out = u;
+  *out_len = w;
+  return 0;
 }
