@@ -124,9 +124,10 @@ def main():
     w(table("lamp__unicode_numbers", ranges(category("N"))) + "\n\n")
     w("/* Canonical combining class not 0, or NFC_Quick_Check No or Maybe. */\n")
     w(table("lamp__unicode_nfc_unstable", ranges(nfc_unstable())) + "\n\n")
-    w("/* Nonzero canonical combining classes: ranges of one class. */\n")
-    w(rows("lamp__unicode_classes", "lamp__unicode_class_range",
-           [f"{{0x{lo:X}, 0x{hi:X}, {c}}}" for lo, hi, c in classes()], 4) + "\n\n")
+    w("/* Nonzero canonical combining classes: ranges of one class, and the class of each. */\n")
+    cls = classes()
+    w(table("lamp__unicode_class_ranges", [(lo, hi) for lo, hi, _ in cls]) + "\n")
+    w(rows("lamp__unicode_class_values", "uint8_t", [str(c) for _, _, c in cls], 16) + "\n\n")
     decomp = decompositions()
     assert max(len(d) for _, d in decomp) <= 4  # LAMP__UNICODE_NFD_MAX
     assert sum(len(d) for _, d in decomp) < 1 << 16  # lamp__unicode_decomposition.at

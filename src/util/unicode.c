@@ -3,15 +3,20 @@
 
 #include <stdlib.h>
 
-static int lamp__in_ranges(const lamp__unicode_range *r, size_t n, uint32_t cp) {
+/* The index of the range holding cp, or n. */
+static size_t lamp__range_of(const lamp__unicode_range *r, size_t n, uint32_t cp) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     if (cp < r[mid].lo) hi = mid;
     else if (cp > r[mid].hi) lo = mid + 1;
-    else return 1;
+    else return mid;
   }
-  return 0;
+  return n;
+}
+
+static int lamp__in_ranges(const lamp__unicode_range *r, size_t n, uint32_t cp) {
+  return lamp__range_of(r, n, cp) < n;
 }
 
 int lamp__unicode_is_letter(uint32_t cp) {
@@ -91,15 +96,9 @@ enum {
 
 unsigned lamp__unicode_ccc(uint32_t cp) {
   if (cp < 0x300) return 0;
-  size_t lo = 0, hi = lamp__unicode_classes_count;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    const lamp__unicode_class_range *r = &lamp__unicode_classes[mid];
-    if (cp < r->lo) hi = mid;
-    else if (cp > r->hi) lo = mid + 1;
-    else return r->ccc;
-  }
-  return 0;
+  const size_t n = lamp__unicode_class_ranges_count;
+  const size_t i = lamp__range_of(lamp__unicode_class_ranges, n, cp);
+  return i < n ? lamp__unicode_class_values[i] : 0;
 }
 
 /* Appends the full canonical decomposition of cp to out; returns its length. */
@@ -168,8 +167,9 @@ size_t lamp__unicode_nfc(const uint32_t *in, size_t n, uint32_t *out) {
   for (size_t i = 1; i < m; i++) {
     const uint32_t c = out[i];
     const unsigned cc = lamp__unicode_ccc(c);
-    const uint32_t comp = lamp__compose(out[starter], c);
-    if (comp && (last < cc || last == 0)) {
+    /* the table is searched only when nothing blocks the pair */
+    const uint32_t comp = last < cc || last == 0 ? lamp__compose(out[starter], c) : 0;
+    if (comp) {
       out[starter] = comp;
       continue;
     }

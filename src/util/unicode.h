@@ -9,11 +9,6 @@ typedef struct lamp__unicode_range {
   uint32_t lo, hi; /* inclusive */
 } lamp__unicode_range;
 
-typedef struct lamp__unicode_class_range {
-  uint32_t lo, hi; /* inclusive */
-  uint8_t ccc;     /* canonical combining class, not 0 */
-} lamp__unicode_class_range;
-
 typedef struct lamp__unicode_decomposition {
   uint32_t cp;
   uint16_t at;    /* first code point in lamp__unicode_decomposed */
@@ -34,8 +29,10 @@ extern const lamp__unicode_range lamp__unicode_numbers[];
 extern const size_t lamp__unicode_numbers_count;
 extern const lamp__unicode_range lamp__unicode_nfc_unstable[];
 extern const size_t lamp__unicode_nfc_unstable_count;
-extern const lamp__unicode_class_range lamp__unicode_classes[];
-extern const size_t lamp__unicode_classes_count;
+extern const lamp__unicode_range lamp__unicode_class_ranges[]; /* a class not 0 each */
+extern const size_t lamp__unicode_class_ranges_count;
+extern const uint8_t lamp__unicode_class_values[]; /* the class of each range */
+extern const size_t lamp__unicode_class_values_count;
 extern const lamp__unicode_decomposition lamp__unicode_decompositions[];
 extern const size_t lamp__unicode_decompositions_count;
 extern const uint32_t lamp__unicode_decomposed[];
