@@ -108,6 +108,8 @@ static void test_pool_forward_backward(void **state) {
     for (size_t s = 1; s <= 5; s++) check_pool(ctx, 2, ts[i], 5, s);
   check_pool(ctx, 1, 100, 70, 2);
   check_pool(ctx, 3, 31, 9, 4);
+  /* a window near 2^32, past T: one row of all T (the kernel's 32-bit sums must not wrap) */
+  check_pool(ctx, 2, 10, 5, 0xFFFFFFF8u);
 }
 
 static void test_pool_errors(void **state) {

@@ -1,8 +1,10 @@
 /* The engine through its public API (lamp/train.h) on the tiny random model of
  * tests/data/tiny.gguf: fit and hand-driven steps agree bit for bit, a resumed trainer reaches
- * the same parameters as one never stopped, cancellation checkpoints, a PEFT adapter scores as
+ * the same parameters as one never stopped, a checkpoint that does not fit the run is refused
+ * before it changes the trainer, cancellation checkpoints, a PEFT adapter scores as
  * the prompt it came from, scoring after a cached prompt matches scoring without the cache, a
- * custom CSV task trains and evaluates, metrics match hand counts,
+ * custom CSV task trains and evaluates, examples that do not fit a classifier are refused,
+ * metrics match hand counts,
  * and bad input gets a message naming its cause. Each test makes what it needs. */
 #include <math.h>
 #include <pthread.h>
@@ -771,6 +773,114 @@ static void test_damaged_checkpoints_are_refused(void **state) {
   lamp_classifier_release(c);
 }
 
+/* A checkpoint that does not fit this run is refused before it changes the trainer: a
+ * position its epochs cannot have, another training set, a bad tensor after good ones. */
+static void test_resume_checks_before_it_changes(void **state) {
+  env *e = *state;
+  lamp_classifier *c = make_classifier(e);
+  lamp_examples *train = NULL, *fewer = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 0, &train));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 48, &fewer));
+  lamp_trainer_options to;
+  small_options(e, &to, 6);
+  lamp_trainer *ran = NULL, *t = NULL, *other = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &ran));
+  for (int i = 0; i < 3; i++) {
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(ran));
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(ran, NULL));
+  }
+  char good[256], bad[256];
+  snprintf(good, sizeof(good), "%s/step3.safetensors", e->dir);
+  snprintf(bad, sizeof(bad), "%s/step3-bad.safetensors", e->dir);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(ran, good, NULL, NULL, 0));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &t));
+  size_t n0, n1;
+  float *before = saved(e, t, "before", "", &n0);
+  lamp_checkpoint *ck = NULL;
+  /* 64 examples in batches of 8: step 3 is epoch 0, batch 3 */
+  static const char *const position[][3] = {{"train.batch", "99", "batch 99"},
+                                            {"train.batch", "2", "batch 2"},
+                                            {"train.epoch", "1", "epoch 1 x 8 batches"}};
+  for (size_t i = 0; i < 3; i++) {
+    rewrite_checkpoint(e, good, bad, position[i][0], position[i][1], NULL);
+    LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+    expect_error(e, lamp_trainer_resume(t, ck), LAMP_ERR_FORMAT, position[i][2]);
+    lamp_checkpoint_release(ck);
+  }
+  /* the moments of U come after its value: neither may reach the trainer */
+  rewrite_checkpoint(e, good, bad, NULL, NULL, "adam.v.U");
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_trainer_resume(t, ck), LAMP_ERR_NUMERIC, "adam.v.U holds nan");
+  lamp_checkpoint_release(ck);
+  float *after = saved(e, t, "after", "", &n1);
+  assert_int_equal(n0, n1);
+  assert_memory_equal(before, after, n0 * sizeof(float));
+  lamp_trainer_state ts;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_get_state(t, &ts));
+  assert_int_equal(ts.step, 0);
+  /* 48 examples make 6 batches, so step 3 is a place their run has; the examples differ */
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, fewer, &other));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, good, &ck));
+  expect_error(e, lamp_trainer_resume(other, ck), LAMP_ERR_INVALID_ARGUMENT,
+               "resume needs the same training set");
+  /* the trainer refused all of these resumes the good checkpoint */
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_resume(t, ck));
+  lamp_checkpoint_release(ck);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_get_state(t, &ts));
+  assert_int_equal(ts.step, 3);
+  free(before);
+  free(after);
+  lamp_trainer_release(ran);
+  lamp_trainer_release(t);
+  lamp_trainer_release(other);
+  lamp_examples_release(train);
+  lamp_examples_release(fewer);
+  lamp_classifier_release(c);
+}
+
+/* Examples are checked against the classifier that scores or trains on them: longer than its
+ * max_tokens, or a label past its classes, is refused. */
+static void test_examples_must_fit_their_classifier(void **state) {
+  env *e = *state;
+  lamp_classifier *c = make_classifier(e), *shorter = NULL, *three = NULL;
+  const lamp_task *sst2 = NULL, *cb = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_task_find(e->ctx, "sst2", &sst2));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_task_find(e->ctx, "cb", &cb));
+  lamp_classifier_options co;
+  lamp_classifier_options_init(&co, sst2);
+  co.template_text = "{sentence} =";
+  co.words = " a| b";
+  co.max_tokens = 4;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_create(e->llm, &co, &shorter));
+  lamp_classifier_options_init(&co, cb);
+  co.template_text = "{premise} {hypothesis} =";
+  co.words = " a| b| c";
+  co.max_tokens = 40;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_create(e->llm, &co, &three));
+  lamp_examples *train = NULL, *third = NULL;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 8, &train));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_create(three, &third));
+  const int32_t ids[3] = {5, 6, 7};
+  LAMP_OK_OR_FAIL(e->ctx, lamp_examples_add_tokens(three, third, ids, 3, 2));
+  lamp_metrics m;
+  expect_error(e, lamp_classifier_evaluate(shorter, NULL, train, 0, NULL, NULL, &m),
+               LAMP_ERR_INVALID_ARGUMENT, "this classifier takes 4");
+  expect_error(e, lamp_classifier_evaluate(c, NULL, third, 0, NULL, NULL, &m),
+               LAMP_ERR_INVALID_ARGUMENT, "examples with label 2; this classifier has 2 classes");
+  lamp_trainer_options to;
+  small_options(e, &to, 2);
+  lamp_trainer *t = NULL;
+  expect_error(e, lamp_trainer_create(c, &to, third, &t), LAMP_ERR_INVALID_ARGUMENT,
+               "label 2");
+  assert_null(t);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_evaluate(three, NULL, third, 0, NULL, NULL, &m));
+  lamp_examples_release(train);
+  lamp_examples_release(third);
+  lamp_classifier_release(c);
+  lamp_classifier_release(shorter);
+  lamp_classifier_release(three);
+}
+
 static void test_metrics_match_hand_counts(void **state) {
   (void)state;
   /* gold/pred: tp 3, fn 1, fp 2, tn 4 for class 1 */
@@ -855,6 +965,8 @@ int main(void) {
       cmocka_unit_test(test_added_text_matches_the_file_path),
       cmocka_unit_test(test_accumulation_and_ranks_equal_one_batch),
       cmocka_unit_test(test_damaged_checkpoints_are_refused),
+      cmocka_unit_test(test_resume_checks_before_it_changes),
+      cmocka_unit_test(test_examples_must_fit_their_classifier),
       cmocka_unit_test(test_metrics_match_hand_counts),
       cmocka_unit_test(test_bad_input_names_its_cause),
   };

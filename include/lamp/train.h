@@ -123,7 +123,9 @@ LAMP_API size_t lamp_classifier_label_count(const lamp_classifier *cls);
 /* Class k's label word as given (e.g. " positive") and its length in tokens. */
 LAMP_API const char *lamp_classifier_word(const lamp_classifier *cls, size_t k, size_t *tokens);
 
-/* Tokenized examples: each rendered through the template and encoded once. */
+/* Tokenized examples: each rendered through the template and encoded once. A classifier
+ * scores or trains on examples made by another one only when they fit it (no more tokens than
+ * its max_tokens, labels within its classes, ids within the model's vocabulary). */
 typedef struct lamp_examples lamp_examples;
 
 /* Every example of a file in the task's format (`limit` 0 = all); errors name file:line. */
@@ -343,7 +345,9 @@ LAMP_API lamp_status lamp_checkpoint_check_options(lamp_checkpoint *ckpt,
                                                    const lamp_classifier_options *cls,
                                                    const lamp_trainer_options *trainer);
 /* Restores parameters, moments and position (step, epoch, batch) into a trainer made with the
- * checkpoint's options: the run continues bit for bit as if never stopped. */
+ * checkpoint's options: the run continues bit for bit as if never stopped. A position this
+ * run cannot have (LAMP_ERR_FORMAT), other training examples than the checkpoint's (count and
+ * hash, LAMP_ERR_INVALID_ARGUMENT) or a damaged tensor is refused before anything changes. */
 LAMP_API lamp_status lamp_trainer_resume(lamp_trainer *trainer, lamp_checkpoint *ckpt);
 /* A prompt holding the checkpoint's parameters, for evaluation and prediction. */
 LAMP_API lamp_status lamp_checkpoint_prompt(lamp_checkpoint *ckpt, const lamp_llm *llm,

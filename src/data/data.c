@@ -922,8 +922,17 @@ lamp_status lamp_data_epoch_order(const size_t *lengths, size_t n, size_t batch,
                                   size_t *n_batches) {
   if (!lengths || !order || !starts || !n_batches || !n || !batch)
     return LAMP_ERR_INVALID_ARGUMENT;
+  /* all the room first: a failure leaves order and starts untouched */
+  size_t most = n / batch + 1;
   size_t *tmp = malloc(n * sizeof(size_t));
-  if (!tmp) return LAMP_ERR_OUT_OF_MEMORY;
+  size_t *perm = malloc(most * sizeof(size_t));
+  size_t *bs = malloc((most + 1) * sizeof(size_t));
+  if (!tmp || !perm || !bs) {
+    free(tmp);
+    free(perm);
+    free(bs);
+    return LAMP_ERR_OUT_OF_MEMORY;
+  }
   uint64_t key = lamp__mix64(seed ^ lamp__mix64(epoch + 0x1234567ULL));
   for (size_t i = 0; i < n; i++) order[i] = i;
   lamp__shuffle(order, n, key);
@@ -934,14 +943,6 @@ lamp_status lamp_data_epoch_order(const size_t *lengths, size_t n, size_t batch,
     for (size_t s = 0; s < len; s += batch) starts[nb++] = b0 + s;
   }
   /* Shuffle whole batches: copy them out in a shuffled batch order. */
-  size_t *perm = malloc(nb * sizeof(size_t));
-  size_t *bs = malloc((nb + 1) * sizeof(size_t));
-  if (!perm || !bs) {
-    free(tmp);
-    free(perm);
-    free(bs);
-    return LAMP_ERR_OUT_OF_MEMORY;
-  }
   starts[nb] = n;
   memcpy(bs, starts, (nb + 1) * sizeof(size_t));
   for (size_t b = 0; b < nb; b++) perm[b] = b;

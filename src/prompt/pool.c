@@ -58,7 +58,9 @@ static size_t lamp__pool_local(size_t width) {
 
 static lamp_status lamp__pool_sizes(lamp_context *ctx, cl_kernel k, const lamp_tensor *big,
                                     size_t s) {
-  cl_uint v[4] = {(cl_uint)big->ne[0], (cl_uint)big->ne[1], (cl_uint)big->ne[2], (cl_uint)s};
+  /* a window past T pools as one of T does, and keeps the kernel's 32-bit sums from wrapping */
+  size_t w = s < big->ne[1] ? s : big->ne[1] ? big->ne[1] : 1;
+  cl_uint v[4] = {(cl_uint)big->ne[0], (cl_uint)big->ne[1], (cl_uint)big->ne[2], (cl_uint)w};
   for (cl_uint i = 0; i < 4; i++) LAMP__TRY(lamp__arg(ctx, k, 10 + i, sizeof(cl_uint), &v[i]));
   return LAMP_OK;
 }

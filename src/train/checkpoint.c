@@ -167,6 +167,21 @@ static int lamp__is_builtin(const lamp_task *t) {
          !strcmp(b->name, t->name) && !t->label_field == !b->label_field;
 }
 
+/* A hash of every example's label and ids, in order. */
+static uint64_t lamp__examples_hash(const lamp_examples *ex, uint64_t h) {
+  for (size_t i = 0; i < ex->n; i++) {
+    h = lamp__hash64(h, &ex->items[i].label, sizeof(ex->items[i].label));
+    h = lamp__hash64(h, ex->items[i].ids, ex->items[i].n * sizeof(int32_t));
+  }
+  return h;
+}
+
+/* The training set as a checkpoint records it: the count and the hash. */
+static void lamp__examples_identity(const lamp_examples *ex, char *out, size_t size) {
+  snprintf(out, size, "%zu %016llx", ex->n,
+           (unsigned long long)lamp__examples_hash(ex, LAMP__HASH_SEED));
+}
+
 /* Where parameter i's value and moments live on the device and on the host. */
 static lamp_status lamp__state_tensors(lamp_trainer *t, size_t i, lamp_tensor dev[3]) {
   dev[0] = dev[1] = dev[2] = t->params[i].value;
@@ -219,6 +234,9 @@ lamp_status lamp_trainer_save(lamp_trainer *t, const char *path, const char *con
     lamp__meta_put(&m, "train.epoch", "%llu", (unsigned long long)t->epoch);
     lamp__meta_put(&m, "train.batch", "%llu", (unsigned long long)t->batch_in_epoch);
     lamp__meta_put(&m, "train.adam_steps", "%llu", (unsigned long long)adam_steps);
+    char examples[64];
+    lamp__examples_identity(t->train, examples, sizeof(examples));
+    lamp__meta_put(&m, "train.examples", "%s", examples);
     lamp__meta_put(&m, "prompt.rows", "%zu", t->prompt_rows);
     lamp__meta_put(&m, "prompt.width", "%zu", t->opts.prompt.width);
     st = lamp__meta_run(ctx, &co, lamp__is_builtin(co.task), &t->opts, &m);
@@ -257,11 +275,7 @@ lamp_status lamp_trainer_fingerprint(lamp_trainer *t, uint64_t *out) {
     h = lamp__hash64(h, m.values[i], strlen(m.values[i]) + 1);
   }
   lamp__meta_free(&m);
-  const lamp_examples *ex = t->train;
-  for (size_t i = 0; i < ex->n && st == LAMP_OK; i++) {
-    h = lamp__hash64(h, &ex->items[i].label, sizeof(ex->items[i].label));
-    h = lamp__hash64(h, ex->items[i].ids, ex->items[i].n * sizeof(int32_t));
-  }
+  h = lamp__examples_hash(t->train, h);
   for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++) {
     float *v = malloc(t->param_len[i] * sizeof(float));
     st = v ? lamp_tensor_download(t->ctx, &t->params[i].value, v, t->param_len[i] * sizeof(float))
@@ -532,13 +546,14 @@ lamp_status lamp_checkpoint_check_options(lamp_checkpoint *c, const lamp_classif
 }
 
 /* Reads parameter i's value (j = 0) or moments (1, 2) from the checkpoint into `dev`. */
-static lamp_status lamp__read_param(lamp_checkpoint *c, const char *name, size_t j,
-                                    lamp_tensor *dev, float *host) {
+/* Reads tensor <pre[j]><name>, `numel` f32, into `host`: a missing tensor, another size and a
+ * value that is not finite are refused before anything reaches the device. */
+static lamp_status lamp__read_param(lamp_checkpoint *c, const char *name, size_t j, size_t numel,
+                                    float *host) {
   static const char *pre[3] = {"param.", "adam.m.", "adam.v."};
   char key[80];
   snprintf(key, sizeof(key), "%s%s", pre[j], name);
   const lamp_st_tensor *t = NULL;
-  size_t numel = lamp_tensor_numel(dev);
   lamp_status st = lamp_safetensors_find(c->st, key, &t);
   if (st != LAMP_OK)
     return lamp__fail(c->ctx, st, "%s: tensor %s is missing", c->path, key);
@@ -550,7 +565,7 @@ static lamp_status lamp__read_param(lamp_checkpoint *c, const char *name, size_t
     if (!isfinite(host[i]))
       return lamp__fail(c->ctx, LAMP_ERR_NUMERIC, "%s: tensor %s holds %g at element %zu: the "
                         "checkpoint is damaged", c->path, key, (double)host[i], i);
-  return lamp_tensor_upload(c->ctx, dev, host, t->size);
+  return LAMP_OK;
 }
 
 static lamp_status lamp__check_rows(lamp_checkpoint *c, size_t rows, size_t width) {
@@ -568,6 +583,30 @@ static lamp_status lamp__check_rows(lamp_checkpoint *c, size_t rows, size_t widt
   return LAMP_OK;
 }
 
+/* Where the checkpoint stands in its run must be a place this trainer's run has: a step within
+ * it, a batch within an epoch, and step = epoch x batches + batch (every epoch has the same
+ * number of batches). */
+static lamp_status lamp__check_position(lamp_checkpoint *c, const lamp_trainer *t, uint64_t step,
+                                        uint64_t epoch, uint64_t batch) {
+  if (step > t->total)
+    return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: step %llu is past the run's %llu",
+                      c->path, (unsigned long long)step, (unsigned long long)t->total);
+  if (batch > t->n_batches || epoch > step || epoch * t->n_batches + batch != step)
+    return lamp__fail(t->ctx, LAMP_ERR_FORMAT, "%s: step %llu is not epoch %llu x %zu batches + "
+                      "batch %llu: the checkpoint is damaged or its epochs had other batches",
+                      c->path, (unsigned long long)step, (unsigned long long)epoch, t->n_batches,
+                      (unsigned long long)batch);
+  const char *saved = lamp_checkpoint_get(c, "train.examples");
+  if (!saved) return LAMP_OK; /* written before lamp recorded the training set */
+  char have[64];
+  lamp__examples_identity(t->train, have, sizeof(have));
+  if (strcmp(saved, have))
+    return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: the run trained on examples '%s' "
+                      "(count, hash), these are '%s': resume needs the same training set",
+                      c->path, saved, have);
+  return LAMP_OK;
+}
+
 lamp_status lamp_trainer_resume(lamp_trainer *t, lamp_checkpoint *c) {
   if (!t || !c) return LAMP_ERR_INVALID_ARGUMENT;
   if (t->pending || t->step)
@@ -578,31 +617,32 @@ lamp_status lamp_trainer_resume(lamp_trainer *t, lamp_checkpoint *c) {
   LAMP__TRY(lamp__get_u64(c, "train.batch", &batch));
   LAMP__TRY(lamp__get_u64(c, "train.adam_steps", &adam));
   LAMP__TRY(lamp__check_rows(c, t->prompt_rows, t->opts.prompt.width));
-  size_t most = 0;
-  for (size_t i = 0; i < t->n_params; i++)
-    if (t->param_len[i] > most) most = t->param_len[i];
-  float *host = malloc(most * sizeof(float));
+  LAMP__TRY(lamp__check_position(c, t, step, epoch, batch));
+  /* every tensor is read and checked before the first upload, so a refused checkpoint leaves
+   * the trainer as it was */
+  size_t total = 0;
+  for (size_t i = 0; i < t->n_params; i++) total += 3 * t->param_len[i];
+  float *host = malloc((total ? total : 1) * sizeof(float));
   if (!host) return lamp__fail(t->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   lamp_status st = LAMP_OK;
+  size_t off = 0;
+  for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++)
+    for (size_t j = 0; j < 3 && st == LAMP_OK; j++, off += t->param_len[i])
+      st = lamp__read_param(c, t->params[i].name, j, t->param_len[i], host + off);
+  off = 0;
   for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++) {
     lamp_tensor dev[3];
     st = lamp__state_tensors(t, i, dev);
-    for (size_t j = 0; j < 3 && st == LAMP_OK; j++)
-      st = lamp__read_param(c, t->params[i].name, j, &dev[j], host);
+    for (size_t j = 0; j < 3 && st == LAMP_OK; j++, off += t->param_len[i])
+      st = lamp_tensor_upload(t->ctx, &dev[j], host + off, t->param_len[i] * sizeof(float));
   }
   free(host);
   LAMP__TRY(st);
   LAMP__TRY(lamp_adamw_set_step_count(t->opt, adam));
-  if (step > t->total)
-    return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: step %llu is past the run's %llu",
-                      c->path, (unsigned long long)step, (unsigned long long)t->total);
   t->step = step;
   t->epoch = epoch;
   t->batch_in_epoch = batch;
-  if (epoch != t->order_epoch) {
-    t->epoch = epoch;
-    t->order_epoch = (uint64_t)-1; /* the next step recomputes the epoch's order */
-  }
+  if (epoch != t->order_epoch) t->order_epoch = (uint64_t)-1; /* the next step orders the epoch */
   return LAMP_OK;
 }
 
@@ -623,8 +663,9 @@ lamp_status lamp_checkpoint_prompt(lamp_checkpoint *c, const lamp_llm *llm, lamp
   for (size_t i = 0; i < n && st == LAMP_OK; i++) {
     size_t len = lamp_tensor_numel(&params[i].value);
     float *host = malloc(len * sizeof(float));
-    st = host ? lamp__read_param(c, params[i].name, 0, &params[i].value, host)
+    st = host ? lamp__read_param(c, params[i].name, 0, len, host)
               : lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (st == LAMP_OK) st = lamp_tensor_upload(c->ctx, &params[i].value, host, len * sizeof(float));
     free(host);
   }
   if (st != LAMP_OK) {

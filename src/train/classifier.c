@@ -154,6 +154,7 @@ lamp_status lamp_classifier_create(lamp_llm *llm, const lamp_classifier_options 
   lamp_classifier *c = calloc(1, sizeof(*c));
   if (!c) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   c->llm = llm;
+  llm->classifiers++; /* lamp_classifier_release counts it off, on any path */
   c->ctx = ctx;
   c->max_tokens = o->max_tokens;
   c->eval_batch = o->eval_batch;
@@ -192,6 +193,7 @@ static void lamp__classifier_free_scratch(lamp_classifier *c) {
 
 void lamp_classifier_release(lamp_classifier *c) {
   if (!c) return;
+  c->llm->classifiers--;
   lamp_model_workspace_release(c->ws);
   for (size_t k = 0; k < LAMP_DATA_MAX_LABELS; k++) {
     free(c->words[k]);
@@ -257,29 +259,41 @@ lamp_status lamp__classifier_reserve(lamp_classifier *c, size_t prompt_rows, siz
   }
   lamp_model_workspace_release(c->ws);
   c->ws = NULL;
+  lamp__classifier_free_scratch(c);
+  LAMP__TRY(lamp__llm_check(c->llm));
   shape.batch = need_batch;
   shape.outputs = need_out;
-  LAMP__TRY(lamp_model_workspace_create(c->llm->model, &shape, &c->ws));
-  c->ws_batch = need_batch;
-  c->ws_tokens = need_tokens;
-  c->ws_outputs = need_out;
-  c->ws_prompt = prompt_rows;
-  c->ws_recompute = recompute;
+  /* the workspace and its scratch are kept only whole, so that a failure here leaves no shape
+   * that the next call would trust */
+  lamp_model_workspace *ws = NULL;
+  LAMP__TRY(lamp_model_workspace_create(c->llm->model, &shape, &ws));
+  lamp_status st = LAMP_OK;
   if (c->single) {
     int32_t ids[LAMP_DATA_MAX_LABELS];
     for (size_t k = 0; k < K; k++) ids[k] = c->words[k][0];
-    LAMP__TRY(lamp_model_set_labels(c->ws, K, ids));
+    st = lamp_model_set_labels(ws, K, ids);
   }
-  lamp__classifier_free_scratch(c);
   c->ids = malloc(need_batch * need_tokens * sizeof(int32_t));
   c->lengths = malloc(need_batch * sizeof(size_t));
   c->out_seq = malloc(need_out * sizeof(size_t));
   c->out_pos = malloc(need_out * sizeof(size_t));
   c->targets = malloc(need_out * sizeof(int32_t));
   c->host_out = malloc(need_out * (c->single ? K : 1) * sizeof(float));
-  if (!c->ids || !c->lengths || !c->out_seq || !c->out_pos || !c->targets || !c->host_out)
-    return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for batches of %zu",
-                      need_batch);
+  if (st == LAMP_OK &&
+      (!c->ids || !c->lengths || !c->out_seq || !c->out_pos || !c->targets || !c->host_out))
+    st = lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory for batches of %zu",
+                    need_batch);
+  if (st != LAMP_OK) {
+    lamp_model_workspace_release(ws);
+    lamp__classifier_free_scratch(c);
+    return st;
+  }
+  c->ws = ws;
+  c->ws_batch = need_batch;
+  c->ws_tokens = need_tokens;
+  c->ws_outputs = need_out;
+  c->ws_prompt = prompt_rows;
+  c->ws_recompute = recompute;
   return LAMP_OK;
 }
 
@@ -310,6 +324,32 @@ static lamp_status lamp__encode(lamp_classifier *c, const char *text, size_t len
   return LAMP_OK;
 }
 
+/* Counts item n, the one just filled in. */
+static void lamp__examples_note(lamp_examples *ex, const lamp__item *it) {
+  if (it->n > ex->longest) ex->longest = it->n;
+  if (it->label > ex->top_label) ex->top_label = it->label;
+  for (size_t i = 0; i < it->n; i++)
+    if (it->ids[i] > ex->top_id) ex->top_id = it->ids[i];
+  ex->tokens += it->n;
+  ex->n++;
+}
+
+lamp_status lamp__examples_fit(lamp_classifier *c, const lamp_examples *ex) {
+  if (ex->longest > c->max_tokens)
+    return lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "examples of up to %zu tokens; this "
+                      "classifier takes %zu (they were made by another classifier)", ex->longest,
+                      c->max_tokens);
+  if (ex->top_label >= (int32_t)c->n_labels)
+    return lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "examples with label %d; this "
+                      "classifier has %zu classes (they were made by another classifier)",
+                      (int)ex->top_label, c->n_labels);
+  if (ex->top_id >= 0 && (size_t)ex->top_id >= c->llm->config.n_vocab)
+    return lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "examples with token id %d; this "
+                      "model's vocabulary has %zu (they were made for another model)",
+                      (int)ex->top_id, c->llm->config.n_vocab);
+  return LAMP_OK;
+}
+
 /* Room for one more item. */
 static lamp_status lamp__examples_grow(lamp_classifier *c, lamp_examples *ex) {
   if (ex->n < ex->cap) return LAMP_OK;
@@ -334,8 +374,7 @@ static lamp_status lamp__examples_push(lamp_classifier *c, lamp_examples *ex,
   free(text);
   if (st != LAMP_OK) return st;
   it->label = e->label;
-  ex->n++;
-  ex->tokens += it->n;
+  lamp__examples_note(ex, it);
   return LAMP_OK;
 }
 
@@ -343,6 +382,7 @@ lamp_status lamp_examples_create(lamp_classifier *c, lamp_examples **out) {
   if (!c || !out) return LAMP_ERR_INVALID_ARGUMENT;
   if (!(*out = calloc(1, sizeof(**out))))
     return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  (*out)->top_label = (*out)->top_id = -1;
   return LAMP_OK;
 }
 
@@ -423,8 +463,8 @@ lamp_status lamp_examples_add_tokens(lamp_classifier *c, lamp_examples *ex, cons
   int32_t *copy = malloc(keep * sizeof(int32_t));
   if (!copy) return lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
   memcpy(copy, ids + (count - keep), keep * sizeof(int32_t));
-  ex->items[ex->n++] = (lamp__item){copy, keep, label};
-  ex->tokens += keep;
+  ex->items[ex->n] = (lamp__item){copy, keep, label};
+  lamp__examples_note(ex, &ex->items[ex->n]);
   return LAMP_OK;
 }
 
@@ -517,6 +557,7 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
                                       int32_t *pred, lamp_metrics *metrics,
                                       const lamp_reducer *red, int prompt_cache) {
   if (!c || !ex) return LAMP_ERR_INVALID_ARGUMENT;
+  LAMP__TRY(lamp__examples_fit(c, ex));
   size_t n = limit && limit < ex->n ? limit : ex->n, K = c->n_labels, E = c->eval_batch;
   if (metrics)
     for (size_t i = 0; i < n; i++)

@@ -196,25 +196,37 @@ lamp_status lamp__llm_plan(const lamp_llm *m, const lamp_model_shape *shape,
   return st;
 }
 
-lamp_status lamp__llm_set_weights(lamp_llm *m, lamp_model_weights weights) {
-  if (lamp_model_get_weights(m->model) == weights) return LAMP_OK;
-  lamp_context *ctx = m->ctx;
+static lamp_status lamp__llm_open(lamp_llm *m, lamp_model_weights weights, lamp_model **model) {
   const lamp_model_options o = {weights, NULL};
-  lamp_model *model = NULL;
-  lamp_status st;
+  if (lamp__llm_is_folder(m)) return lamp_model_create_safetensors_with(m->ctx, m->path, &o, model);
+  lamp_gguf *g = NULL;
+  lamp_status st = lamp_gguf_open(m->ctx, m->path, &g);
+  if (st == LAMP_OK) st = lamp_model_create_gguf_with(m->ctx, g, &o, model);
+  lamp_gguf_release(g);
+  return st;
+}
+
+lamp_status lamp__llm_set_weights(lamp_llm *m, lamp_model_weights weights) {
+  const lamp_model_weights was = lamp_model_get_weights(m->model);
+  if (was == weights) return LAMP_OK;
   /* the old weights go first: the point is that both do not fit */
   lamp_model_release(m->model);
   m->model = NULL;
-  if (lamp__llm_is_folder(m)) {
-    st = lamp_model_create_safetensors_with(ctx, m->path, &o, &model);
-  } else {
-    lamp_gguf *g = NULL;
-    st = lamp_gguf_open(ctx, m->path, &g);
-    if (st == LAMP_OK) st = lamp_model_create_gguf_with(ctx, g, &o, &model);
-    lamp_gguf_release(g);
+  lamp_status st = lamp__llm_open(m, weights, &m->model);
+  if (st != LAMP_OK) {
+    /* keep the error of the reload, and the model as it was if it loads again */
+    char why[512];
+    snprintf(why, sizeof(why), "%s", lamp_context_error(m->ctx));
+    if (lamp__llm_open(m, was, &m->model) != LAMP_OK) m->model = NULL;
+    lamp__fail(m->ctx, st, "%s", why);
   }
-  m->model = model;
   return st;
+}
+
+lamp_status lamp__llm_check(const lamp_llm *m) {
+  if (m->model) return LAMP_OK;
+  return lamp__fail(m->ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: the model's weights are gone (a "
+                    "reload failed and so did loading them again): load the model anew", m->path);
 }
 
 lamp_model_weights lamp_llm_requested_weights(const lamp_llm *m) {

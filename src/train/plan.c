@@ -42,12 +42,15 @@ static void lamp__plan_text(const lamp_trainer_plan *p, char *out, size_t size) 
 lamp_status lamp__trainer_fit(lamp_classifier *cls, const lamp_trainer_options *o) {
   lamp_context *ctx = cls->ctx;
   lamp_llm *llm = cls->llm;
+  LAMP__TRY(lamp__llm_check(llm));
   const lamp_model_weights now = lamp_model_get_weights(llm->model);
   lamp_trainer_plan plan;
   LAMP__TRY(lamp_trainer_plan_make(cls, o, now, &plan));
   if (plan.fits) return LAMP_OK;
   lamp_trainer_plan stored;
-  if (now == LAMP_MODEL_WEIGHTS_F32 && llm->requested == LAMP_MODEL_WEIGHTS_AUTO) {
+  /* a reload frees the f32 model, so it is done only while this classifier is its one user */
+  const int shared = llm->classifiers > 1;
+  if (now == LAMP_MODEL_WEIGHTS_F32 && llm->requested == LAMP_MODEL_WEIGHTS_AUTO && !shared) {
     LAMP__TRY(lamp_trainer_plan_make(cls, o, LAMP_MODEL_WEIGHTS_STORED, &stored));
     if (stored.fits) {
       /* the classifier's workspace belongs to the f32 model */
@@ -78,10 +81,15 @@ lamp_status lamp__trainer_fit(lamp_classifier *cls, const lamp_trainer_options *
     }
   lamp__plan_text(&plan, line, sizeof(line));
   return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "trainer: %s does not fit the device (%s of "
-                    "global memory, buffers up to %s; the largest planned is %s)%s%s", line,
+                    "global memory, buffers up to %s; the largest planned is %s)%s%s%s", line,
                     lamp__bytes_text(plan.model.device_global, have, sizeof(have)),
                     lamp__bytes_text(plan.model.device_max_alloc, big, sizeof(big)),
                     lamp__bytes_text(plan.model.largest_buffer, largest, sizeof(largest)),
                     used ? "; it fits with " : "; nor with recomputation or stored weights: "
-                    "use a smaller batch or shorter texts", alt);
+                    "use a smaller batch or shorter texts", alt,
+                    shared && now == LAMP_MODEL_WEIGHTS_F32 &&
+                            llm->requested == LAMP_MODEL_WEIGHTS_AUTO
+                        ? " (not reloaded as stored by itself: other classifiers use the model; "
+                          "load it with LAMP_MODEL_WEIGHTS_STORED)"
+                        : "");
 }

@@ -13,6 +13,8 @@ struct lamp_llm {
   lamp_context *ctx;
   lamp_model *model;
   lamp_model_weights requested; /* as asked at load: AUTO may change to STORED at plan time */
+  size_t classifiers;           /* made on it and not released: a reload would pull the model
+                                   from under all but one */
   lamp_tokenizer *tok;
   lamp_model_config config;
   size_t n_ctx;
@@ -26,10 +28,16 @@ typedef struct lamp__item {
   int32_t label;
 } lamp__item;
 
+/* Examples belong to no classifier: what they hold is kept in bounds (the longest item, the
+ * highest label and id) so that a classifier can check it can score them. */
 struct lamp_examples {
   lamp__item *items;
   size_t n, cap, tokens;
+  size_t longest;
+  int32_t top_label, top_id;
 };
+
+lamp_status lamp__examples_fit(lamp_classifier *c, const lamp_examples *ex);
 
 /* Room for a custom task's strings: a copy owned by whoever holds the lamp_task. */
 typedef struct lamp__task_copy {
@@ -92,6 +100,8 @@ lamp_status lamp__llm_plan(const lamp_llm *llm, const lamp_model_shape *shape,
 /* Reloads the model's weights in mode `weights` (F32 or STORED); nothing may hold a workspace
  * of the old model. */
 lamp_status lamp__llm_set_weights(lamp_llm *llm, lamp_model_weights weights);
+/* LAMP_OK while the llm holds a model (a failed reload can leave it none). */
+lamp_status lamp__llm_check(const lamp_llm *llm);
 
 /* The workspace shape lamp__classifier_reserve asks for. */
 void lamp__classifier_shape(const lamp_classifier *c, size_t prompt_rows, size_t batch,

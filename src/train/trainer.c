@@ -33,7 +33,7 @@ static lamp_status lamp__trainer_order(lamp_trainer *t, uint64_t epoch) {
   lamp_status st = lamp_data_epoch_order(lengths, ex->n, t->global, t->opts.prompt.seed, epoch,
                                          t->order, t->starts, &t->n_batches);
   free(lengths);
-  t->order_epoch = epoch;
+  if (st == LAMP_OK) t->order_epoch = epoch;
   if (st != LAMP_OK)
     return lamp__fail(t->ctx, st, "ordering the examples of epoch %llu%s",
                       (unsigned long long)epoch,
@@ -50,6 +50,7 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
   if (!o->steps && !o->epochs)
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: steps or epochs must be positive");
   if (!train->n) return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: no training examples");
+  LAMP__TRY(lamp__examples_fit(cls, train));
   for (size_t i = 0; i < train->n; i++)
     if (train->items[i].label < 0)
       return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: training example %zu has no "
