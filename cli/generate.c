@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "context.h"
 #include "lamp/lamp.h"
 #include "lamp/train.h"
 
@@ -501,7 +502,7 @@ int lamp_cli_generate(int argc, char **argv) {
 done:
   lamp_prompt_release(g.prompt);
   lamp_llm_release(g.llm);
-  lamp_context_release(g.ctx);
+  lamp_cli_context_release(g.ctx);
   free(o.text);
   return rc;
 }

@@ -8,6 +8,7 @@
 #include "lamp/lamp.h"
 #include "tune.h"
 
+#include "context.h"
 #include "bench.h"
 #include "generate.h"
 #include "plan.h"
@@ -205,7 +206,7 @@ done:
   free(a);
   free(b);
   free(c);
-  lamp_context_release(ctx);
+  lamp_cli_context_release(ctx);
   return rc;
 }
 

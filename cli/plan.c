@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "help.h"
+#include "context.h"
 
 #define PLAN_DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -132,6 +133,6 @@ int lamp_cli_plan(int argc, char **argv) {
     plan_table(stdout, p, none);
   }
   lamp_gguf_release(g);
-  lamp_context_release(ctx);
+  lamp_cli_context_release(ctx);
   return rc;
 }

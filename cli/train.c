@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "context.h"
 #include "ranks.h"
 #include "plan.h"
 #include "train_internal.h"
@@ -206,7 +207,7 @@ typedef struct tr_session {
 static void tr_session_close(tr_session *s) {
   lamp_classifier_release(s->cls);
   lamp_llm_release(s->llm);
-  lamp_context_release(s->ctx);
+  lamp_cli_context_release(s->ctx);
   memset(s, 0, sizeof(*s));
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "help.h"
+#include "context.h"
 #include "lamp/lamp.h"
 
 extern char **environ;
@@ -186,7 +187,7 @@ int lamp_cli_tune_eval(int argc, char **argv) {
   st = lamp_tune_measure(ctx, configs, n_configs, shapes, n_shapes, seconds);
   if (st != LAMP_OK) {
     fprintf(stderr, "lamp tune-eval: %s: %s\n", lamp_status_name(st), lamp_context_error(ctx));
-    lamp_context_release(ctx);
+    lamp_cli_context_release(ctx);
     return 1;
   }
   for (size_t c = 0; c < n_configs; c++) {
@@ -194,7 +195,7 @@ int lamp_cli_tune_eval(int argc, char **argv) {
     for (size_t i = 0; i < n_shapes; i++) printf(" %.9f", seconds[c * n_shapes + i]);
     printf("\n");
   }
-  lamp_context_release(ctx);
+  lamp_cli_context_release(ctx);
   return 0;
 }
 
@@ -264,7 +265,7 @@ int lamp_cli_tune(int argc, char **argv) {
   st = lamp_tune_gemm(ctx, &o, &r);
   if (st != LAMP_OK) {
     fprintf(stderr, "lamp tune: %s: %s\n", lamp_status_name(st), lamp_context_error(ctx));
-    lamp_context_release(ctx);
+    lamp_cli_context_release(ctx);
     return 1;
   }
   const char *baseline = r.baseline == 2 ? "lamp's built-in result" : "CLBlast's own parameters";
@@ -285,6 +286,6 @@ int lamp_cli_tune(int argc, char **argv) {
     printf("nothing faster than the baseline: kept %s, nothing stored%s%s\n", baseline,
            r.removed_previous ? "; removed the result stored before, " : "",
            r.removed_previous ? r.path : "");
-  lamp_context_release(ctx);
+  lamp_cli_context_release(ctx);
   return 0;
 }

@@ -322,10 +322,6 @@ lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device, cl_comman
 void lamp_context_release(lamp_context *ctx) {
   if (!ctx) return;
   if (ctx->queue) clFinish(ctx->queue);
-  if (ctx->profile_on && ctx->queue) {
-    lamp__profile_flush(ctx);
-    lamp_profile_print(ctx, stderr);
-  }
   lamp__profile_free(ctx);
   for (size_t i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
   free(ctx->kernels);

@@ -82,8 +82,8 @@ LAMP_API lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device,
                                         cl_command_queue queue, const lamp_context_options *options,
                                         lamp_context **out, char *error, size_t error_size);
 
-/* Waits for queued work, prints the profile table to stderr when profiling is on, and releases
- * everything the context holds. NULL is accepted.
+/* Waits for queued work and releases everything the context holds; the profile table, when
+ * profiling is on, is the caller's to read or print first (lamp/profile.h). NULL is accepted.
  *
  * CLBlast keeps its compiled kernels in a process-wide cache whose programs hold their OpenCL
  * context alive. Releasing a context that lamp_context_create made clears that cache
