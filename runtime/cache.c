@@ -96,6 +96,16 @@ lamp_status lamp__write_file_atomic(lamp_context *ctx, const char *path, const v
     unlink(tmp);
     return lamp__fail(ctx, LAMP_ERR_IO, "renaming %s to %s failed: %s", tmp, path, strerror(e));
   }
+  /* the rename is durable only once the folder's entry is on disk */
+  const char *folder = slash == dir ? "/" : slash ? dir : ".";
+  int dfd = open(folder, O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    int bad = fsync(dfd) != 0 && errno != EINVAL && errno != EROFS ? errno : 0;
+    close(dfd);
+    if (bad)
+      return lamp__fail(ctx, LAMP_ERR_IO, "flushing folder %s after writing %s failed: %s",
+                        folder, path, strerror(bad));
+  }
   return LAMP_OK;
 }
 

@@ -79,6 +79,12 @@ static void small_options(env *e, lamp_trainer_options *to, uint64_t steps) {
   to->adamw.lr = 0.05f;
 }
 
+/* `got` is `want`, and the context's message holds `text`. */
+static void expect_error(env *e, lamp_status got, lamp_status want, const char *text) {
+  assert_int_equal(got, want);
+  if (!strstr(lamp_context_error(e->ctx), text))
+    fail_msg("expected \"%s\" in \"%s\"", text, lamp_context_error(e->ctx));
+}
 
 /* The trainer's tensors whose names start with `prefix` ("param." for the prompt's values, ""
  * for values and AdamW moments), through a checkpoint named `name`. */
@@ -450,6 +456,15 @@ static void test_custom_csv_task_trains_and_evaluates(void **state) {
   lamp_prompt *p = NULL;
   LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_create(e->llm, &back, &c2));
   LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_prompt(ck, e->llm, &p));
+  /* resume compares the custom task's layout as well as the run options */
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_check_options(ck, &co, &to));
+  lamp_task swapped = t;
+  swapped.labels[0] = "good";
+  swapped.labels[1] = "bad";
+  lamp_classifier_options co2 = co;
+  co2.task = &swapped;
+  expect_error(e, lamp_checkpoint_check_options(ck, &co2, &to), LAMP_ERR_INVALID_ARGUMENT,
+               "the task's labels cannot change on resume (checkpoint: 'bad|good'");
   lamp_checkpoint_release(ck);
   LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c2, path, 0, &ex2));
   lamp_metrics m2;
@@ -675,12 +690,6 @@ static void test_accumulation_and_ranks_equal_one_batch(void **state) {
     lamp_examples_release(train);
     lamp_classifier_release(c);
   }
-}
-
-static void expect_error(env *e, lamp_status got, lamp_status want, const char *text) {
-  assert_int_equal(got, want);
-  if (!strstr(lamp_context_error(e->ctx), text))
-    fail_msg("expected \"%s\" in \"%s\"", text, lamp_context_error(e->ctx));
 }
 
 /* Rewrites checkpoint `from` into `to` through lamp's writer, with metadata key `key` set to
@@ -945,6 +954,16 @@ static void test_bad_input_names_its_cause(void **state) {
   to.warmup = 10;
   expect_error(e, lamp_trainer_create(c, &to, ex, &t), LAMP_ERR_INVALID_ARGUMENT,
                "the schedule needs warm-up (10) below the step count (4)");
+  assert_null(t);
+  /* options as a damaged checkpoint could carry them: the global batch would wrap */
+  to.warmup = 2;
+  to.batch = SIZE_MAX / 2;
+  to.accumulate = 4;
+  expect_error(e, lamp_trainer_create(c, &to, ex, &t), LAMP_ERR_INVALID_ARGUMENT, "overflows");
+  to.batch = 8;
+  to.accumulate = 1;
+  to.epochs = UINT64_MAX / 2;
+  expect_error(e, lamp_trainer_create(c, &to, ex, &t), LAMP_ERR_INVALID_ARGUMENT, "overflows");
   assert_null(t);
   lamp_checkpoint *ck = NULL;
   expect_error(e, lamp_checkpoint_open(e->ctx, bad, &ck), LAMP_ERR_FORMAT, "bad.tsv");

@@ -104,8 +104,11 @@ static lamp_status lamp__meta_run(lamp_context *ctx, const lamp_classifier_optio
   const lamp_task *t = co->task;
   /* the effective template and words, so that a default and its explicit value compare equal */
   char words[1024];
-  if (co->words) snprintf(words, sizeof(words), "%s", co->words);
-  else if (lamp__join(t->words, t->n_labels, words, sizeof(words)))
+  if (co->words) {
+    if (snprintf(words, sizeof(words), "%s", co->words) >= (int)sizeof(words))
+      return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "checkpoint: the label words are longer "
+                        "than %zu bytes", sizeof(words) - 1);
+  } else if (lamp__join(t->words, t->n_labels, words, sizeof(words)))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "checkpoint: a label word holds '|'");
   lamp__meta_put(m, "run.task", "%s", t->name);
   lamp__meta_put(m, "run.template", "%s", co->template_text ? co->template_text : t->template_text);
@@ -144,7 +147,7 @@ static lamp_status lamp__meta_run(lamp_context *ctx, const lamp_classifier_optio
     if (lamp__join(t->fields, t->n_fields, buf, sizeof(buf)))
       return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "checkpoint: a field name holds '|'");
     lamp__meta_put(m, "task.fields", "%s", buf);
-    char cols[256] = "";
+    char cols[LAMP_DATA_MAX_FIELDS * 12 + 1] = ""; /* each "|%d" of an int fits 12 bytes */
     for (size_t f = 0; f < t->n_fields; f++)
       snprintf(cols + strlen(cols), sizeof(cols) - strlen(cols), "%s%d", f ? "|" : "", t->columns[f]);
     lamp__meta_put(m, "task.field-columns", "%s", cols);
@@ -158,13 +161,26 @@ static lamp_status lamp__meta_run(lamp_context *ctx, const lamp_classifier_optio
   return m->oom ? lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory") : LAMP_OK;
 }
 
+static int lamp__same_text(const char *a, const char *b) {
+  return a == b || (a && b && !strcmp(a, b));
+}
+
+/* A task is saved by name only when it is the built-in one in every part that reads a file or
+ * scores it; the same name with anything else is saved whole, as a custom task. */
 static int lamp__is_builtin(const lamp_task *t) {
   const lamp_task *b = NULL;
   if (lamp_task_find(NULL, t->name, &b) != LAMP_OK) return 0; /* not an error: a custom task */
-  /* the same name with another layout is a custom task too */
-  return b->format == t->format && b->n_fields == t->n_fields && b->n_labels == t->n_labels &&
-         b->label_column == t->label_column && b->n_columns == t->n_columns &&
-         !strcmp(b->name, t->name) && !t->label_field == !b->label_field;
+  if (strcmp(b->name, t->name) || b->format != t->format || !b->header != !t->header ||
+      b->n_columns != t->n_columns || b->n_fields != t->n_fields || b->n_labels != t->n_labels ||
+      b->label_column != t->label_column || b->metric != t->metric ||
+      !lamp__same_text(b->label_field ? b->label_field : "label",
+                       t->label_field ? t->label_field : "label"))
+    return 0;
+  for (size_t f = 0; f < t->n_fields; f++)
+    if (b->columns[f] != t->columns[f] || !lamp__same_text(b->fields[f], t->fields[f])) return 0;
+  for (size_t k = 0; k < t->n_labels; k++)
+    if (!lamp__same_text(b->labels[k], t->labels[k])) return 0;
+  return 1;
 }
 
 /* A hash of every example's label and ids, in order. */
@@ -534,18 +550,25 @@ lamp_status lamp_checkpoint_check_options(lamp_checkpoint *c, const lamp_classif
     stored_ranks.size = (size_t)r;
   }
   st.reducer = &stored_ranks;
-  lamp_status s = lamp__meta_run(c->ctx, &sc, 1, &st, &a);
-  if (s == LAMP_OK) s = lamp__meta_run(c->ctx, co, 1, to, &b);
-  for (size_t i = 0; s == LAMP_OK && i < a.n && i < b.n; i++)
-    if (strcmp(a.values[i], b.values[i]))
-      s = lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "run option %s cannot change on resume "
-                     "(checkpoint: '%s', given: '%s')", a.keys[i] + 4, a.values[i], b.values[i]);
+  /* a custom task's layout is compared too (task.* after run.*) */
+  lamp_status s = lamp__meta_run(c->ctx, &sc, lamp__is_builtin(sc.task), &st, &a);
+  if (s == LAMP_OK) s = lamp__meta_run(c->ctx, co, lamp__is_builtin(co->task), to, &b);
+  if (s == LAMP_OK && a.n != b.n)
+    s = lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "the task cannot change on resume: the "
+                   "checkpoint's %s is %s, the one given %s", sc.task->name,
+                   a.n > b.n ? "custom" : "built in", a.n > b.n ? "built in" : "custom");
+  for (size_t i = 0; s == LAMP_OK && i < a.n; i++)
+    if (strcmp(a.keys[i], b.keys[i]) || strcmp(a.values[i], b.values[i])) {
+      const int run = !strncmp(a.keys[i], "run.", 4);
+      s = lamp__fail(c->ctx, LAMP_ERR_INVALID_ARGUMENT, "%s %s cannot change on resume "
+                     "(checkpoint: '%s', given: '%s')", run ? "run option" : "the task's",
+                     a.keys[i] + (run ? 4 : 5), a.values[i], b.values[i]);
+    }
   lamp__meta_free(&a);
   lamp__meta_free(&b);
   return s;
 }
 
-/* Reads parameter i's value (j = 0) or moments (1, 2) from the checkpoint into `dev`. */
 /* Reads tensor <pre[j]><name>, `numel` f32, into `host`: a missing tensor, another size and a
  * value that is not finite are refused before anything reaches the device. */
 static lamp_status lamp__read_param(lamp_checkpoint *c, const char *name, size_t j, size_t numel,

@@ -59,6 +59,13 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
   if (red && (!red->sum || !red->size || red->rank >= red->size))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: the reducer needs a sum function "
                       "and rank < size (rank %zu of %zu)", red->rank, red->size);
+  /* the products below come from options a checkpoint may carry: none may wrap */
+  const size_t acc = o->accumulate ? o->accumulate : 1, n_ranks = red ? red->size : 1;
+  if (acc > SIZE_MAX / o->batch || n_ranks > SIZE_MAX / (o->batch * acc) ||
+      (o->epochs && o->epochs > UINT64_MAX / (train->n / (o->batch * acc * n_ranks) + 1)))
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: a global batch of %zu x %zu "
+                      "accumulated x %zu ranks over %zu examples for %llu epochs overflows",
+                      o->batch, acc, n_ranks, train->n, (unsigned long long)o->epochs);
   LAMP__TRY(lamp__trainer_fit(cls, o));
   lamp_trainer *t = calloc(1, sizeof(*t));
   if (!t) return lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
