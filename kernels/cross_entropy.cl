@@ -19,7 +19,7 @@ __kernel void cross_entropy_forward(__global float *loss, ulong loss_off, __glob
     if (v > m) {
       s = s * exp(m - v) + 1.0f;
       m = v;
-    } else {
+    } else if (v != -INFINITY) { /* a masked logit adds nothing; exp(-inf - -inf) is NaN */
       s += exp(v - m);
     }
   }

@@ -150,7 +150,7 @@ static void check_grad(lamp_context *ctx, lamp_model *model, const ref_arch *r, 
   double loss = 0;
   for (size_t i = 0; i < r->m; i++) loss += losses[i] / (double)r->m;
   double loss_err = fabs(loss - r->loss) / fabs(r->loss);
-  if (loss_err > LOSS_TOL) fail_msg("%s: loss %.9g, reference %.9g", what, loss, r->loss);
+  if (!(loss_err <= LOSS_TOL)) fail_msg("%s: loss %.9g, reference %.9g", what, loss, r->loss);
   double scale = 0, worst = 0;
   for (size_t i = 0; i < r->p * r->c; i++) scale = fmax(scale, fabs(r->grad[i]));
   assert_true(scale > 0);

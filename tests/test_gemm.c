@@ -53,7 +53,7 @@ static void check_gemm_by(lamp_context *ctx, lamp__gemm_fn gemm, int ta, int tb,
 
   ref_gemm(ta, tb, m, n, k, alpha, a + off_a, lda, b + off_b, ldb, beta, want + off_c, ldc);
   double err = ref_max_rel_error(got, want, nc);
-  if (err > 1e-5)
+  if (!(err <= 1e-5))
     fail_msg("gemm ta=%d tb=%d m=%zu n=%zu k=%zu: max relative error %.3e", ta, tb, m, n, k, err);
   lamp_tensor_release(&ba);
   lamp_tensor_release(&bb);
@@ -174,7 +174,7 @@ static void test_gemm_batched(void **state) {
           ref_gemm(ta, tb, m, n, k, 1.5, a + i * sa, a_cols, b + (shared_b ? 0 : i * sb), b_cols,
                    0.25, want + i * sc, n);
         double err = ref_max_rel_error(got, want, nc);
-        if (err > 1e-5)
+        if (!(err <= 1e-5))
           fail_msg("batched gemm ta=%d tb=%d shared_b=%d: error %.3e", ta, tb, shared_b, err);
         lamp_tensor_release(&ba);
         lamp_tensor_release(&bb);

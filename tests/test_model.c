@@ -143,7 +143,7 @@ static void check_logits(lamp_context *ctx, lamp_model_workspace *ws, const tiny
   ref_llama_batch bt = ref_batch(prompt, prompt_rows, labels);
   ref_llama_forward(&m->cfg, w, &bt, want);
   double err = ref_llama_rel_error(got, want, M * width);
-  if (err > TOL) fail_msg("%s: logits max relative error %.3e", what, err);
+  if (!(err <= TOL)) fail_msg("%s: logits max relative error %.3e", what, err);
   free(got);
   free(want);
 }
@@ -228,7 +228,7 @@ static void test_backward(void **state) {
         fail_msg("labels=%d recompute=%d: loss %.7f, reference %.7f", labels, rc, mean,
                  want_loss);
       double err = ref_llama_rel_error(got, grad, P * C);
-      if (err > TOL)
+      if (!(err <= TOL))
         fail_msg("labels=%d recompute=%d: prompt gradient max relative error %.3e", labels, rc,
                  err);
       free(losses), free(got);
@@ -440,7 +440,7 @@ static void test_stored(void **state) {
       LAMP_OK_OR_FAIL(ctx, lamp_model_prompt_grad(ws, &gt));
       float *got = download(ctx, &gt);
       double err = ref_llama_rel_error(got, grad, P * C);
-      if (err > TOL)
+      if (!(err <= TOL))
         fail_msg("mode %d recompute %d: prompt gradient max relative error %.3e", mode, rc, err);
       free(got);
       if (!rc) logits[mode] = download(ctx, &lt);
@@ -460,7 +460,7 @@ static void test_stored(void **state) {
     double *wide_row = malloc(V * sizeof(double));
     for (size_t i = 0; i < V; i++) wide_row[i] = logits[mode][i];
     double cache_err = ref_llama_rel_error(cached, wide_row, V);
-    if (cache_err > TOL) fail_msg("mode %d: cached logits max relative error %.3e", mode, cache_err);
+    if (!(cache_err <= TOL)) fail_msg("mode %d: cached logits max relative error %.3e", mode, cache_err);
     free(cached), free(wide_row);
     lamp_tensor_release(&pt);
     lamp_model_cache_release(cache);
@@ -470,7 +470,7 @@ static void test_stored(void **state) {
   double *wide = malloc(M * V * sizeof(double));
   for (size_t i = 0; i < M * V; i++) wide[i] = logits[0][i];
   double err = ref_llama_rel_error(logits[1], wide, M * V);
-  if (err > 1e-5) fail_msg("stored against f32 logits: max relative error %.3e", err);
+  if (!(err <= 1e-5)) fail_msg("stored against f32 logits: max relative error %.3e", err);
   assert_true(bytes[1] < bytes[0]);
   /* AUTO with room for everything keeps f32 */
   lamp_model_options autom = {LAMP_MODEL_WEIGHTS_AUTO, NULL};

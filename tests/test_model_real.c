@@ -129,7 +129,7 @@ static double check_top5(const ref_case *rc, int c, const float *z, size_t V) {
     int32_t want = rc->top_id[k];
     double err = fabs(z[want] - rc->top_logit[k]) / scale;
     if (err > worst) worst = err;
-    if (err > LOGIT_TOL)
+    if (!(err <= LOGIT_TOL))
       fail_msg("case %d: logit of token %d is %.6f, reference %.6f (error %.2e of the row's "
                "scale %.2f)", c, want, z[want], rc->top_logit[k], err, scale);
     /* ids in order, except between reference logits closer than the tolerance */

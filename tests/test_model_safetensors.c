@@ -281,7 +281,7 @@ static void check_folder(lamp_context *ctx, const tmpdir *d, const tiny *m, int 
   assert_non_null(want);
   ref_llama_forward(&rc, &w, &bt, want);
   double err = ref_llama_rel_error(got, want, B * V);
-  if (err > TOL) fail_msg("%s: logits max relative error %.3e against the reference", what, err);
+  if (!(err <= TOL)) fail_msg("%s: logits max relative error %.3e against the reference", what, err);
 
   lamp_model_config direct = {L, C, H, KV, 0, F, V, 10000.0f, 1e-5f, tied, 0,
                               LAMP_MODEL_ARCH_LLAMA, 0, 0, 0, 0, 0, 0, 0};

@@ -288,7 +288,7 @@ static void test_adamw_resume_is_exact(void **state) {
 static void expect_factor(const lamp_lr_schedule *s, uint64_t step, double want, double tol) {
   float f = -1;
   LAMP_OK_OR_FAIL(NULL, lamp_lr_schedule_factor(s, step, &f));
-  if (fabs(f - want) > tol)
+  if (!(fabs(f - want) <= tol))
     fail_msg("schedule %d, step %llu: factor %.8g, want %.8g", (int)s->decay,
              (unsigned long long)step, f, want);
 }

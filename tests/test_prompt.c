@@ -117,7 +117,7 @@ static void test_forward_grid(void **state) {
               continue;
             }
             double err = check_forward(ctx, m, l, d, r, s);
-            if (err > 1e-5)
+            if (!(err <= 1e-5))
               fail_msg("forward %s l=%zu d=%zu r=%zu s=%zu: max relative error %.3e",
                        lamp_prompt_method_name(m), l, d, r, s, err);
             if (err > worst) worst = err;
@@ -222,7 +222,7 @@ static void check_backward(lamp_context *ctx, lamp_prompt_method m, size_t l, si
     /* compare the accumulated part only, so the test sees errors at the gradient's scale */
     for (size_t j = 0; j < len; j++) got[j] -= g0[at + j];
     double err = max_rel_error_d(got, want + at, len);
-    if (err > 1e-4)
+    if (!(err <= 1e-4))
       fail_msg("backward %s l=%zu d=%zu r=%zu s=%zu, d%s: max relative error %.3e",
                lamp_prompt_method_name(m), l, d, r, s, params[i].name, err);
     at += len;

@@ -181,7 +181,7 @@ static void check_qr(lamp_context *ctx, const float *x0, size_t rows, size_t l,
     float *qr = malloc(rows * l * sizeof(float));
     ref_gemm(0, 0, rows, l, l, 1.0, hq, l, hr, l, 0.0, qr, l);
     double err = ref_max_rel_error(qr, x0, rows * l);
-    if (err > 2e-5) fail_msg("%s: max |QR - X| / max |X| = %.3e", what, err);
+    if (!(err <= 2e-5)) fail_msg("%s: max |QR - X| / max |X| = %.3e", what, err);
     free(hr);
     free(raw);
     free(qr);
