@@ -141,10 +141,11 @@ lamp_status lamp__dequant_embedding(lamp_context *ctx, lamp_tensor *x, const lam
 
 /* dequant_gemm_rows: columns first .. first + p->rows - 1 of c (M, N) = a (M, K) p^T, read in
  * p's blocks. It takes M up to 16 and K a multiple of the format's block and of 8 (what
- * lamp__dequant_product_takes says); anything else is LAMP_ERR_SHAPE. */
+ * lamp__dequant_product_takes says, which on the GPU profile also asks the compiled kernel for
+ * its 32 x 4 groups); anything else is LAMP_ERR_SHAPE. */
 lamp_status lamp__dequant_product(lamp_context *ctx, lamp_tensor *c, size_t first,
                                   const lamp_tensor *a, const lamp__part *p);
-int lamp__dequant_product_takes(const lamp_context *ctx, lamp_ggml_type type, size_t rows,
+int lamp__dequant_product_takes(lamp_context *ctx, lamp_ggml_type type, size_t rows,
                                 size_t cols);
 
 /* Bytes of `rows` rows of `cols` elements of `type`; 0 when cols is not whole blocks. */

@@ -108,12 +108,21 @@ lamp_status lamp__dequant_embedding(lamp_context *ctx, lamp_tensor *x, const lam
 /* Rows of A at most for dequant_gemm_rows (kernels/dequant.cl's DQ_ROWS_MAX). */
 #define LAMP__PRODUCT_ROWS_MAX 16
 
-int lamp__dequant_product_takes(const lamp_context *ctx, lamp_ggml_type type, size_t rows,
+int lamp__dequant_product_takes(lamp_context *ctx, lamp_ggml_type type, size_t rows,
                                 size_t cols) {
   const size_t be = lamp_ggml_block_elements(type), unit = be < 8 ? 8 : be;
   if (!be || rows == 0 || rows > LAMP__PRODUCT_ROWS_MAX || cols % unit || cols > 0x7fffffffu)
     return 0;
-  return ctx->kprof.kind != LAMP_KERNEL_PROFILE_GPU || ctx->kprof.wg_size >= 128;
+  if (ctx->kprof.kind != LAMP_KERNEL_PROFILE_GPU) return 1;
+  /* the GPU kernel runs in groups of 32 x 4; its private accumulators can make a compiler
+   * allow fewer than the device does, and then the expanding path serves instead */
+  cl_kernel k = NULL;
+  size_t most = 0;
+  return ctx->kprof.wg_size >= 128 &&
+         lamp__dequant_kernel(ctx, type, "dequant_gemm_rows", &k) == LAMP_OK &&
+         clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof(most), &most,
+                                  NULL) == CL_SUCCESS &&
+         most >= 128;
 }
 
 /* Floats between the rows of an f32 matrix view that the product kernel takes: unit element
