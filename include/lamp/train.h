@@ -160,7 +160,10 @@ LAMP_API lamp_status lamp_classifier_evaluate(lamp_classifier *cls, lamp_prompt 
  * batch is cut into R x accumulate micro-batches of `batch` examples in a fixed order, rank r
  * takes micro-batches r A .. r A + A - 1, and the ranks sum their gradients and loss sums
  * through `sum` every step, so every rank takes the same AdamW step as one process would with
- * batch R A B. lamp/mpi.h makes one from an MPI communicator; any other transport can too. */
+ * batch R A B. lamp/mpi.h makes one from an MPI communicator; any other transport can too.
+ * A step that fails on one rank before its exchange returns the error there without calling
+ * `sum`, so the other ranks wait in theirs: on any error the caller ends the whole group (lamp
+ * train calls MPI_Abort). */
 typedef struct lamp_reducer {
   size_t rank, size; /* this process among `size` (rank 0 .. size - 1) */
   /* Sums `count` doubles elementwise over all ranks, in place, the same result on every rank;
