@@ -158,6 +158,17 @@ static lamp_status lamp__context_alloc(const lamp_context_options *options, lamp
   return LAMP_OK;
 }
 
+/* CLBlast's GEMM kernels and clFFT's plans (which assert it, aborting the process) take work-
+ * groups of 64 items, and so do lamp's reductions: a device allowing fewer is refused here. */
+static lamp_status lamp__device_usable(const lamp_device_info *info, char *error,
+                                       size_t error_size) {
+  if (!info->max_work_group_size || info->max_work_group_size >= 64) return LAMP_OK;
+  char why[256];
+  snprintf(why, sizeof(why), "device %s allows %zu work-items per group; lamp, CLBlast and "
+           "clFFT need at least 64", info->name, info->max_work_group_size);
+  return lamp__early_fail(error, error_size, LAMP_ERR_UNSUPPORTED, "%s", why);
+}
+
 static void lamp__context_finish_setup(lamp_context *ctx) {
   /* A missing or foreign tuning result leaves CLBlast's own defaults: not an error. */
   if (ctx->tuning_on) {
@@ -205,6 +216,7 @@ lamp_status lamp_context_create(const lamp_context_options *options, lamp_contex
   size_t index = 0;
   st = lamp_device_select(infos, count, options ? options->device : NULL, &index, error,
                           error_size);
+  if (st == LAMP_OK) st = lamp__device_usable(&infos[index], error, error_size);
   if (st != LAMP_OK) {
     free(infos);
     return st;
@@ -302,6 +314,7 @@ lamp_status lamp_context_adopt(cl_context cl_ctx, cl_device_id device, cl_comman
                             st == LAMP_ERR_OUT_OF_MEMORY
                                 ? "out of host memory listing devices"
                                 : "the adopted device is not one the OpenCL loader lists");
+  LAMP__TRY(lamp__device_usable(&info, error, error_size));
 
   lamp_context *ctx = NULL;
   st = lamp__context_alloc(options, &ctx, error, error_size);

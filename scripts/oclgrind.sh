@@ -11,7 +11,8 @@
 #   ./scripts/oclgrind.sh --profile cpu       every program with one profile
 #   BUILD_DIR=build ./scripts/oclgrind.sh     the build to test (default build)
 #
-# Reports and test output go to $BUILD_DIR/oclgrind/<profile>-<test>.log.
+# Reports and test output go to $BUILD_DIR/oclgrind/<profile>-<test>.log. Last, `lamp smoke`
+# on a simulated device of 32 work-items per group must be refused with its reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -61,5 +62,17 @@ for prof in "${profiles[@]}"; do
     fi
   done
 done
+# A device allowing fewer than 64 work-items per group (CLBlast's kernels and clFFT's plans
+# need 64; clFFT asserts it, aborting the process) is refused with its reason, not run.
+small="$out/small-device.log"
+rc=0
+LAMP_CACHE_DIR="$out/cache" oclgrind --max-wgsize 32 "$build_dir/lamp" smoke >"$small" 2>&1 || rc=$?
+if [ $rc = 1 ] && grep -q "allows 32 work-items per group; lamp, CLBlast and clFFT need at least 64" "$small"; then
+  echo "oclgrind: a device of 32 work-items per group is refused with its reason: ok"
+else
+  echo "oclgrind: a device of 32 work-items per group: exit $rc, not the refusal; FAILED"
+  cat "$small"
+  fail=1
+fi
 echo "oclgrind: $total report(s) in all"
 exit $fail
