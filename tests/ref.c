@@ -39,7 +39,8 @@ double ref_max_rel_error(const float *x, const float *y, size_t n) {
   for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs((double)y[i]));
   for (size_t i = 0; i < n; i++) {
     double e = fabs((double)x[i] - (double)y[i]);
-    if (!(e <= err)) err = e; /* also catches NaN */
+    if (isnan(e)) return NAN; /* a later finite error must not hide it */
+    if (e > err) err = e;
   }
   return err / scale;
 }

@@ -229,7 +229,8 @@ double ref_llama_rel_error(const float *x, const double *y, size_t n) {
   for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(y[i]));
   for (size_t i = 0; i < n; i++) {
     double e = fabs((double)x[i] - y[i]);
-    if (!(e <= err)) err = e;
+    if (isnan(e)) return NAN; /* a later finite error must not hide it */
+    if (e > err) err = e;
   }
   return err / scale;
 }

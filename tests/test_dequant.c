@@ -213,6 +213,11 @@ static void test_embedding(void **state) {
  * left alone; shapes the kernel does not take are refused. */
 static void test_product(void **state) {
   lamp_context *ctx = *state;
+  /* a GPU whose compiled kernel allows fewer than its 32 x 4 items takes the expanding path */
+  if (!lamp__dequant_product_takes(ctx, LAMP_GGML_Q8_0, 16, COLS)) {
+    print_message("dequant_gemm_rows: this device's kernel takes no 32 x 4 groups; skipped\n");
+    skip();
+  }
   rng_state = 14;
   enum { M = 3, LDA = COLS + 8, NC = ROWS + 3, FIRST = 2 };
   float *av = malloc(M * LDA * sizeof(float));

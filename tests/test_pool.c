@@ -51,7 +51,7 @@ static void check_pool(lamp_context *ctx, size_t b, size_t t, size_t c, size_t s
   LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &vy, got, 4 * ny));
   ref_pool(xd, b, t, c, s, yd);
   for (size_t i = 0; i < ny; i++)
-    if (fabs(got[i] - yd[i]) > 1e-6 * (1 + fabs(yd[i])))
+    if (!(fabs(got[i] - yd[i]) <= 1e-6 * (1 + fabs(yd[i]))))
       fail_msg("pool forward B=%zu T=%zu C=%zu s=%zu: element %zu is %g, want %g", b, t, c, s, i,
                got[i], yd[i]);
   /* padding outside the view is untouched */
@@ -84,7 +84,7 @@ static void check_pool(lamp_context *ctx, size_t b, size_t t, size_t c, size_t s
     LAMP_OK_OR_FAIL(ctx, lamp_tensor_download(ctx, &vx, got, 4 * nx));
     for (size_t i = 0; i < nx; i++) {
       double want = fd[i] + (accumulate ? dx0[i] : 0.0);
-      if (fabs(got[i] - want) > 1e-5 * (1 + fabs(want)))
+      if (!(fabs(got[i] - want) <= 1e-5 * (1 + fabs(want))))
         fail_msg("pool backward (accumulate=%d) B=%zu T=%zu C=%zu s=%zu: element %zu is %g, "
                  "want %g", accumulate, b, t, c, s, i, got[i], want);
     }

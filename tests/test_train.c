@@ -791,7 +791,7 @@ static void test_resume_checks_before_it_changes(void **state) {
   LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 0, &train));
   LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 48, &fewer));
   lamp_trainer_options to;
-  small_options(e, &to, 6);
+  small_options(e, &to, 10);
   lamp_trainer *ran = NULL, *t = NULL, *other = NULL;
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &ran));
   for (int i = 0; i < 3; i++) {
@@ -809,8 +809,9 @@ static void test_resume_checks_before_it_changes(void **state) {
   /* 64 examples in batches of 8: step 3 is epoch 0, batch 3 */
   static const char *const position[][3] = {{"train.batch", "99", "batch 99"},
                                             {"train.batch", "2", "batch 2"},
-                                            {"train.epoch", "1", "epoch 1 x 8 batches"}};
-  for (size_t i = 0; i < 3; i++) {
+                                            {"train.epoch", "1", "epoch 1 x 8 batches"},
+                                            {"train.adam_steps", "4", "4 AdamW steps in 3"}};
+  for (size_t i = 0; i < 4; i++) {
     rewrite_checkpoint(e, good, bad, position[i][0], position[i][1], NULL);
     LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
     expect_error(e, lamp_trainer_resume(t, ck), LAMP_ERR_FORMAT, position[i][2]);
@@ -837,6 +838,31 @@ static void test_resume_checks_before_it_changes(void **state) {
   lamp_checkpoint_release(ck);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_get_state(t, &ts));
   assert_int_equal(ts.step, 3);
+  /* at an epoch's end (step 8 = batch 8 of 8, epoch 0) the resumed run goes on bit for bit */
+  lamp_trainer *boundary = NULL;
+  for (int i = 3; i < 8; i++) {
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(ran));
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(ran, NULL));
+  }
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(ran, good, NULL, NULL, 0));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, good, &ck));
+  assert_string_equal(lamp_checkpoint_get(ck, "train.batch"), "8");
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &boundary));
+  LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_resume(boundary, ck));
+  lamp_checkpoint_release(ck);
+  lamp_trainer *both[2] = {ran, boundary};
+  for (int k = 0; k < 2; k++)
+    for (int i = 8; i < 10; i++) {
+      LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(both[k]));
+      LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(both[k], NULL));
+    }
+  size_t na, nb;
+  float *sa = saved(e, ran, "ran10", "", &na), *sb = saved(e, boundary, "boundary10", "", &nb);
+  assert_int_equal(na, nb);
+  assert_memory_equal(sa, sb, na * sizeof(float));
+  free(sa);
+  free(sb);
+  lamp_trainer_release(boundary);
   free(before);
   free(after);
   lamp_trainer_release(ran);
@@ -866,6 +892,17 @@ static void test_examples_must_fit_their_classifier(void **state) {
   co.words = " a| b| c";
   co.max_tokens = 40;
   LAMP_OK_OR_FAIL(e->ctx, lamp_classifier_create(e->llm, &co, &three));
+  /* label words a checkpoint could not record are refused at once, not at the first save */
+  char long_words[1100];
+  memset(long_words, 'x', sizeof(long_words) - 1);
+  long_words[1] = '|';
+  long_words[sizeof(long_words) - 1] = '\0';
+  lamp_classifier *wordy = NULL;
+  lamp_classifier_options_init(&co, sst2);
+  co.words = long_words;
+  expect_error(e, lamp_classifier_create(e->llm, &co, &wordy), LAMP_ERR_INVALID_ARGUMENT,
+               "the label words take 1099 bytes; at most 1023");
+  assert_null(wordy);
   lamp_examples *train = NULL, *third = NULL;
   LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c, e->train, 8, &train));
   LAMP_OK_OR_FAIL(e->ctx, lamp_examples_create(three, &third));
@@ -958,7 +995,10 @@ static void test_bad_input_names_its_cause(void **state) {
   /* options as a damaged checkpoint could carry them: the global batch would wrap */
   to.warmup = 2;
   to.batch = SIZE_MAX / 2;
-  to.accumulate = 4;
+  expect_error(e, lamp_trainer_create(c, &to, ex, &t), LAMP_ERR_INVALID_ARGUMENT,
+               "is more than 1048576");
+  to.batch = 1 << 20;
+  to.accumulate = SIZE_MAX / 4;
   expect_error(e, lamp_trainer_create(c, &to, ex, &t), LAMP_ERR_INVALID_ARGUMENT, "overflows");
   to.batch = 8;
   to.accumulate = 1;

@@ -62,6 +62,7 @@ LAMP_API lamp_status lamp_llm_load_with(lamp_context *ctx, const char *path,
                                         const lamp_model_options *options, lamp_llm **out);
 /* The mode asked for at load (AUTO, F32 or STORED); lamp_model_get_weights says the one in use. */
 LAMP_API lamp_model_weights lamp_llm_requested_weights(const lamp_llm *llm);
+/* Release the llm's classifiers (and what they made) first. */
 LAMP_API void lamp_llm_release(lamp_llm *llm);
 LAMP_API lamp_context *lamp_llm_context(const lamp_llm *llm);
 LAMP_API lamp_model *lamp_llm_model(const lamp_llm *llm);

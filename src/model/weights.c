@@ -143,7 +143,8 @@ lamp_status lamp__dequant_product(lamp_context *ctx, lamp_tensor *c, size_t firs
       !lamp__dequant_product_takes(ctx, p->type, rows, cols))
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "dequantised product: A (%zu, %zu) against %zu %s rows "
                       "into columns %zu.. of C (%zu, %zu): A must have at most %d rows, a "
-                      "multiple of the format's block and of 8 columns, and C room for the rows",
+                      "multiple of the format's block and of 8 columns, and C room for the rows (on the GPU "
+                      "profile the compiled kernel must also take 32 x 4 items)",
                       rows, cols, p->rows, lamp_ggml_type_name(p->type), first, c->ne[1],
                       c->ne[0], LAMP__PRODUCT_ROWS_MAX);
   cl_kernel k = NULL;

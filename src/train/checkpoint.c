@@ -103,7 +103,7 @@ static lamp_status lamp__meta_run(lamp_context *ctx, const lamp_classifier_optio
                                   int builtin, const lamp_trainer_options *to, lamp__meta *m) {
   const lamp_task *t = co->task;
   /* the effective template and words, so that a default and its explicit value compare equal */
-  char words[1024];
+  char words[LAMP__WORDS_MAX + 1];
   if (co->words) {
     if (snprintf(words, sizeof(words), "%s", co->words) >= (int)sizeof(words))
       return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "checkpoint: the label words are longer "
@@ -614,7 +614,8 @@ static lamp_status lamp__check_position(lamp_checkpoint *c, const lamp_trainer *
   if (step > t->total)
     return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "%s: step %llu is past the run's %llu",
                       c->path, (unsigned long long)step, (unsigned long long)t->total);
-  if (batch > t->n_batches || epoch > step || epoch * t->n_batches + batch != step)
+  if (batch > t->n_batches || batch > step || epoch > (step - batch) / t->n_batches ||
+      epoch * t->n_batches + batch != step)
     return lamp__fail(t->ctx, LAMP_ERR_FORMAT, "%s: step %llu is not epoch %llu x %zu batches + "
                       "batch %llu: the checkpoint is damaged or its epochs had other batches",
                       c->path, (unsigned long long)step, (unsigned long long)epoch, t->n_batches,
@@ -641,6 +642,10 @@ lamp_status lamp_trainer_resume(lamp_trainer *t, lamp_checkpoint *c) {
   LAMP__TRY(lamp__get_u64(c, "train.adam_steps", &adam));
   LAMP__TRY(lamp__check_rows(c, t->prompt_rows, t->opts.prompt.width));
   LAMP__TRY(lamp__check_position(c, t, step, epoch, batch));
+  if (adam > step) /* one AdamW step per training step at most */
+    return lamp__fail(t->ctx, LAMP_ERR_FORMAT, "%s: %llu AdamW steps in %llu training steps: "
+                      "the checkpoint is damaged", c->path, (unsigned long long)adam,
+                      (unsigned long long)step);
   /* every tensor is read and checked before the first upload, so a refused checkpoint leaves
    * the trainer as it was */
   size_t total = 0;

@@ -72,6 +72,13 @@ static char *lamp__dup(const char *s) {
 static lamp_status lamp__classifier_words(lamp_classifier *c, const char *words) {
   lamp_context *ctx = c->ctx;
   const lamp_task *t = &c->task.task;
+  size_t bytes = 0;
+  if (words) bytes = strlen(words);
+  else
+    for (size_t k = 0; k < t->n_labels; k++) bytes += (t->words[k] ? strlen(t->words[k]) : 0) + 1;
+  if (bytes > LAMP__WORDS_MAX)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "classifier: the label words take %zu "
+                      "bytes; at most %d", bytes, LAMP__WORDS_MAX);
   const char *w[LAMP_DATA_MAX_LABELS + 1];
   size_t wl[LAMP_DATA_MAX_LABELS + 1], n = 0;
   if (words) {

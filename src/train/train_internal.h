@@ -39,6 +39,9 @@ struct lamp_examples {
 
 lamp_status lamp__examples_fit(lamp_classifier *c, const lamp_examples *ex);
 
+/* The longest label-word list ("w0|w1|...") a checkpoint records; a classifier refuses more. */
+#define LAMP__WORDS_MAX 1023
+
 /* Room for a custom task's strings: a copy owned by whoever holds the lamp_task. */
 typedef struct lamp__task_copy {
   lamp_task task;

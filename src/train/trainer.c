@@ -41,6 +41,9 @@ static lamp_status lamp__trainer_order(lamp_trainer *t, uint64_t epoch) {
   return LAMP_OK;
 }
 
+/* Examples per micro-batch at most: a bound on the workspace's products of sizes. */
+#define LAMP__BATCH_MAX (1 << 20)
+
 lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options *o,
                                 const lamp_examples *train, lamp_trainer **out) {
   if (!cls || !o || !train || !out) return LAMP_ERR_INVALID_ARGUMENT;
@@ -59,6 +62,9 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
   if (red && (!red->sum || !red->size || red->rank >= red->size))
     return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: the reducer needs a sum function "
                       "and rank < size (rank %zu of %zu)", red->rank, red->size);
+  if (o->batch > LAMP__BATCH_MAX)
+    return lamp__fail(ctx, LAMP_ERR_INVALID_ARGUMENT, "trainer: batch %zu is more than %d",
+                      o->batch, LAMP__BATCH_MAX);
   /* the products below come from options a checkpoint may carry: none may wrap */
   const size_t acc = o->accumulate ? o->accumulate : 1, n_ranks = red ? red->size : 1;
   if (acc > SIZE_MAX / o->batch || n_ranks > SIZE_MAX / (o->batch * acc) ||
