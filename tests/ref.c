@@ -30,7 +30,8 @@ void ref_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alp
         double bv = trans_b ? b[j * ldb + p] : b[p * ldb + j];
         acc += av * bv;
       }
-      c[i * ldc + j] = (float)(alpha * acc + beta * (double)c[i * ldc + j]);
+      /* beta 0 reads no C, as in BLAS: C may be uninitialised (0 x NaN is NaN) */
+      c[i * ldc + j] = (float)(alpha * acc + (beta != 0.0 ? beta * (double)c[i * ldc + j] : 0.0));
     }
 }
 
