@@ -782,6 +782,14 @@ static void test_damaged_checkpoints_are_refused(void **state) {
   lamp_classifier_release(c);
 }
 
+/* `n` steps by hand, each collected before the next. */
+static void run_steps(env *e, lamp_trainer *t, int n) {
+  for (int i = 0; i < n; i++) {
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(t));
+    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(t, NULL));
+  }
+}
+
 /* A checkpoint that does not fit this run is refused before it changes the trainer: a
  * position its epochs cannot have, another training set, a bad tensor after good ones. */
 static void test_resume_checks_before_it_changes(void **state) {
@@ -794,10 +802,7 @@ static void test_resume_checks_before_it_changes(void **state) {
   small_options(e, &to, 10);
   lamp_trainer *ran = NULL, *t = NULL, *other = NULL;
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &ran));
-  for (int i = 0; i < 3; i++) {
-    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(ran));
-    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(ran, NULL));
-  }
+  run_steps(e, ran, 3);
   char good[256], bad[256];
   snprintf(good, sizeof(good), "%s/step3.safetensors", e->dir);
   snprintf(bad, sizeof(bad), "%s/step3-bad.safetensors", e->dir);
@@ -840,22 +845,15 @@ static void test_resume_checks_before_it_changes(void **state) {
   assert_int_equal(ts.step, 3);
   /* at an epoch's end (step 8 = batch 8 of 8, epoch 0) the resumed run goes on bit for bit */
   lamp_trainer *boundary = NULL;
-  for (int i = 3; i < 8; i++) {
-    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(ran));
-    LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(ran, NULL));
-  }
+  run_steps(e, ran, 5);
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_save(ran, good, NULL, NULL, 0));
   LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, good, &ck));
   assert_string_equal(lamp_checkpoint_get(ck, "train.batch"), "8");
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_create(c, &to, train, &boundary));
   LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_resume(boundary, ck));
   lamp_checkpoint_release(ck);
-  lamp_trainer *both[2] = {ran, boundary};
-  for (int k = 0; k < 2; k++)
-    for (int i = 8; i < 10; i++) {
-      LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_step(both[k]));
-      LAMP_OK_OR_FAIL(e->ctx, lamp_trainer_collect(both[k], NULL));
-    }
+  run_steps(e, ran, 2);
+  run_steps(e, boundary, 2);
   size_t na, nb;
   float *sa = saved(e, ran, "ran10", "", &na), *sb = saved(e, boundary, "boundary10", "", &nb);
   assert_int_equal(na, nb);
