@@ -382,6 +382,9 @@ static void test_prompt_cache_scores_as_without(void **state) {
 
 /* A user's CSV file: quoted fields with commas, the label and text columns found by name,
  * labels of the user's own spelling. */
+static void rewrite_checkpoint(env *e, const char *from, const char *to, const char *key,
+                               const char *value, const char *poison);
+
 static void test_custom_csv_task_trains_and_evaluates(void **state) {
   env *e = *state;
   char path[256];
@@ -465,6 +468,14 @@ static void test_custom_csv_task_trains_and_evaluates(void **state) {
   co2.task = &swapped;
   expect_error(e, lamp_checkpoint_check_options(ck, &co2, &to), LAMP_ERR_INVALID_ARGUMENT,
                "the task's labels cannot change on resume (checkpoint: 'bad|good'");
+  lamp_checkpoint_release(ck);
+  char bad[256];
+  snprintf(bad, sizeof(bad), "%s/custom-bad.safetensors", e->dir);
+  rewrite_checkpoint(e, ckpt, bad, "task.label-column", "one", NULL);
+  lamp_classifier_options none;
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_classifier_options(ck, &none), LAMP_ERR_FORMAT,
+               "task.label-column holds 'one', not a column");
   lamp_checkpoint_release(ck);
   LAMP_OK_OR_FAIL(e->ctx, lamp_examples_load(c2, path, 0, &ex2));
   lamp_metrics m2;
@@ -757,6 +768,12 @@ static void test_damaged_checkpoints_are_refused(void **state) {
   LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
   expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_FORMAT,
                "run.method 'lora' is not lamp, pt or dpt");
+  lamp_checkpoint_release(ck);
+  /* a rate no float holds */
+  rewrite_checkpoint(e, good, bad, "run.lr", "1e300", NULL);
+  LAMP_OK_OR_FAIL(e->ctx, lamp_checkpoint_open(e->ctx, bad, &ck));
+  expect_error(e, lamp_checkpoint_prompt(ck, e->llm, &p), LAMP_ERR_FORMAT,
+               "run.lr is '1e300', not a float");
   lamp_checkpoint_release(ck);
   /* a prompt for a model of another width */
   rewrite_checkpoint(e, good, bad, "prompt.width", "64", NULL);

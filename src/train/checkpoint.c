@@ -5,6 +5,8 @@
  * files that earlier versions of the tool wrote keep loading: there, an empty run.template,
  * run.words or run.init and a run.pool of 0 mean the task's or the method's default. */
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -380,9 +382,20 @@ static lamp_status lamp__get_float(lamp_checkpoint *c, const char *key, float *o
   char *end = NULL;
   errno = 0;
   double x = strtod(v, &end);
-  if (errno || end == v || *end || !isfinite(x))
-    return lamp__fail(c->ctx, LAMP_ERR_FORMAT, "%s: %s is '%s', not a number", c->path, key, v);
+  if (errno || end == v || *end || !isfinite(x) || fabs(x) > FLT_MAX)
+    return lamp__fail(c->ctx, LAMP_ERR_FORMAT, "%s: %s is '%s', not a float", c->path, key, v);
   *out = (float)x;
+  return LAMP_OK;
+}
+
+/* A column index of a custom task: -1 (found by header name) or 0 and up. */
+static lamp_status lamp__column(lamp_checkpoint *c, const char *key, const char *v, int *out) {
+  char *end = NULL;
+  errno = 0;
+  long x = strtol(v, &end, 10);
+  if (errno || end == v || *end || x < -1 || x > INT_MAX)
+    return lamp__fail(c->ctx, LAMP_ERR_FORMAT, "%s: %s holds '%s', not a column", c->path, key, v);
+  *out = (int)x;
   return LAMP_OK;
 }
 
@@ -430,7 +443,7 @@ static lamp_status lamp__custom_task(lamp_checkpoint *c, const char *name, const
   t.folder = "";
   t.header = header != 0;
   t.n_columns = n_columns;
-  t.label_column = atoi(lc);
+  LAMP__TRY(lamp__column(c, "task.label-column", lc, &t.label_column));
   t.label_field = label_field[0] ? label_field : NULL;
   if (lamp_data_format_from_name(fmt, &t.format) != LAMP_OK ||
       lamp_data_metric_from_name(metric, &t.metric) != LAMP_OK)
@@ -444,7 +457,8 @@ static lamp_status lamp__custom_task(lamp_checkpoint *c, const char *name, const
   if (n_cols != t.n_fields)
     return lamp__fail(c->ctx, LAMP_ERR_FORMAT, "%s: task.field-columns has %zu entries for %zu "
                       "fields", c->path, n_cols, t.n_fields);
-  for (size_t f = 0; f < n_cols; f++) t.columns[f] = atoi(col_s[f]);
+  for (size_t f = 0; f < n_cols; f++)
+    LAMP__TRY(lamp__column(c, "task.field-columns", col_s[f], &t.columns[f]));
   /* a template is the classifier's; the task only needs one to pass its check */
   const char *tmpl = lamp_checkpoint_get(c, "run.template");
   t.template_text = tmpl;
