@@ -489,7 +489,9 @@ def main(argv):
     # ---- efficiency
     w("## Efficiency")
     w("")
-    w("Per task and method, means over the finished seeds. Trainable parameters and device memory "
+    w("Per task and method, over the finished seeds: the times (step, tokens/s, training s to "
+      "best, cell wall) are the median of the seeds' values, so that one seed run beside other "
+      "jobs does not move them, the rest are means. Trainable parameters and device memory "
       "(lamp's own allocations: weights, workspace, prompt, gradients, AdamW moments) are from "
       "`summary.json`; the step time and tokens/s (text tokens, prompt rows not counted) are the "
       "medians of `metrics.jsonl` over steps 2-%d (the first step of a run and of each resumed "
@@ -512,12 +514,13 @@ def main(argv):
                 w("| %s | %s | pending | | | | | | | | | 0 |" % (t, METHOD_NAME[m]))
                 continue
             avg = lambda f: sum(f(c) for c in cs) / len(cs)
+            med = lambda f: statistics.median(f(c) for c in cs)
             w("| %s | %s | {:,} | %d | %.2f | %.1f | %.0f | %.3f | %s | %.0f | %.0f | %d |".format(
                 cs[0]["summary"]["trainable_params"]) % (
-                t, METHOD_NAME[m], cs[0]["summary"]["prompt_rows"], avg(lambda c: c["median_step"]),
-                avg(lambda c: c["tps"]), avg(lambda c: c["summary"]["device_memory_bytes"]) / 1048576,
+                t, METHOD_NAME[m], cs[0]["summary"]["prompt_rows"], med(lambda c: c["median_step"]),
+                med(lambda c: c["tps"]), avg(lambda c: c["summary"]["device_memory_bytes"]) / 1048576,
                 avg(lambda c: c["best_acc"]), ", ".join(str(c["best_step"]) for c in cs),
-                avg(lambda c: c["to_best_s"]), avg(lambda c: c["cell"]["wall_s"]), len(cs)))
+                med(lambda c: c["to_best_s"]), med(lambda c: c["cell"]["wall_s"]), len(cs)))
     w("")
 
     # ---- plot
