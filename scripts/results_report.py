@@ -462,6 +462,35 @@ def main(argv):
             row.append(", ".join(vals))
         w("| " + " | ".join(row) + " |")
     w("")
+    w("Paired by seed: a seed gives every method the same batches in the same order (it seeds the "
+      "data order as well as the prompt), and every cell is scored on the same dev set, so the "
+      "per-seed difference of two methods leaves out what a seed does to both. LAMP (s = 2) "
+      "minus PT and minus DPT, in the task's metric, per seed (0, 1, 2), then the mean ± standard "
+      "deviation of the differences. A gap of one sign on every seed and larger than its "
+      "deviation is consistent; otherwise the seeds disagree.")
+    w("")
+    w("| task | LAMP − PT per seed | mean ± sd | LAMP − DPT per seed | mean ± sd |")
+    w("|---|---|---:|---|---:|")
+    for t in TASKS:
+        row = [t]
+        for other in ("pt", "dpt"):
+            per, diffs = [], []
+            for sd in SEEDS:
+                a = train_cell(os.path.join(RUNS, "%s-lamp-s%d" % (t, sd)))
+                b = train_cell(os.path.join(RUNS, "%s-%s-s%d" % (t, other, sd)))
+                va = a["final"].get(METRIC[t][0]) if a else None
+                vb = b["final"].get(METRIC[t][0]) if b else None
+                if va is None or vb is None:
+                    per.append("pending")
+                    continue
+                diffs.append(va - vb)
+                per.append("%+.3f" % (va - vb))
+            m, dev, n = mean_std(diffs)
+            row.append(", ".join(per))
+            row.append("pending" if not n else "%+.3f ± %s" % (m, "%.3f" % dev if dev is not None
+                                                                 else "–"))
+        w("| " + " | ".join(row) + " |")
+    w("")
 
     # ---- validation-only tasks
     w("## BoolQ, COPA, WiC (validation split only)")
