@@ -108,21 +108,29 @@ lamp_status lamp__dequant_embedding(lamp_context *ctx, lamp_tensor *x, const lam
 /* Rows of A at most for dequant_gemm_rows (kernels/dequant.cl's DQ_ROWS_MAX). */
 #define LAMP__PRODUCT_ROWS_MAX 16
 
+/* The shapes dequant_gemm_rows takes, whatever the device. */
+static int lamp__product_shape_ok(lamp_ggml_type type, size_t rows, size_t cols) {
+  const size_t be = lamp_ggml_block_elements(type), unit = be < 8 ? 8 : be;
+  return be && rows && rows <= LAMP__PRODUCT_ROWS_MAX && cols % unit == 0 && cols <= 0x7fffffffu;
+}
+
+/* On the GPU profile the kernel runs in groups of 32 x 4; its private accumulators can make a
+ * compiler allow fewer than the device does, and then the expanding path serves instead. */
+static int lamp__product_groups_ok(const lamp_context *ctx, cl_kernel k) {
+  size_t most = 0;
+  return ctx->kprof.kind != LAMP_KERNEL_PROFILE_GPU ||
+         (ctx->kprof.wg_size >= 128 &&
+          clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof(most), &most,
+                                   NULL) == CL_SUCCESS &&
+          most >= 128);
+}
+
 int lamp__dequant_product_takes(lamp_context *ctx, lamp_ggml_type type, size_t rows,
                                 size_t cols) {
-  const size_t be = lamp_ggml_block_elements(type), unit = be < 8 ? 8 : be;
-  if (!be || rows == 0 || rows > LAMP__PRODUCT_ROWS_MAX || cols % unit || cols > 0x7fffffffu)
-    return 0;
-  if (ctx->kprof.kind != LAMP_KERNEL_PROFILE_GPU) return 1;
-  /* the GPU kernel runs in groups of 32 x 4; its private accumulators can make a compiler
-   * allow fewer than the device does, and then the expanding path serves instead */
+  if (!lamp__product_shape_ok(type, rows, cols)) return 0;
   cl_kernel k = NULL;
-  size_t most = 0;
-  return ctx->kprof.wg_size >= 128 &&
-         lamp__dequant_kernel(ctx, type, "dequant_gemm_rows", &k) == LAMP_OK &&
-         clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof(most), &most,
-                                  NULL) == CL_SUCCESS &&
-         most >= 128;
+  return lamp__dequant_kernel(ctx, type, "dequant_gemm_rows", &k) == LAMP_OK &&
+         lamp__product_groups_ok(ctx, k);
 }
 
 /* Floats between the rows of an f32 matrix view that the product kernel takes: unit element
@@ -139,16 +147,16 @@ lamp_status lamp__dequant_product(lamp_context *ctx, lamp_tensor *c, size_t firs
                                   const lamp_tensor *a, const lamp__part *p) {
   const size_t rows = a->ne[1], cols = a->ne[0], lda = lamp__product_ld(a);
   const size_t ldc = lamp__product_ld(c);
+  cl_kernel k = NULL;
+  LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_gemm_rows", &k));
   if (!lda || !ldc || c->ne[1] != rows || first + p->rows > c->ne[0] || p->rows > 0x7fffffffu ||
-      !lamp__dequant_product_takes(ctx, p->type, rows, cols))
+      !lamp__product_shape_ok(p->type, rows, cols) || !lamp__product_groups_ok(ctx, k))
     return lamp__fail(ctx, LAMP_ERR_SHAPE, "dequantised product: A (%zu, %zu) against %zu %s rows "
                       "into columns %zu.. of C (%zu, %zu): A must have at most %d rows, a "
                       "multiple of the format's block and of 8 columns, and C room for the rows (on the GPU "
                       "profile the compiled kernel must also take 32 x 4 items)",
                       rows, cols, p->rows, lamp_ggml_type_name(p->type), first, c->ne[1],
                       c->ne[0], LAMP__PRODUCT_ROWS_MAX);
-  cl_kernel k = NULL;
-  LAMP__TRY(lamp__dequant_kernel(ctx, p->type, "dequant_gemm_rows", &k));
   cl_ulong c_off = c->offset / 4 + first, a_off = a->offset / 4, s_off = p->raw.offset;
   cl_ulong rb = p->row_bytes;
   cl_uint uc = (cl_uint)ldc, ua = (cl_uint)lda, um = (cl_uint)rows, un = (cl_uint)p->rows;
