@@ -7,8 +7,9 @@
  *   trainer_options.reducer = &red;            each rank: the same model, options and data
  *
  * Ranks must call the trainer in lockstep (every step, evaluation and checkpoint of a run);
- * lamp_trainer_fit does. A rank that fails cannot tell the others: end the job with MPI_Abort
- * after reporting, as `lamp train` does, so that no rank waits forever. */
+ * lamp_trainer_fit does. A failed step, evaluation or checkpoint fails on every rank (see
+ * lamp_reducer in lamp/train.h); a rank that dies or leaves the run cannot tell the others, so
+ * after an error end the job with MPI_Abort, as `lamp train` does, unless every rank retries. */
 #ifndef LAMP_MPI_H
 #define LAMP_MPI_H
 

@@ -162,9 +162,13 @@ LAMP_API lamp_status lamp_classifier_evaluate(lamp_classifier *cls, lamp_prompt 
  * takes micro-batches r A .. r A + A - 1, and the ranks sum their gradients and loss sums
  * through `sum` every step, so every rank takes the same AdamW step as one process would with
  * batch R A B. lamp/mpi.h makes one from an MPI communicator; any other transport can too.
- * A step that fails on one rank before its exchange returns the error there without calling
- * `sum`, so the other ranks wait in theirs: on any error the caller ends the whole group (lamp
- * train calls MPI_Abort). */
+ * A rank whose step, evaluation or checkpoint fails still joins the exchange with its failure
+ * marked: it returns its own error, every other rank LAMP_ERR_IO, and no rank takes that step,
+ * so the ranks stay in step with each other (a retry on every rank continues the run as if
+ * nothing had failed). lamp_trainer_fit also carries a failed collect over to the others. What
+ * no exchange can tell the others: a rank that dies, stops calling the trainer, or fails a
+ * collect outside lamp_trainer_fit; then the caller ends the group (lamp train calls
+ * MPI_Abort on any error). */
 typedef struct lamp_reducer {
   size_t rank, size; /* this process among `size` (rank 0 .. size - 1) */
   /* Sums `count` doubles elementwise over all ranks, in place, the same result on every rank;
@@ -308,8 +312,9 @@ typedef struct lamp_fit_options {
   const lamp_examples *dev;  /* NULL: no interval evaluations */
   uint64_t eval_every;       /* 0: none */
   size_t eval_max;           /* examples per interval evaluation, 0 = all */
-  const char *checkpoint;    /* NULL: none written */
-  uint64_t checkpoint_every; /* 0: only at the end and on a stop */
+  const char *checkpoint;    /* NULL: none written; with ranks usually rank 0's alone, the
+                                others then learn at each checkpoint whether it was written */
+  uint64_t checkpoint_every; /* 0: only at the end and on a stop; the same on every rank */
   uint64_t stop_after;       /* stop after this many steps of this call, 0 = no */
   lamp_fit_callback callback;
   void *user;

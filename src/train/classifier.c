@@ -577,14 +577,20 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
     return lamp__fail(c->ctx, LAMP_ERR_SHAPE, "the prompt is %zu wide, the model %zu", width,
                       c->llm->config.n_embd);
   /* keep a training workspace's batch rows when the prompt is the same */
-  LAMP__TRY(lamp__classifier_reserve(c, rows, 0, c->ws && c->ws_prompt == rows ? c->ws_recompute : 0));
-  double *sc_all = calloc((n ? n : 1) * K, sizeof(double));
-  int32_t *gold = malloc((n ? n : 1) * sizeof(int32_t)), *best_k = malloc((n ? n : 1) * sizeof(int32_t));
-  size_t *idx = malloc(E * sizeof(size_t));
-  lamp__by_len *order = malloc((n ? n : 1) * sizeof(lamp__by_len));
-  lamp_status st = LAMP_OK;
-  if (!sc_all || !gold || !best_k || !idx || !order)
-    st = lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  lamp_status st = lamp__classifier_reserve(c, rows, 0, c->ws && c->ws_prompt == rows ? c->ws_recompute : 0);
+  double *sc_all = NULL;
+  int32_t *gold = NULL, *best_k = NULL;
+  size_t *idx = NULL;
+  lamp__by_len *order = NULL;
+  if (st == LAMP_OK) {
+    sc_all = calloc((n ? n : 1) * K, sizeof(double));
+    gold = malloc((n ? n : 1) * sizeof(int32_t));
+    best_k = malloc((n ? n : 1) * sizeof(int32_t));
+    idx = malloc(E * sizeof(size_t));
+    order = malloc((n ? n : 1) * sizeof(lamp__by_len));
+    if (!sc_all || !gold || !best_k || !idx || !order)
+      st = lamp__fail(c->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
   for (size_t i = 0; i < n && st == LAMP_OK; i++) order[i] = (lamp__by_len){ex->items[i].n, i};
   if (st == LAMP_OK) {
     qsort(order, n, sizeof(*order), lamp__by_len_cmp);
@@ -624,6 +630,7 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
       }
     }
   }
+  if (red) st = lamp__reducer_agree(c->ctx, red, st, "the evaluation");
   if (st == LAMP_OK && red && red->sum(red->user, sc_all, n * K) != 0)
     st = lamp__fail(c->ctx, LAMP_ERR_IO, "rank %zu of %zu: gathering the evaluation failed",
                     rank, ranks);

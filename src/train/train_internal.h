@@ -93,6 +93,13 @@ lamp_status lamp__classifier_evaluate(lamp_classifier *c, lamp_prompt *prompt,
                                       const lamp_reducer *red, int prompt_cache);
 lamp_model_head lamp__classifier_head(const lamp_classifier *c);
 
+/* With ranks: every rank passes its status `st` of `what` (its cause already recorded when not
+ * LAMP_OK) and learns whether all of them succeeded, so that a rank that failed does not leave
+ * the others waiting in the next exchange. Returns `st` where it failed, LAMP_ERR_IO where
+ * another rank failed or the exchange did, else LAMP_OK. */
+lamp_status lamp__reducer_agree(lamp_context *ctx, const lamp_reducer *red, lamp_status st,
+                                const char *what);
+
 /* "a|b|c" keys for a checkpoint's metadata. */
 #define LAMP__CKPT_FORMAT "lamp-train-checkpoint"
 

@@ -119,7 +119,7 @@ lamp_status lamp_trainer_create(lamp_classifier *cls, const lamp_trainer_options
       t->events[s] = calloc(t->accumulate + 1, sizeof(cl_event));
       t->n_events[s] = t->accumulate + 1;
     }
-    if (red) t->sums = malloc((t->trainable + 2) * sizeof(double));
+    if (red) t->sums = malloc((t->trainable + 3) * sizeof(double));
     if (!t->order || !t->starts || !t->losses[0] || !t->losses[1] || !t->events[0] ||
         !t->events[1] || (red && !t->sums))
       st = lamp__fail(ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -201,34 +201,61 @@ static size_t lamp__positions(const lamp_classifier *c, const lamp__item *it) {
   return c->single ? 1 : c->word_len[it->label];
 }
 
-/* The ranks' sum of every prompt gradient and of `*loss_sum`, written back to the device. */
-static lamp_status lamp__trainer_reduce(lamp_trainer *t, double *loss_sum, double *exchange_s) {
+lamp_status lamp__reducer_agree(lamp_context *ctx, const lamp_reducer *red, lamp_status st,
+                                const char *what) {
+  double failed = st != LAMP_OK;
+  int lost = red->sum(red->user, &failed, 1) != 0;
+  if (st != LAMP_OK) return st;
+  if (lost)
+    return lamp__fail(ctx, LAMP_ERR_IO, "rank %zu of %zu: the ranks could not exchange the "
+                      "status of %s", red->rank, red->size, what);
+  if (failed > 0)
+    return lamp__fail(ctx, LAMP_ERR_IO, "rank %zu of %zu: %.0f of the ranks failed %s (each "
+                      "reports its own cause)", red->rank, red->size, failed, what);
+  return LAMP_OK;
+}
+
+/* The ranks' sum of every prompt gradient and of `*loss_sum`, written back to the device. A rank
+ * whose step failed before (`st`) joins the sum all the same with its failure marked, so that no
+ * rank waits for it; then no rank takes the step. */
+static lamp_status lamp__trainer_reduce(lamp_trainer *t, lamp_status st, double *loss_sum,
+                                        double *exchange_s) {
   const lamp_reducer *red = t->opts.reducer;
-  size_t at = 0, most = 0;
-  for (size_t i = 0; i < t->n_params; i++)
+  size_t n = 0, most = 0;
+  for (size_t i = 0; i < t->n_params; i++) {
+    n += t->param_len[i];
     if (t->param_len[i] > most) most = t->param_len[i];
-  float *f = malloc(most * sizeof(float));
-  if (!f) return lamp__fail(t->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
-  lamp_status st = LAMP_OK;
+  }
+  float *f = st == LAMP_OK ? malloc(most * sizeof(float)) : NULL;
+  if (st == LAMP_OK && !f) st = lamp__fail(t->ctx, LAMP_ERR_OUT_OF_MEMORY, "out of host memory");
+  size_t at = 0;
   for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++) {
     st = lamp_tensor_download(t->ctx, &t->params[i].grad, f, t->param_len[i] * sizeof(float));
     for (size_t k = 0; k < t->param_len[i] && st == LAMP_OK; k++) t->sums[at++] = f[k];
   }
-  t->sums[at] = *loss_sum;
-  t->sums[at + 1] = t->stop_request ? 1 : 0;
+  if (st != LAMP_OK) memset(t->sums, 0, n * sizeof(double));
+  t->sums[n] = st == LAMP_OK ? *loss_sum : 0;
+  t->sums[n + 1] = st == LAMP_OK && t->stop_request ? 1 : 0;
+  t->sums[n + 2] = st != LAMP_OK;
   double e0 = lamp__now_seconds();
-  int failed = st == LAMP_OK && red->sum(red->user, t->sums, at + 2) != 0;
+  int lost = red->sum(red->user, t->sums, n + 3) != 0;
   *exchange_s = lamp__now_seconds() - e0;
-  if (failed)
+  if (st == LAMP_OK && lost)
     st = lamp__fail(t->ctx, LAMP_ERR_IO, "rank %zu of %zu: summing the gradients over the ranks "
                     "failed", t->rank, t->ranks);
+  else if (st == LAMP_OK && t->sums[n + 2] > 0)
+    st = lamp__fail(t->ctx, LAMP_ERR_IO, "rank %zu of %zu: %.0f of the ranks failed step %llu "
+                    "before the gradient exchange (each reports its own cause); no rank took it",
+                    t->rank, t->ranks, t->sums[n + 2], (unsigned long long)t->step + 1);
   at = 0;
   for (size_t i = 0; i < t->n_params && st == LAMP_OK; i++) {
     for (size_t k = 0; k < t->param_len[i]; k++) f[k] = (float)t->sums[at++];
     st = lamp_tensor_upload(t->ctx, &t->params[i].grad, f, t->param_len[i] * sizeof(float));
   }
-  *loss_sum = t->sums[at];
-  if (t->sums[at + 1] > 0) t->stop_agreed = 1;
+  if (st == LAMP_OK) {
+    *loss_sum = t->sums[n];
+    if (t->sums[n + 1] > 0) t->stop_agreed = 1;
+  }
   free(f);
   return st;
 }
@@ -241,16 +268,24 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
   if (t->pending > 1)
     return lamp__fail(t->ctx, LAMP_ERR_INVALID_ARGUMENT, "two steps are pending: collect one first");
   double t0 = lamp__now_seconds();
+  lamp_status st = LAMP_OK;
   if (t->batch_in_epoch == t->n_batches) {
-    LAMP__TRY(lamp__trainer_order(t, t->epoch + 1));
-    t->epoch++;
-    t->batch_in_epoch = 0;
+    st = lamp__trainer_order(t, t->epoch + 1);
+    if (st == LAMP_OK) {
+      t->epoch++;
+      t->batch_in_epoch = 0;
+    }
   } else if (t->order_epoch != t->epoch) {
-    LAMP__TRY(lamp__trainer_order(t, t->epoch));
+    st = lamp__trainer_order(t, t->epoch);
   }
   lamp_classifier *c = t->cls;
   /* the classifier may have scored for another prompt (or none) since the last step */
-  LAMP__TRY(lamp__classifier_reserve(c, t->prompt_rows, t->opts.batch, t->opts.recompute));
+  if (st == LAMP_OK)
+    st = lamp__classifier_reserve(c, t->prompt_rows, t->opts.batch, t->opts.recompute);
+  if (st != LAMP_OK) {
+    double unused = 0, exchange_s = 0;
+    return t->opts.reducer ? lamp__trainer_reduce(t, st, &unused, &exchange_s) : st;
+  }
   const size_t *idx = t->order + t->starts[t->batch_in_epoch];
   size_t count = t->starts[t->batch_in_epoch + 1] - t->starts[t->batch_in_epoch];
   unsigned slot = t->slot ^ 1u;
@@ -273,7 +308,7 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
   int split = t->accumulate * t->ranks > 1;
   size_t B = t->opts.batch, M_here = 0;
   double reduce_s = 0; /* waiting for this rank's gradient and the others': not host work */
-  lamp_status st = lamp_prompt_zero_grad(t->prompt);
+  st = lamp_prompt_zero_grad(t->prompt);
   cl_int err = CL_SUCCESS;
   for (size_t j = 0; j < t->accumulate && st == LAMP_OK && err == CL_SUCCESS; j++) {
     size_t lo = (t->rank * t->accumulate + j) * B, hi = lo + B < count ? lo + B : count, M = 0;
@@ -296,14 +331,17 @@ lamp_status lamp_trainer_step(lamp_trainer *t) {
                              &t->events[slot][1 + j]);
     M_here += M;
   }
-  if (st == LAMP_OK && err == CL_SUCCESS && t->opts.reducer) {
+  if (t->opts.reducer) {
     /* every rank's gradient summed before clipping, so the global norm is clipped */
-    for (size_t e = 1; e <= t->accumulate && err == CL_SUCCESS; e++)
+    for (size_t e = 1; e <= t->accumulate && st == LAMP_OK && err == CL_SUCCESS; e++)
       if (t->events[slot][e]) err = clWaitForEvents(1, &t->events[slot][e]);
+    if (st == LAMP_OK && err != CL_SUCCESS)
+      st = lamp__fail(t->ctx, LAMP_ERR_OPENCL, "training step: reading the loss back: %s",
+                      lamp_cl_error_name(err));
     double loss_sum = 0;
-    for (size_t m = 0; m < M_here && err == CL_SUCCESS; m++) loss_sum += t->losses[slot][m];
+    for (size_t m = 0; m < M_here && st == LAMP_OK; m++) loss_sum += t->losses[slot][m];
     double r0 = lamp__now_seconds();
-    if (err == CL_SUCCESS) st = lamp__trainer_reduce(t, &loss_sum, &r->exchange_s);
+    st = lamp__trainer_reduce(t, st, &loss_sum, &r->exchange_s);
     reduce_s = lamp__now_seconds() - r0;
     r->loss = loss_sum / (double)positions;
   }
@@ -373,7 +411,10 @@ lamp_status lamp_trainer_collect(lamp_trainer *t, lamp_step_result *result) {
 lamp_status lamp_trainer_evaluate(lamp_trainer *t, const lamp_examples *ex, size_t limit,
                                   lamp_metrics *metrics) {
   if (!t) return LAMP_ERR_INVALID_ARGUMENT;
-  while (t->pending) LAMP__TRY(lamp_trainer_collect(t, NULL));
+  lamp_status st = LAMP_OK;
+  while (t->pending && st == LAMP_OK) st = lamp_trainer_collect(t, NULL);
+  if (st != LAMP_OK)
+    return t->opts.reducer ? lamp__reducer_agree(t->ctx, t->opts.reducer, st, "the evaluation") : st;
   /* the prompt rows in every batch, as before the prompt cache: the results grid's
    * fingerprint (scripts/results.sh) and finished cells hold these evaluations' numbers */
   return lamp__classifier_evaluate(t->cls, t->prompt, ex, limit, NULL, NULL, metrics,
@@ -402,6 +443,16 @@ static lamp_status lamp__fit_report(lamp_trainer *t, const lamp_fit_options *o, 
   return LAMP_OK;
 }
 
+/* With ranks, a rank that could not collect a step's result joins the exchange the others
+ * reach next, the status of an evaluation or checkpoint (`agreement`) or else the next step's
+ * sum, marked as failed: they then fail too instead of waiting for it. */
+static lamp_status lamp__fit_leave(lamp_trainer *t, lamp_status st, int agreement) {
+  if (!t->opts.reducer) return st;
+  if (agreement) return lamp__reducer_agree(t->ctx, t->opts.reducer, st, "collecting a step");
+  double unused = 0, exchange_s = 0;
+  return lamp__trainer_reduce(t, st, &unused, &exchange_s);
+}
+
 lamp_status lamp_trainer_fit(lamp_trainer *t, const lamp_fit_options *o) {
   if (!t || !o) return LAMP_ERR_INVALID_ARGUMENT;
   if (o->eval_every && !o->dev)
@@ -413,15 +464,19 @@ lamp_status lamp_trainer_fit(lamp_trainer *t, const lamp_fit_options *o) {
     done_here++;
     if (t->stop_agreed) stop = 1;
     /* step n is reported once step n + 1 is queued behind it */
-    if (t->pending == 2) LAMP__TRY(lamp__fit_report(t, o, &stop));
+    lamp_status st = t->pending == 2 ? lamp__fit_report(t, o, &stop) : LAMP_OK;
     uint64_t step = t->step;
     int stop_now = stop || (o->stop_after && done_here >= o->stop_after);
     /* a run asked to stop saves at once rather than evaluating first */
     int eval_now = o->eval_every && step % o->eval_every == 0 && step < t->total && !stop_now;
-    int ckpt_now = o->checkpoint && ((o->checkpoint_every && step % o->checkpoint_every == 0) ||
-                                     stop_now || step == t->total);
+    /* with ranks every rank keeps the checkpoints' times, also those that write none, to learn
+     * whether the writing rank succeeded */
+    int ckpt_now = (o->checkpoint || t->opts.reducer) &&
+                   ((o->checkpoint_every && step % o->checkpoint_every == 0) || stop_now ||
+                    step == t->total);
     if (eval_now || ckpt_now || stop_now || step == t->total)
-      while (t->pending) LAMP__TRY(lamp__fit_report(t, o, &stop));
+      while (t->pending && st == LAMP_OK) st = lamp__fit_report(t, o, &stop);
+    if (st != LAMP_OK) return lamp__fit_leave(t, st, eval_now || ckpt_now);
     if (eval_now) {
       lamp_metrics m;
       LAMP__TRY(lamp_trainer_evaluate(t, o->dev, o->eval_max, &m));
@@ -429,9 +484,11 @@ lamp_status lamp_trainer_fit(lamp_trainer *t, const lamp_fit_options *o) {
       lamp__fit_wish(t, o, &rep, &stop);
     }
     if (ckpt_now) {
-      LAMP__TRY(lamp_trainer_save(t, o->checkpoint, NULL, NULL, 0));
+      st = o->checkpoint ? lamp_trainer_save(t, o->checkpoint, NULL, NULL, 0) : LAMP_OK;
+      if (t->opts.reducer) st = lamp__reducer_agree(t->ctx, t->opts.reducer, st, "the checkpoint");
+      LAMP__TRY(st);
       lamp_fit_report rep = {LAMP_FIT_CHECKPOINT, step, NULL, NULL};
-      lamp__fit_wish(t, o, &rep, &stop);
+      if (o->checkpoint) lamp__fit_wish(t, o, &rep, &stop);
     }
     if ((stop_now || stop) && step < t->total) {
       if (!ckpt_now && o->checkpoint) LAMP__TRY(lamp_trainer_save(t, o->checkpoint, NULL, NULL, 0));
