@@ -45,9 +45,9 @@ run_ctest() {
 }
 
 # two programs at a time, as in test.sh: the suite's time is mostly single-threaded
-run_ctest -j "$(nproc)" -E '^test_mpi$'
+run_ctest -j "$(nproc)" -E '^(test_mpi|test_mpi_fault)$'
 # Open MPI's leaks come from components it has dlclose'd by exit, and Open MPI is built without
 # frame pointers: only the slow unwinder reaches the libmpi frames that lsan.supp names.
-ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" run_ctest -R '^test_mpi$'
+ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" run_ctest -R '^(test_mpi|test_mpi_fault)$'
 echo "sanitize: the suite is clean under ASan, UBSan and LSan (build $((built - start)) s," \
   "tests $((SECONDS - built)) s)"
