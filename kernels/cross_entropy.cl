@@ -1,7 +1,8 @@
 /* Cross-entropy of logit rows (M, W) against one target column per row: loss_m =
  * logsumexp(z_m) - z_m[target_m]. W is the full vocabulary or a short verbaliser list. A
- * negative target marks a row that takes no part (loss and gradient zero). Offsets and the
- * row stride `ld` are in floats. */
+ * negative target marks a row that takes no part (loss and gradient zero). A row whose logits
+ * are all -inf makes its target impossible: loss +inf, gradient zero. Offsets and the row
+ * stride `ld` are in floats. */
 
 /* loss (M) and lse (M), the row's log-sum-exp kept for the backward. One work-group per row,
  * power-of-two local size up to LAMP_WG_SIZE; each work-item keeps a running (max, sum) over
@@ -41,7 +42,10 @@ __kernel void cross_entropy_forward(__global float *loss, ulong loss_off, __glob
     const float l = red_m[0] + log(red_s[0]);
     const int t = target[row];
     lse[lse_off + row] = l;
-    loss[loss_off + row] = (t >= 0 && (uint)t < width) ? l - zr[t] : 0.0f;
+    float l_t = 0.0f;
+    if (t >= 0 && (uint)t < width)
+      l_t = l == -INFINITY ? INFINITY : l - zr[t]; /* a row masked whole: not -inf - -inf */
+    loss[loss_off + row] = l_t;
   }
 }
 
@@ -56,7 +60,7 @@ __kernel void cross_entropy_backward(__global float *dz, ulong dz_off, uint ld_d
   if (c >= width || row >= rows) return;
   const int t = target[row];
   float g = 0.0f;
-  if (t >= 0 && (uint)t < width)
+  if (t >= 0 && (uint)t < width && lse[lse_off + row] != -INFINITY)
     g = scale * (exp(z[z_off + (ulong)row * ld + c] - lse[lse_off + row]) - (c == (uint)t ? 1.0f : 0.0f));
   dz[dz_off + (ulong)row * ld_dz + c] = g;
 }

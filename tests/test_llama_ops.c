@@ -596,24 +596,29 @@ static void test_cross_entropy(void **state) {
     free(z), free(zd), free(grad);
   }
   /* masked logits (-inf), the first of a work-item's share among them: a finite loss, and a
-   * gradient of exactly 0 on the masked ones */
-  const size_t R = 2, V = 300;
-  const int target[2] = {150, 299};
+   * gradient of exactly 0 on the masked ones. A row masked whole has no log-sum-exp: its
+   * target is impossible, so its loss is +inf (which training reports as not finite) and its
+   * gradient 0, not NaN. */
+  const size_t R = 3, V = 300;
+  const int target[3] = {150, 299, 10};
   float *z = rnd(R * V, 43, -8, 8);
   for (size_t c = 0; c < 140; c++) z[c] = z[V + c] = -INFINITY;
+  for (size_t c = 0; c < V; c++) z[2 * V + c] = -INFINITY;
   lamp_tensor tz = up(ctx, z, V, R), tl = up(ctx, NULL, R, 1), ts = up(ctx, NULL, R, 1);
   lamp_tensor tdz = up(ctx, NULL, V, R);
   cl_mem tt = ints(ctx, target, R);
-  double *zd = widen(z, R * V), want[2];
+  double *zd = widen(z, R * V), want[3];
   LAMP_OK_OR_FAIL(ctx, lamp__llama_cross_entropy_forward(ctx, &tl, &ts, &tz, tt));
-  ref_llama_cross_entropy(want, zd, R, V, target);
+  ref_llama_cross_entropy(want, zd, 2, V, target);
   float *got = down(ctx, &tl);
-  expect_close("cross-entropy forward, masked logits", got, want, R);
+  expect_close("cross-entropy forward, masked logits", got, want, 2);
+  if (!(isinf(got[2]) && got[2] > 0))
+    fail_msg("cross-entropy forward, a row masked whole: loss %g, not +inf", got[2]);
   free(got);
   LAMP_OK_OR_FAIL(ctx, lamp__llama_cross_entropy_backward(ctx, &tdz, &tz, &ts, tt, 1.0f));
   got = down(ctx, &tdz);
   for (size_t i = 0; i < R * V; i++)
-    if (!(isfinite(got[i]) && (i % V >= 140 || got[i] == 0.0f)))
+    if (!(isfinite(got[i]) && ((i % V >= 140 && i < 2 * V) || got[i] == 0.0f)))
       fail_msg("cross-entropy backward, masked logits: element %zu is %g", i, got[i]);
   free(got);
   clReleaseMemObject(tt);
